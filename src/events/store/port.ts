@@ -1,0 +1,93 @@
+import type { NewEvent, RecordedEvent } from "../envelope.js";
+
+/**
+ * What the writer expects the stream to look like:
+ * "no_stream" (must not exist), "stream_exists", "any", or the exact revision of its last event.
+ */
+export type ExpectedRevision = "no_stream" | "stream_exists" | "any" | number;
+
+export interface AppendResult {
+  /** revision of the last event written (or already present, on an idempotent retry) */
+  nextRevision: number;
+  /** global position of the last event written */
+  position: number;
+}
+
+export class WrongExpectedRevisionError extends Error {
+  constructor(
+    readonly streamId: string,
+    readonly expected: ExpectedRevision,
+    readonly actual: number | "no_stream",
+  ) {
+    super(`stream ${streamId}: expected revision ${String(expected)}, actual ${String(actual)}`);
+    this.name = "WrongExpectedRevisionError";
+  }
+}
+
+export interface ReadStreamOptions {
+  direction?: "forwards" | "backwards";
+  /** inclusive; forwards defaults to 0, backwards to the end */
+  fromRevision?: number;
+  maxCount?: number;
+  /** only events with occurredAt <= this ISO time */
+  untilTime?: string;
+  /** only events with position <= this */
+  untilPosition?: number;
+}
+
+export interface EventFilter {
+  streamPrefixes?: string[];
+  eventTypes?: string[];
+}
+
+export interface ReadAllOptions {
+  /** exclusive: events strictly after this position; default: from the beginning */
+  after?: number;
+  maxCount?: number;
+  filter?: EventFilter;
+}
+
+export interface SubscribeOptions {
+  /** exclusive; undefined means from the beginning */
+  after?: number;
+  filter?: EventFilter;
+}
+
+export interface Subscription {
+  /** resolves once the subscription has stopped */
+  stop(): Promise<void>;
+  /** resolves when the handler failed or the subscription ended */
+  done: Promise<void>;
+}
+
+/**
+ * The raw event store port. Adapters store and return envelopes verbatim; validation and
+ * upcasting happen one layer up (EventLog), so every adapter shares that logic.
+ */
+export interface EventStore {
+  readonly kind: string;
+  append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult>;
+  /** events of one stream; [] when the stream does not exist */
+  readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  /** position of the newest event, or 0 when the log is empty (positions start at 1) */
+  headPosition(): Promise<number>;
+  /**
+   * Catch-up subscription to all streams: delivers history after `after`, then live events,
+   * in position order with no gap or duplicate. The handler is awaited before the next event.
+   */
+  subscribe(
+    options: SubscribeOptions,
+    handler: (event: RecordedEvent) => Promise<void> | void,
+  ): Subscription;
+  /** readiness probe */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function matchesFilter(event: { streamId: string; type: string }, filter?: EventFilter): boolean {
+  if (!filter) return true;
+  if (filter.streamPrefixes && !filter.streamPrefixes.some((p) => event.streamId.startsWith(p))) return false;
+  if (filter.eventTypes && !filter.eventTypes.includes(event.type)) return false;
+  return true;
+}
