@@ -1,0 +1,25 @@
+/** The closed set of ways a command or query can be refused; mapped to HTTP once, in src/http/problem.ts. */
+export type DomainErrorCode =
+  | "validation" // 400/422: the request is well-formed JSON but not acceptable
+  | "unauthorized" // 401
+  | "forbidden" // 403
+  | "not_found" // 404
+  | "conflict" // 409: not applicable in the current state
+  | "locked" // 423
+  | "rate_limited" // 429
+  | "unavailable"; // 503
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: DomainErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = "DomainError";
+  }
+}
+
+export const notFound = (what: string) => new DomainError("not_found", `${what} not found`);
+export const conflict = (message: string, details?: Record<string, unknown>) => new DomainError("conflict", message, details);
+export const invalid = (message: string, details?: Record<string, unknown>) => new DomainError("validation", message, details);
