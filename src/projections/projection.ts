@@ -1,0 +1,25 @@
+import type { RecordedEvent } from "../events/envelope.js";
+import type { EventFilter } from "../events/store/port.js";
+import type { Doc } from "./store/port.js";
+
+/** A read-model document remembers the last event applied to it, so replays change nothing. */
+export interface ProjectedDoc extends Doc {
+  lastPosition: number;
+}
+
+/**
+ * A named, versioned read model over one collection. `apply` is pure; the runner loads the
+ * documents named by `keys`, skips any whose lastPosition >= event.position, and stores the result.
+ */
+export interface Projection<D extends ProjectedDoc = ProjectedDoc> {
+  name: string;
+  /** bump when apply changes meaning: the runner rebuilds the read model from position 0 */
+  version: number;
+  collection: string;
+  /** events this projection wants (a cheap pre-filter; keys() may still return []) */
+  filter?: EventFilter;
+  /** ids of the documents this event touches */
+  keys(event: RecordedEvent): string[];
+  /** the new document, or null to delete it; must set nothing but its own fields (runner sets lastPosition) */
+  apply(doc: D | null, event: RecordedEvent): Omit<D, "lastPosition"> | null;
+}
