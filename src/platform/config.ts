@@ -1,0 +1,159 @@
+import { resolve } from "node:path";
+import { z } from "zod";
+
+const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+const int = (min = 0) => z.coerce.number().int().min(min);
+const url = z.string().url();
+
+/** Each variable with its schema; undefined means "use the default". */
+const EnvSchema = z.object({
+  APP_MODE: z.enum(["development", "production"]).optional(),
+  NODE_ENV: z.string().optional(),
+  PORT: int().max(65535).default(3000),
+  HOST: z.string().default("0.0.0.0"),
+  DATA_DIR: z.string().default("./data"),
+  EVENTSTORE_URL: url.optional(),
+  MONGODB_URL: url.optional(),
+  MONGODB_DB: z.string().default("orchestrator"),
+  REDIS_URL: url.optional(),
+  SQLITE_SYNCHRONOUS: z.enum(["FULL", "NORMAL", "EXTRA", "OFF"]).default("FULL"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  JWT_ISSUER: z.string().default("kernel-orchestrator"),
+  JWT_AUDIENCE: z.string().default("kernel-orchestrator-api"),
+  JWT_TTL_SECONDS: int(60).default(3600),
+  JWT_KID: z.string().default("k1"),
+  LOCKOUT_MAX_ATTEMPTS: int(1).default(5),
+  LOCKOUT_WINDOW_SECONDS: int(1).default(900),
+  LOCKOUT_DURATION_SECONDS: int(1).default(900),
+  BODY_LIMIT_BYTES: int(1024).default(64 * 1024),
+  RATE_LIMIT_ENABLED: bool.optional(),
+  RATE_LIMIT_FAIL_MODE: z.enum(["open", "closed"]).default("open"),
+  /** JSON object of per-class limits per minute, e.g. {"deployments":10,"auth":5} */
+  RATE_LIMITS: z.string().optional(),
+  APPROVAL_TIMEOUT_SECONDS: int(1).default(24 * 3600),
+  ALLOW_SELF_APPROVAL: bool.default(false),
+  DEPLOYMENT_QUEUE_MODE: z.enum(["queue", "reject"]).default("queue"),
+  /** JSON object of per-environment strategy settings overrides */
+  STRATEGY_SETTINGS: z.string().optional(),
+  HEARTBEAT_UNHEALTHY_SECONDS: z.coerce.number().positive().optional(),
+  HEARTBEAT_OFFLINE_SECONDS: z.coerce.number().positive().optional(),
+  TELEMETRY_RETENTION_SECONDS: int(1).default(3600),
+  SIMULATOR: bool.optional(),
+  SIMULATOR_SEED: int().default(42),
+  SIMULATOR_CLUSTER_SIZES: z.string().default("Development:3,QA:5,Staging:10,Production:20"),
+  SSE_HEARTBEAT_SECONDS: z.coerce.number().positive().default(15),
+  SSE_MAX_CONNECTIONS: int(1).default(5000),
+  SSE_MAX_CONNECTIONS_PER_USER: int(1).default(50),
+  SSE_QUEUE_LIMIT: int(1).default(1000),
+  READ_WAIT_TIMEOUT_MS: int(0).default(5000),
+  AUDIT_RETENTION_DAYS: int(1).default(90),
+  OTEL_EXPORTER_OTLP_ENDPOINT: url.optional(),
+  OTEL_SERVICE_NAME: z.string().default("kernel-orchestrator"),
+});
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const DEV_JWT_SECRET = "development-only-secret-do-not-use-in-production!";
+
+export const RateLimitClasses = ["auth", "deployments", "approvals", "clusters", "agents", "global"] as const;
+export type RateLimitClass = (typeof RateLimitClasses)[number];
+
+function parseJson(name: string, raw: string | undefined, problems: string[]): unknown {
+  if (raw === undefined) return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    problems.push(`${name}: not valid JSON`);
+    return undefined;
+  }
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env) {
+  const parsed = EnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== "")));
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const mode = e.APP_MODE ?? (e.NODE_ENV === "production" ? "production" : "development");
+  const dev = mode === "development";
+  if (!dev && !e.JWT_SECRET) problems.push("JWT_SECRET: required in production mode (no default signing key outside development)");
+
+  const limitsPerMinute: Record<RateLimitClass, number> = dev
+    ? { auth: 50, deployments: 100, approvals: 300, clusters: 600, agents: 100_000, global: 10_000 }
+    : { auth: 5, deployments: 10, approvals: 30, clusters: 60, agents: 100_000, global: 1000 };
+  const overrides = parseJson("RATE_LIMITS", e.RATE_LIMITS, problems);
+  if (overrides !== undefined) {
+    const o = z.record(z.enum(RateLimitClasses), z.number().int().positive()).safeParse(overrides);
+    if (o.success) Object.assign(limitsPerMinute, o.data);
+    else problems.push(`RATE_LIMITS: ${o.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`);
+  }
+  const strategyOverrides = parseJson("STRATEGY_SETTINGS", e.STRATEGY_SETTINGS, problems);
+
+  const clusterSizes: Record<string, number> = {};
+  for (const part of e.SIMULATOR_CLUSTER_SIZES.split(",").filter(Boolean)) {
+    const [env, n] = part.split(":");
+    const count = Number(n);
+    if (!env || !Number.isInteger(count) || count < 0) problems.push(`SIMULATOR_CLUSTER_SIZES: bad entry "${part}" (want Env:count)`);
+    else clusterSizes[env] = count;
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  return {
+    mode,
+    dev,
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: resolve(e.DATA_DIR),
+    eventstoreUrl: e.EVENTSTORE_URL,
+    mongodbUrl: e.MONGODB_URL,
+    mongodbDb: e.MONGODB_DB,
+    redisUrl: e.REDIS_URL,
+    sqliteSynchronous: e.SQLITE_SYNCHRONOUS,
+    logLevel: e.LOG_LEVEL,
+    jwt: {
+      secret: e.JWT_SECRET ?? DEV_JWT_SECRET,
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+      ttlSeconds: e.JWT_TTL_SECONDS,
+      kid: e.JWT_KID,
+    },
+    lockout: {
+      maxAttempts: e.LOCKOUT_MAX_ATTEMPTS,
+      windowMs: e.LOCKOUT_WINDOW_SECONDS * 1000,
+      durationMs: e.LOCKOUT_DURATION_SECONDS * 1000,
+    },
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    rateLimit: {
+      enabled: e.RATE_LIMIT_ENABLED ?? true,
+      failMode: e.RATE_LIMIT_FAIL_MODE,
+      limitsPerMinute,
+    },
+    approvals: { timeoutMs: e.APPROVAL_TIMEOUT_SECONDS * 1000, allowSelfApproval: e.ALLOW_SELF_APPROVAL },
+    deploymentQueueMode: e.DEPLOYMENT_QUEUE_MODE,
+    strategyOverrides,
+    heartbeat: {
+      unhealthyAfterMs: (e.HEARTBEAT_UNHEALTHY_SECONDS ?? (dev ? 5 : 30)) * 1000,
+      offlineAfterMs: (e.HEARTBEAT_OFFLINE_SECONDS ?? (dev ? 15 : 120)) * 1000,
+    },
+    telemetryRetentionMs: e.TELEMETRY_RETENTION_SECONDS * 1000,
+    simulator: { enabled: e.SIMULATOR ?? dev, seed: e.SIMULATOR_SEED, clusterSizes },
+    sse: {
+      heartbeatMs: e.SSE_HEARTBEAT_SECONDS * 1000,
+      maxConnections: e.SSE_MAX_CONNECTIONS,
+      maxConnectionsPerUser: e.SSE_MAX_CONNECTIONS_PER_USER,
+      queueLimit: e.SSE_QUEUE_LIMIT,
+    },
+    readWaitTimeoutMs: e.READ_WAIT_TIMEOUT_MS,
+    auditRetentionMs: e.AUDIT_RETENTION_DAYS * 86_400_000,
+    otel: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
+  };
+}
+
+export type Config = ReturnType<typeof loadConfig>;
