@@ -1,0 +1,70 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** Deployments run from seconds (dev simulator) to hours (production canary with long waits). */
+const DEPLOYMENT_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400];
+
+/**
+ * One registry per app instance rather than prom-client's global one, so tests can build several
+ * apps in one process without "metric already registered" errors.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const deploymentCounter = (name: string, help: string) =>
+    new Counter({ name, help, labelNames: ["environment", "strategy"] as const, registers });
+  const approvalCounter = (name: string, help: string) =>
+    new Counter({ name, help, labelNames: ["environment"] as const, registers });
+
+  return {
+    registry,
+    httpRequestDuration: new Histogram({
+      name: "http_request_duration_seconds",
+      help: "HTTP request duration in seconds, by method, route pattern and status code",
+      labelNames: ["method", "route", "status"] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    deploymentsStarted: deploymentCounter("deployments_started_total", "Deployments that started running"),
+    deploymentsCompleted: deploymentCounter("deployments_completed_total", "Deployments that succeeded"),
+    deploymentsFailed: deploymentCounter("deployments_failed_total", "Deployments that failed"),
+    deploymentsRolledBack: deploymentCounter("deployments_rolled_back_total", "Deployments that were rolled back"),
+    deploymentDuration: new Histogram({
+      name: "deployment_duration_seconds",
+      help: "Time from a deployment starting to its terminal status",
+      labelNames: ["environment", "strategy", "outcome"] as const,
+      buckets: DEPLOYMENT_BUCKETS,
+      registers,
+    }),
+    approvalRequests: approvalCounter("approval_requests_total", "Approvals requested"),
+    approvalsGranted: approvalCounter("approvals_granted_total", "Approvals granted"),
+    approvalsRejected: approvalCounter("approvals_rejected_total", "Approvals rejected or expired"),
+    nodesUpdated: deploymentCounter("nodes_updated_total", "Node module updates applied by deployments"),
+    rateLimited: new Counter({
+      name: "rate_limited_total",
+      help: "Requests refused with 429, by rate-limit class",
+      labelNames: ["class"] as const,
+      registers,
+    }),
+    sseConnections: new Gauge({ name: "sse_connections_open", help: "Open SSE connections", registers }),
+    sseMessagesSent: new Counter({ name: "sse_messages_sent_total", help: "SSE messages written", registers }),
+    sseMessagesDropped: new Counter({
+      name: "sse_messages_dropped_total",
+      help: "SSE messages dropped because a client's queue was full",
+      registers,
+    }),
+    sseConnectionsDropped: new Counter({
+      name: "sse_connections_dropped_total",
+      help: "SSE connections closed by the server (slow consumer or limit)",
+      registers,
+    }),
+    heartbeatsAccepted: new Counter({
+      name: "heartbeats_accepted_total",
+      help: "Node agent heartbeats accepted",
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
