@@ -10,8 +10,7 @@ import {
   type Context,
   type Span,
 } from "@opentelemetry/api";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { NodeSDK, type NodeSDKConfiguration } from "@opentelemetry/sdk-node";
+import type { NodeSDKConfiguration } from "@opentelemetry/sdk-node";
 import type { Logger } from "./logger.js";
 
 export interface Telemetry {
@@ -41,6 +40,13 @@ export async function startTelemetry(opts: TelemetryOptions): Promise<Telemetry>
   if (env.OTEL_SDK_DISABLED === "true" || tracesExporter === "none" || (!opts.endpoint && !fromEnv)) {
     return { shutdown: async () => {} };
   }
+
+  // Loaded only when tracing is on: the SDK and its exporters take seconds to import, which every
+  // embedded start and every test importing withSpan would otherwise pay.
+  const [{ NodeSDK }, { OTLPTraceExporter }] = await Promise.all([
+    import("@opentelemetry/sdk-node"),
+    import("@opentelemetry/exporter-trace-otlp-http"),
+  ]);
 
   const ownsDiag = Boolean(opts.logger);
   if (opts.logger) diag.setLogger(diagToPino(opts.logger), DiagLogLevel.WARN);
