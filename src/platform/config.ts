@@ -36,6 +36,8 @@ const EnvSchema = z.object({
   DEPLOYMENT_QUEUE_MODE: z.enum(["queue", "reject"]).default("queue"),
   /** JSON object of per-environment strategy settings overrides */
   STRATEGY_SETTINGS: z.string().optional(),
+  /** shared secret agents present to register; required in production mode */
+  AGENT_JOIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   HEARTBEAT_UNHEALTHY_SECONDS: z.coerce.number().positive().optional(),
   HEARTBEAT_OFFLINE_SECONDS: z.coerce.number().positive().optional(),
   TELEMETRY_RETENTION_SECONDS: int(1).default(3600),
@@ -83,6 +85,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const problems: string[] = [];
   const mode = e.APP_MODE ?? (e.NODE_ENV === "production" ? "production" : "development");
   const dev = mode === "development";
+  if (!dev && !e.AGENT_JOIN_TOKEN) problems.push("AGENT_JOIN_TOKEN: required in production mode (agents register with it)");
   if (!dev && !e.JWT_SECRET) problems.push("JWT_SECRET: required in production mode (no default signing key outside development)");
 
   const limitsPerMinute: Record<RateLimitClass, number> = dev
@@ -138,6 +141,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     approvals: { timeoutMs: e.APPROVAL_TIMEOUT_SECONDS * 1000, allowSelfApproval: e.ALLOW_SELF_APPROVAL },
     deploymentQueueMode: e.DEPLOYMENT_QUEUE_MODE,
     strategyOverrides,
+    agentJoinToken: e.AGENT_JOIN_TOKEN ?? "development-join-token",
     heartbeat: {
       unhealthyAfterMs: (e.HEARTBEAT_UNHEALTHY_SECONDS ?? (dev ? 5 : 30)) * 1000,
       offlineAfterMs: (e.HEARTBEAT_OFFLINE_SECONDS ?? (dev ? 15 : 120)) * 1000,

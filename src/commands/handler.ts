@@ -1,0 +1,88 @@
+import type { Actor, RecordedEvent } from "../events/envelope.js";
+import type { EventLog, MetadataInput } from "../events/event-log.js";
+import { WrongExpectedRevisionError } from "../events/store/port.js";
+import { deterministicUuid } from "../platform/ids.js";
+import { fold, type Decider, type DomainEvent } from "./decider.js";
+import { DomainError } from "./errors.js";
+
+/** Who asked, and the request they asked in: becomes every event's metadata. */
+export interface CommandContext {
+  actor: Actor;
+  correlationId: string;
+  causationId?: string;
+  traceparent?: string;
+  tenantId?: string;
+  sourceIp?: string;
+  userAgent?: string;
+  /** scoped to the actor: the same key from another user is a different command */
+  idempotencyKey?: string;
+  /** epoch ms; the only clock a command sees */
+  now: number;
+}
+
+export interface CommandResult<S> {
+  state: S;
+  /** events appended by this call (or found already appended, on an idempotent retry) */
+  events: DomainEvent[];
+  /** global position of the last event of the stream after the command; a consistency token */
+  position: number;
+  /** true when an earlier attempt with the same Idempotency-Key had already appended these events */
+  replayed: boolean;
+}
+
+export function metadataFor(ctx: CommandContext, streamId: string, index: number): MetadataInput {
+  return {
+    eventId: ctx.idempotencyKey ? deterministicUuid(`${ctx.actor.kind}:${ctx.actor.id}:${ctx.idempotencyKey}:${streamId}:${index}`) : undefined,
+    occurredAt: new Date(ctx.now).toISOString(),
+    actor: ctx.actor,
+    correlationId: ctx.correlationId,
+    causationId: ctx.causationId ?? ctx.correlationId,
+    traceparent: ctx.traceparent,
+    tenantId: ctx.tenantId,
+    sourceIp: ctx.sourceIp,
+    userAgent: ctx.userAgent,
+  };
+}
+
+/**
+ * Load -> fold -> decide -> append with the expected revision. On a concurrent write the
+ * stream is re-read and the command decided again, a bounded number of times.
+ */
+export async function handleCommand<S, C, E extends DomainEvent>(
+  log: EventLog,
+  streamId: string,
+  decider: Decider<S, C, E>,
+  command: C,
+  ctx: CommandContext,
+  maxAttempts = 5,
+): Promise<CommandResult<S>> {
+  for (let attempt = 1; ; attempt++) {
+    const history = await log.readStream(streamId);
+    const state = fold(decider, history as unknown as E[]);
+    const last = history.at(-1);
+
+    if (ctx.idempotencyKey) {
+      const mine: RecordedEvent[] = [];
+      for (const e of history) {
+        if (e.metadata.eventId === metadataFor(ctx, streamId, mine.length).eventId) mine.push(e);
+        else if (mine.length) break;
+      }
+      if (mine.length) return { state, events: mine, position: mine.at(-1)!.position, replayed: true };
+    }
+
+    const decided = decider.decide(command, state);
+    if (decided.length === 0) return { state, events: [], position: last?.position ?? 0, replayed: false };
+
+    const envelopes = log.envelope(decided, (i) => metadataFor(ctx, streamId, i));
+    try {
+      const result = await log.append(streamId, envelopes, last ? last.revision : "no_stream");
+      return { state: decided.reduce(decider.evolve, state), events: decided, position: result.position, replayed: false };
+    } catch (err) {
+      if (err instanceof WrongExpectedRevisionError && attempt < maxAttempts) continue;
+      if (err instanceof WrongExpectedRevisionError) {
+        throw new DomainError("conflict", `too many concurrent changes to ${streamId}; try again`);
+      }
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,87 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { swaggerUI } from "@hono/swagger-ui";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { requestId } from "hono/request-id";
+import { secureHeaders } from "hono/secure-headers";
+import { DomainError } from "../commands/errors.js";
+import { EventValidationError } from "../events/event-log.js";
+import { authenticate } from "./auth.js";
+import { readConsistency } from "./consistency.js";
+import type { AppDeps, AppEnv } from "./env.js";
+import { fieldErrors, problem, STATUS_BY_CODE } from "./problem.js";
+
+/** The bare app: middleware, error mapping and docs. Routes are registered by buildApp in routes/index.ts. */
+export function createApp(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        return problem(c, 400, `request ${result.target} is invalid`, { errors: fieldErrors(result.error.issues, result.target) });
+      }
+    },
+  });
+
+  app.use(
+    requestId({
+      // accept a caller's id only if it is short and plain, so logs cannot be forged
+      generator: (c) => {
+        const given = c.req.header("x-request-id");
+        return given && /^[\w.:-]{1,128}$/.test(given) ? given : crypto.randomUUID();
+      },
+    }),
+  );
+  app.use(secureHeaders({ contentSecurityPolicy: undefined }));
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    const seconds = (performance.now() - started) / 1000;
+    const route = c.req.routePath && c.req.routePath !== "/*" ? c.req.routePath : "unmatched";
+    deps.metrics.httpRequestDuration.observe({ method: c.req.method, route, status: String(c.res.status) }, seconds);
+    deps.logger.info(
+      { requestId: c.get("requestId"), method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(seconds * 1000) },
+      "request",
+    );
+  });
+  app.use(
+    bodyLimit({
+      maxSize: deps.config.bodyLimitBytes,
+      onError: (c) => problem(c, 413, `request body larger than ${deps.config.bodyLimitBytes} bytes`),
+    }),
+  );
+  app.use(authenticate(deps.tokens));
+  app.use("/api/*", readConsistency(deps));
+
+  app.onError((err, c) => {
+    if (err instanceof DomainError) {
+      const status = STATUS_BY_CODE[err.code];
+      const res = problem(c, status, err.message, err.details);
+      if (typeof err.details.retryAfterSeconds === "number") res.headers.set("Retry-After", String(err.details.retryAfterSeconds));
+      return res;
+    }
+    if (err instanceof HTTPException) {
+      // hono's validators throw these for malformed JSON and the like
+      return problem(c, err.status === 400 ? 400 : (err.status as 400), err.message || "bad request");
+    }
+    if (err instanceof EventValidationError) {
+      deps.logger.error({ err, requestId: c.get("requestId") }, "event failed validation");
+      return problem(c, 422, `the change was refused: invalid ${err.eventType} data`);
+    }
+    deps.logger.error({ err, requestId: c.get("requestId") }, "unhandled error");
+    return problem(c, 500, "an unexpected error occurred; quote the X-Request-Id when reporting it");
+  });
+  app.notFound((c) => problem(c, 404, `no route for ${c.req.method} ${c.req.path}`));
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Kernel Module Deployment Orchestrator",
+      version: "1.0.0",
+      description: "Event-sourced orchestration of kernel module rollouts. Errors are application/problem+json (RFC 9457).",
+    },
+  });
+  app.get("/swagger", swaggerUI({ url: "/openapi.json" }));
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

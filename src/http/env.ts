@@ -1,0 +1,31 @@
+import type { EventLog } from "../events/event-log.js";
+import type { ProjectionRunner } from "../projections/runner.js";
+import type { ReadStore } from "../projections/store/port.js";
+import type { Clock } from "../platform/clock.js";
+import type { Config } from "../platform/config.js";
+import type { Coordination } from "../platform/coordination/port.js";
+import type { Logger } from "../platform/logger.js";
+import type { Metrics } from "../platform/metrics.js";
+import type { Principal, TokenService } from "./auth.js";
+
+/** Per-request values set by middleware. */
+export interface AppEnv {
+  Variables: {
+    principal?: Principal;
+    authError?: string;
+    requestId: string;
+  };
+}
+
+/** Everything routes need, built once by the composition root (src/main.ts / src/server.ts). */
+export interface AppDeps {
+  config: Config;
+  log: EventLog;
+  readStore: ReadStore;
+  projections: ProjectionRunner;
+  coordination: Coordination;
+  metrics: Metrics;
+  logger: Logger;
+  clock: Clock;
+  tokens: TokenService;
+}

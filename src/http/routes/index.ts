@@ -1,0 +1,14 @@
+import type { AppDeps } from "../env.js";
+import { createApp } from "../app.js";
+import { registerAuthRoutes } from "./auth.js";
+import { registerOpsRoutes } from "./ops.js";
+import { registerUserRoutes } from "./users.js";
+
+/** The whole HTTP API. Each resource registers its own routes. */
+export function buildApp(deps: AppDeps) {
+  const app = createApp(deps);
+  registerOpsRoutes(app, deps);
+  registerAuthRoutes(app, deps);
+  registerUserRoutes(app, deps);
+  return app;
+}

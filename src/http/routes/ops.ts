@@ -1,0 +1,61 @@
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import type { AppDeps, AppEnv } from "../env.js";
+
+const Check = z.object({ status: z.enum(["up", "down"]), kind: z.string(), error: z.string().optional() });
+const Health = z
+  .object({
+    status: z.enum(["ok", "degraded"]),
+    live: z.boolean(),
+    ready: z.boolean(),
+    readPosition: z.number(),
+    checks: z.record(z.string(), Check),
+  })
+  .openapi("Health");
+
+const healthRoute = createRoute({
+  method: "get",
+  path: "/health",
+  tags: ["Operations"],
+  summary: "Liveness and each adapter's readiness",
+  responses: {
+    200: { description: "Ready", content: { "application/json": { schema: Health } } },
+    503: { description: "Live but not ready", content: { "application/json": { schema: Health } } },
+  },
+});
+
+async function probe(kind: string, ping: () => Promise<void>): Promise<z.infer<typeof Check>> {
+  try {
+    await Promise.race([ping(), new Promise((_, reject) => setTimeout(() => reject(new Error("timed out after 2 s")), 2000).unref())]);
+    return { status: "up", kind };
+  } catch (err) {
+    return { status: "down", kind, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
+  app.openapi(healthRoute, async (c) => {
+    const [eventStore, readStore, coordination] = await Promise.all([
+      probe(deps.log.store.kind, () => deps.log.store.ping()),
+      probe(deps.readStore.kind, () => deps.readStore.ping()),
+      probe(deps.coordination.kind, () => deps.coordination.ping()),
+    ]);
+    const failed = deps.projections.failures().map((f) => f.name);
+    const projections: z.infer<typeof Check> = failed.length
+      ? { status: "down", kind: "projections", error: `failed: ${failed.join(", ")}` }
+      : { status: "up", kind: "projections" };
+    const checks = { eventStore, readStore, coordination, projections };
+    const ready = Object.values(checks).every((x) => x.status === "up");
+    const body = { status: ready ? ("ok" as const) : ("degraded" as const), live: true, ready, readPosition: deps.projections.position(), checks };
+    return ready ? c.json(body, 200) : c.json(body, 503);
+  });
+
+  // Prometheus text: not JSON, so a plain route (still listed in the OpenAPI document below)
+  app.get("/metrics", async (c) => c.body(await deps.metrics.registry.metrics(), 200, { "Content-Type": deps.metrics.registry.contentType }));
+  app.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/metrics",
+    tags: ["Operations"],
+    summary: "Prometheus metrics",
+    responses: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: z.string() } } } },
+  });
+}

@@ -1,0 +1,239 @@
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import type { Coordination, Lease, RateLimitDecision } from "./port.js";
+
+export interface RedisCoordinationOptions {
+  url: string;
+  /** prefix for every key and channel, so several deployments can share one Redis */
+  prefix?: string;
+  /** called on connection errors; ioredis keeps reconnecting, and failures surface on commands */
+  onError?: (err: Error) => void;
+  /** a command without a reply within this long is failed (default 1000 ms) */
+  commandTimeoutMs?: number;
+  /** first connection attempt budget (default 2000 ms) */
+  connectTimeoutMs?: number;
+}
+
+// Every script reads the Redis server clock (TIME) so all instances share one notion of "now".
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/** KEYS: lease hash, fencing counter. ARGV: owner, ttlMs. Returns {token, expiresAt} or nil. */
+const ACQUIRE = `${NOW}
+local cur = redis.call('HMGET', KEYS[1], 'owner', 'token')
+local ttl = tonumber(ARGV[2])
+if cur[1] then
+  if cur[1] ~= ARGV[1] then return false end
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  return {tonumber(cur[2]), now + ttl}
+end
+local token = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'token', token)
+redis.call('PEXPIRE', KEYS[1], ttl)
+return {token, now + ttl}`;
+
+/** KEYS: lease hash. ARGV: owner, token, ttlMs. Returns the new expiresAt or nil if lost. */
+const RENEW = `${NOW}
+local cur = redis.call('HMGET', KEYS[1], 'owner', 'token')
+if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return false end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+return now + tonumber(ARGV[3])`;
+
+/** KEYS: lease hash. ARGV: owner, token. Deletes only our own grant. */
+const RELEASE = `local cur = redis.call('HMGET', KEYS[1], 'owner', 'token')
+if cur[1] == ARGV[1] and cur[2] == ARGV[2] then redis.call('DEL', KEYS[1]) return 1 end
+return 0`;
+
+/**
+ * KEYS: sorted set of counted hits (score = server ms). ARGV: limit, windowMs, unique member.
+ * Exact sliding log, same rule as the memory adapter: hits at or before now - window have left;
+ * denied hits are not recorded. Returns {allowed, remaining, retryAfterMs, resetMs}.
+ */
+const HIT = `${NOW}
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return {1, limit - count - 1, 0, window}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local retry = window
+local reset = window
+if oldest[2] then retry = tonumber(oldest[2]) + window - now end
+if newest[2] then reset = tonumber(newest[2]) + window - now end
+return {0, 0, retry, reset}`;
+
+type Handler = (message: string) => void;
+
+/**
+ * Coordination shared by every instance pointed at one Redis. Commands fail fast while Redis is
+ * unreachable (no offline queue, one retry, command timeout) so callers can apply their own
+ * fail-open / fail-closed policy instead of piling up requests.
+ */
+export class RedisCoordination implements Coordination {
+  readonly kind = "redis";
+  private readonly client: Redis;
+  private subscriber: Redis | null = null;
+  private subscriberReady: Promise<Redis> | null = null;
+  private readonly handlers = new Map<string, Set<Handler>>();
+  private readonly prefix: string;
+  /** makes sorted-set members unique across instances that hit in the same millisecond */
+  private readonly instanceId = randomUUID();
+  private seq = 0;
+
+  constructor(private readonly opts: RedisCoordinationOptions) {
+    this.prefix = opts.prefix ?? "korch:";
+    this.client = this.connection(opts.url);
+  }
+
+  /** resolves once the first connection is ready; rejects if Redis does not answer in time */
+  async ready(): Promise<void> {
+    await waitReady(this.client, this.opts.connectTimeoutMs ?? 2000);
+  }
+
+  async acquire(key: string, owner: string, ttlMs: number): Promise<Lease | null> {
+    const reply = await this.client.eval(ACQUIRE, 2, this.leaseKey(key), this.fenceKey(key), owner, String(ttlMs));
+    if (reply === null) return null;
+    const [fencingToken, expiresAt] = reply as [number, number];
+    return { key, owner, fencingToken, expiresAt };
+  }
+
+  async renew(lease: Lease, ttlMs: number): Promise<Lease | null> {
+    const reply = await this.client.eval(RENEW, 1, this.leaseKey(lease.key), lease.owner, String(lease.fencingToken), String(ttlMs));
+    if (reply === null) return null;
+    return { ...lease, expiresAt: reply as number };
+  }
+
+  async release(lease: Lease): Promise<void> {
+    await this.client.eval(RELEASE, 1, this.leaseKey(lease.key), lease.owner, String(lease.fencingToken));
+  }
+
+  async hit(key: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
+    const member = `${this.instanceId}:${this.seq++}`;
+    const reply = await this.client.eval(HIT, 1, `${this.prefix}rl:${key}`, String(limit), String(windowMs), member);
+    const [allowed, remaining, retryAfterMs, resetMs] = reply as [number, number, number, number];
+    return { allowed: allowed === 1, limit, remaining, retryAfterMs, resetMs };
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.client.publish(this.channelName(channel), message);
+  }
+
+  async subscribe(channel: string, onMessage: Handler): Promise<() => Promise<void>> {
+    const sub = await this.subscriberConnection();
+    const name = this.channelName(channel);
+    const handler: Handler = (message) => onMessage(message);
+    let set = this.handlers.get(name);
+    if (!set) {
+      this.handlers.set(name, (set = new Set()));
+      try {
+        await sub.subscribe(name);
+      } catch (err) {
+        this.handlers.delete(name);
+        throw err;
+      }
+    }
+    set.add(handler);
+    return async () => {
+      const current = this.handlers.get(name);
+      if (!current?.delete(handler) || current.size) return;
+      this.handlers.delete(name);
+      await sub.unsubscribe(name).catch(() => {
+        // connection gone: nothing is delivered to us anyway, and a resubscribe will not include it
+      });
+    };
+  }
+
+  async ping(): Promise<void> {
+    await this.client.ping();
+  }
+
+  async close(): Promise<void> {
+    const conns = [this.client, this.subscriber].filter((c): c is Redis => c !== null);
+    this.subscriber = null;
+    this.handlers.clear();
+    await Promise.all(
+      conns.map(async (c) => {
+        try {
+          if (c.status === "ready") await c.quit();
+          else c.disconnect();
+        } catch {
+          c.disconnect();
+        }
+      }),
+    );
+  }
+
+  private connection(url: string): Redis {
+    const conn = new Redis(url, {
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      commandTimeout: this.opts.commandTimeoutMs ?? 1000,
+      connectTimeout: this.opts.connectTimeoutMs ?? 2000,
+      // keep trying in the background, never faster than every 100 ms nor slower than every 2 s
+      retryStrategy: (times) => Math.min(100 * times, 2000),
+    });
+    // Without a listener an unreachable Redis would crash the process with an unhandled 'error'.
+    conn.on("error", (err: Error) => this.opts.onError?.(err));
+    return conn;
+  }
+
+  private subscriberConnection(): Promise<Redis> {
+    if (!this.subscriberReady) {
+      const sub = this.connection(this.opts.url);
+      sub.on("message", (channel: string, message: string) => {
+        for (const h of [...(this.handlers.get(channel) ?? [])]) h(message);
+      });
+      this.subscriber = sub;
+      this.subscriberReady = waitReady(sub, this.opts.connectTimeoutMs ?? 2000).then(
+        () => sub,
+        (err: unknown) => {
+          // let the next subscribe try again with a fresh connection
+          this.subscriberReady = null;
+          if (this.subscriber === sub) this.subscriber = null;
+          sub.disconnect();
+          throw err;
+        },
+      );
+    }
+    return this.subscriberReady;
+  }
+
+  private leaseKey(key: string): string {
+    return `${this.prefix}lease:${key}`;
+  }
+
+  private fenceKey(key: string): string {
+    return `${this.prefix}fence:${key}`;
+  }
+
+  private channelName(channel: string): string {
+    return `${this.prefix}${channel}`;
+  }
+}
+
+function waitReady(conn: Redis, timeoutMs: number): Promise<void> {
+  if (conn.status === "ready") return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      conn.off("ready", onReady);
+      conn.off("error", onError);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReady = () => done();
+    let lastError: Error | undefined;
+    const onError = (err: Error) => (lastError = err);
+    const timer = setTimeout(
+      () => done(new Error(`redis not ready after ${timeoutMs} ms${lastError ? `: ${lastError.message}` : ""}`)),
+      timeoutMs,
+    );
+    conn.on("ready", onReady);
+    conn.on("error", onError);
+  });
+}

@@ -1,0 +1,6 @@
+import type { Projection } from "./projection.js";
+
+/** Every read model the service maintains. */
+export function allProjections(): Projection[] {
+  return [];
+}

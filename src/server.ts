@@ -1,0 +1,79 @@
+import { once } from "node:events";
+import type { AddressInfo } from "node:net";
+import { serve } from "@hono/node-server";
+import { seedDemoUsers } from "./commands/users.js";
+import { catalog } from "./events/catalog/index.js";
+import { EventLog } from "./events/event-log.js";
+import { openEventStore } from "./events/store/open.js";
+import { buildApp } from "./http/routes/index.js";
+import { TokenService } from "./http/auth.js";
+import type { AppDeps } from "./http/env.js";
+import { allProjections } from "./projections/index.js";
+import { ProjectionRunner } from "./projections/runner.js";
+import { openReadStore } from "./projections/store/open.js";
+import { systemClock, type Clock } from "./platform/clock.js";
+import type { Config } from "./platform/config.js";
+import { openCoordination } from "./platform/coordination/open.js";
+import { createLogger } from "./platform/logger.js";
+import { createMetrics } from "./platform/metrics.js";
+import { startTelemetry } from "./platform/telemetry.js";
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  deps: AppDeps;
+  close(): Promise<void>;
+}
+
+/** The composition root: picks adapters from config, catches up read models, serves HTTP, starts processes. */
+export async function startServer(config: Config, options: { clock?: Clock } = {}): Promise<RunningServer> {
+  const clock = options.clock ?? systemClock;
+  const logger = createLogger(config.logLevel);
+  const telemetry = await startTelemetry({ endpoint: config.otel.endpoint, serviceName: config.otel.serviceName });
+  const store = openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
+  const log = new EventLog(store, catalog);
+  const readStore = await openReadStore({ mongodbUrl: config.mongodbUrl, mongodbDb: config.mongodbDb });
+  const coordination = await openCoordination({ redisUrl: config.redisUrl, clock });
+  const projections = new ProjectionRunner({ log, store: readStore, projections: allProjections(), logger });
+  await projections.start();
+  const deps: AppDeps = {
+    config,
+    log,
+    readStore,
+    projections,
+    coordination,
+    metrics: createMetrics(),
+    logger,
+    clock,
+    tokens: new TokenService(config.jwt),
+  };
+  if (config.dev) await seedDemoUsers(log, clock.now());
+
+  const app = buildApp(deps);
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
+  await once(server, "listening");
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+  logger.info({ port, mode: config.mode, eventStore: store.kind, readStore: readStore.kind, coordination: coordination.kind }, "listening");
+
+  let closed = false;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    deps,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // SSE and keep-alive connections would otherwise hold close() open
+        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+      await projections.stop();
+      await coordination.close();
+      await readStore.close();
+      await store.close();
+      await telemetry.shutdown();
+    },
+  };
+}

@@ -1,0 +1,131 @@
+import { z } from "zod";
+
+/** One metrics reading of one node, as agents report it. */
+export const MetricSampleSchema = z.object({
+  nodeId: z.string().min(1),
+  /** epoch ms */
+  at: z.number(),
+  cpu: z.number().min(0).max(100),
+  memory: z.number().min(0).max(100),
+  latencyP95Ms: z.number().min(0),
+  errorRate: z.number().min(0).max(1),
+  requestRate: z.number().min(0),
+});
+export type MetricSample = z.infer<typeof MetricSampleSchema>;
+
+export const ThresholdsSchema = z.object({
+  maxCpu: z.number().min(0).max(100),
+  maxMemory: z.number().min(0).max(100),
+  maxLatencyP95Ms: z.number().positive(),
+  maxErrorRate: z.number().min(0).max(1),
+  /** absolute increase of the error rate over the baseline's, e.g. 0.02 = two points */
+  maxErrorRateIncrease: z.number().min(0).max(1),
+  /** canary latency divided by baseline latency, e.g. 1.5 */
+  maxLatencyIncreaseRatio: z.number().min(1),
+  minSamplesPerNode: z.number().int().min(1),
+});
+export type Thresholds = z.infer<typeof ThresholdsSchema>;
+
+export const MetricNameSchema = z.enum(["cpu", "memory", "latencyP95Ms", "errorRate", "errorRateIncrease", "latencyIncreaseRatio"]);
+export type MetricName = z.infer<typeof MetricNameSchema>;
+
+export const VerdictSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("stable"), reason: z.string() }),
+  z.object({
+    kind: z.literal("degraded"),
+    nodeId: z.string(),
+    metric: MetricNameSchema,
+    value: z.number(),
+    threshold: z.number(),
+    reason: z.string(),
+  }),
+  z.object({ kind: z.literal("insufficient_data"), reason: z.string() }),
+]);
+export type Verdict = z.infer<typeof VerdictSchema>;
+
+interface Means {
+  cpu: number;
+  memory: number;
+  latencyP95Ms: number;
+  errorRate: number;
+}
+
+function means(samples: readonly MetricSample[]): Means {
+  const n = samples.length;
+  const sum = (pick: (s: MetricSample) => number) => samples.reduce((acc, s) => acc + pick(s), 0) / n;
+  return { cpu: sum((s) => s.cpu), memory: sum((s) => s.memory), latencyP95Ms: sum((s) => s.latencyP95Ms), errorRate: sum((s) => s.errorRate) };
+}
+
+const round = (x: number) => Math.round(x * 10_000) / 10_000;
+
+function degraded(nodeId: string, metric: MetricName, value: number, threshold: number, what: string): Verdict {
+  return {
+    kind: "degraded",
+    nodeId,
+    metric,
+    value: round(value),
+    threshold,
+    reason: `node ${nodeId}: ${what} ${round(value)} exceeds the threshold ${threshold}`,
+  };
+}
+
+/**
+ * Judges one node from its recent samples. Absolute limits always apply; the comparisons with the
+ * baseline (nodes still on the old version) only when there is a baseline. Means rather than single
+ * readings, so one noisy sample neither fails nor passes a wave on its own.
+ */
+export function analyzeNode(samples: readonly MetricSample[], baseline: readonly MetricSample[], thresholds: Thresholds): Verdict {
+  const nodeId = samples[0]?.nodeId ?? "unknown";
+  if (samples.length < thresholds.minSamplesPerNode) {
+    return {
+      kind: "insufficient_data",
+      reason: `node ${nodeId}: ${samples.length} sample(s), need at least ${thresholds.minSamplesPerNode}`,
+    };
+  }
+  const m = means(samples);
+  // Most telling first: errors hurt users, then latency, then resource pressure.
+  if (m.errorRate > thresholds.maxErrorRate) return degraded(nodeId, "errorRate", m.errorRate, thresholds.maxErrorRate, "error rate");
+  if (m.latencyP95Ms > thresholds.maxLatencyP95Ms) return degraded(nodeId, "latencyP95Ms", m.latencyP95Ms, thresholds.maxLatencyP95Ms, "p95 latency (ms)");
+  if (baseline.length > 0) {
+    const b = means(baseline);
+    const increase = m.errorRate - b.errorRate;
+    if (increase > thresholds.maxErrorRateIncrease) {
+      return degraded(nodeId, "errorRateIncrease", increase, thresholds.maxErrorRateIncrease, `error rate increase over the baseline (${round(b.errorRate)})`);
+    }
+    if (b.latencyP95Ms > 0) {
+      const ratio = m.latencyP95Ms / b.latencyP95Ms;
+      if (ratio > thresholds.maxLatencyIncreaseRatio) {
+        return degraded(nodeId, "latencyIncreaseRatio", ratio, thresholds.maxLatencyIncreaseRatio, `p95 latency ratio to the baseline (${round(b.latencyP95Ms)} ms)`);
+      }
+    }
+  }
+  if (m.cpu > thresholds.maxCpu) return degraded(nodeId, "cpu", m.cpu, thresholds.maxCpu, "CPU %");
+  if (m.memory > thresholds.maxMemory) return degraded(nodeId, "memory", m.memory, thresholds.maxMemory, "memory %");
+  return { kind: "stable", reason: `node ${nodeId}: ${samples.length} samples within thresholds` };
+}
+
+/**
+ * Judges a set of nodes: the first degraded node (by id) decides; otherwise any node without
+ * enough data makes the whole set inconclusive; otherwise stable.
+ */
+export function analyzeNodeSet(
+  samplesByNode: Readonly<Record<string, readonly MetricSample[]>>,
+  baselineSamples: readonly MetricSample[],
+  thresholds: Thresholds,
+): Verdict {
+  const nodeIds = Object.keys(samplesByNode).sort();
+  if (nodeIds.length === 0) return { kind: "insufficient_data", reason: "no nodes to analyze" };
+  let missing: string[] = [];
+  for (const nodeId of nodeIds) {
+    const samples = samplesByNode[nodeId] ?? [];
+    const verdict = analyzeNode(samples, baselineSamples, thresholds);
+    if (verdict.kind === "degraded") return verdict;
+    if (verdict.kind === "insufficient_data") missing = [...missing, nodeId];
+  }
+  if (missing.length) {
+    const shown = missing.slice(0, 5).join(", ") + (missing.length > 5 ? ` and ${missing.length - 5} more` : "");
+    return { kind: "insufficient_data", reason: `not enough samples (need ${thresholds.minSamplesPerNode} per node) from ${shown}` };
+  }
+  const baselineNote = baselineSamples.length ? ` compared with ${baselineSamples.length} baseline samples` : " (no baseline: absolute limits only)";
+  return { kind: "stable", reason: `${nodeIds.length} node(s) within thresholds${baselineNote}` };
+}
