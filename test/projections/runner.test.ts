@@ -1,0 +1,303 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { z } from "zod";
+import { buildCatalog } from "../../src/events/catalog/index.js";
+import { defineEvent } from "../../src/events/catalog/define.js";
+import type { RecordedEvent } from "../../src/events/envelope.js";
+import { EventLog } from "../../src/events/event-log.js";
+import { SqliteEventStore } from "../../src/events/store/sqlite.js";
+import type { ProjectedDoc, Projection } from "../../src/projections/projection.js";
+import { rebuildProjection } from "../../src/projections/rebuild.js";
+import { CHECKPOINTS, ProjectionRunner, replayInto, unionFilter } from "../../src/projections/runner.js";
+import { MemoryReadStore } from "../../src/projections/store/memory.js";
+import type { ReadStore } from "../../src/projections/store/port.js";
+
+const catalog = buildCatalog([
+  defineEvent("Ticked", z.object({ n: z.number().int() })),
+  defineEvent("Cleared", z.object({})),
+  defineEvent("Ignored", z.object({})),
+]);
+
+interface Counter extends ProjectedDoc {
+  ticks: number;
+  sum: number;
+}
+
+/** Ticks per stream; Cleared deletes the stream's document. */
+const counts = (version = 1): Projection<Counter> => ({
+  name: "counts",
+  version,
+  collection: "counts",
+  filter: { eventTypes: ["Ticked", "Cleared"] },
+  keys: (e) => [e.streamId],
+  apply: (doc, e) => {
+    if (e.type === "Cleared") return null;
+    const n = (e.data as { n: number }).n;
+    return { _id: e.streamId, ticks: (doc?.ticks ?? 0) + 1, sum: (doc?.sum ?? 0) + n };
+  },
+});
+
+/** A second read model: the total over all streams, in one hot document. */
+const totals: Projection<ProjectedDoc & { sum: number }> = {
+  name: "totals",
+  version: 1,
+  collection: "totals",
+  filter: { eventTypes: ["Ticked"] },
+  keys: () => ["all"],
+  apply: (doc, e) => ({ _id: "all", sum: (doc?.sum ?? 0) + (e.data as { n: number }).n }),
+};
+
+async function withLog(fn: (log: EventLog, store: SqliteEventStore) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "runner-test-"));
+  const store = new SqliteEventStore({ file: join(dir, "events.db"), synchronous: "NORMAL", pollIntervalMs: 20 });
+  try {
+    await fn(new EventLog(store, catalog), store);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+type Ev = { stream: string; type: "Ticked" | "Cleared" | "Ignored"; n?: number };
+
+async function append(log: EventLog, events: Ev[]): Promise<number> {
+  let position = 0;
+  for (const e of events) {
+    const data = e.type === "Ticked" ? { n: e.n ?? 1 } : {};
+    const env = log.envelope([{ type: e.type, data }], () => ({
+      actor: { kind: "system", id: "test" },
+      correlationId: "c",
+      causationId: "c",
+    }));
+    position = (await log.append(e.stream, env, "any")).position;
+  }
+  return position;
+}
+
+async function dump(store: ReadStore, collection: string) {
+  return store.collection(collection).find({}, { sort: { _id: 1 } });
+}
+
+test("catches up on start, then follows live appends; waitFor gives read-your-writes", () =>
+  withLog(async (log) => {
+    await append(log, [
+      { stream: "s-a", type: "Ticked", n: 2 },
+      { stream: "s-b", type: "Ticked", n: 3 },
+      { stream: "s-a", type: "Ticked", n: 4 },
+    ]);
+    const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+    const runner = new ProjectionRunner({ log, store, projections: [counts(), totals], batchSize: 2 });
+    await runner.start();
+    assert.is(runner.position(), 3);
+    assert.equal(await store.collection("counts").get("s-a"), { _id: "s-a", ticks: 2, sum: 6, lastPosition: 3 });
+    assert.is((await store.collection("totals").get("all"))?.sum, 9);
+
+    const progress: number[] = [];
+    const off = runner.onProgress((p) => progress.push(p));
+    const pos = await append(log, [
+      { stream: "s-b", type: "Ticked", n: 10 },
+      { stream: "s-a", type: "Cleared" },
+    ]);
+    assert.is(await runner.waitFor(pos, 5000), true);
+    assert.ok(runner.position() >= pos);
+    assert.is(await store.collection("counts").get("s-a"), null);
+    assert.equal(await store.collection("counts").get("s-b"), { _id: "s-b", ticks: 2, sum: 13, lastPosition: 4 });
+    assert.ok(progress.length > 0 && progress[progress.length - 1]! >= pos);
+    off();
+    assert.equal(await store.collection(CHECKPOINTS).get("counts"), { _id: "counts", position: runner.position(), version: 1 });
+    await runner.stop();
+  }));
+
+test("waitFor passes events no projection subscribes to, and answers false on timeout", () =>
+  withLog(async (log) => {
+    await append(log, [{ stream: "s-a", type: "Ticked" }]);
+    const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+    const runner = new ProjectionRunner({ log, store, projections: [counts()] });
+    await runner.start();
+    const pos = await append(log, [
+      { stream: "s-a", type: "Ignored" },
+      { stream: "s-b", type: "Ignored" },
+    ]);
+    assert.is(await runner.waitFor(pos, 5000), true);
+    assert.is(await runner.waitFor(pos + 100, 30), false);
+    await runner.stop();
+  }));
+
+test("start resolves when every event up to the head is filtered out", () =>
+  withLog(async (log) => {
+    const head = await append(log, [{ stream: "s-a", type: "Ignored" }, { stream: "s-a", type: "Ignored" }]);
+    const runner = new ProjectionRunner({ log, store: new MemoryReadStore({ ttlIntervalMs: 0 }), projections: [counts()] });
+    await runner.start();
+    assert.is(runner.position(), head);
+    await runner.stop();
+  }));
+
+test("a version bump rebuilds the read model from position 0; an unchanged version resumes", () =>
+  withLog(async (log) => {
+    await append(log, [
+      { stream: "s-a", type: "Ticked", n: 1 },
+      { stream: "s-a", type: "Ticked", n: 1 },
+    ]);
+    const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+    let runner = new ProjectionRunner({ log, store, projections: [counts(1)] });
+    await runner.start();
+    await runner.stop();
+    // Corrupt the stored model: only a rebuild repairs it.
+    await store.collection("counts").put({ _id: "s-a", ticks: 99, sum: 99, lastPosition: 2 });
+    await store.collection("counts").put({ _id: "stale", ticks: 1, sum: 1, lastPosition: 1 });
+
+    runner = new ProjectionRunner({ log, store, projections: [counts(1)] });
+    await runner.start();
+    assert.is((await store.collection("counts").get("s-a"))?.ticks, 99, "same version: no rebuild");
+    await runner.stop();
+
+    runner = new ProjectionRunner({ log, store, projections: [counts(2)] });
+    await runner.start();
+    assert.equal(await dump(store, "counts"), [{ _id: "s-a", ticks: 2, sum: 2, lastPosition: 2 }]);
+    assert.equal((await store.collection(CHECKPOINTS).get("counts"))?.version, 2);
+    await runner.stop();
+  }));
+
+test("a projection that throws is stopped and reported; the others keep going", () =>
+  withLog(async (log) => {
+    const bomb: Projection = {
+      name: "bomb",
+      version: 1,
+      collection: "bomb",
+      keys: (e) => [e.streamId],
+      apply: (doc, e) => {
+        if (e.position === 2) throw new Error("boom");
+        return { _id: e.streamId };
+      },
+    };
+    const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+    const errors: object[] = [];
+    const logger = { info() {}, warn() {}, error: (o: object) => void errors.push(o) };
+    await append(log, [{ stream: "s-a", type: "Ticked" }, { stream: "s-b", type: "Ticked" }, { stream: "s-c", type: "Ticked" }]);
+    const runner = new ProjectionRunner({ log, store, projections: [bomb, counts()], logger, batchSize: 1 });
+    await runner.start();
+    const pos = await append(log, [{ stream: "s-d", type: "Ticked" }]);
+    assert.is(await runner.waitFor(pos, 5000), true);
+    assert.is(await store.collection("counts").count(), 4);
+    const failures = runner.failures();
+    assert.is(failures.length, 1);
+    assert.is(failures[0]!.projection, "bomb");
+    assert.is(failures[0]!.position, 2);
+    assert.is((failures[0]!.error as Error).message, "boom");
+    assert.is(runner.positionOf("bomb"), 1, "the failed projection keeps the checkpoint before the bad event");
+    assert.ok(errors.some((e) => (e as { projection?: string }).projection === "bomb"));
+    await runner.stop();
+  }));
+
+test("rebuildProjection replays the whole log and sets the checkpoint", () =>
+  withLog(async (log) => {
+    const head = await append(log, [
+      { stream: "s-a", type: "Ticked", n: 5 },
+      { stream: "s-b", type: "Ticked", n: 6 },
+      { stream: "s-b", type: "Ignored" },
+    ]);
+    const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+    await store.collection("counts").put({ _id: "junk", ticks: 0, sum: 0, lastPosition: 0 });
+    const result = await rebuildProjection(log, store, counts(), 1);
+    assert.equal(result, { projection: "counts", events: 2, position: head });
+    assert.equal((await dump(store, "counts")).map((d) => d._id), ["s-a", "s-b"]);
+    assert.equal(await store.collection(CHECKPOINTS).get("counts"), { _id: "counts", position: head, version: 1 });
+  }));
+
+test("unionFilter only merges filters along one dimension", () => {
+  assert.equal(unionFilter([counts(), totals]), { eventTypes: ["Ticked", "Cleared"] });
+  assert.is(unionFilter([counts(), { ...totals, filter: undefined }]), undefined);
+  assert.is(unionFilter([counts(), { ...totals, filter: { streamPrefixes: ["s-"] } }]), undefined);
+});
+
+// ---- idempotence, as a property ----
+
+const evArb: fc.Arbitrary<Ev> = fc.record({
+  stream: fc.constantFrom("s-a", "s-b", "s-c"),
+  type: fc.constantFrom("Ticked", "Ticked", "Ticked", "Cleared", "Ignored") as fc.Arbitrary<Ev["type"]>,
+  n: fc.integer({ min: -5, max: 5 }),
+});
+
+function recorded(events: Ev[]): RecordedEvent[] {
+  const revisions = new Map<string, number>();
+  return events.map((e, i) => {
+    const revision = revisions.get(e.stream) ?? 0;
+    revisions.set(e.stream, revision + 1);
+    return {
+      streamId: e.stream,
+      revision,
+      position: i + 1,
+      type: e.type,
+      data: e.type === "Ticked" ? { n: e.n ?? 1 } : {},
+      metadata: {
+        eventId: "00000000-0000-4000-8000-000000000000",
+        occurredAt: "2026-01-01T00:00:00.000Z",
+        actor: { kind: "system", id: "t" },
+        correlationId: "c",
+        causationId: "c",
+        schemaVersion: 1,
+        tenantId: "default",
+      },
+    };
+  });
+}
+
+async function model(events: Iterable<RecordedEvent>, batchSize?: number) {
+  const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+  await replayInto(store, events, [counts(), totals], batchSize);
+  return { counts: await dump(store, "counts"), totals: await dump(store, "totals") };
+}
+
+test("property: re-delivering events (rewinds, as after a crash with a lagging checkpoint) changes nothing", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(evArb, { maxLength: 40 }),
+      fc.array(fc.tuple(fc.nat(), fc.nat()), { maxLength: 4 }),
+      fc.integer({ min: 1, max: 7 }),
+      async (evs, rewinds, batchSize) => {
+        const events = recorded(evs);
+        // Deliver in order, but after some event jump back to an earlier one and go on from there.
+        const delivered: RecordedEvent[] = [];
+        let from = 0;
+        for (const [a, b] of rewinds) {
+          if (events.length === 0) break;
+          const to = a % events.length;
+          if (to < from) continue;
+          delivered.push(...events.slice(from, to + 1));
+          from = b % (to + 1);
+        }
+        delivered.push(...events.slice(from));
+        assert.equal(await model(delivered, batchSize), await model(events));
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
+test("property: a runner run twice (checkpoint reset in between) yields the model of one replay", async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(evArb, { minLength: 1, maxLength: 25 }), fc.integer({ min: 1, max: 5 }), async (evs, batchSize) => {
+      await withLog(async (log) => {
+        await append(log, evs);
+        const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+        let runner = new ProjectionRunner({ log, store, projections: [counts(), totals], batchSize });
+        await runner.start();
+        await runner.stop();
+        const once = { counts: await dump(store, "counts"), totals: await dump(store, "totals") };
+        for (const name of ["counts", "totals"]) await store.collection(CHECKPOINTS).put({ _id: name, position: 0, version: 1 });
+        runner = new ProjectionRunner({ log, store, projections: [counts(), totals], batchSize });
+        await runner.start();
+        await runner.stop();
+        assert.equal({ counts: await dump(store, "counts"), totals: await dump(store, "totals") }, once);
+        assert.equal(once, await model(await log.readAll()));
+      });
+    }),
+    { numRuns: 15 },
+  );
+});
+
+test.run();
