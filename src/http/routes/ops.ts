@@ -39,7 +39,7 @@ export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
       probe(deps.readStore.kind, () => deps.readStore.ping()),
       probe(deps.coordination.kind, () => deps.coordination.ping()),
     ]);
-    const failed = deps.projections.failures().map((f) => f.name);
+    const failed = deps.projections.failures().map((f) => f.projection);
     const projections: z.infer<typeof Check> = failed.length
       ? { status: "down", kind: "projections", error: `failed: ${failed.join(", ")}` }
       : { status: "up", kind: "projections" };

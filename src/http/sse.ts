@@ -1,0 +1,132 @@
+import type { Context } from "hono";
+import { streamSSE, type SSEStreamingApi } from "hono/streaming";
+import type { RecordedEvent } from "../events/envelope.js";
+import type { LiveFeed } from "../events/live-feed.js";
+import { DomainError } from "../commands/errors.js";
+import type { AppDeps, AppEnv } from "./env.js";
+
+export interface FeedOptions {
+  /** deliver events strictly after this position (from Last-Event-ID) */
+  after: number;
+  /** which live events belong to this feed */
+  matches(event: RecordedEvent): boolean;
+  /** history after `after`, in position order, up to and including `upTo` */
+  history(after: number, upTo: number): AsyncGenerator<RecordedEvent[]>;
+  /** the feed ends after delivering an event for which this is true */
+  isFinal?(event: RecordedEvent): boolean;
+  /** extra fields for each message's data (e.g. progress) */
+  decorate?(event: RecordedEvent): Record<string, unknown>;
+}
+
+/** Counts open connections per user and in total, to refuse more with 429 before streaming. */
+export class SseLimits {
+  private total = 0;
+  private readonly perUser = new Map<string, number>();
+  constructor(private readonly max: { total: number; perUser: number }) {}
+
+  acquire(user: string): () => void {
+    const mine = this.perUser.get(user) ?? 0;
+    if (this.total >= this.max.total) throw new DomainError("rate_limited", "too many open event streams on this server", { retryAfterSeconds: 5 });
+    if (mine >= this.max.perUser) throw new DomainError("rate_limited", `too many open event streams for ${user}`, { retryAfterSeconds: 5 });
+    this.total++;
+    this.perUser.set(user, mine + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.total--;
+      const n = (this.perUser.get(user) ?? 1) - 1;
+      if (n) this.perUser.set(user, n);
+      else this.perUser.delete(user);
+    };
+  }
+}
+
+export function parseLastEventId(c: Context): number {
+  const raw = c.req.header("last-event-id") ?? c.req.query("lastEventId");
+  if (raw === undefined || raw === "") return 0;
+  if (!/^\d{1,15}$/.test(raw)) throw new DomainError("validation", "Last-Event-ID must be a global position (a non-negative integer)");
+  return Number(raw);
+}
+
+export function toMessageData(event: RecordedEvent, extra: Record<string, unknown> = {}) {
+  return {
+    type: event.type,
+    streamId: event.streamId,
+    revision: event.revision,
+    position: event.position,
+    occurredAt: event.metadata.occurredAt,
+    data: event.data,
+    ...extra,
+  };
+}
+
+/**
+ * Replays history, then goes live from the shared feed with no gap or duplicate at the seam:
+ * the listener is attached first (buffering), history is read up to the attach position, and
+ * buffered events at or below the last delivered position are skipped. A client that does not
+ * keep up overflows its bounded queue and is disconnected; it resumes with Last-Event-ID.
+ */
+export function streamFeed(c: Context<AppEnv>, deps: AppDeps & { feed: LiveFeed; sseLimits: SseLimits }, options: FeedOptions): Response {
+  const release = deps.sseLimits.acquire(c.get("principal")?.sub ?? "anonymous");
+  const { metrics } = deps;
+  return streamSSE(c, async (stream) => {
+    metrics.sseConnections.inc();
+    const queue: RecordedEvent[] = [];
+    let overflow = false;
+    let wake: (() => void) | undefined;
+    const attachment = deps.feed.attach((event) => {
+      if (!options.matches(event)) return;
+      if (queue.length >= deps.config.sse.queueLimit) {
+        // aborting also unblocks a write stuck on a client that stopped reading
+        overflow = true;
+        stream.abort();
+      } else queue.push(event);
+      wake?.();
+    });
+    const heartbeat = setInterval(() => {
+      stream.write(": heartbeat\n\n").catch(() => stream.abort());
+    }, deps.config.sse.heartbeatMs);
+    stream.onAbort(() => wake?.());
+    let last = options.after;
+    const send = async (event: RecordedEvent) => {
+      await stream.writeSSE({ id: String(event.position), event: event.type, data: JSON.stringify(toMessageData(event, options.decorate?.(event))) });
+      metrics.sseMessagesSent.inc();
+      last = event.position;
+      return options.isFinal?.(event) ?? false;
+    };
+    const end = (stream: SSEStreamingApi) => stream.writeSSE({ event: "end", data: JSON.stringify({ position: last }) });
+    try {
+      await stream.write(`retry: 2000\n\n`);
+      for await (const page of options.history(options.after, attachment.position)) {
+        for (const event of page) {
+          if (event.position <= last || event.position > attachment.position) continue;
+          if (await send(event)) return void (await end(stream));
+        }
+      }
+      while (!stream.aborted && !stream.closed) {
+        const event = queue.shift();
+        if (!event) {
+          // the timeout only guards against a wake-up lost to a race with abort
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, 1000).unref();
+          });
+          wake = undefined;
+          continue;
+        }
+        if (event.position <= last) continue;
+        if (await send(event)) return void (await end(stream));
+      }
+    } finally {
+      if (overflow) {
+        metrics.sseConnectionsDropped.inc();
+        metrics.sseMessagesDropped.inc(queue.length);
+      }
+      clearInterval(heartbeat);
+      attachment.detach();
+      metrics.sseConnections.dec();
+      release();
+    }
+  });
+}
