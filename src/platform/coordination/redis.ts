@@ -170,6 +170,9 @@ export class RedisCoordination implements Coordination {
 
   private connection(url: string): Redis {
     const conn = new Redis(url, {
+      // ioredis arms this timer on close even when the socket is already gone, keeping the process
+      // alive that long; a short one is enough (the option exists at runtime but is not in its types)
+      ...({ disconnectTimeout: 200 } as object),
       maxRetriesPerRequest: 1,
       enableOfflineQueue: false,
       commandTimeout: this.opts.commandTimeoutMs ?? 1000,
