@@ -42,7 +42,11 @@ export const StrategySettingsSchema = z
       allowSelfApproval: z.boolean(),
     }),
   })
-  .refine((s) => s.minWaitMs <= s.maxWaitMs, { message: "minWaitMs must not exceed maxWaitMs", path: ["minWaitMs"] });
+  .refine((s) => s.minWaitMs <= s.maxWaitMs, { message: "minWaitMs must not exceed maxWaitMs", path: ["minWaitMs"] })
+  .refine((s) => s.checkIntervalMs * s.requiredStableChecks <= s.maxWaitMs, {
+    message: "checkIntervalMs x requiredStableChecks must fit in maxWaitMs, or no wave could ever pass",
+    path: ["maxWaitMs"],
+  });
 export type StrategySettings = z.infer<typeof StrategySettingsSchema>;
 
 const productionThresholds = {

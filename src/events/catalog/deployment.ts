@@ -1,4 +1,144 @@
-import type { EventDefinition } from "./define.js";
+import { z } from "zod";
+import { MetricNameSchema, VerdictSchema } from "../../strategies/health-analysis.js";
+import { BlueGreenLayoutSchema, ColorSchema, WaveSchema } from "../../strategies/plan-types.js";
+import { EnvironmentSchema, StrategyNameSchema, StrategySettingsSchema } from "../../strategies/settings.js";
+import { defineEvent, type EventsOf } from "./define.js";
 
-// Filled by the deployment domain: DeploymentRequested, ApprovalGranted, WaveStarted, ...
-export const deploymentEvents = [] as const satisfies readonly EventDefinition[];
+// Every time inside `data` is an ISO string handed in by the caller (a command's or the process's
+// `now`), so folding the same events always yields the same state.
+const iso = z.iso.datetime();
+
+export const StageNameSchema = z.enum(["Validate", "Approval", "Plan", "Deploy", "Verify", "Complete", "Rollback"]);
+export type StageName = z.infer<typeof StageNameSchema>;
+
+export const UpdateKindSchema = z.enum(["install", "rollback", "remove"]);
+
+/** Why a rollback started, as data; RollbackStarted.reason says it as a sentence. */
+export const RollbackCauseSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("install_failed"), nodeId: z.string(), error: z.string() }),
+  z.object({
+    kind: z.literal("degraded"),
+    wave: z.number().int(),
+    nodeId: z.string(),
+    metric: MetricNameSchema,
+    value: z.number(),
+    threshold: z.number(),
+  }),
+  z.object({ kind: z.literal("not_stable"), wave: z.number().int(), lastVerdict: z.enum(["stable", "insufficient_data", "none"]), waitedMs: z.number() }),
+  z.object({ kind: z.literal("verify_failed"), nodeIds: z.array(z.string()) }),
+  z.object({ kind: z.literal("deadline"), deadlineAt: iso }),
+  z.object({ kind: z.literal("manual"), by: z.string() }),
+  z.object({ kind: z.literal("abort"), by: z.string() }),
+]);
+export type RollbackCause = z.infer<typeof RollbackCauseSchema>;
+
+export const RollbackTriggerSchema = z.enum(["failure", "deadline", "manual", "abort"]);
+
+export const deploymentEvents = [
+  defineEvent(
+    "DeploymentRequested",
+    z.object({
+      executionId: z.string().min(1),
+      moduleName: z.string(),
+      version: z.string(),
+      targetEnvironment: EnvironmentSchema,
+      strategy: StrategyNameSchema,
+      requesterEmail: z.string(),
+      /** username of the caller */
+      requestedBy: z.string(),
+      description: z.string().nullable(),
+      /** resolved settings at request time: later config changes do not alter a running deployment */
+      settings: StrategySettingsSchema,
+      requiresApproval: z.boolean(),
+      approvalExpiresAt: iso.nullable(),
+      at: iso,
+    }),
+  ),
+  defineEvent("StageStarted", z.object({ stage: StageNameSchema, at: iso, message: z.string() })),
+  defineEvent(
+    "StageCompleted",
+    z.object({ stage: StageNameSchema, outcome: z.enum(["succeeded", "failed", "skipped"]), at: iso, message: z.string() }),
+  ),
+  /** a durable timer: the process expires the approval at expiresAt even after a restart */
+  defineEvent("ApprovalRequested", z.object({ expiresAt: iso, at: iso })),
+  defineEvent("ApprovalGranted", z.object({ by: z.string(), reason: z.string().nullable(), at: iso })),
+  defineEvent("ApprovalRejected", z.object({ by: z.string(), reason: z.string(), at: iso })),
+  defineEvent("ApprovalExpired", z.object({ expiresAt: iso, at: iso })),
+  /** another deployment holds the cluster; this one waits */
+  defineEvent("DeploymentQueued", z.object({ at: iso, message: z.string() })),
+  defineEvent(
+    "DeploymentPlanned",
+    z.object({
+      strategy: StrategyNameSchema,
+      waves: z.array(WaveSchema),
+      /** every planned node with the version it ran before (null: module not installed) */
+      nodes: z.array(z.object({ nodeId: z.string(), previousVersion: z.string().nullable(), wave: z.number().int(), color: ColorSchema.optional() })),
+      /** offline nodes left alone */
+      skippedNodeIds: z.array(z.string()),
+      blueGreen: BlueGreenLayoutSchema.optional(),
+      /** a durable timer: progress deadline */
+      deadlineAt: iso,
+      at: iso,
+    }),
+  ),
+  defineEvent("WaveStarted", z.object({ wave: z.number().int(), nodeIds: z.array(z.string()), at: iso })),
+  defineEvent(
+    "NodeUpdateRequested",
+    z.object({
+      nodeId: z.string(),
+      assignmentId: z.string(),
+      moduleName: z.string(),
+      fromVersion: z.string().nullable(),
+      /** null with kind "remove" */
+      toVersion: z.string().nullable(),
+      kind: UpdateKindSchema,
+      /** the outcome must arrive before this, or the update counts as failed */
+      timeoutAt: iso,
+      at: iso,
+    }),
+  ),
+  defineEvent(
+    "NodeUpdated",
+    z.object({ nodeId: z.string(), assignmentId: z.string(), version: z.string(), durationMs: z.number().optional(), at: iso }),
+  ),
+  defineEvent("NodeUpdateFailed", z.object({ nodeId: z.string(), assignmentId: z.string(), error: z.string(), at: iso })),
+  defineEvent(
+    "HealthCheckRecorded",
+    z.object({
+      wave: z.number().int(),
+      verdict: VerdictSchema,
+      consecutiveStable: z.number().int().min(0),
+      at: iso,
+      /** a durable timer; null when this check ends the wait */
+      nextCheckAt: iso.nullable(),
+    }),
+  ),
+  defineEvent("WaveCompleted", z.object({ wave: z.number().int(), at: iso, message: z.string() })),
+  defineEvent("TrafficSwitched", z.object({ from: ColorSchema, to: ColorSchema, at: iso, reason: z.string() })),
+  defineEvent("DeploymentPaused", z.object({ by: z.string(), at: iso })),
+  /** the progress deadline moves by the time spent paused */
+  defineEvent("DeploymentResumed", z.object({ by: z.string(), at: iso, deadlineAt: iso.nullable() })),
+  defineEvent(
+    "RollbackStarted",
+    z.object({
+      trigger: RollbackTriggerSchema,
+      reason: z.string(),
+      cause: RollbackCauseSchema,
+      /** every node this deployment touched: each returns to its previous version */
+      nodeIds: z.array(z.string()),
+      at: iso,
+    }),
+  ),
+  defineEvent("NodeRolledBack", z.object({ nodeId: z.string(), assignmentId: z.string(), version: z.string().nullable(), at: iso })),
+  defineEvent("NodeRollbackFailed", z.object({ nodeId: z.string(), assignmentId: z.string(), error: z.string(), at: iso })),
+  defineEvent("DeploymentSucceeded", z.object({ at: iso, message: z.string() })),
+  defineEvent("DeploymentFailed", z.object({ at: iso, reason: z.string(), failedNodeIds: z.array(z.string()) })),
+  defineEvent("DeploymentRolledBack", z.object({ at: iso, reason: z.string() })),
+  defineEvent("DeploymentCancelled", z.object({ at: iso, by: z.string(), reason: z.string() })),
+  defineEvent("DeploymentRejected", z.object({ at: iso, by: z.string().nullable(), reason: z.string() })),
+] as const;
+
+export type DeploymentEvent = EventsOf<typeof deploymentEvents>;
+export type DeploymentEventType = DeploymentEvent["type"];
+export type DeploymentEventOf<T extends DeploymentEventType> = Extract<DeploymentEvent, { type: T }>;
+export const deploymentEventTypes: readonly DeploymentEventType[] = deploymentEvents.map((d) => d.type);

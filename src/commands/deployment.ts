@@ -1,0 +1,586 @@
+import semver from "semver";
+import { z } from "zod";
+import type { DeploymentEvent, RollbackCause, StageName } from "../events/catalog/deployment.js";
+import type { Verdict } from "../strategies/health-analysis.js";
+import type { BlueGreenLayout, Color } from "../strategies/plan-types.js";
+import {
+  EnvironmentSchema,
+  StrategyNameSchema,
+  StrategySettingsSchema,
+  type Environment,
+  type StrategyName,
+  type StrategySettings,
+} from "../strategies/settings.js";
+import type { Decider } from "./decider.js";
+import { conflict, DomainError, invalid, notFound } from "./errors.js";
+
+// ---------------------------------------------------------------------------------------------
+// State: everything the process and the read model need, folded from the deployment stream.
+
+export const DeploymentStatusSchema = z.enum([
+  "Pending",
+  "PendingApproval",
+  "Running",
+  "Paused",
+  "RollingBack",
+  "Succeeded",
+  "Failed",
+  "RolledBack",
+  "Rejected",
+  "Cancelled",
+]);
+export type DeploymentStatus = z.infer<typeof DeploymentStatusSchema>;
+
+const terminal: ReadonlySet<DeploymentStatus> = new Set(["Succeeded", "Failed", "RolledBack", "Rejected", "Cancelled"]);
+export const isTerminal = (status: DeploymentStatus) => terminal.has(status);
+
+export interface StageState {
+  name: StageName;
+  status: "Running" | "Succeeded" | "Failed" | "Skipped";
+  startedAt: string;
+  completedAt: string | null;
+  message: string;
+}
+
+/**
+ * pending: not touched yet; installing/rollingBack: a request is out (assignmentId);
+ * updated/failed: the install's outcome; rolledBack/rollbackFailed: the rollback's outcome.
+ */
+export type NodePhase = "pending" | "installing" | "updated" | "failed" | "rollingBack" | "rolledBack" | "rollbackFailed";
+
+export interface NodeState {
+  nodeId: string;
+  wave: number;
+  color: Color | null;
+  previousVersion: string | null;
+  phase: NodePhase;
+  /** requests sent to this node so far; part of the deterministic assignment id */
+  seq: number;
+  assignmentId: string | null;
+  requestedAt: string | null;
+  timeoutAt: string | null;
+  /** an install was requested at some point: a rollback must restore this node */
+  touched: boolean;
+  error: string | null;
+}
+
+export interface WaveState {
+  index: number;
+  label: string;
+  nodeIds: string[];
+  status: "pending" | "running" | "analyzing" | "completed" | "failed";
+  startedAt: string | null;
+  /** when the last node of the wave reported the new version: the evidence wait starts here */
+  installedAt: string | null;
+  completedAt: string | null;
+  checks: number;
+  consecutiveStable: number;
+  lastVerdict: Verdict | null;
+  nextCheckAt: string | null;
+}
+
+export interface ApprovalState {
+  status: "NotRequired" | "Pending" | "Approved" | "Rejected" | "Expired" | "Cancelled";
+  requestedAt: string | null;
+  expiresAt: string | null;
+  decidedBy: string | null;
+  decidedAt: string | null;
+  reason: string | null;
+}
+
+export interface RollbackState {
+  trigger: "failure" | "deadline" | "manual" | "abort";
+  reason: string;
+  cause: RollbackCause;
+  nodeIds: string[];
+  startedAt: string;
+  completedAt: string | null;
+}
+
+export interface DeploymentState {
+  /** false until DeploymentRequested */
+  exists: boolean;
+  executionId: string;
+  moduleName: string;
+  version: string;
+  targetEnvironment: Environment | null;
+  strategy: StrategyName | null;
+  requesterEmail: string;
+  requestedBy: string;
+  description: string | null;
+  settings: StrategySettings | null;
+  status: DeploymentStatus;
+  /** the stage running now, if any */
+  stage: StageName | null;
+  stages: StageState[];
+  approval: ApprovalState;
+  queued: boolean;
+  waves: WaveState[];
+  currentWave: number | null;
+  nodes: Record<string, NodeState>;
+  skippedNodeIds: string[];
+  blueGreen: BlueGreenLayout | null;
+  /** blue-green: the color that serves traffic now */
+  servingColor: Color | null;
+  deadlineAt: string | null;
+  pausedAt: string | null;
+  verifyStartedAt: string | null;
+  rollback: RollbackState | null;
+  /** why it ended, when it did not succeed */
+  failureReason: string | null;
+  failedNodeIds: string[];
+  createdAt: string | null;
+  updatedAt: string | null;
+  endedAt: string | null;
+}
+
+export const initialDeploymentState: DeploymentState = {
+  exists: false,
+  executionId: "",
+  moduleName: "",
+  version: "",
+  targetEnvironment: null,
+  strategy: null,
+  requesterEmail: "",
+  requestedBy: "",
+  description: null,
+  settings: null,
+  status: "Pending",
+  stage: null,
+  stages: [],
+  approval: { status: "NotRequired", requestedAt: null, expiresAt: null, decidedBy: null, decidedAt: null, reason: null },
+  queued: false,
+  waves: [],
+  currentWave: null,
+  nodes: {},
+  skippedNodeIds: [],
+  blueGreen: null,
+  servingColor: null,
+  deadlineAt: null,
+  pausedAt: null,
+  verifyStartedAt: null,
+  rollback: null,
+  failureReason: null,
+  failedNodeIds: [],
+  createdAt: null,
+  updatedAt: null,
+  endedAt: null,
+};
+
+const plusMs = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISOString();
+
+function setNode(state: DeploymentState, nodeId: string, patch: Partial<NodeState>): DeploymentState {
+  const node = state.nodes[nodeId];
+  if (!node) return state;
+  return { ...state, nodes: { ...state.nodes, [nodeId]: { ...node, ...patch } } };
+}
+
+function setWave(state: DeploymentState, index: number, patch: Partial<WaveState>): DeploymentState {
+  if (!state.waves[index]) return state;
+  return { ...state, waves: state.waves.map((w) => (w.index === index ? { ...w, ...patch } : w)) };
+}
+
+/** When the last node of the running wave reports success, the evidence wait begins. */
+function maybeStartAnalysis(state: DeploymentState, wave: number, at: string): DeploymentState {
+  const w = state.waves[wave];
+  if (!w || w.status !== "running" || state.rollback || !state.settings) return state;
+  if (!w.nodeIds.every((id) => state.nodes[id]?.phase === "updated")) return state;
+  return setWave(state, wave, { status: "analyzing", installedAt: at, nextCheckAt: plusMs(at, state.settings.checkIntervalMs) });
+}
+
+export function evolveDeployment(state: DeploymentState, event: DeploymentEvent): DeploymentState {
+  const s: DeploymentState = { ...state, updatedAt: event.data.at };
+  switch (event.type) {
+    case "DeploymentRequested": {
+      const d = event.data;
+      return {
+        ...s,
+        exists: true,
+        executionId: d.executionId,
+        moduleName: d.moduleName,
+        version: d.version,
+        targetEnvironment: d.targetEnvironment,
+        strategy: d.strategy,
+        requesterEmail: d.requesterEmail,
+        requestedBy: d.requestedBy,
+        description: d.description,
+        settings: d.settings,
+        status: d.requiresApproval ? "PendingApproval" : "Pending",
+        approval: { ...s.approval, status: d.requiresApproval ? "Pending" : "NotRequired", expiresAt: d.approvalExpiresAt },
+        createdAt: d.at,
+      };
+    }
+    case "StageStarted":
+      return {
+        ...s,
+        stage: event.data.stage,
+        stages: [...s.stages, { name: event.data.stage, status: "Running", startedAt: event.data.at, completedAt: null, message: event.data.message }],
+        verifyStartedAt: event.data.stage === "Verify" ? event.data.at : s.verifyStartedAt,
+      };
+    case "StageCompleted": {
+      const { stage, outcome, at, message } = event.data;
+      const status: StageState["status"] = outcome === "succeeded" ? "Succeeded" : outcome === "failed" ? "Failed" : "Skipped";
+      const last = s.stages.map((st) => st.name).lastIndexOf(stage);
+      const stages: StageState[] =
+        last < 0
+          ? [...s.stages, { name: stage, status, startedAt: at, completedAt: at, message } satisfies StageState]
+          : s.stages.map((st, i) => (i === last ? { ...st, status, completedAt: at, message } : st));
+      return { ...s, stages, stage: s.stage === stage ? null : s.stage };
+    }
+    case "ApprovalRequested":
+      return { ...s, approval: { ...s.approval, status: "Pending", requestedAt: event.data.at, expiresAt: event.data.expiresAt } };
+    case "ApprovalGranted":
+      return {
+        ...s,
+        status: "Pending",
+        approval: { ...s.approval, status: "Approved", decidedBy: event.data.by, decidedAt: event.data.at, reason: event.data.reason },
+      };
+    case "ApprovalRejected":
+      return { ...s, approval: { ...s.approval, status: "Rejected", decidedBy: event.data.by, decidedAt: event.data.at, reason: event.data.reason } };
+    case "ApprovalExpired":
+      return { ...s, approval: { ...s.approval, status: "Expired", decidedAt: event.data.at, reason: `expired at ${event.data.expiresAt}` } };
+    case "DeploymentQueued":
+      return { ...s, queued: true };
+    case "DeploymentPlanned": {
+      const d = event.data;
+      const nodes: Record<string, NodeState> = {};
+      for (const n of d.nodes) {
+        nodes[n.nodeId] = {
+          nodeId: n.nodeId,
+          wave: n.wave,
+          color: n.color ?? null,
+          previousVersion: n.previousVersion,
+          phase: "pending",
+          seq: 0,
+          assignmentId: null,
+          requestedAt: null,
+          timeoutAt: null,
+          touched: false,
+          error: null,
+        };
+      }
+      const waves: WaveState[] = d.waves.map((w) => ({
+        ...w,
+        status: "pending",
+        startedAt: null,
+        installedAt: null,
+        completedAt: null,
+        checks: 0,
+        consecutiveStable: 0,
+        lastVerdict: null,
+        nextCheckAt: null,
+      }));
+      return {
+        ...s,
+        status: "Running",
+        queued: false,
+        waves,
+        nodes,
+        currentWave: waves.length ? 0 : null,
+        skippedNodeIds: d.skippedNodeIds,
+        blueGreen: d.blueGreen ?? null,
+        servingColor: d.blueGreen?.activeColor ?? null,
+        deadlineAt: d.deadlineAt,
+      };
+    }
+    case "WaveStarted":
+      return setWave(s, event.data.wave, { status: "running", startedAt: event.data.at });
+    case "NodeUpdateRequested": {
+      const d = event.data;
+      const node = s.nodes[d.nodeId];
+      if (!node) return s;
+      const install = d.kind === "install";
+      return setNode(s, d.nodeId, {
+        phase: install ? "installing" : "rollingBack",
+        seq: node.seq + 1,
+        assignmentId: d.assignmentId,
+        requestedAt: d.at,
+        timeoutAt: d.timeoutAt,
+        touched: node.touched || install,
+        error: null,
+      });
+    }
+    case "NodeUpdated": {
+      const node = s.nodes[event.data.nodeId];
+      if (!node) return s;
+      return maybeStartAnalysis(setNode(s, node.nodeId, { phase: "updated" }), node.wave, event.data.at);
+    }
+    case "NodeUpdateFailed":
+      return setNode(s, event.data.nodeId, { phase: "failed", error: event.data.error });
+    case "HealthCheckRecorded":
+      return setWave(s, event.data.wave, {
+        checks: (s.waves[event.data.wave]?.checks ?? 0) + 1,
+        consecutiveStable: event.data.consecutiveStable,
+        lastVerdict: event.data.verdict,
+        nextCheckAt: event.data.nextCheckAt,
+      });
+    case "WaveCompleted": {
+      const next = event.data.wave + 1 < s.waves.length ? event.data.wave + 1 : s.currentWave;
+      return { ...setWave(s, event.data.wave, { status: "completed", completedAt: event.data.at, nextCheckAt: null }), currentWave: next };
+    }
+    case "TrafficSwitched":
+      return { ...s, servingColor: event.data.to };
+    case "DeploymentPaused":
+      return { ...s, status: "Paused", pausedAt: event.data.at };
+    case "DeploymentResumed":
+      return { ...s, status: "Running", pausedAt: null, deadlineAt: event.data.deadlineAt };
+    case "RollbackStarted": {
+      const d = event.data;
+      const waves = s.waves.map((w) => (w.status === "running" || w.status === "analyzing" ? { ...w, status: "failed" as const, nextCheckAt: null } : w));
+      return {
+        ...s,
+        status: "RollingBack",
+        pausedAt: null,
+        waves,
+        rollback: { trigger: d.trigger, reason: d.reason, cause: d.cause, nodeIds: d.nodeIds, startedAt: d.at, completedAt: null },
+      };
+    }
+    case "NodeRolledBack":
+      return setNode(s, event.data.nodeId, { phase: "rolledBack" });
+    case "NodeRollbackFailed":
+      return setNode(s, event.data.nodeId, { phase: "rollbackFailed", error: event.data.error });
+    case "DeploymentSucceeded":
+      return { ...s, status: "Succeeded", endedAt: event.data.at };
+    case "DeploymentFailed":
+      return { ...finishRollback(s, event.data.at), status: "Failed", endedAt: event.data.at, failureReason: event.data.reason, failedNodeIds: event.data.failedNodeIds };
+    case "DeploymentRolledBack":
+      return { ...finishRollback(s, event.data.at), status: "RolledBack", endedAt: event.data.at, failureReason: event.data.reason };
+    case "DeploymentCancelled":
+      return {
+        ...finishRollback(s, event.data.at),
+        status: "Cancelled",
+        endedAt: event.data.at,
+        failureReason: event.data.reason,
+        approval: s.approval.status === "Pending" ? { ...s.approval, status: "Cancelled", decidedBy: event.data.by, decidedAt: event.data.at } : s.approval,
+      };
+    case "DeploymentRejected":
+      return { ...s, status: "Rejected", endedAt: event.data.at, failureReason: event.data.reason };
+  }
+}
+
+function finishRollback(s: DeploymentState, at: string): DeploymentState {
+  return s.rollback ? { ...s, rollback: { ...s.rollback, completedAt: at } } : s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers shared by the decider and the process (src/processes/deployment-process.ts).
+
+export const isoAt = (epochMs: number) => new Date(epochMs).toISOString();
+
+/** Closes the running stage, if any. */
+export function closeStage(state: DeploymentState, outcome: "succeeded" | "failed" | "skipped", message: string, at: string): DeploymentEvent[] {
+  return state.stage ? [{ type: "StageCompleted", data: { stage: state.stage, outcome, at, message } }] : [];
+}
+
+export const touchedNodeIds = (state: DeploymentState) =>
+  Object.values(state.nodes)
+    .filter((n) => n.touched)
+    .map((n) => n.nodeId)
+    .sort();
+
+/**
+ * Starts returning every touched node to its previous version. With nothing touched there is
+ * nothing to undo, so the deployment ends at once (Cancelled for an abort, Failed otherwise).
+ */
+export function startRollback(
+  state: DeploymentState,
+  trigger: RollbackState["trigger"],
+  cause: RollbackCause,
+  reason: string,
+  at: string,
+  by = "system",
+): DeploymentEvent[] {
+  const nodeIds = touchedNodeIds(state);
+  const close = closeStage(state, "failed", reason, at);
+  if (nodeIds.length === 0) {
+    if (trigger === "abort") return [...close, { type: "DeploymentCancelled", data: { at, by, reason } }];
+    return [...close, { type: "DeploymentFailed", data: { at, reason, failedNodeIds: [] } }];
+  }
+  return [
+    ...close,
+    { type: "RollbackStarted", data: { trigger, reason, cause, nodeIds, at } },
+    { type: "StageStarted", data: { stage: "Rollback", at, message: `returning ${nodeIds.length} node(s) to their previous version` } },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+const semverString = z.string().refine((v) => semver.valid(v) !== null, "must be a semantic version, e.g. 1.2.3");
+
+/** The user-supplied part of a request; the HTTP layer can reuse it for its body schema. */
+export const DeploymentRequestSchema = z.object({
+  moduleName: z.string().regex(/^[a-z][a-z0-9_-]{1,63}$/, "lowercase letters, digits, '-' or '_', 2-64 characters, starting with a letter"),
+  version: semverString,
+  targetEnvironment: EnvironmentSchema,
+  requesterEmail: z.email(),
+  strategy: StrategyNameSchema.optional(),
+  description: z.string().max(2000).optional(),
+});
+export type DeploymentRequest = z.infer<typeof DeploymentRequestSchema>;
+
+/** `now` is epoch ms from the caller's Clock; `by` the acting user's name. */
+export type DeploymentCommand =
+  | ({
+      type: "RequestDeployment";
+      executionId: string;
+      /** username of the caller */
+      requestedBy: string;
+      /** resolveSettings(targetEnvironment, overrides); the request's strategy wins over settings.strategy */
+      settings: StrategySettings;
+      now: number;
+    } & DeploymentRequest)
+  | { type: "Approve"; by: string; byEmail?: string; reason?: string; now: number }
+  | { type: "Reject"; by: string; byEmail?: string; reason: string; now: number }
+  | { type: "ExpireApproval"; now: number }
+  | { type: "Pause"; by: string; now: number }
+  | { type: "Resume"; by: string; now: number }
+  | { type: "Abort"; by: string; reason?: string; now: number }
+  | { type: "Rollback"; by: string; reason?: string; now: number };
+
+function requireExisting(state: DeploymentState) {
+  if (!state.exists) throw notFound("deployment");
+}
+
+function requirePendingApproval(state: DeploymentState, now: number) {
+  requireExisting(state);
+  if (state.status !== "PendingApproval" || state.approval.status !== "Pending") {
+    throw conflict(`approval already decided: ${state.approval.status}`, { approval: state.approval.status, status: state.status });
+  }
+  if (state.approval.expiresAt && now >= Date.parse(state.approval.expiresAt)) {
+    throw conflict(`approval expired at ${state.approval.expiresAt}`, { approval: "Expired", expiresAt: state.approval.expiresAt });
+  }
+}
+
+function isSelf(state: DeploymentState, by: string, byEmail?: string) {
+  return by === state.requestedBy || (byEmail !== undefined && byEmail.toLowerCase() === state.requesterEmail.toLowerCase());
+}
+
+function request(command: Extract<DeploymentCommand, { type: "RequestDeployment" }>, state: DeploymentState): DeploymentEvent[] {
+  if (state.exists) throw conflict(`deployment ${command.executionId} already exists`);
+  const parsed = DeploymentRequestSchema.safeParse(command);
+  if (!parsed.success) {
+    throw invalid("invalid deployment request", { fields: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })) });
+  }
+  const req = parsed.data;
+  const strategy = req.strategy ?? command.settings.strategy;
+  const settings = StrategySettingsSchema.parse({ ...command.settings, strategy });
+  const at = isoAt(command.now);
+  const requiresApproval = settings.approval.required;
+  const expiresAt = requiresApproval ? isoAt(command.now + settings.approval.timeoutMs) : null;
+  const events: DeploymentEvent[] = [
+    {
+      type: "DeploymentRequested",
+      data: {
+        executionId: command.executionId,
+        moduleName: req.moduleName,
+        version: req.version,
+        targetEnvironment: req.targetEnvironment,
+        strategy,
+        requesterEmail: req.requesterEmail,
+        requestedBy: command.requestedBy,
+        description: req.description ?? null,
+        settings,
+        requiresApproval,
+        approvalExpiresAt: expiresAt,
+        at,
+      },
+    },
+    { type: "StageStarted", data: { stage: "Validate", at, message: "checking the request" } },
+    {
+      type: "StageCompleted",
+      data: { stage: "Validate", outcome: "succeeded", at, message: `${req.moduleName} ${req.version} to ${req.targetEnvironment} with ${strategy}` },
+    },
+  ];
+  if (expiresAt) {
+    events.push(
+      { type: "StageStarted", data: { stage: "Approval", at, message: `waiting for an Admin's approval until ${expiresAt}` } },
+      { type: "ApprovalRequested", data: { expiresAt, at } },
+    );
+  }
+  return events;
+}
+
+function decide(command: DeploymentCommand, state: DeploymentState): DeploymentEvent[] {
+  if (command.type === "RequestDeployment") return request(command, state);
+  const at = isoAt(command.now);
+  switch (command.type) {
+    case "Approve": {
+      requirePendingApproval(state, command.now);
+      if (isSelf(state, command.by, command.byEmail) && !state.settings?.approval.allowSelfApproval) {
+        throw new DomainError("forbidden", "the requester cannot approve their own deployment");
+      }
+      const reason = command.reason?.trim() || null;
+      return [
+        { type: "ApprovalGranted", data: { by: command.by, reason, at } },
+        { type: "StageCompleted", data: { stage: "Approval", outcome: "succeeded", at, message: `approved by ${command.by}${reason ? `: ${reason}` : ""}` } },
+      ];
+    }
+    case "Reject": {
+      requirePendingApproval(state, command.now);
+      const reason = command.reason.trim();
+      if (!reason) throw invalid("a rejection needs a reason", { fields: [{ path: "reason", message: "required" }] });
+      return [
+        { type: "ApprovalRejected", data: { by: command.by, reason, at } },
+        { type: "StageCompleted", data: { stage: "Approval", outcome: "failed", at, message: `rejected by ${command.by}: ${reason}` } },
+        { type: "DeploymentRejected", data: { at, by: command.by, reason } },
+      ];
+    }
+    case "ExpireApproval": {
+      requireExisting(state);
+      const expiresAt = state.approval.expiresAt;
+      if (state.status !== "PendingApproval" || state.approval.status !== "Pending" || !expiresAt) {
+        throw conflict(`approval already decided: ${state.approval.status}`);
+      }
+      if (command.now < Date.parse(expiresAt)) throw conflict(`approval does not expire before ${expiresAt}`);
+      const reason = `approval not given before ${expiresAt}`;
+      return [
+        { type: "ApprovalExpired", data: { expiresAt, at } },
+        { type: "StageCompleted", data: { stage: "Approval", outcome: "failed", at, message: reason } },
+        { type: "DeploymentRejected", data: { at, by: null, reason } },
+      ];
+    }
+    case "Pause":
+      requireExisting(state);
+      if (state.status !== "Running") throw conflict(`cannot pause a deployment that is ${state.status}`, { status: state.status });
+      return [{ type: "DeploymentPaused", data: { by: command.by, at } }];
+    case "Resume": {
+      requireExisting(state);
+      if (state.status !== "Paused") throw conflict(`cannot resume a deployment that is ${state.status}`, { status: state.status });
+      // Time spent paused does not count against the progress deadline.
+      const pausedFor = state.pausedAt ? Math.max(0, command.now - Date.parse(state.pausedAt)) : 0;
+      const deadlineAt = state.deadlineAt ? isoAt(Date.parse(state.deadlineAt) + pausedFor) : null;
+      return [{ type: "DeploymentResumed", data: { by: command.by, at, deadlineAt } }];
+    }
+    case "Abort": {
+      requireExisting(state);
+      const reason = command.reason?.trim() || `aborted by ${command.by}`;
+      if (state.status === "Pending" || state.status === "PendingApproval") {
+        return [...closeStage(state, "failed", reason, at), { type: "DeploymentCancelled", data: { at, by: command.by, reason } }];
+      }
+      if (state.status === "Running" || state.status === "Paused") {
+        return startRollback(state, "abort", { kind: "abort", by: command.by }, reason, at, command.by);
+      }
+      throw conflict(`cannot abort a deployment that is ${state.status}`, { status: state.status });
+    }
+    case "Rollback": {
+      // Manual rollback: of a Succeeded deployment, or of a Running/Paused one that has touched
+      // nodes (like abort, but it ends RolledBack rather than Cancelled). Everything else is a conflict.
+      requireExisting(state);
+      const reason = command.reason?.trim() || `manual rollback by ${command.by}`;
+      const rollbackable = state.status === "Succeeded" || state.status === "Running" || state.status === "Paused";
+      if (!rollbackable || touchedNodeIds(state).length === 0) {
+        throw conflict(`cannot roll back a deployment that is ${state.status}${rollbackable ? " and has not touched any node (abort it instead)" : ""}`, {
+          status: state.status,
+        });
+      }
+      return startRollback(state, "manual", { kind: "manual", by: command.by }, reason, at, command.by);
+    }
+  }
+}
+
+export const deploymentDecider: Decider<DeploymentState, DeploymentCommand, DeploymentEvent> = {
+  initialState: initialDeploymentState,
+  evolve: evolveDeployment,
+  decide,
+};
