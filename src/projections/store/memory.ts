@@ -200,11 +200,18 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
   }
 
   async find(filter: Filter = {}, options: FindOptions = {}): Promise<T[]> {
-    let cursor = mingoFind(this.candidates(filter), filter, options.projection);
-    if (options.sort) cursor = cursor.sort(options.sort);
-    if (options.skip) cursor = cursor.skip(options.skip);
-    if (options.limit) cursor = cursor.limit(options.limit);
-    return cursor.all().map((d) => copy(d) as T);
+    // mingo's cursor costs a fixed ~0.3 ms per call, so it is used only for what needs it.
+    let docs: Doc[] = this.matching(filter);
+    const sortKeys = options.sort ? Object.keys(options.sort) : [];
+    if (sortKeys.length === 1 && sortKeys[0] === "_id") {
+      // _id is always a string here, so a plain comparison gives MongoDB's order (cursor paging).
+      const dir = options.sort!._id!;
+      docs.sort((a, b) => (a._id < b._id ? -dir : a._id > b._id ? dir : 0));
+    } else if (options.sort && docs.length > 1) docs = mingoFind(docs, {}).sort(options.sort).all() as Doc[];
+    const skip = options.skip ?? 0;
+    if (skip || options.limit) docs = docs.slice(skip, options.limit ? skip + options.limit : undefined);
+    if (options.projection) docs = mingoFind(docs, {}, options.projection).all() as Doc[];
+    return docs.map((d) => copy(d) as T);
   }
 
   async count(filter: Filter = {}): Promise<number> {
