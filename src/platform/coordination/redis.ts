@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import type { Coordination, Lease, RateLimitDecision } from "./port.js";
 
@@ -67,6 +67,14 @@ if oldest[2] then retry = tonumber(oldest[2]) + window - now end
 if newest[2] then reset = tonumber(newest[2]) + window - now end
 return {0, 0, retry, reset}`;
 
+interface Script {
+  lua: string;
+  sha: string;
+}
+
+const script = (lua: string): Script => ({ lua, sha: createHash("sha1").update(lua).digest("hex") });
+const SCRIPTS = { acquire: script(ACQUIRE), renew: script(RENEW), release: script(RELEASE), hit: script(HIT) };
+
 type Handler = (message: string) => void;
 
 /**
@@ -96,25 +104,25 @@ export class RedisCoordination implements Coordination {
   }
 
   async acquire(key: string, owner: string, ttlMs: number): Promise<Lease | null> {
-    const reply = await this.client.eval(ACQUIRE, 2, this.leaseKey(key), this.fenceKey(key), owner, String(ttlMs));
+    const reply = await this.run(SCRIPTS.acquire, [this.leaseKey(key), this.fenceKey(key)], [owner, String(ttlMs)]);
     if (reply === null) return null;
     const [fencingToken, expiresAt] = reply as [number, number];
     return { key, owner, fencingToken, expiresAt };
   }
 
   async renew(lease: Lease, ttlMs: number): Promise<Lease | null> {
-    const reply = await this.client.eval(RENEW, 1, this.leaseKey(lease.key), lease.owner, String(lease.fencingToken), String(ttlMs));
+    const reply = await this.run(SCRIPTS.renew, [this.leaseKey(lease.key)], [lease.owner, String(lease.fencingToken), String(ttlMs)]);
     if (reply === null) return null;
     return { ...lease, expiresAt: reply as number };
   }
 
   async release(lease: Lease): Promise<void> {
-    await this.client.eval(RELEASE, 1, this.leaseKey(lease.key), lease.owner, String(lease.fencingToken));
+    await this.run(SCRIPTS.release, [this.leaseKey(lease.key)], [lease.owner, String(lease.fencingToken)]);
   }
 
   async hit(key: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
     const member = `${this.instanceId}:${this.seq++}`;
-    const reply = await this.client.eval(HIT, 1, `${this.prefix}rl:${key}`, String(limit), String(windowMs), member);
+    const reply = await this.run(SCRIPTS.hit, [`${this.prefix}rl:${key}`], [String(limit), String(windowMs), member]);
     const [allowed, remaining, retryAfterMs, resetMs] = reply as [number, number, number, number];
     return { allowed: allowed === 1, limit, remaining, retryAfterMs, resetMs };
   }
@@ -166,6 +174,16 @@ export class RedisCoordination implements Coordination {
         }
       }),
     );
+  }
+
+  /** EVALSHA, loading the script with EVAL the first time a server has not seen it (or after a restart) */
+  private async run(s: Script, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await this.client.evalsha(s.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith("NOSCRIPT")) throw err;
+      return this.client.eval(s.lua, keys.length, ...keys, ...args);
+    }
   }
 
   private connection(url: string): Redis {
