@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { openCoordination } from "../../src/platform/coordination/open.js";
@@ -13,6 +14,17 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** fencing counters never expire by design; remove this test's keys so a shared REDIS_URL stays clean */
+async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const client = new Redis(url);
+  try {
+    const keys = await client.keys(`${prefix}*`);
+    if (keys.length) await client.del(...keys);
+  } finally {
+    client.disconnect();
+  }
 }
 
 const redis = await startRedisServer();
@@ -32,6 +44,7 @@ if (!redis) {
       peer,
       cleanup: async () => {
         await Promise.all([coordination.close(), peer.close()]);
+        await deleteKeys(redis.url, prefix);
       },
     };
   });
