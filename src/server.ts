@@ -1,4 +1,9 @@
+import { randomUUID } from "node:crypto";
 import { once } from "node:events";
+import { hostname } from "node:os";
+import { LiveFeed } from "./events/live-feed.js";
+import { SseLimits } from "./http/sse.js";
+import { DeploymentRunner } from "./processes/deployment-runner.js";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { seedDemoUsers } from "./commands/users.js";
@@ -26,28 +31,36 @@ export interface RunningServer {
 }
 
 /** The composition root: picks adapters from config, catches up read models, serves HTTP, starts processes. */
-export async function startServer(config: Config, options: { clock?: Clock } = {}): Promise<RunningServer> {
+export async function startServer(config: Config, options: { clock?: Clock; instanceId?: string } = {}): Promise<RunningServer> {
   const clock = options.clock ?? systemClock;
   const logger = createLogger(config.logLevel);
-  const telemetry = await startTelemetry({ endpoint: config.otel.endpoint, serviceName: config.otel.serviceName });
+  const telemetry = await startTelemetry({ endpoint: config.otel.endpoint, serviceName: config.otel.serviceName, logger });
   const store = openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
   const log = new EventLog(store, catalog);
   const readStore = await openReadStore({ mongodbUrl: config.mongodbUrl, mongodbDb: config.mongodbDb });
   const coordination = await openCoordination({ redisUrl: config.redisUrl, clock });
   const projections = new ProjectionRunner({ log, store: readStore, projections: allProjections(), logger });
   await projections.start();
+  const feed = new LiveFeed(log);
+  await feed.start();
+  const metrics = createMetrics();
   const deps: AppDeps = {
     config,
     log,
     readStore,
     projections,
     coordination,
-    metrics: createMetrics(),
+    metrics,
     logger,
     clock,
     tokens: new TokenService(config.jwt),
+    feed,
+    sseLimits: new SseLimits({ total: config.sse.maxConnections, perUser: config.sse.maxConnectionsPerUser }),
   };
   if (config.dev) await seedDemoUsers(log, clock.now());
+
+  const runner = new DeploymentRunner({ log, readStore, feed, coordination, clock, logger, metrics, instanceId: options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}` });
+  await runner.start();
 
   const app = buildApp(deps);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
@@ -69,6 +82,8 @@ export async function startServer(config: Config, options: { clock?: Clock } = {
         // SSE and keep-alive connections would otherwise hold close() open
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
+      await runner.stop();
+      await feed.stop();
       await projections.stop();
       await coordination.close();
       await readStore.close();

@@ -7,6 +7,7 @@ import { secureHeaders } from "hono/secure-headers";
 import { DomainError } from "../commands/errors.js";
 import { EventValidationError } from "../events/event-log.js";
 import { authenticate } from "./auth.js";
+import { withSpan } from "../platform/telemetry.js";
 import { readConsistency } from "./consistency.js";
 import type { AppDeps, AppEnv } from "./env.js";
 import { fieldErrors, problem, STATUS_BY_CODE } from "./problem.js";
@@ -33,7 +34,7 @@ export function createApp(deps: AppDeps) {
   app.use(secureHeaders({ contentSecurityPolicy: undefined }));
   app.use(async (c, next) => {
     const started = performance.now();
-    await next();
+    await withSpan(`${c.req.method} ${c.req.path}`, { traceparent: c.req.header("traceparent"), "http.request_id": c.get("requestId") }, () => next());
     const seconds = (performance.now() - started) / 1000;
     const route = c.req.routePath && c.req.routePath !== "/*" ? c.req.routePath : "unmatched";
     deps.metrics.httpRequestDuration.observe({ method: c.req.method, route, status: String(c.res.status) }, seconds);

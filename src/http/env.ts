@@ -6,7 +6,9 @@ import type { Config } from "../platform/config.js";
 import type { Coordination } from "../platform/coordination/port.js";
 import type { Logger } from "../platform/logger.js";
 import type { Metrics } from "../platform/metrics.js";
+import type { LiveFeed } from "../events/live-feed.js";
 import type { Principal, TokenService } from "./auth.js";
+import type { SseLimits } from "./sse.js";
 
 /** Per-request values set by middleware. */
 export interface AppEnv {
@@ -28,4 +30,7 @@ export interface AppDeps {
   logger: Logger;
   clock: Clock;
   tokens: TokenService;
+  /** one live tail of the log shared by SSE connections and processes */
+  feed: LiveFeed;
+  sseLimits: SseLimits;
 }

@@ -3,6 +3,7 @@ import { getConnInfo } from "@hono/node-server/conninfo";
 import type { CommandContext } from "../commands/handler.js";
 import { DomainError } from "../commands/errors.js";
 import type { AppDeps, AppEnv } from "./env.js";
+import { currentTraceparent } from "../platform/telemetry.js";
 
 /** The client address: the first X-Forwarded-For hop when behind a proxy, else the socket peer. */
 export function clientIp(c: Context): string {
@@ -27,7 +28,7 @@ export function commandContext(c: Context<AppEnv>, deps: AppDeps): CommandContex
       ? { kind: principal.roles.includes("Node") ? "node" : "user", id: principal.sub }
       : { kind: "user", id: "anonymous" },
     correlationId: c.get("requestId"),
-    traceparent: c.req.header("traceparent"),
+    traceparent: currentTraceparent() ?? c.req.header("traceparent"),
     sourceIp: clientIp(c),
     userAgent: c.req.header("user-agent")?.slice(0, 256),
     idempotencyKey: key,

@@ -1,7 +1,6 @@
 import type { Context } from "hono";
 import { streamSSE, type SSEStreamingApi } from "hono/streaming";
 import type { RecordedEvent } from "../events/envelope.js";
-import type { LiveFeed } from "../events/live-feed.js";
 import { DomainError } from "../commands/errors.js";
 import type { AppDeps, AppEnv } from "./env.js";
 
@@ -67,7 +66,7 @@ export function toMessageData(event: RecordedEvent, extra: Record<string, unknow
  * buffered events at or below the last delivered position are skipped. A client that does not
  * keep up overflows its bounded queue and is disconnected; it resumes with Last-Event-ID.
  */
-export function streamFeed(c: Context<AppEnv>, deps: AppDeps & { feed: LiveFeed; sseLimits: SseLimits }, options: FeedOptions): Response {
+export function streamFeed(c: Context<AppEnv>, deps: AppDeps, options: FeedOptions): Response {
   const release = deps.sseLimits.acquire(c.get("principal")?.sub ?? "anonymous");
   const { metrics } = deps;
   return streamSSE(c, async (stream) => {

@@ -1,5 +1,7 @@
 import { resolve } from "node:path";
 import { z } from "zod";
+import { DomainError } from "../commands/errors.js";
+import { resolveSettings } from "../strategies/settings.js";
 
 const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 const int = (min = 0) => z.coerce.number().int().min(min);
@@ -61,6 +63,19 @@ export class ConfigError extends Error {
   }
 }
 
+const DEV_STRATEGY_SETTINGS = {
+  "*": {
+    checkIntervalMs: 1000,
+    requiredStableChecks: 2,
+    minWaitMs: 1000,
+    maxWaitMs: 20_000,
+    analysisWindowMs: 4000,
+    installTimeoutMs: 15_000,
+    progressDeadlineMs: 10 * 60_000,
+    thresholds: { minSamplesPerNode: 2 },
+  },
+};
+
 const DEV_JWT_SECRET = "development-only-secret-do-not-use-in-production!";
 
 export const RateLimitClasses = ["auth", "deployments", "approvals", "clusters", "agents", "global"] as const;
@@ -97,7 +112,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (o.success) Object.assign(limitsPerMinute, o.data);
     else problems.push(`RATE_LIMITS: ${o.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`);
   }
-  const strategyOverrides = parseJson("STRATEGY_SETTINGS", e.STRATEGY_SETTINGS, problems);
+  // development mode waits seconds, not minutes, so a canary finishes quickly with the simulator
+  const strategyOverrides = parseJson("STRATEGY_SETTINGS", e.STRATEGY_SETTINGS, problems) ?? (dev ? DEV_STRATEGY_SETTINGS : undefined);
+  for (const env of ["Development", "QA", "Staging", "Production"] as const) {
+    try {
+      resolveSettings(env, strategyOverrides);
+    } catch (err) {
+      const issues = err instanceof DomainError ? JSON.stringify(err.details.issues) : String(err);
+      problems.push(`STRATEGY_SETTINGS: ${env}: ${issues}`);
+      break;
+    }
+  }
 
   const clusterSizes: Record<string, number> = {};
   for (const part of e.SIMULATOR_CLUSTER_SIZES.split(",").filter(Boolean)) {

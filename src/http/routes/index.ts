@@ -1,6 +1,8 @@
 import type { AppDeps } from "../env.js";
 import { createApp } from "../app.js";
+import { registerApprovalRoutes } from "./approvals.js";
 import { registerAuthRoutes } from "./auth.js";
+import { registerDeploymentRoutes } from "./deployments.js";
 import { registerOpsRoutes } from "./ops.js";
 import { registerUserRoutes } from "./users.js";
 
@@ -10,5 +12,7 @@ export function buildApp(deps: AppDeps) {
   registerOpsRoutes(app, deps);
   registerAuthRoutes(app, deps);
   registerUserRoutes(app, deps);
+  registerDeploymentRoutes(app, deps);
+  registerApprovalRoutes(app, deps);
   return app;
 }

@@ -1,0 +1,320 @@
+import { randomUUID } from "node:crypto";
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { DeploymentRequestSchema, DeploymentStatusSchema, isTerminal } from "../../commands/deployment.js";
+import { deploymentCommand, loadDeployment } from "../../commands/deployments.js";
+import { conflict, DomainError, notFound } from "../../commands/errors.js";
+import { streamPrefixes, streams } from "../../events/streams.js";
+import { deterministicUuid } from "../../platform/ids.js";
+import { toDeploymentView, type DeploymentDoc } from "../../projections/deployments.js";
+import { EnvironmentSchema, resolveSettings } from "../../strategies/settings.js";
+import { ANY_USER, requireRoles } from "../auth.js";
+import { ConsistencyQuery } from "../consistency.js";
+import type { AppDeps, AppEnv } from "../env.js";
+import { problemResponses } from "../problem.js";
+import { commandContext } from "../request-context.js";
+import { parseLastEventId, streamFeed } from "../sse.js";
+import { resolveInstant } from "./time-travel.js";
+
+const ExecutionId = z.string().uuid().openapi({ param: { name: "id", in: "path" } });
+const IdParams = z.object({ id: ExecutionId });
+const Accepted = z.object({ executionId: z.string(), status: DeploymentStatusSchema, position: z.number() }).openapi("CommandAccepted");
+const DeploymentView = z
+  .object({
+    executionId: z.string(),
+    moduleName: z.string(),
+    version: z.string(),
+    targetEnvironment: EnvironmentSchema.nullable(),
+    strategy: z.string().nullable(),
+    status: DeploymentStatusSchema,
+    progress: z.number(),
+    stages: z.array(z.object({ name: z.string(), status: z.string() }).passthrough()),
+    waves: z.array(z.object({ index: z.number(), nodeIds: z.array(z.string()) }).passthrough()),
+    requesterEmail: z.string(),
+    createdAt: z.string().nullable(),
+    updatedAt: z.string().nullable(),
+  })
+  .passthrough()
+  .openapi("Deployment");
+const TimeTravelView = DeploymentView.extend({ asOf: z.string(), position: z.number() });
+const Page = z.object({ items: z.array(DeploymentView), nextCursor: z.string().nullable() }).openapi("DeploymentPage");
+const ReasonBody = z.strictObject({ reason: z.string().max(1000).optional() });
+const TERMINAL_TYPES = ["DeploymentSucceeded", "DeploymentFailed", "DeploymentRolledBack", "DeploymentCancelled", "DeploymentRejected"];
+
+const writers = [requireRoles("Deployer", "Admin")];
+const readers = [requireRoles(...ANY_USER)];
+const security = [{ bearerAuth: [] }];
+
+const createDeployment = createRoute({
+  method: "post",
+  path: "/api/v1/deployments",
+  tags: ["Deployments"],
+  summary: "Request a deployment (Deployer, Admin). Idempotency-Key makes retries safe.",
+  security,
+  middleware: writers,
+  request: {
+    headers: z.object({ "idempotency-key": z.string().optional() }),
+    body: { required: true, content: { "application/json": { schema: DeploymentRequestSchema.strict().openapi("DeploymentRequest") } } },
+  },
+  responses: {
+    202: { description: "Accepted; the runner takes it from here", content: { "application/json": { schema: Accepted } } },
+    ...problemResponses(400, 401, 403, 409, 422, 429),
+  },
+});
+
+const listDeployments = createRoute({
+  method: "get",
+  path: "/api/v1/deployments",
+  tags: ["Deployments"],
+  summary: "Deployments, newest first",
+  security,
+  middleware: readers,
+  request: {
+    query: ConsistencyQuery.extend({
+      environment: EnvironmentSchema.optional(),
+      status: DeploymentStatusSchema.optional(),
+      moduleName: z.string().max(64).optional(),
+      limit: z.coerce.number().int().min(1).max(200).default(50),
+      cursor: z.string().max(200).optional(),
+    }),
+  },
+  responses: { 200: { description: "A page", content: { "application/json": { schema: Page } } }, ...problemResponses(400, 401) },
+});
+
+const getDeployment = createRoute({
+  method: "get",
+  path: "/api/v1/deployments/{id}",
+  tags: ["Deployments"],
+  summary: "One deployment; ?at=<ISO time> answers as of that instant",
+  security,
+  middleware: readers,
+  request: { params: IdParams, query: ConsistencyQuery.extend({ at: z.iso.datetime({ offset: true }).optional() }) },
+  responses: {
+    200: { description: "The deployment", content: { "application/json": { schema: DeploymentView.or(TimeTravelView) } } },
+    ...problemResponses(400, 401, 404),
+  },
+});
+
+const history = createRoute({
+  method: "get",
+  path: "/api/v1/deployments/{id}/history",
+  tags: ["Deployments"],
+  summary: "The deployment's events with positions and times, for replay",
+  security,
+  middleware: readers,
+  request: { params: IdParams },
+  responses: {
+    200: {
+      description: "Events in order",
+      content: {
+        "application/json": {
+          schema: z.object({
+            executionId: z.string(),
+            events: z.array(z.object({ type: z.string(), revision: z.number(), position: z.number(), occurredAt: z.string(), actor: z.object({ kind: z.string(), id: z.string() }), data: z.unknown() })),
+          }),
+        },
+      },
+    },
+    ...problemResponses(401, 404),
+  },
+});
+
+function action(name: "rollback" | "pause" | "resume" | "abort", summary: string) {
+  return createRoute({
+    method: "post",
+    path: `/api/v1/deployments/{id}/${name}`,
+    tags: ["Deployments"],
+    summary,
+    security,
+    middleware: writers,
+    request: { params: IdParams, body: { required: false, content: { "application/json": { schema: ReasonBody } } } },
+    responses: {
+      202: { description: "Accepted", content: { "application/json": { schema: Accepted } } },
+      ...problemResponses(400, 401, 403, 404, 409),
+    },
+  });
+}
+
+const sseResponses = {
+  200: { description: "text/event-stream: id = global position, event = type, data = JSON", content: { "text/event-stream": { schema: z.string() } } },
+  ...problemResponses(400, 401, 404, 429),
+};
+const sseHeaders = z.object({ "last-event-id": z.string().optional() });
+const allEvents = createRoute({
+  method: "get",
+  path: "/api/v1/deployments/events",
+  tags: ["Live progress"],
+  summary: "SSE: every deployment's events (optionally one environment); resumable with Last-Event-ID",
+  security,
+  middleware: readers,
+  request: { query: z.object({ environment: EnvironmentSchema.optional() }), headers: sseHeaders },
+  responses: sseResponses,
+});
+const oneEvents = createRoute({
+  method: "get",
+  path: "/api/v1/deployments/{id}/events",
+  tags: ["Live progress"],
+  summary: "SSE: this deployment's events from the start (or Last-Event-ID); ends after its terminal event",
+  security,
+  middleware: readers,
+  request: { params: IdParams, headers: sseHeaders },
+  responses: sseResponses,
+});
+
+function encodeCursor(doc: { createdAt: unknown; _id: string }) {
+  return Buffer.from(JSON.stringify([doc.createdAt, doc._id])).toString("base64url");
+}
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const v = JSON.parse(Buffer.from(cursor, "base64url").toString());
+    if (Array.isArray(v) && typeof v[0] === "string" && typeof v[1] === "string") return [v[0], v[1]];
+  } catch {
+    // fall through
+  }
+  throw new DomainError("validation", "cursor is not one this server issued");
+}
+
+const stripDoc = ({ _id, lastPosition, state, tenantId, ...view }: DeploymentDoc) => view;
+
+export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
+  const deployments = () => deps.readStore.collection<DeploymentDoc>("deployments");
+
+  // before /{id}, which would otherwise claim "events" as an id
+  app.openapi(allEvents, (c) => {
+    const environment = c.req.valid("query").environment;
+    const inEnv = async (streamId: string) => {
+      if (!environment) return true;
+      const doc = await deployments().get(streamId.slice(streamPrefixes.deployment.length));
+      return doc?.targetEnvironment === environment;
+    };
+    // environment filtering needs the deployment's environment: remember it per stream
+    const envOf = new Map<string, boolean>();
+    return streamFeed(c, deps, {
+      after: parseLastEventId(c),
+      matches: (e) => {
+        if (!e.streamId.startsWith(streamPrefixes.deployment)) return false;
+        if (!environment) return true;
+        if (e.type === "DeploymentRequested") envOf.set(e.streamId, (e.data as { targetEnvironment?: string }).targetEnvironment === environment);
+        return envOf.get(e.streamId) ?? true;
+      },
+      async *history(after, upTo) {
+        let from = after;
+        while (from < upTo) {
+          const page = await deps.log.readAll({ after: from, maxCount: 500, filter: { streamPrefixes: [streamPrefixes.deployment] } });
+          if (!page.length) return;
+          const keep = [];
+          for (const e of page) {
+            if (e.position > upTo) break;
+            if (!envOf.has(e.streamId)) envOf.set(e.streamId, await inEnv(e.streamId));
+            if (envOf.get(e.streamId)) keep.push(e);
+          }
+          yield keep;
+          from = page.at(-1)!.position;
+        }
+      },
+    });
+  });
+
+  app.openapi(createDeployment, async (c) => {
+    const body = c.req.valid("json");
+    const ctx = commandContext(c, deps);
+    const principal = c.get("principal")!;
+    const executionId = ctx.idempotencyKey ? deterministicUuid(`deployment:${principal.sub}:${ctx.idempotencyKey}`) : randomUUID();
+    if (deps.config.deploymentQueueMode === "reject" && !ctx.idempotencyKey) {
+      const busy = await deployments().find({ targetEnvironment: body.targetEnvironment, status: { $in: ["Pending", "Running", "Paused", "RollingBack"] } }, { limit: 1 });
+      if (busy[0]) throw conflict(`${body.targetEnvironment} already has an active deployment`, { activeExecutionId: busy[0].executionId });
+    }
+    const settings = resolveSettings(body.targetEnvironment, deps.config.strategyOverrides, {
+      approval: { timeoutMs: deps.config.approvals.timeoutMs, allowSelfApproval: deps.config.approvals.allowSelfApproval },
+    });
+    const result = await deploymentCommand(deps.log, deps.metrics, executionId, { type: "RequestDeployment", executionId, requestedBy: principal.sub, settings, now: ctx.now, ...body }, ctx);
+    c.header("Location", `/api/v1/deployments/${executionId}`);
+    return c.json({ executionId, status: result.state.status, position: result.position }, 202);
+  });
+
+  app.openapi(listDeployments, async (c) => {
+    const q = c.req.valid("query");
+    const filter: Record<string, unknown> = {};
+    if (q.environment) filter.targetEnvironment = q.environment;
+    if (q.status) filter.status = q.status;
+    if (q.moduleName) filter.moduleName = q.moduleName;
+    if (q.cursor) {
+      const [createdAt, id] = decodeCursor(q.cursor);
+      filter.$or = [{ createdAt: { $lt: createdAt } }, { createdAt, _id: { $lt: id } }];
+    }
+    const docs = await deployments().find(filter, { sort: { createdAt: -1, _id: -1 }, limit: q.limit + 1, projection: { state: 0 } });
+    const page = docs.slice(0, q.limit);
+    const nextCursor = docs.length > q.limit ? encodeCursor(page.at(-1)!) : null;
+    return c.json({ items: page.map(stripDoc), nextCursor }, 200);
+  });
+
+  app.openapi(getDeployment, async (c) => {
+    const { id } = c.req.valid("param");
+    const { at } = c.req.valid("query");
+    if (at) {
+      const instant = resolveInstant(at, deps.clock.now());
+      const { state, events } = await loadDeployment(deps.log, id, instant);
+      if (!state.exists) {
+        const exists = (await deps.log.readStream(streams.deployment(id), { maxCount: 1 })).length > 0;
+        throw notFound(exists ? `deployment ${id} as of ${at} (before its first event)` : `deployment ${id}`);
+      }
+      return c.json({ ...toDeploymentView(state), asOf: instant, position: events.at(-1)!.position }, 200);
+    }
+    const doc = await deployments().get(id);
+    if (!doc) throw notFound(`deployment ${id}`);
+    return c.json(stripDoc(doc), 200);
+  });
+
+  app.openapi(history, async (c) => {
+    const { id } = c.req.valid("param");
+    const events = await deps.log.readStream(streams.deployment(id));
+    if (!events.length) throw notFound(`deployment ${id}`);
+    return c.json(
+      {
+        executionId: id,
+        events: events.map((e) => ({ type: e.type, revision: e.revision, position: e.position, occurredAt: e.metadata.occurredAt, actor: e.metadata.actor, data: e.data })),
+      },
+      200,
+    );
+  });
+
+  const commands = {
+    rollback: (by: string, reason: string | undefined, now: number) => ({ type: "Rollback" as const, by, reason, now }),
+    pause: (by: string, _reason: string | undefined, now: number) => ({ type: "Pause" as const, by, now }),
+    resume: (by: string, _reason: string | undefined, now: number) => ({ type: "Resume" as const, by, now }),
+    abort: (by: string, reason: string | undefined, now: number) => ({ type: "Abort" as const, by, reason, now }),
+  };
+  const summaries = {
+    rollback: "Roll back every node the deployment touched to its previous version",
+    pause: "Pause: no new node updates start; in-flight ones finish",
+    resume: "Resume a paused deployment",
+    abort: "Abort: roll back what was touched, then Cancelled",
+  };
+  for (const name of ["rollback", "pause", "resume", "abort"] as const) {
+    app.openapi(action(name, summaries[name]), async (c) => {
+      const { id } = c.req.valid("param");
+      const ctx = commandContext(c, deps);
+      // the body is optional; an absent one is an empty reason
+      const reason = c.req.header("content-length") && c.req.header("content-length") !== "0" ? (c.req.valid("json") as { reason?: string } | undefined)?.reason : undefined;
+      const result = await deploymentCommand(deps.log, deps.metrics, id, commands[name](c.get("principal")!.sub, reason, ctx.now), ctx);
+      return c.json({ executionId: id, status: result.state.status, position: result.position }, 202);
+    });
+  }
+
+  app.openapi(oneEvents, async (c) => {
+    const { id } = c.req.valid("param");
+    const streamId = streams.deployment(id);
+    const first = await deps.log.readStream(streamId, { maxCount: 1 });
+    if (!first.length) throw notFound(`deployment ${id}`);
+    return streamFeed(c, deps, {
+      after: parseLastEventId(c),
+      matches: (e) => e.streamId === streamId,
+      async *history(after, upTo) {
+        const events = await deps.log.readStream(streamId, { untilPosition: upTo });
+        yield events.filter((e) => e.position > after);
+      },
+      isFinal: (e) => TERMINAL_TYPES.includes(e.type),
+    });
+  });
+}
+
+export { isTerminal };

@@ -1,0 +1,234 @@
+import { deploymentDecider, isTerminal, type DeploymentState } from "../commands/deployment.js";
+import { fold } from "../commands/decider.js";
+import { metadataFor, type CommandContext } from "../commands/handler.js";
+import type { DeploymentEvent } from "../events/catalog/deployment.js";
+import type { RecordedEvent } from "../events/envelope.js";
+import type { EventLog } from "../events/event-log.js";
+import type { LiveFeed } from "../events/live-feed.js";
+import { streamCategory, streamKey, streams } from "../events/streams.js";
+import { WrongExpectedRevisionError } from "../events/store/port.js";
+import { fleetView } from "../fleet/fleet-view.js";
+import type { ReadStore } from "../projections/store/port.js";
+import type { Clock } from "../platform/clock.js";
+import type { Coordination, Lease } from "../platform/coordination/port.js";
+import type { Logger } from "../platform/logger.js";
+import type { Metrics } from "../platform/metrics.js";
+import { withSpan } from "../platform/telemetry.js";
+import { advance, type Observation } from "./deployment-process.js";
+import { recordDeploymentMetrics } from "./deployment-metrics.js";
+
+export interface RunnerDeps {
+  log: EventLog;
+  readStore: ReadStore;
+  feed: LiveFeed;
+  coordination: Coordination;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  /** this instance, as lease owner */
+  instanceId: string;
+  /** how often due timers are checked (ms) */
+  tickMs?: number;
+  leaseTtlMs?: number;
+}
+
+interface Tracked {
+  wakeAt: number | null;
+  environment: string | null;
+  busy: boolean;
+  again: boolean;
+}
+
+const ACTIVE = new Set(["Running", "Paused", "RollingBack"]);
+
+/**
+ * Drives every non-terminal deployment by feeding the pure process step (advance) with what the
+ * fleet looks like, and appending what it decides with the stream's expected revision. All state
+ * lives in the deployment streams: a restart, or another instance taking over, simply folds the
+ * stream again. Leases keep two instances from racing; optimistic concurrency is the final guard.
+ */
+export class DeploymentRunner {
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly leases = new Map<string, Lease>();
+  private timer?: NodeJS.Timeout;
+  private detach?: () => void;
+  private stopped = false;
+  private readonly leaseTtlMs: number;
+
+  constructor(private readonly deps: RunnerDeps) {
+    this.leaseTtlMs = deps.leaseTtlMs ?? 10_000;
+  }
+
+  async start(): Promise<void> {
+    const attachment = this.deps.feed.attach((e) => this.onEvent(e));
+    this.detach = attachment.detach;
+    // resume everything in flight, from the log itself rather than a read model that may lag
+    for (const id of await this.nonTerminalIds()) this.track(id, null);
+    this.timer = setInterval(() => void this.tick(), this.deps.tickMs ?? 250);
+    this.timer.unref();
+    await this.tick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.detach?.();
+    await Promise.all([...this.leases.values()].map((l) => this.deps.coordination.release(l).catch(() => {})));
+  }
+
+  /** Steps every deployment that is due (its timer passed) or was marked by an event. */
+  async tick(): Promise<void> {
+    const now = this.deps.clock.now();
+    await Promise.all(
+      [...this.tracked.entries()].filter(([, t]) => t.wakeAt !== null && t.wakeAt <= now).map(([id]) => this.step(id)),
+    );
+  }
+
+  /** Steps until nothing changes; for tests driving a manual clock. */
+  async settle(): Promise<void> {
+    for (const id of [...this.tracked.keys()]) await this.step(id);
+  }
+
+  private async nonTerminalIds(): Promise<string[]> {
+    const ended = new Set<string>();
+    const all = new Set<string>();
+    let after = 0;
+    for (;;) {
+      const page = await this.deps.log.store.readAll({ after, maxCount: 5000, filter: { streamPrefixes: ["deployment-"] } });
+      if (!page.length) break;
+      for (const e of page) {
+        const id = streamKey(e.streamId);
+        all.add(id);
+        if (TERMINAL_EVENTS.has(e.type)) ended.add(id);
+        after = e.position;
+      }
+    }
+    return [...all].filter((id) => !ended.has(id));
+  }
+
+  private onEvent(event: RecordedEvent): void {
+    const category = streamCategory(event.streamId);
+    if (category === "deployment") {
+      this.track(streamKey(event.streamId), 0);
+    } else if (category === "node") {
+      // a node reported: any running deployment may be waiting for it
+      for (const [id, t] of this.tracked) if (t.environment !== null) this.track(id, 0);
+    }
+  }
+
+  private track(id: string, wakeAt: number | null): void {
+    const t = this.tracked.get(id);
+    if (!t) {
+      this.tracked.set(id, { wakeAt: wakeAt ?? 0, environment: null, busy: false, again: false });
+    } else if (wakeAt !== null && (t.wakeAt === null || wakeAt < t.wakeAt)) {
+      t.wakeAt = wakeAt;
+    }
+    if (!this.stopped) queueMicrotask(() => void this.tick());
+  }
+
+  private async step(id: string): Promise<void> {
+    const t = this.tracked.get(id);
+    if (!t || this.stopped) return;
+    if (t.busy) {
+      t.again = true;
+      return;
+    }
+    t.busy = true;
+    try {
+      do {
+        t.again = false;
+        await this.stepOnce(id, t);
+      } while (t.again && !this.stopped);
+    } catch (err) {
+      this.deps.logger.error({ err, executionId: id }, "deployment step failed; will retry");
+      t.wakeAt = this.deps.clock.now() + 1000;
+    } finally {
+      t.busy = false;
+    }
+  }
+
+  private async stepOnce(id: string, t: Tracked): Promise<void> {
+    const { log, coordination, clock } = this.deps;
+    const streamId = streams.deployment(id);
+    const lease = await coordination.acquire(`lease:deployment:${id}`, this.deps.instanceId, this.leaseTtlMs);
+    if (!lease) {
+      // another instance drives it; look again when its lease would have run out
+      t.wakeAt = clock.now() + this.leaseTtlMs;
+      return;
+    }
+    this.leases.set(id, lease);
+    const history = await log.readStream(streamId);
+    const state = fold(deploymentDecider, history as unknown as DeploymentEvent[]);
+    t.environment = state.targetEnvironment;
+    if (!state.exists || isTerminal(state.status)) {
+      await this.forget(id, state);
+      return;
+    }
+    const now = clock.now();
+    const obs = await this.observe(state, now);
+    const { events, wakeAt } = advance(state, obs, now);
+    t.wakeAt = wakeAt;
+    if (!events.length) return;
+    const last = history.at(-1)!;
+    const trigger = last.metadata;
+    const ctx: CommandContext = {
+      actor: { kind: "system", id: "deployment-runner" },
+      correlationId: trigger.correlationId,
+      causationId: trigger.eventId,
+      traceparent: trigger.traceparent,
+      tenantId: trigger.tenantId,
+      now,
+    };
+    try {
+      await withSpan("deployment.step", { traceparent: trigger.traceparent, "deployment.id": id, "deployment.events": events.length }, () =>
+        log.append(streamId, log.envelope(events, (i) => metadataFor(ctx, streamId, i)), last.revision),
+      );
+      recordDeploymentMetrics(this.deps.metrics, events.reduce(deploymentDecider.evolve, state), events);
+      t.again = true;
+    } catch (err) {
+      if (!(err instanceof WrongExpectedRevisionError)) throw err;
+      t.again = true; // someone else wrote first: fold again and decide again
+    }
+  }
+
+  private async forget(id: string, state: DeploymentState): Promise<void> {
+    this.tracked.delete(id);
+    const lease = this.leases.get(id);
+    this.leases.delete(id);
+    if (lease) await this.deps.coordination.release(lease).catch(() => {});
+    if (state.targetEnvironment) {
+      const slot = await this.deps.coordination.acquire(`lease:cluster:${state.targetEnvironment}`, id, 1).catch(() => null);
+      if (slot) await this.deps.coordination.release(slot).catch(() => {});
+    }
+  }
+
+  private async observe(state: DeploymentState, now: number): Promise<Observation> {
+    const env = state.targetEnvironment!;
+    const since = now - 2 * (state.settings?.analysisWindowMs ?? 120_000);
+    const view = await fleetView(this.deps.readStore, env, state.moduleName, since);
+    return { ...view, mayStart: await this.mayStart(state) };
+  }
+
+  /**
+   * One active deployment per cluster: the oldest waiting one goes first, and a cluster-slot
+   * lease owned by the deployment makes it exclusive across instances.
+   */
+  private async mayStart(state: DeploymentState): Promise<boolean> {
+    const env = state.targetEnvironment!;
+    const started = ACTIVE.has(state.status) || state.waves.length > 0;
+    if (!started) {
+      const others = await this.deps.readStore.collection("deployments").find(
+        { targetEnvironment: env, executionId: { $ne: state.executionId }, status: { $in: ["Pending", "Running", "Paused", "RollingBack"] } },
+        { sort: { createdAt: 1 } },
+      );
+      for (const o of others) {
+        if (ACTIVE.has(String(o.status))) return false;
+        if (String(o.createdAt) < String(state.createdAt)) return false;
+      }
+    }
+    const slot = await this.deps.coordination.acquire(`lease:cluster:${env}`, state.executionId, 60_000);
+    return slot !== null;
+  }
+}
+
+const TERMINAL_EVENTS = new Set(["DeploymentSucceeded", "DeploymentFailed", "DeploymentRolledBack", "DeploymentCancelled", "DeploymentRejected"]);
