@@ -9,6 +9,8 @@ import { EventValidationError } from "../events/event-log.js";
 import { authenticate } from "./auth.js";
 import { withSpan } from "../platform/telemetry.js";
 import { readConsistency } from "./consistency.js";
+import { classifyRequest, rateLimit } from "./rate-limit.js";
+import { clientIp } from "./request-context.js";
 import type { AppDeps, AppEnv } from "./env.js";
 import { fieldErrors, problem, STATUS_BY_CODE } from "./problem.js";
 
@@ -50,6 +52,20 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.use(authenticate(deps.tokens));
+  app.use(
+    rateLimit({
+      coordination: deps.coordination,
+      config: deps.config.rateLimit,
+      classify: (c) => classifyRequest(c.req.method, c.req.path),
+      identify: (c) => {
+        const principal = c.get("principal");
+        return principal ? `user:${principal.sub}` : `ip:${clientIp(c)}`;
+      },
+      onBlocked: (cls) => deps.metrics.rateLimited.inc({ class: cls }),
+      logger: deps.logger,
+      clock: deps.clock,
+    }),
+  );
   app.use("/api/*", readConsistency(deps));
 
   app.onError((err, c) => {
