@@ -1,0 +1,92 @@
+import { evolveDeployment, initialDeploymentState, isTerminal, type DeploymentState } from "../commands/deployment.js";
+import { deploymentEventTypes, type DeploymentEvent } from "../events/catalog/deployment.js";
+import type { RecordedEvent } from "../events/envelope.js";
+import { streamKey, streamPrefixes } from "../events/streams.js";
+import type { ProjectedDoc, Projection } from "./projection.js";
+
+/** The deployment as the API shows it (GET /api/v1/deployments/{id}). */
+export function toDeploymentView(state: DeploymentState) {
+  const planned = Object.values(state.nodes).filter((n) => n.wave >= 0);
+  const onNewVersion = planned.filter((n) => n.phase === "updated").length;
+  // Terminal deployments are done whatever the outcome (the status says which); a running one
+  // moves with the nodes updated, kept below 100 until it has been verified.
+  const progress = isTerminal(state.status)
+    ? 100
+    : planned.length === 0
+      ? 0
+      : Math.min(99, Math.round((100 * onNewVersion) / planned.length));
+  return {
+    executionId: state.executionId,
+    moduleName: state.moduleName,
+    version: state.version,
+    targetEnvironment: state.targetEnvironment,
+    strategy: state.strategy,
+    status: state.status,
+    progress,
+    description: state.description,
+    stages: state.stages.map((s) => ({ name: s.name, status: s.status, startedAt: s.startedAt, completedAt: s.completedAt, message: s.message })),
+    waves: state.waves.map((w) => ({
+      index: w.index,
+      label: w.label,
+      nodeIds: w.nodeIds,
+      status: w.status,
+      startedAt: w.startedAt,
+      completedAt: w.completedAt,
+      checks: w.checks,
+      consecutiveStable: w.consecutiveStable,
+      verdict: w.lastVerdict,
+    })),
+    nodes: planned.map((n) => ({ nodeId: n.nodeId, wave: n.wave, color: n.color, previousVersion: n.previousVersion, phase: n.phase, error: n.error })),
+    servingColor: state.servingColor,
+    rollback: state.rollback
+      ? { trigger: state.rollback.trigger, reason: state.rollback.reason, cause: state.rollback.cause, nodeIds: state.rollback.nodeIds, startedAt: state.rollback.startedAt, completedAt: state.rollback.completedAt }
+      : null,
+    failureReason: state.failureReason,
+    failedNodeIds: state.failedNodeIds,
+    approval: {
+      status: state.approval.status,
+      requestedAt: state.approval.requestedAt,
+      expiresAt: state.approval.expiresAt,
+      decidedBy: state.approval.decidedBy,
+      decidedAt: state.approval.decidedAt,
+      reason: state.approval.reason,
+    },
+    requesterEmail: state.requesterEmail,
+    requestedBy: state.requestedBy,
+    createdAt: state.createdAt,
+    updatedAt: state.updatedAt,
+    endedAt: state.endedAt,
+  };
+}
+export type DeploymentView = ReturnType<typeof toDeploymentView>;
+
+/** The stored document: the API view at the top (queryable), the folded state beside it. */
+export interface DeploymentDoc extends ProjectedDoc, DeploymentView {
+  tenantId: string;
+  state: DeploymentState;
+}
+
+const types: ReadonlySet<string> = new Set(deploymentEventTypes);
+
+export const isDeploymentEvent = (event: { type: string; streamId: string }) =>
+  event.streamId.startsWith(streamPrefixes.deployment) && types.has(event.type);
+
+export const deploymentsProjection: Projection<DeploymentDoc> = {
+  name: "deployments",
+  version: 1,
+  collection: "deployments",
+  filter: { streamPrefixes: [streamPrefixes.deployment], eventTypes: [...deploymentEventTypes] },
+  keys: (event: RecordedEvent) => (isDeploymentEvent(event) ? [streamKey(event.streamId)] : []),
+  apply(doc, event) {
+    if (!isDeploymentEvent(event)) return doc;
+    // The event log validated and upcast `data` against this type's schema before we see it.
+    const domainEvent = { type: event.type, data: event.data } as DeploymentEvent;
+    const state = evolveDeployment(doc?.state ?? initialDeploymentState, domainEvent);
+    return {
+      _id: streamKey(event.streamId),
+      tenantId: doc?.tenantId ?? event.metadata.tenantId,
+      ...toDeploymentView(state),
+      state,
+    };
+  },
+};

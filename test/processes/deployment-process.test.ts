@@ -1,0 +1,366 @@
+import fc from "fast-check";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { fold } from "../../src/commands/decider.js";
+import { deploymentDecider, evolveDeployment, isTerminal, type DeploymentState } from "../../src/commands/deployment.js";
+import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
+import { advance, type AssignmentOutcome, type FleetNode, type Observation } from "../../src/processes/deployment-process.js";
+import type { MetricSample } from "../../src/strategies/health-analysis.js";
+import { canaryTargets } from "../../src/strategies/index.js";
+import { resolveSettings, type StrategyName, type StrategySettings } from "../../src/strategies/settings.js";
+
+const T0 = Date.parse("2026-03-01T10:00:00.000Z");
+const NEW = "2.0.0";
+const SAMPLE_EVERY_MS = 1000;
+
+// Fast settings come from overrides, as in development.
+const fast = {
+  checkIntervalMs: 1000,
+  requiredStableChecks: 2,
+  minWaitMs: 1500,
+  maxWaitMs: 6000,
+  analysisWindowMs: 2500,
+  installTimeoutMs: 4000,
+  progressDeadlineMs: 1_000_000_000,
+  thresholds: { minSamplesPerNode: 2 },
+};
+
+function settingsFor(strategy: StrategyName, extra: Record<string, unknown> = {}): StrategySettings {
+  return resolveSettings("QA", { QA: { ...fast, strategy, ...extra } });
+}
+
+interface Faults {
+  installFail: Set<string>;
+  /** no answer to any request: the process must time it out */
+  silent: Set<string>;
+  /** on the new version these nodes report errors and latency far past the thresholds */
+  degrade: Set<string>;
+  rollbackFail: Set<string>;
+}
+const noFaults = (): Faults => ({ installFail: new Set(), silent: new Set(), degrade: new Set(), rollbackFail: new Set() });
+
+/** A fleet that carries out NodeUpdateRequested after a per-node delay and reports metrics. */
+class SimFleet {
+  readonly nodes = new Map<string, FleetNode>();
+  pending: { assignmentId: string; nodeId: string; kind: string; toVersion: string | null; doneAt: number }[] = [];
+  outcomes: AssignmentOutcome[] = [];
+  samples: MetricSample[] = [];
+  private lastSampleAt: number;
+  constructor(
+    ids: string[],
+    initial: (i: number) => string | null,
+    private faults: Faults,
+    now: number,
+  ) {
+    ids.forEach((nodeId, i) => this.nodes.set(nodeId, { nodeId, status: "Healthy", version: initial(i) }));
+    this.lastSampleAt = now - 3 * SAMPLE_EVERY_MS;
+  }
+  private delay(nodeId: string): number {
+    let h = 0;
+    for (const c of nodeId) h = (h * 31 + c.charCodeAt(0)) % 997;
+    return 100 + (h % 7) * 100;
+  }
+  apply(e: DeploymentEvent, now: number) {
+    if (e.type !== "NodeUpdateRequested") return;
+    const d = e.data;
+    if (this.faults.silent.has(d.nodeId)) return;
+    this.pending.push({ assignmentId: d.assignmentId, nodeId: d.nodeId, kind: d.kind, toVersion: d.toVersion, doneAt: now + this.delay(d.nodeId) });
+  }
+  nextCompletion(): number | null {
+    return this.pending.length ? Math.min(...this.pending.map((p) => p.doneAt)) : null;
+  }
+  tick(now: number, windowMs: number) {
+    const done = this.pending.filter((p) => p.doneAt <= now);
+    this.pending = this.pending.filter((p) => p.doneAt > now);
+    for (const p of done) {
+      const node = this.nodes.get(p.nodeId)!;
+      const fails = p.kind === "install" ? this.faults.installFail.has(p.nodeId) : this.faults.rollbackFail.has(p.nodeId);
+      if (!fails) node.version = p.toVersion;
+      this.outcomes.push({ assignmentId: p.assignmentId, nodeId: p.nodeId, outcome: fails ? "failed" : "succeeded", ...(fails ? { error: "simulated failure" } : {}) });
+    }
+    for (let t = this.lastSampleAt + SAMPLE_EVERY_MS; t <= now; t += SAMPLE_EVERY_MS) {
+      let i = 0;
+      for (const node of this.nodes.values()) {
+        const bad = node.version === NEW && this.faults.degrade.has(node.nodeId);
+        const wobble = ((t / SAMPLE_EVERY_MS + i++) % 5) / 5; // deterministic noise in [0, 0.8]
+        this.samples.push({
+          nodeId: node.nodeId,
+          at: t,
+          cpu: 30 + 10 * wobble,
+          memory: 40 + 10 * wobble,
+          latencyP95Ms: bad ? 900 : 95 + 10 * wobble,
+          errorRate: bad ? 0.4 : 0.002 + 0.004 * wobble,
+          requestRate: 100,
+        });
+      }
+      this.lastSampleAt = t;
+    }
+    this.samples = this.samples.filter((s) => s.at > now - windowMs - SAMPLE_EVERY_MS);
+  }
+  observe(): Observation {
+    return { nodes: [...this.nodes.values()].map((n) => ({ ...n })), outcomes: this.outcomes, samples: this.samples, mayStart: true };
+  }
+}
+
+interface Run {
+  state: DeploymentState;
+  events: DeploymentEvent[];
+  fleet: SimFleet;
+  endedAt: number;
+  violations: string[];
+  succeededBeforeRollback: boolean;
+}
+
+/** Drives advance() like the runner would, with a manual clock, checking invariants as it goes. */
+function drive(strategy: StrategyName, settings: StrategySettings, fleet: SimFleet, nodeCount: number, manualRollback = false): Run {
+  let succeededBeforeRollback = false;
+  let now = T0;
+  const events: DeploymentEvent[] = deploymentDecider.decide(
+    {
+      type: "RequestDeployment",
+      executionId: "ex",
+      moduleName: "mod",
+      version: NEW,
+      targetEnvironment: "QA",
+      requesterEmail: "dev@example.com",
+      requestedBy: "deployer",
+      strategy,
+      settings,
+      now,
+    },
+    deploymentDecider.initialState,
+  );
+  let state = fold(deploymentDecider, events);
+  const violations: string[] = [];
+  const targets = strategy === "Canary" ? canaryTargets(nodeCount, settings.canaryPercentages) : [];
+  let manualRollbackPending = manualRollback;
+  for (let i = 0; i < 200_000; i++) {
+    if (isTerminal(state.status)) {
+      if (!(manualRollbackPending && state.status === "Succeeded")) break;
+      // A user rolls the finished deployment back: it must restore every node it touched.
+      manualRollbackPending = false;
+      succeededBeforeRollback = true;
+      for (const e of deploymentDecider.decide({ type: "Rollback", by: "admin", now }, state)) {
+        state = evolveDeployment(state, e);
+        events.push(e);
+      }
+    }
+    fleet.tick(now, settings.analysisWindowMs);
+    const obs = fleet.observe();
+    const r = advance(state, obs, now);
+    for (const e of r.events) {
+      if (e.type === "TrafficSwitched" && state.blueGreen && e.data.to === state.blueGreen.idleColor) {
+        const wave = state.waves[0];
+        if (wave?.status !== "completed" || wave.lastVerdict?.kind !== "stable") violations.push(`switched to ${e.data.to} before it passed its check`);
+      }
+      state = evolveDeployment(state, e);
+      events.push(e);
+      fleet.apply(e, now);
+    }
+    if (advance(state, obs, now).events.length) violations.push(`advance not idempotent at ${now - T0} ms`);
+    if (strategy === "Rolling" && fleet.pending.length > settings.maxUnavailable) {
+      violations.push(`${fleet.pending.length} nodes out of service, maxUnavailable ${settings.maxUnavailable}`);
+    }
+    if (strategy === "Canary" && state.currentWave !== null) {
+      const allowed = targets[state.currentWave]?.total ?? 0;
+      const onNew = [...fleet.nodes.values()].filter((n) => n.version === NEW).length;
+      if (onNew > allowed) violations.push(`canary wave ${state.currentWave} allows ${allowed} nodes, ${onNew} run ${NEW}`);
+    }
+    if (isTerminal(state.status)) continue;
+    const next = Math.min(r.wakeAt ?? Infinity, fleet.nextCompletion() ?? Infinity, now + SAMPLE_EVERY_MS);
+    now = Math.max(next, now + 1);
+  }
+  return { state, events, fleet, endedAt: now, violations, succeededBeforeRollback };
+}
+
+const clusterSize = fc.oneof(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 500 }));
+
+/** Faults on chosen node indices (each index modulo the cluster size). */
+const faultsArb = fc.record({
+  installFail: fc.array(fc.nat(), { maxLength: 2 }),
+  silent: fc.array(fc.nat(), { maxLength: 1 }),
+  degrade: fc.array(fc.nat(), { maxLength: 3 }),
+  rollbackFail: fc.array(fc.nat(), { maxLength: 1 }),
+  enabled: fc.boolean(),
+});
+
+const strategyArb = fc.record({
+  strategy: fc.constantFrom<StrategyName>("Direct", "Rolling", "BlueGreen", "Canary"),
+  batchSize: fc.integer({ min: 1, max: 60 }),
+  maxUnavailable: fc.integer({ min: 1, max: 8 }),
+  canaryPercentages: fc.constantFrom([10, 30, 50, 100], [1, 100], [5, 25, 100], [50, 100], [100]),
+  tightDeadline: fc.boolean(),
+  manualRollback: fc.boolean(),
+});
+
+test("property: every strategy under every failure pattern keeps its invariants", () => {
+  fc.assert(
+    fc.property(clusterSize, strategyArb, faultsArb, (n, s, f) => {
+      // Rolling one node per batch on a big cluster takes long to simulate; cap the batch count.
+      const batchSize = Math.max(s.batchSize, Math.ceil(n / 40));
+      const ids = Array.from({ length: n }, (_, i) => `node-${String(i).padStart(3, "0")}`);
+      const pick = (xs: number[]) => new Set(f.enabled ? xs.map((x) => ids[x % n]!) : []);
+      const faults: Faults = { installFail: pick(f.installFail), silent: pick(f.silent), degrade: pick(f.degrade), rollbackFail: pick(f.rollbackFail) };
+      const settings = settingsFor(s.strategy, {
+        batchSize,
+        maxUnavailable: s.maxUnavailable,
+        canaryPercentages: s.canaryPercentages,
+        ...(s.tightDeadline ? { progressDeadlineMs: 5000 } : {}),
+      });
+      const fleet = new SimFleet(ids, (i) => (i % 3 === 2 ? null : "1.0.0"), faults, T0);
+      const previous = new Map(ids.map((id) => [id, fleet.nodes.get(id)!.version]));
+      const run = drive(s.strategy, settings, fleet, n, s.manualRollback);
+      const { state } = run;
+
+      assert.equal(run.violations, []);
+      assert.ok(isTerminal(state.status), `not terminal: ${state.status}`);
+      // Replaying the events rebuilds exactly the same state.
+      assert.equal(fold(deploymentDecider, run.events), state);
+
+      const planned = Object.values(state.nodes).filter((x) => x.wave >= 0).map((x) => x.nodeId);
+      const faulty = [...faults.installFail, ...faults.silent, ...faults.degrade];
+      if (state.status === "Succeeded") {
+        // Blue-green: "every node" means the color now serving, which is what the plan's wave holds.
+        for (const id of planned) assert.is(fleet.nodes.get(id)!.version, NEW, `${id} not on ${NEW}`);
+        assert.ok(!faulty.some((id) => planned.includes(id)), "succeeded although a planned node was faulty");
+        if (state.blueGreen) assert.is(state.servingColor, state.blueGreen.idleColor);
+      } else {
+        // After any failure, every touched node is back on its previous version, except the ones
+        // the deployment names as not returned.
+        for (const id of state.rollback?.nodeIds ?? []) {
+          if (state.failedNodeIds.includes(id)) continue;
+          assert.is(fleet.nodes.get(id)!.version, previous.get(id), `${id} not back on its previous version`);
+        }
+        for (const id of state.failedNodeIds) assert.ok(faults.rollbackFail.has(id) || faults.silent.has(id), `${id} listed as not returned`);
+        if (state.blueGreen) assert.is(state.servingColor, state.blueGreen.activeColor, "blue-green still serves from the failed color");
+        const expected = !s.tightDeadline && !faulty.length && !faults.rollbackFail.size;
+        if (expected && !run.succeededBeforeRollback) assert.unreachable(`failed without a fault: ${state.failureReason}`);
+        if (run.succeededBeforeRollback) assert.is(state.status, faults.rollbackFail.size ? state.status : "RolledBack");
+      }
+      // Terminal within the progress deadline, plus the bounded time to undo what was touched.
+      const deadline = run.succeededBeforeRollback ? Infinity : Date.parse(state.deadlineAt ?? new Date(T0).toISOString());
+      const touched = state.rollback?.nodeIds.length ?? 0;
+      const concurrency = s.strategy === "Rolling" ? s.maxUnavailable : touched || 1;
+      const undo = settings.installTimeoutMs * (Math.ceil(touched / concurrency) + 1) + SAMPLE_EVERY_MS;
+      assert.ok(run.endedAt <= deadline + undo, `ended ${run.endedAt - deadline} ms after the deadline`);
+      if (!s.tightDeadline && !run.succeededBeforeRollback) assert.ok(run.endedAt < deadline, "a healthy-deadline run hit its deadline");
+    }),
+    { numRuns: 40 },
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
+// Examples
+
+function started(strategy: StrategyName, extra: Record<string, unknown> = {}, n = 4) {
+  const settings = settingsFor(strategy, extra);
+  const events = deploymentDecider.decide(
+    { type: "RequestDeployment", executionId: "ex", moduleName: "mod", version: NEW, targetEnvironment: "QA", requesterEmail: "a@example.com", requestedBy: "u", strategy, settings, now: T0 },
+    deploymentDecider.initialState,
+  );
+  const ids = Array.from({ length: n }, (_, i) => `n${i}`);
+  return { state: fold(deploymentDecider, events), ids, settings };
+}
+
+const healthy = (ids: string[], version: string | null = "1.0.0"): FleetNode[] => ids.map((nodeId) => ({ nodeId, status: "Healthy", version }));
+const obsOf = (nodes: FleetNode[], extra: Partial<Observation> = {}): Observation => ({ nodes, outcomes: [], samples: [], mayStart: true, ...extra });
+const apply = (state: DeploymentState, events: DeploymentEvent[]) => events.reduce(evolveDeployment, state);
+
+test("a Pending deployment waits for the cluster and says so once", () => {
+  const { state, ids } = started("Direct");
+  const first = advance(state, obsOf(healthy(ids), { mayStart: false }), T0);
+  assert.equal(first.events.map((e) => e.type), ["DeploymentQueued"]);
+  assert.is(first.wakeAt, null);
+  const again = advance(apply(state, first.events), obsOf(healthy(ids), { mayStart: false }), T0 + 5000);
+  assert.equal(again.events, []);
+  const go = advance(apply(state, first.events), obsOf(healthy(ids)), T0 + 6000);
+  assert.equal(go.events.slice(0, 5).map((e) => e.type), ["StageStarted", "DeploymentPlanned", "StageCompleted", "StageStarted", "WaveStarted"]);
+  assert.equal(go.events.filter((e) => e.type === "NodeUpdateRequested").length, 4);
+});
+
+test("approval expiry is a durable timer: wake at expiresAt, then Rejected", () => {
+  const settings = resolveSettings("Production", {});
+  const events = deploymentDecider.decide(
+    { type: "RequestDeployment", executionId: "ex", moduleName: "mod", version: NEW, targetEnvironment: "Production", requesterEmail: "a@example.com", requestedBy: "u", settings, now: T0 },
+    deploymentDecider.initialState,
+  );
+  const state = fold(deploymentDecider, events);
+  const early = advance(state, obsOf([]), T0 + 1000);
+  assert.equal(early.events, []);
+  assert.is(early.wakeAt, T0 + settings.approval.timeoutMs);
+  const late = advance(state, obsOf([]), T0 + settings.approval.timeoutMs);
+  assert.equal(late.events.map((e) => e.type), ["ApprovalExpired", "StageCompleted", "DeploymentRejected"]);
+});
+
+test("only the outcome of the current request counts; a missing one times out", () => {
+  const { state, ids } = started("Direct", {}, 1);
+  const first = advance(state, obsOf(healthy(ids)), T0);
+  let s = apply(state, first.events);
+  const req = first.events.find((e) => e.type === "NodeUpdateRequested")!;
+  assert.is(req.type === "NodeUpdateRequested" && req.data.assignmentId, "ex:n0:1");
+  const stale: AssignmentOutcome = { assignmentId: "ex:n0:0", nodeId: "n0", outcome: "succeeded" };
+  assert.equal(advance(s, obsOf(healthy(ids), { outcomes: [stale] }), T0 + 10).events, []);
+  assert.is(first.wakeAt, T0 + 4000);
+  const timedOut = advance(s, obsOf(healthy(ids)), T0 + 4000);
+  assert.equal(timedOut.events.slice(0, 2).map((e) => e.type), ["NodeUpdateFailed", "StageCompleted"]);
+  s = apply(s, timedOut.events);
+  assert.is(s.status, "RollingBack");
+  const rollback = timedOut.events.find((e) => e.type === "NodeUpdateRequested");
+  assert.ok(rollback?.type === "NodeUpdateRequested" && rollback.data.kind === "rollback" && rollback.data.toVersion === "1.0.0");
+});
+
+test("pause: in-flight updates finish, no new ones start until resume", () => {
+  const { state, ids } = started("Rolling", { batchSize: 4, maxUnavailable: 1 });
+  const first = advance(state, obsOf(healthy(ids)), T0);
+  assert.equal(first.events.filter((e) => e.type === "NodeUpdateRequested").length, 1);
+  let s = apply(state, first.events);
+  s = apply(s, deploymentDecider.decide({ type: "Pause", by: "u", now: T0 + 1 }, s));
+  const done: AssignmentOutcome = { assignmentId: "ex:n0:1", nodeId: "n0", outcome: "succeeded" };
+  const whilePaused = advance(s, obsOf(healthy(ids), { outcomes: [done] }), T0 + 100);
+  assert.equal(whilePaused.events.map((e) => e.type), ["NodeUpdated"]);
+  s = apply(s, whilePaused.events);
+  s = apply(s, deploymentDecider.decide({ type: "Resume", by: "u", now: T0 + 200 }, s));
+  const resumed = advance(s, obsOf(healthy(ids), { outcomes: [done] }), T0 + 200);
+  assert.equal(resumed.events.map((e) => e.type), ["NodeUpdateRequested"]);
+});
+
+test("a degraded verdict rolls back with the node, metric, value and threshold", () => {
+  const { state, ids } = started("Direct", {}, 2);
+  let s = apply(state, advance(state, obsOf(healthy(ids, null)), T0).events);
+  const outcomes = ids.map((id) => ({ assignmentId: `ex:${id}:1`, nodeId: id, outcome: "succeeded" as const }));
+  s = apply(s, advance(s, obsOf(healthy(ids, NEW), { outcomes }), T0 + 100).events);
+  assert.is(s.waves[0]?.status, "analyzing");
+  const bad = (nodeId: string, at: number): MetricSample => ({ nodeId, at, cpu: 10, memory: 10, latencyP95Ms: 50, errorRate: nodeId === "n1" ? 0.3 : 0.001, requestRate: 5 });
+  const samples = ids.flatMap((id) => [bad(id, T0 + 500), bad(id, T0 + 900)]);
+  const r = advance(s, obsOf(healthy(ids, NEW), { outcomes, samples }), T0 + 1100);
+  s = apply(s, r.events);
+  assert.is(s.status, "RollingBack");
+  assert.equal(s.rollback?.cause, { kind: "degraded", wave: 0, nodeId: "n1", metric: "errorRate", value: 0.3, threshold: 0.05 });
+  assert.match(s.rollback?.reason ?? "", /n1.*error rate 0.3 exceeds the threshold 0.05/);
+  // nodes that had no version get the module removed
+  const removals = r.events.filter((e) => e.type === "NodeUpdateRequested" && e.data.kind === "remove");
+  assert.is(removals.length, 2);
+});
+
+test("insufficient data past maxWaitMs counts as a failure", () => {
+  const { state, ids } = started("Direct", {}, 1);
+  let s = apply(state, advance(state, obsOf(healthy(ids)), T0).events);
+  const outcomes = [{ assignmentId: "ex:n0:1", nodeId: "n0", outcome: "succeeded" as const }];
+  s = apply(s, advance(s, obsOf(healthy(ids, NEW), { outcomes }), T0 + 100).events);
+  let now = T0 + 100;
+  for (let i = 0; i < 20 && s.status === "Running"; i++) {
+    const r = advance(s, obsOf(healthy(ids, NEW), { outcomes }), now);
+    s = apply(s, r.events);
+    now = r.wakeAt ?? now + 1000;
+  }
+  assert.is(s.status, "RollingBack");
+  assert.equal(s.rollback?.cause, { kind: "not_stable", wave: 0, lastVerdict: "insufficient_data", waitedMs: 6000 });
+});
+
+test("no reachable node: the plan fails and so does the deployment", () => {
+  const { state } = started("Canary");
+  const r = advance(state, obsOf([{ nodeId: "x", status: "Offline", version: null }]), T0);
+  assert.equal(r.events.map((e) => e.type), ["StageStarted", "StageCompleted", "DeploymentFailed"]);
+});
+
+test.run();
