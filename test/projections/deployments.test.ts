@@ -1,0 +1,92 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { fold } from "../../src/commands/decider.js";
+import { deploymentDecider } from "../../src/commands/deployment.js";
+import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
+import type { RecordedEvent } from "../../src/events/envelope.js";
+import { deploymentsProjection, toDeploymentView, type DeploymentDoc } from "../../src/projections/deployments.js";
+import { resolveSettings } from "../../src/strategies/settings.js";
+
+const T0 = Date.parse("2026-03-01T10:00:00.000Z");
+
+function recorded(events: DeploymentEvent[], streamId = "deployment-ex1"): RecordedEvent[] {
+  return events.map((e, i) => ({
+    ...e,
+    streamId,
+    revision: i,
+    position: 100 + i,
+    metadata: {
+      eventId: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+      occurredAt: new Date(T0).toISOString(),
+      actor: { kind: "user", id: "deployer" },
+      correlationId: "c",
+      causationId: "c",
+      schemaVersion: 1,
+      tenantId: "default",
+    },
+  }));
+}
+
+const history = (): DeploymentEvent[] => {
+  const requested = deploymentDecider.decide(
+    {
+      type: "RequestDeployment",
+      executionId: "ex1",
+      moduleName: "netfilter-ext",
+      version: "2.0.0",
+      targetEnvironment: "Staging",
+      requesterEmail: "dev@example.com",
+      requestedBy: "deployer",
+      settings: resolveSettings("Staging", {}),
+      now: T0,
+    },
+    deploymentDecider.initialState,
+  );
+  const approved = deploymentDecider.decide({ type: "Approve", by: "admin", reason: "ok", now: T0 + 60_000 }, fold(deploymentDecider, requested));
+  return [...requested, ...approved];
+};
+
+/** What the runner does: skip events already applied, stamp lastPosition. */
+function run(events: RecordedEvent[], start: DeploymentDoc | null = null): DeploymentDoc | null {
+  let doc = start;
+  for (const e of events) {
+    if (doc && doc.lastPosition >= e.position) continue;
+    const next = deploymentsProjection.apply(doc, e);
+    doc = next ? ({ ...next, lastPosition: e.position } as DeploymentDoc) : null;
+  }
+  return doc;
+}
+
+test("builds the API view from the deployment stream", () => {
+  const events = recorded(history());
+  assert.equal(deploymentsProjection.keys(events[0]!), ["ex1"]);
+  assert.equal(deploymentsProjection.keys({ ...events[0]!, streamId: "user-bob", type: "UserCreated" }), []);
+  const doc = run(events)!;
+  assert.is(doc._id, "ex1");
+  assert.is(doc.tenantId, "default");
+  assert.is(doc.status, "Pending");
+  assert.is(doc.strategy, "BlueGreen");
+  assert.is(doc.progress, 0);
+  assert.equal(doc.stages.map((s) => [s.name, s.status]), [
+    ["Validate", "Succeeded"],
+    ["Approval", "Succeeded"],
+  ]);
+  assert.equal(
+    [doc.approval.status, doc.approval.decidedBy, doc.approval.reason, doc.approval.requestedAt],
+    ["Approved", "admin", "ok", new Date(T0).toISOString()],
+  );
+  assert.is(doc.createdAt, new Date(T0).toISOString());
+  assert.is(doc.updatedAt, new Date(T0 + 60_000).toISOString());
+});
+
+test("applying an event twice changes nothing; the view equals the folded state's view (time travel)", () => {
+  const events = recorded(history());
+  const once = run(events)!;
+  assert.equal(run(events, once), once);
+  const upTo = 3;
+  const partial = run(events.slice(0, upTo))!;
+  const { state: _state, _id, lastPosition: _lp, tenantId: _t, ...view } = partial;
+  assert.equal(view, toDeploymentView(fold(deploymentDecider, history().slice(0, upTo))));
+});
+
+test.run();

@@ -1,0 +1,115 @@
+import fc from "fast-check";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { analyzeNode, analyzeNodeSet, type MetricSample, type Thresholds } from "../../src/strategies/health-analysis.js";
+
+const thresholds: Thresholds = {
+  maxCpu: 85,
+  maxMemory: 90,
+  maxLatencyP95Ms: 500,
+  maxErrorRate: 0.05,
+  maxErrorRateIncrease: 0.02,
+  maxLatencyIncreaseRatio: 1.5,
+  minSamplesPerNode: 3,
+};
+
+/** Samples whose every value stays inside the absolute limits and close to a baseline level. */
+const calm = (nodeId: string, base: { latency: number; errorRate: number }) =>
+  fc.record({
+    at: fc.integer({ min: 0, max: 1_000_000 }),
+    cpu: fc.double({ min: 0, max: thresholds.maxCpu, noNaN: true }),
+    memory: fc.double({ min: 0, max: thresholds.maxMemory, noNaN: true }),
+    // within +/-20% of the baseline latency and within the error-rate allowance
+    latencyP95Ms: fc.double({ min: base.latency * 0.8, max: Math.min(base.latency * 1.2, thresholds.maxLatencyP95Ms), noNaN: true }),
+    errorRate: fc.double({ min: base.errorRate, max: Math.min(base.errorRate + 0.019, thresholds.maxErrorRate), noNaN: true }),
+    requestRate: fc.double({ min: 0, max: 1000, noNaN: true }),
+  }).map((s): MetricSample => ({ nodeId, ...s }));
+
+const level = fc.record({ latency: fc.double({ min: 20, max: 400, noNaN: true }), errorRate: fc.double({ min: 0, max: 0.03, noNaN: true }) });
+const baselineAt = (b: { latency: number; errorRate: number }, n: number): MetricSample[] =>
+  Array.from({ length: n }, (_, i) => ({ nodeId: `base-${i}`, at: i, cpu: 30, memory: 40, latencyP95Ms: b.latency, errorRate: b.errorRate, requestRate: 10 }));
+
+test("property: noise within thresholds never flips a stable verdict", () => {
+  fc.assert(
+    fc.property(level, fc.integer({ min: 3, max: 30 }), fc.boolean(), (b, count, withBaseline) =>
+      fc.assert(
+        fc.property(fc.array(calm("n1", b), { minLength: count, maxLength: count }), (samples) => {
+          const verdict = analyzeNode(samples, withBaseline ? baselineAt(b, 5) : [], thresholds);
+          assert.is(verdict.kind, "stable", verdict.reason);
+          assert.ok(verdict.reason.length > 0);
+        }),
+        { numRuns: 5 },
+      ),
+    ),
+    { numRuns: 60 },
+  );
+});
+
+test("property: an error-rate jump over the threshold always yields degraded", () => {
+  fc.assert(
+    fc.property(
+      level,
+      fc.integer({ min: 3, max: 20 }),
+      fc.double({ min: 0.0201, max: 0.9, noNaN: true }),
+      fc.boolean(),
+      (b, count, jump, withBaseline) => {
+        const errorRate = withBaseline ? Math.min(1, b.errorRate + jump) : Math.min(1, thresholds.maxErrorRate + jump);
+        const samples = Array.from({ length: count }, (_, i): MetricSample => ({
+          nodeId: "n7",
+          at: i,
+          cpu: 20,
+          memory: 20,
+          latencyP95Ms: b.latency,
+          errorRate,
+          requestRate: 5,
+        }));
+        const verdict = analyzeNode(samples, withBaseline ? baselineAt(b, 4) : [], thresholds);
+        assert.is(verdict.kind, "degraded");
+        if (verdict.kind === "degraded") {
+          assert.is(verdict.nodeId, "n7");
+          assert.ok(verdict.metric === "errorRate" || verdict.metric === "errorRateIncrease", verdict.metric);
+          assert.ok(verdict.value > verdict.threshold);
+        }
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
+test("property: fewer samples than minSamplesPerNode yields insufficient_data", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 20 }), level, (min, b) => {
+      const t = { ...thresholds, minSamplesPerNode: min };
+      return fc.assert(
+        fc.property(fc.array(calm("n2", b), { maxLength: min - 1 }), (samples) => {
+          const v = analyzeNode(samples, [], t);
+          assert.is(v.kind, "insufficient_data");
+          assert.ok(v.reason.length > 0);
+        }),
+        { numRuns: 3 },
+      );
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test("a node set: degraded beats missing data, missing data beats stable, empty is inconclusive", () => {
+  const ok = (nodeId: string): MetricSample[] => [0, 1, 2].map((at) => ({ nodeId, at, cpu: 10, memory: 10, latencyP95Ms: 100, errorRate: 0, requestRate: 1 }));
+  const hot = (nodeId: string): MetricSample[] => ok(nodeId).map((s) => ({ ...s, cpu: 99 }));
+  assert.is(analyzeNodeSet({ a: ok("a"), b: ok("b") }, [], thresholds).kind, "stable");
+  assert.is(analyzeNodeSet({ a: ok("a"), b: [] }, [], thresholds).kind, "insufficient_data");
+  const v = analyzeNodeSet({ a: [], b: hot("b") }, [], thresholds);
+  assert.equal(v.kind === "degraded" && [v.nodeId, v.metric, v.value, v.threshold], ["b", "cpu", 99, 85]);
+  assert.is(analyzeNodeSet({}, [], thresholds).kind, "insufficient_data");
+});
+
+test("latency compared with the baseline", () => {
+  const samples = [0, 1, 2].map((at): MetricSample => ({ nodeId: "c", at, cpu: 10, memory: 10, latencyP95Ms: 300, errorRate: 0, requestRate: 1 }));
+  const baseline = baselineAt({ latency: 100, errorRate: 0 }, 3);
+  const v = analyzeNode(samples, baseline, thresholds);
+  assert.equal(v.kind === "degraded" && [v.metric, v.value, v.threshold], ["latencyIncreaseRatio", 3, 1.5]);
+  assert.match(v.reason, /p95 latency ratio/);
+  assert.is(analyzeNode(samples, [], thresholds).kind, "stable");
+});
+
+test.run();
