@@ -245,7 +245,7 @@ test("property: every strategy under every failure pattern keeps its invariants"
       assert.ok(run.endedAt <= deadline + undo, `ended ${run.endedAt - deadline} ms after the deadline`);
       if (!s.tightDeadline && !run.succeededBeforeRollback) assert.ok(run.endedAt < deadline, "a healthy-deadline run hit its deadline");
     }),
-    { numRuns: 40 },
+    { numRuns: 30 },
   );
 });
 
