@@ -10,6 +10,7 @@ import { seedDemoUsers } from "./commands/users.js";
 import { catalog } from "./events/catalog/index.js";
 import { EventLog } from "./events/event-log.js";
 import { openEventStore } from "./events/store/open.js";
+import { startFleet } from "./fleet/index.js";
 import { buildApp } from "./http/routes/index.js";
 import { TokenService } from "./http/auth.js";
 import type { AppDeps } from "./http/env.js";
@@ -63,6 +64,7 @@ export async function startServer(config: Config, options: { clock?: Clock; inst
   await runner.start();
 
   const app = buildApp(deps);
+  const fleet = await startFleet(deps, app);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await once(server, "listening");
   const port = (server.address() as AddressInfo).port;
@@ -77,6 +79,7 @@ export async function startServer(config: Config, options: { clock?: Clock; inst
     async close() {
       if (closed) return;
       closed = true;
+      await fleet.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         // SSE and keep-alive connections would otherwise hold close() open

@@ -1,7 +1,16 @@
+import { clustersProjection } from "./clusters.js";
 import { deploymentsProjection } from "./deployments.js";
+import { desiredStateProjection } from "./desired-state.js";
+import { nodeOutcomesProjection, nodesProjection } from "./nodes.js";
 import type { Projection } from "./projection.js";
 
 /** Every read model the service maintains. */
 export function allProjections(): Projection[] {
-  return [deploymentsProjection as unknown as Projection];
+  return [
+    deploymentsProjection as unknown as Projection,
+    nodesProjection,
+    nodeOutcomesProjection,
+    desiredStateProjection,
+    clustersProjection,
+  ];
 }

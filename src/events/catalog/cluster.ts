@@ -1,4 +1,22 @@
-import type { EventDefinition } from "./define.js";
+import { z } from "zod";
+import { ThresholdsSchema } from "../../strategies/health-analysis.js";
+import { EnvironmentSchema, StrategyNameSchema } from "../../strategies/settings.js";
+import { defineEvent, type EventsOf } from "./define.js";
 
-// Filled by the fleet domain.
-export const clusterEvents = [] as const satisfies readonly EventDefinition[];
+const iso = z.iso.datetime();
+
+const ClusterSettings = {
+  environment: EnvironmentSchema,
+  strategy: StrategyNameSchema,
+  thresholds: ThresholdsSchema,
+  at: iso,
+};
+
+export const clusterEvents = [
+  /** one cluster per environment, provisioned at start with its settings from config */
+  defineEvent("ClusterProvisioned", z.object(ClusterSettings)),
+  /** config changed between starts: the default strategy or thresholds differ from the last ones recorded */
+  defineEvent("ClusterSettingsChanged", z.object(ClusterSettings)),
+] as const;
+
+export type ClusterEvent = EventsOf<typeof clusterEvents>;

@@ -1,6 +1,7 @@
 import type { AppDeps } from "../env.js";
 import { createApp } from "../app.js";
 import { registerApprovalRoutes } from "./approvals.js";
+import { registerAgentRoutes } from "./agents.js";
 import { registerAuthRoutes } from "./auth.js";
 import { registerDeploymentRoutes } from "./deployments.js";
 import { registerOpsRoutes } from "./ops.js";
@@ -14,5 +15,6 @@ export function buildApp(deps: AppDeps) {
   registerUserRoutes(app, deps);
   registerDeploymentRoutes(app, deps);
   registerApprovalRoutes(app, deps);
+  registerAgentRoutes(app, deps);
   return app;
 }

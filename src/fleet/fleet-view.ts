@@ -1,0 +1,42 @@
+import type { AssignmentOutcome, FleetNode } from "../processes/deployment-process.js";
+import { NODE_OUTCOMES, NODES, type NodeDoc, type OutcomeDoc } from "../projections/nodes.js";
+import type { ReadStore } from "../projections/store/port.js";
+import type { MetricSample } from "../strategies/health-analysis.js";
+import { SAMPLES, toMetricSample, type SampleDoc } from "./telemetry.js";
+
+export type { AssignmentOutcome, FleetNode, MetricSample };
+
+/**
+ * What the deployment runner needs to know about one environment's fleet for one module: every
+ * registered node (deregistered ones are gone from the read model) with its version of the module,
+ * the recorded outcomes of assignments for that module, and metric samples since `samplesSince`.
+ */
+export async function fleetView(
+  readStore: ReadStore,
+  environment: string,
+  moduleName: string,
+  samplesSince: number,
+): Promise<{ nodes: FleetNode[]; outcomes: AssignmentOutcome[]; samples: MetricSample[] }> {
+  const docs = await readStore.collection<NodeDoc>(NODES).find({ environment }, { sort: { nodeId: 1 } });
+  const nodes: FleetNode[] = docs.map((d) => ({
+    nodeId: d.nodeId,
+    status: d.status,
+    version: d.modules[moduleName] ?? null,
+    ...(d.color ? { color: d.color } : {}),
+  }));
+  const ids = docs.map((d) => d.nodeId);
+  const outcomeDocs = ids.length
+    ? await readStore.collection<OutcomeDoc>(NODE_OUTCOMES).find({ moduleName, nodeId: { $in: ids } }, { sort: { at: 1 } })
+    : [];
+  const outcomes: AssignmentOutcome[] = outcomeDocs.map((o) => ({
+    assignmentId: o.assignmentId,
+    nodeId: o.nodeId,
+    outcome: o.outcome,
+    durationMs: o.durationMs,
+    ...(o.error !== undefined ? { error: o.error } : {}),
+  }));
+  const sampleDocs = await readStore.collection<SampleDoc>(SAMPLES).find({ environment, at: { $gte: samplesSince } }, { sort: { at: 1 } });
+  const known = new Set(ids);
+  const samples = sampleDocs.filter((s) => known.has(s.nodeId)).map(toMetricSample);
+  return { nodes, outcomes, samples };
+}

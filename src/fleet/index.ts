@@ -1,0 +1,71 @@
+import { randomUUID } from "node:crypto";
+import { clusterDecider } from "../commands/cluster.js";
+import { handleCommand } from "../commands/handler.js";
+import { streams } from "../events/streams.js";
+import type { AppDeps } from "../http/env.js";
+import { HeartbeatMonitor } from "../processes/heartbeat-monitor.js";
+import { resolveSettings } from "../strategies/settings.js";
+import { ENVIRONMENTS } from "./environments.js";
+import { Simulator } from "./simulator.js";
+import { ensureTelemetryIndexes } from "./telemetry.js";
+
+/** One cluster per environment, with its strategy and thresholds as config resolves them now. */
+export async function provisionClusters(deps: Pick<AppDeps, "log" | "config">, now: number): Promise<number> {
+  let position = 0;
+  for (const environment of ENVIRONMENTS) {
+    const settings = resolveSettings(environment, deps.config.strategyOverrides);
+    const r = await handleCommand(
+      deps.log,
+      streams.cluster(environment),
+      clusterDecider,
+      { type: "ProvisionCluster", environment, strategy: settings.strategy, thresholds: settings.thresholds, now },
+      { actor: { kind: "system", id: "fleet" }, correlationId: randomUUID(), now },
+    );
+    position = Math.max(position, r.position);
+  }
+  return position;
+}
+
+export interface Fleet {
+  monitor: HeartbeatMonitor;
+  simulator: Simulator | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the fleet side of the server: clusters, telemetry retention, the heartbeat monitor, and in
+ * development the simulated nodes, which talk to `app` through the same HTTP protocol as real agents.
+ */
+export async function startFleet(deps: AppDeps, app: { fetch(request: Request): Response | Promise<Response> }): Promise<Fleet> {
+  await provisionClusters(deps, deps.clock.now());
+  await ensureTelemetryIndexes(deps.readStore, deps.config.telemetryRetentionMs);
+  const monitor = new HeartbeatMonitor({
+    log: deps.log,
+    readStore: deps.readStore,
+    clock: deps.clock,
+    heartbeat: deps.config.heartbeat,
+    logger: deps.logger,
+  });
+  monitor.start(Math.max(100, Math.min(1000, Math.floor(deps.config.heartbeat.unhealthyAfterMs / 5))));
+  let simulator: Simulator | undefined;
+  if (deps.config.simulator.enabled) {
+    simulator = new Simulator({
+      baseUrl: "http://simulator.internal",
+      fetch: async (request) => app.fetch(request),
+      joinToken: deps.config.agentJoinToken,
+      clusterSizes: deps.config.simulator.clusterSizes,
+      seed: deps.config.simulator.seed,
+      onError: (err, what) => deps.logger.warn({ err, what }, "simulated node error"),
+    });
+    await simulator.start();
+    deps.logger.info({ nodes: simulator.nodes.length }, "simulated fleet started");
+  }
+  return {
+    monitor,
+    simulator,
+    async stop() {
+      await simulator?.stop();
+      await monitor.stop();
+    },
+  };
+}
