@@ -48,7 +48,12 @@ export function createApp(deps: AppDeps) {
   app.use(
     bodyLimit({
       maxSize: deps.config.bodyLimitBytes,
-      onError: (c) => problem(c, 413, `request body larger than ${deps.config.bodyLimitBytes} bytes`),
+      onError: (c) => {
+        const res = problem(c, 413, `request body larger than ${deps.config.bodyLimitBytes} bytes`);
+        // the rest of the body is never read, so the connection cannot be reused safely
+        res.headers.set("Connection", "close");
+        return res;
+      },
     }),
   );
   app.use(authenticate(deps.tokens));
