@@ -1,0 +1,171 @@
+import { ApiError } from "./errors.js";
+import { subscribe, type SubscribeOptions, type Subscription } from "./sse.js";
+import { TERMINAL_EVENT_TYPES } from "./types.js";
+import type {
+  Approval,
+  ApprovalDecision,
+  ClusterDetail,
+  ClusterMetrics,
+  ClusterSummary,
+  CommandAccepted,
+  DeploymentAsOf,
+  DeploymentHistory,
+  DeploymentPage,
+  DeploymentRequest,
+  DeploymentView,
+  Environment,
+  ListDeploymentsQuery,
+  LoginResult,
+  MetricsQuery,
+  User,
+} from "./types.js";
+
+export interface ClientOptions {
+  /** e.g. http://localhost:3000 (no /api/v1) */
+  baseUrl: string;
+  token?: string;
+  fetch?: typeof fetch;
+}
+
+/** Options for the SSE helpers: everything subscribe() takes except where and who. */
+export type FeedOptions = Omit<SubscribeOptions, "url" | "token" | "fetch">;
+
+type Query = Record<string, string | number | undefined>;
+
+/** A typed client for /api/v1. Every non-2xx answer throws ApiError with the problem+json body. */
+export class OrchestratorClient {
+  readonly baseUrl: string;
+  token: string | undefined;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(options: ClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, "");
+    this.token = options.token;
+    this.fetchImpl = options.fetch ?? globalThis.fetch;
+  }
+
+  url(path: string, query: Query = {}): string {
+    const u = new URL(this.baseUrl + path);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) u.searchParams.set(k, String(v));
+    return u.toString();
+  }
+
+  private async request<T>(method: string, path: string, options: { query?: Query; body?: unknown; headers?: Record<string, string> } = {}): Promise<T> {
+    const headers: Record<string, string> = { accept: "application/json", ...options.headers };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (options.body !== undefined) headers["content-type"] = "application/json";
+    const res = await this.fetchImpl(this.url(path, options.query), {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    });
+    if (!res.ok) throw await ApiError.from(res);
+    return (await res.json()) as T;
+  }
+
+  // --- authentication
+
+  /** Logs in and keeps the token for later calls. */
+  async login(username: string, password: string): Promise<LoginResult> {
+    const result = await this.request<LoginResult>("POST", "/api/v1/authentication/login", { body: { username, password } });
+    this.token = result.token;
+    return result;
+  }
+
+  me(): Promise<User> {
+    return this.request("GET", "/api/v1/authentication/me");
+  }
+
+  // --- deployments
+
+  /** An idempotencyKey makes retries of the same request land on the same deployment. */
+  requestDeployment(request: DeploymentRequest, options: { idempotencyKey?: string } = {}): Promise<CommandAccepted> {
+    const headers: Record<string, string> = options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : {};
+    return this.request("POST", "/api/v1/deployments", { body: request, headers });
+  }
+
+  listDeployments(query: ListDeploymentsQuery = {}): Promise<DeploymentPage> {
+    return this.request("GET", "/api/v1/deployments", { query: { ...query } });
+  }
+
+  /** `at` answers as of that instant; `minPosition` waits until the read model has caught up. */
+  getDeployment(id: string): Promise<DeploymentView>;
+  getDeployment(id: string, options: { minPosition?: number }): Promise<DeploymentView>;
+  getDeployment(id: string, options: { at: string }): Promise<DeploymentAsOf>;
+  getDeployment(id: string, options: { at?: string; minPosition?: number } = {}): Promise<DeploymentView | DeploymentAsOf> {
+    return this.request("GET", `/api/v1/deployments/${encodeURIComponent(id)}`, { query: { ...options } });
+  }
+
+  history(id: string): Promise<DeploymentHistory> {
+    return this.request("GET", `/api/v1/deployments/${encodeURIComponent(id)}/history`);
+  }
+
+  rollback(id: string, reason?: string): Promise<CommandAccepted> {
+    return this.action(id, "rollback", reason);
+  }
+  pause(id: string): Promise<CommandAccepted> {
+    return this.action(id, "pause");
+  }
+  resume(id: string): Promise<CommandAccepted> {
+    return this.action(id, "resume");
+  }
+  abort(id: string, reason?: string): Promise<CommandAccepted> {
+    return this.action(id, "abort", reason);
+  }
+
+  private action(id: string, name: string, reason?: string): Promise<CommandAccepted> {
+    return this.request("POST", `/api/v1/deployments/${encodeURIComponent(id)}/${name}`, { body: reason === undefined ? undefined : { reason } });
+  }
+
+  // --- approvals
+
+  pendingApprovals(query: { minPosition?: number } = {}): Promise<Approval[]> {
+    return this.request("GET", "/api/v1/approvals/pending", { query: { ...query } });
+  }
+
+  getApproval(id: string, query: { minPosition?: number } = {}): Promise<Approval> {
+    return this.request("GET", `/api/v1/approvals/deployments/${encodeURIComponent(id)}`, { query: { ...query } });
+  }
+
+  approve(id: string, reason?: string): Promise<ApprovalDecision> {
+    return this.request("POST", `/api/v1/approvals/deployments/${encodeURIComponent(id)}/approve`, { body: reason === undefined ? undefined : { reason } });
+  }
+
+  reject(id: string, reason: string): Promise<ApprovalDecision> {
+    return this.request("POST", `/api/v1/approvals/deployments/${encodeURIComponent(id)}/reject`, { body: { reason } });
+  }
+
+  // --- clusters
+
+  clusters(): Promise<ClusterSummary[]> {
+    return this.request("GET", "/api/v1/clusters");
+  }
+
+  cluster(environment: Environment, options: { at?: string } = {}): Promise<ClusterDetail> {
+    return this.request("GET", `/api/v1/clusters/${environment}`, { query: { ...options } });
+  }
+
+  clusterMetrics(environment: Environment, query: MetricsQuery = {}): Promise<ClusterMetrics> {
+    return this.request("GET", `/api/v1/clusters/${environment}/metrics`, { query: { ...query } });
+  }
+
+  // --- live progress (SSE)
+
+  /** One deployment's events from the start (or after lastEventId); ends after its terminal event. */
+  deploymentEvents(id: string, options: FeedOptions = {}): Subscription {
+    return subscribe({
+      // the terminal event ends the feed even if the connection drops before the server's `end`
+      isFinal: (event) => TERMINAL_EVENT_TYPES.includes(event.type),
+      ...options,
+      url: this.url(`/api/v1/deployments/${encodeURIComponent(id)}/events`),
+      token: () => this.token,
+      fetch: this.fetchImpl,
+    });
+  }
+
+  /** Every deployment's events (optionally one environment's); runs until aborted. */
+  allDeploymentEvents(options: FeedOptions & { environment?: Environment } = {}): Subscription {
+    const { environment, ...rest } = options;
+    return subscribe({ ...rest, url: this.url("/api/v1/deployments/events", { environment }), token: () => this.token, fetch: this.fetchImpl });
+  }
+}

@@ -1,0 +1,100 @@
+// Wire types of the HTTP API, taken from the server's own schemas and view functions (type-only
+// imports: the client pulls in no server code at run time).
+import type { z } from "zod";
+import type { DeploymentRequestSchema, DeploymentStatus } from "../commands/deployment.js";
+import type { Actor } from "../events/envelope.js";
+import type { DeploymentEvent } from "../events/catalog/deployment.js";
+import type { Role } from "../events/catalog/user.js";
+import type { Problem } from "../http/problem.js";
+import type { DeploymentView } from "../projections/deployments.js";
+import type { Environment, StrategyName } from "../strategies/settings.js";
+
+export type { DeploymentStatus, DeploymentView, Environment, Problem, Role, StrategyName, DeploymentEvent };
+
+/** POST /api/v1/deployments body (optional fields may be left out). */
+export type DeploymentRequest = z.input<typeof DeploymentRequestSchema>;
+
+export interface User {
+  username: string;
+  roles: Role[];
+}
+
+export interface LoginResult {
+  token: string;
+  expiresAt: string;
+  user: User;
+}
+
+/** 202 answer of every deployment command. */
+export interface CommandAccepted {
+  executionId: string;
+  status: DeploymentStatus;
+  /** global position of the last appended event: pass it as minPosition to read your write */
+  position: number;
+}
+
+export interface DeploymentPage {
+  items: DeploymentView[];
+  nextCursor: string | null;
+}
+
+/** GET /deployments/{id}?at=...: the view as of that instant. */
+export type DeploymentAsOf = DeploymentView & { asOf: string; position: number };
+
+export interface DeploymentHistory {
+  executionId: string;
+  events: { type: string; revision: number; position: number; occurredAt: string; actor: Actor; data: unknown }[];
+}
+
+/** The approval routes show the deployment's identity beside its approval record. */
+export type Approval = Pick<DeploymentView, "executionId" | "moduleName" | "version" | "targetEnvironment" | "requesterEmail" | "requestedBy"> &
+  DeploymentView["approval"] & { deploymentStatus: DeploymentStatus };
+
+export interface ApprovalDecision {
+  executionId: string;
+  status: DeploymentStatus;
+  approval: DeploymentView["approval"]["status"];
+  position: number;
+}
+
+/**
+ * The cluster routes are still being written; until their schemas are exported these stay open
+ * (the known fields are the ones DESIGN.md §7 promises).
+ */
+export type ClusterSummary = { environment: Environment } & Record<string, unknown>;
+export type ClusterDetail = { environment: Environment; nodes: Record<string, unknown>[] } & Record<string, unknown>;
+export type ClusterMetrics = Record<string, unknown>;
+
+export interface ListDeploymentsQuery {
+  environment?: Environment;
+  status?: DeploymentStatus;
+  moduleName?: string;
+  limit?: number;
+  cursor?: string;
+  minPosition?: number;
+}
+
+export interface MetricsQuery {
+  from?: string;
+  to?: string;
+  step?: string;
+}
+
+/** The JSON in each SSE message's data field. */
+export type FeedEventData<E extends { type: string; data: unknown } = DeploymentEvent> = E & {
+  streamId: string;
+  revision: number;
+  position: number;
+  occurredAt: string;
+};
+
+/** One SSE message as the subscriber delivers it: id is the event's global position. */
+export interface FeedEvent<E extends { type: string; data: unknown } = DeploymentEvent> {
+  id: number;
+  type: E["type"];
+  data: FeedEventData<E>;
+}
+
+export const TERMINAL_STATUSES: readonly DeploymentStatus[] = ["Succeeded", "Failed", "RolledBack", "Rejected", "Cancelled"];
+/** Event types after which a deployment changes no more (the per-deployment feed ends there). */
+export const TERMINAL_EVENT_TYPES: readonly string[] = ["DeploymentSucceeded", "DeploymentFailed", "DeploymentRolledBack", "DeploymentCancelled", "DeploymentRejected"];
