@@ -40,7 +40,7 @@ export async function startServer(config: Config, options: { clock?: Clock; inst
   const log = new EventLog(store, catalog);
   const readStore = await openReadStore({ mongodbUrl: config.mongodbUrl, mongodbDb: config.mongodbDb });
   const coordination = await openCoordination({ redisUrl: config.redisUrl, clock });
-  const projections = new ProjectionRunner({ log, store: readStore, projections: allProjections(), logger });
+  const projections = new ProjectionRunner({ log, store: readStore, projections: allProjections({ auditRetentionMs: config.auditRetentionMs }), logger });
   await projections.start();
   const feed = new LiveFeed(log);
   await feed.start();

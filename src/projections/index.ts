@@ -1,3 +1,4 @@
+import { createAuditProjection } from "./audit.js";
 import { clustersProjection } from "./clusters.js";
 import { deploymentsProjection } from "./deployments.js";
 import { desiredStateProjection } from "./desired-state.js";
@@ -5,12 +6,13 @@ import { nodeOutcomesProjection, nodesProjection } from "./nodes.js";
 import type { Projection } from "./projection.js";
 
 /** Every read model the service maintains. */
-export function allProjections(): Projection[] {
+export function allProjections(options: { auditRetentionMs?: number } = {}): Projection[] {
   return [
     deploymentsProjection as unknown as Projection,
     nodesProjection,
     nodeOutcomesProjection,
     desiredStateProjection,
     clustersProjection,
+    createAuditProjection({ retentionMs: options.auditRetentionMs }) as unknown as Projection,
   ];
 }
