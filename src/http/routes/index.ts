@@ -4,6 +4,7 @@ import { registerApprovalRoutes } from "./approvals.js";
 import { registerAgentRoutes } from "./agents.js";
 import { registerAuditRoutes } from "./audit.js";
 import { registerAuthRoutes } from "./auth.js";
+import { registerClusterRoutes } from "./clusters.js";
 import { registerDeploymentRoutes } from "./deployments.js";
 import { registerOpsRoutes } from "./ops.js";
 import { registerUserRoutes } from "./users.js";
@@ -17,6 +18,7 @@ export function buildApp(deps: AppDeps) {
   registerDeploymentRoutes(app, deps);
   registerApprovalRoutes(app, deps);
   registerAgentRoutes(app, deps);
+  registerClusterRoutes(app, deps);
   registerAuditRoutes(app, deps);
   return app;
 }

@@ -1,0 +1,107 @@
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { ManualClock } from "../../src/platform/clock.js";
+import { DEMO, startTestServer, type TestServer } from "../helpers/server.js";
+import { goodMetrics, registerAgent, requestUpdate } from "../fleet/helpers.js";
+
+const clock = new ManualClock(Date.now());
+const t = suite<{ s: TestServer; viewer: string; nodes: { nodeId: string; token: string }[] }>("cluster queries");
+t.before(async (ctx) => {
+  ctx.s = await startTestServer({}, { clock });
+  ctx.viewer = await ctx.s.login(...DEMO.viewer);
+  ctx.nodes = [];
+  for (const [i, color] of [[1, "blue"], [2, "green"], [3, "blue"]] as const) {
+    const n = await registerAgent(ctx.s, `stg-${i}`, "Staging", { labels: { color, rack: "r1" } });
+    ctx.nodes.push(n);
+  }
+});
+t.after(async (ctx) => ctx.s.stop());
+
+const beat = (s: TestServer, n: { nodeId: string; token: string }, metrics = goodMetrics) =>
+  s.call(`/api/v1/agents/${n.nodeId}/heartbeat`, { method: "POST", token: n.token, json: { metrics } });
+
+type Summary = { environment: string; strategy: string; nodeCount: number; healthyCount: number; health: string; modules: { moduleName: string; versions: { version: string; nodeCount: number }[] }[] };
+
+t("GET /clusters: one entry per environment with counts, strategy and module versions", async ({ s, viewer, nodes }) => {
+  const { assignmentId } = await requestUpdate(s, { nodeId: nodes[0]!.nodeId, moduleName: "net-filter", toVersion: "1.4.0" });
+  const r = await s.call(`/api/v1/agents/${nodes[0]!.nodeId}/reports`, { method: "POST", token: nodes[0]!.token, json: { assignmentId, outcome: "succeeded", durationMs: 5 } });
+  const { position } = (await r.json()) as { position: number };
+  const res = await s.call(`/api/v1/clusters?minPosition=${position}`, { token: viewer });
+  assert.is(res.status, 200);
+  const list = (await res.json()) as Summary[];
+  assert.equal(list.map((c) => c.environment), ["Development", "QA", "Staging", "Production"]);
+  assert.equal(list.map((c) => c.strategy), ["Direct", "Rolling", "BlueGreen", "Canary"]);
+  const staging = list[2]!;
+  assert.is(staging.nodeCount, 3);
+  assert.is(staging.healthyCount, 3);
+  assert.is(staging.health, "Healthy");
+  assert.equal(staging.modules, [{ moduleName: "net-filter", versions: [{ version: "1.4.0", nodeCount: 1 }] }]);
+  assert.is(list[0]!.nodeCount, 0);
+  assert.is(list[0]!.health, "Empty");
+});
+
+t("GET /clusters/{env}: nodes with status, versions, heartbeat, metrics, labels, color; case-insensitive; 404 unknown", async ({ s, viewer, nodes }) => {
+  await beat(s, nodes[1]!, { ...goodMetrics, cpu: 55 });
+  const res = await s.call("/api/v1/clusters/sTaGiNg", { token: viewer });
+  assert.is(res.status, 200);
+  const body = (await res.json()) as { environment: string; nodes: { nodeId: string; hostname: string; status: string; color: string; labels: Record<string, string>; lastHeartbeatAt: string | null; metrics: { cpu: number } | null }[] };
+  assert.is(body.environment, "Staging");
+  assert.equal(body.nodes.map((n) => n.hostname), ["stg-1", "stg-2", "stg-3"]);
+  assert.equal(body.nodes.map((n) => n.color), ["blue", "green", "blue"]);
+  const two = body.nodes[1]!;
+  assert.is(two.status, "Healthy");
+  assert.is(two.metrics?.cpu, 55);
+  assert.is(two.lastHeartbeatAt, new Date(clock.now()).toISOString());
+  assert.is(two.labels.rack, "r1");
+  assert.is(body.nodes[2]!.metrics, null);
+
+  const missing = await s.call("/api/v1/clusters/Moon", { token: viewer });
+  assert.is(missing.status, 404);
+  assert.match(missing.headers.get("content-type") ?? "", "problem+json");
+  assert.is((await s.call("/api/v1/clusters/Staging")).status, 401);
+});
+
+t("GET /clusters/{env}?at= answers from the past", async ({ s, viewer }) => {
+  const before = new Date(clock.now() - 60_000).toISOString();
+  const res = await s.call(`/api/v1/clusters/Staging?at=${encodeURIComponent(before)}`, { token: viewer });
+  assert.is(res.status, 200);
+  const body = (await res.json()) as { nodes: unknown[]; at: string };
+  assert.is(body.nodes.length, 0);
+  assert.is(body.at, before);
+  const now = (await (await s.call(`/api/v1/clusters/Staging?at=${encodeURIComponent(new Date(clock.now()).toISOString())}`, { token: viewer })).json()) as { nodes: unknown[] };
+  assert.is(now.nodes.length, 3);
+  assert.is((await s.call(`/api/v1/clusters/Staging?at=yesterday`, { token: viewer })).status, 400);
+});
+
+t("GET /clusters/{env}/metrics: buckets per step with avg/max, p95 latency, error rate, node count", async ({ s, viewer, nodes }) => {
+  // start after the earlier tests' heartbeats
+  const start = clock.now() + 1;
+  // two steps of 10 s: the first with two nodes, the second with one degraded node
+  clock.set(start + 1000);
+  await beat(s, nodes[0]!, { ...goodMetrics, cpu: 10, latencyP95Ms: 100 });
+  await beat(s, nodes[1]!, { ...goodMetrics, cpu: 30, latencyP95Ms: 300 });
+  clock.set(start + 12_000);
+  await beat(s, nodes[0]!, { ...goodMetrics, errorRate: 0.4, latencyP95Ms: 900 });
+  clock.set(start + 30_000);
+  const res = await s.call(`/api/v1/clusters/staging/metrics?from=${start}&to=${start + 30_000}&step=10s`, { token: viewer });
+  assert.is(res.status, 200, await res.clone().text());
+  const body = (await res.json()) as { stepMs: number; points: { nodeCount: number; sampleCount: number; cpu: { avg: number; max: number } | null; latencyP95Ms: { p95: number } | null; errorRate: { max: number } | null }[] };
+  assert.is(body.stepMs, 10_000);
+  assert.is(body.points.length, 3);
+  assert.is(body.points[0]!.nodeCount, 2);
+  assert.equal(body.points[0]!.cpu, { avg: 20, max: 30 });
+  assert.is(body.points[0]!.latencyP95Ms!.p95, 300);
+  assert.is(body.points[1]!.nodeCount, 1);
+  assert.is(body.points[1]!.errorRate!.max, 0.4);
+  assert.is(body.points[2]!.nodeCount, 0);
+  assert.is(body.points[2]!.cpu, null);
+
+  for (const q of ["from=abc", `from=${start}&to=${start - 1}`, "step=fast", `from=${start}&to=${start + 86_400_000}&step=1s`]) {
+    const bad = await s.call(`/api/v1/clusters/Staging/metrics?${q}`, { token: viewer });
+    assert.ok(bad.status === 400 || bad.status === 422, `${q}: ${bad.status}`);
+    assert.match(bad.headers.get("content-type") ?? "", "problem+json");
+  }
+  assert.is((await s.call(`/api/v1/clusters/Nowhere/metrics`, { token: viewer })).status, 404);
+});
+
+t.run();
