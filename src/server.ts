@@ -60,7 +60,7 @@ export async function startServer(config: Config, options: { clock?: Clock; inst
   };
   if (config.dev) await seedDemoUsers(log, clock.now());
 
-  const runner = new DeploymentRunner({ log, readStore, feed, coordination, clock, logger, metrics, instanceId: options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}` });
+  const runner = new DeploymentRunner({ log, readStore, feed, projections, coordination, clock, logger, metrics, instanceId: options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}` });
   await runner.start();
 
   const app = buildApp(deps);

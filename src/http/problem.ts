@@ -45,11 +45,12 @@ export const STATUS_BY_CODE: Record<DomainErrorCode, ContentfulStatusCode> = {
 
 export function problemBody(status: number, detail?: string, extra: Record<string, unknown> = {}): Problem {
   const slug = (TITLES[status] ?? "Error").toLowerCase().replace(/[^a-z]+/g, "-");
-  return { type: `https://kernel-orchestrator.dev/problems/${slug}`, title: TITLES[status] ?? "Error", status, detail, ...extra };
+  // extra details never override the standard members (a domain error may carry its own "status")
+  return { ...extra, type: `https://kernel-orchestrator.dev/problems/${slug}`, title: TITLES[status] ?? "Error", status, detail };
 }
 
 export function problem(c: Context, status: ContentfulStatusCode, detail?: string, extra: Record<string, unknown> = {}): Response {
-  return c.body(JSON.stringify({ ...problemBody(status, detail, extra), instance: c.req.path }), status, {
+  return c.body(JSON.stringify({ instance: c.req.path, ...problemBody(status, detail, extra) }), status, {
     "Content-Type": "application/problem+json",
   });
 }

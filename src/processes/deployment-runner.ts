@@ -21,6 +21,8 @@ export interface RunnerDeps {
   log: EventLog;
   readStore: ReadStore;
   feed: LiveFeed;
+  /** observations come from read models: a step is worth retrying whenever they advance */
+  projections: { onProgress(listener: (position: number) => void): () => void };
   coordination: Coordination;
   clock: Clock;
   logger: Logger;
@@ -53,6 +55,7 @@ export class DeploymentRunner {
   private timer?: NodeJS.Timeout;
   private detach?: () => void;
   private stopped = false;
+  private tickQueued = false;
   private readonly leaseTtlMs: number;
 
   constructor(private readonly deps: RunnerDeps) {
@@ -61,7 +64,13 @@ export class DeploymentRunner {
 
   async start(): Promise<void> {
     const attachment = this.deps.feed.attach((e) => this.onEvent(e));
-    this.detach = attachment.detach;
+    const unlisten = this.deps.projections.onProgress(() => {
+      for (const [id, t] of this.tracked) if (t.environment !== null) this.track(id, 0);
+    });
+    this.detach = () => {
+      attachment.detach();
+      unlisten();
+    };
     // resume everything in flight, from the log itself rather than a read model that may lag
     for (const id of await this.nonTerminalIds()) this.track(id, null);
     this.timer = setInterval(() => void this.tick(), this.deps.tickMs ?? 250);
@@ -107,13 +116,7 @@ export class DeploymentRunner {
   }
 
   private onEvent(event: RecordedEvent): void {
-    const category = streamCategory(event.streamId);
-    if (category === "deployment") {
-      this.track(streamKey(event.streamId), 0);
-    } else if (category === "node") {
-      // a node reported: any running deployment may be waiting for it
-      for (const [id, t] of this.tracked) if (t.environment !== null) this.track(id, 0);
-    }
+    if (streamCategory(event.streamId) === "deployment") this.track(streamKey(event.streamId), 0);
   }
 
   private track(id: string, wakeAt: number | null): void {
@@ -123,7 +126,13 @@ export class DeploymentRunner {
     } else if (wakeAt !== null && (t.wakeAt === null || wakeAt < t.wakeAt)) {
       t.wakeAt = wakeAt;
     }
-    if (!this.stopped) queueMicrotask(() => void this.tick());
+    if (!this.stopped && !this.tickQueued) {
+      this.tickQueued = true;
+      queueMicrotask(() => {
+        this.tickQueued = false;
+        void this.tick();
+      });
+    }
   }
 
   private async step(id: string): Promise<void> {
