@@ -1,0 +1,235 @@
+#!/usr/bin/env node
+// korch: the command-line face of the orchestrator API. Exit codes: 0 ok (watch: Succeeded),
+// 1 the deployment ended Failed/RolledBack/Rejected/Cancelled, 2 usage, 3 API or network error.
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import { OrchestratorClient } from "./api.js";
+import { credentialsPath, readCredentials, writeCredentials } from "./credentials.js";
+import { ApiError } from "./errors.js";
+import { clustersText, deploymentText, eventLine, headline, watchBlock } from "./render.js";
+import type { DeploymentRequest, DeploymentView, Environment } from "./types.js";
+
+const USAGE = `usage: korch <command> [options]
+
+  login [username] [--password P]        log in (password also from KORCH_PASSWORD or stdin)
+  deploy <module> <version> --env E [--strategy S] [--email E] [--description D] [--idempotency-key K] [--watch]
+  status <id> [--at ISO-time]            one deployment
+  list [--env E] [--status S] [--limit N] deployments, newest first
+  watch <id>                             live progress until the deployment ends
+  approvals                              pending approvals
+  approve <id> [--reason R]              (Admin)
+  reject <id> --reason R                 (Admin)
+  rollback <id> [--reason R] | pause <id> | resume <id> | abort <id> [--reason R]
+  clusters [environment]                 clusters, or one cluster's nodes
+
+  --server URL   (or KORCH_SERVER, or the stored login; default http://localhost:3000)
+  --json         one JSON object per line, for scripts
+  credentials: $KORCH_CONFIG or ~/.config/korch/credentials.json (mode 0600); KORCH_TOKEN overrides`;
+
+class UsageError extends Error {}
+
+const ENVIRONMENTS = ["Development", "QA", "Staging", "Production"];
+const FAILED = new Set(["Failed", "RolledBack", "Rejected", "Cancelled"]);
+
+const { values: opts, positionals } = (() => {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        server: { type: "string" },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+        password: { type: "string" },
+        env: { type: "string" },
+        strategy: { type: "string" },
+        email: { type: "string" },
+        description: { type: "string" },
+        "idempotency-key": { type: "string" },
+        watch: { type: "boolean", default: false },
+        reason: { type: "string" },
+        at: { type: "string" },
+        status: { type: "string" },
+        limit: { type: "string" },
+      },
+    });
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+})();
+
+const configPath = credentialsPath();
+const stored = readCredentials(configPath);
+const server = opts.server ?? process.env.KORCH_SERVER ?? stored?.server ?? "http://localhost:3000";
+const client = new OrchestratorClient({ baseUrl: server, token: process.env.KORCH_TOKEN || stored?.token });
+const tty = process.stdout.isTTY === true && !opts.json;
+
+function print(value: unknown, text: () => string) {
+  console.log(opts.json ? JSON.stringify(value) : text());
+}
+
+function arg(index: number, name: string): string {
+  const value = positionals[index];
+  if (!value) throw new UsageError(`missing <${name}>`);
+  return value;
+}
+
+function environment(value: string | undefined): Environment {
+  if (!value || !ENVIRONMENTS.includes(value)) throw new UsageError(`--env must be one of ${ENVIRONMENTS.join(", ")}`);
+  return value as Environment;
+}
+
+async function readPassword(): Promise<string> {
+  if (opts.password) return opts.password;
+  if (process.env.KORCH_PASSWORD) return process.env.KORCH_PASSWORD;
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY === true });
+  if (process.stdin.isTTY) process.stderr.write("password: ");
+  // keep the typed password off the screen: readline echoes through _writeToOutput
+  (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
+  const line = await new Promise<string>((resolve) => rl.once("line", resolve).once("close", () => resolve("")));
+  rl.close();
+  if (process.stdin.isTTY) process.stderr.write("\n");
+  return line;
+}
+
+/** Follows a deployment's feed to its end; returns the exit code its final status calls for. */
+async function watch(id: string): Promise<number> {
+  const stop = new AbortController();
+  process.once("SIGINT", () => stop.abort());
+  let view: DeploymentView = await client.getDeployment(id);
+  const recent: string[] = [];
+  let drawn = 0;
+  const draw = () => {
+    const lines = watchBlock(view, recent);
+    // move up over the previous block and clear it, then draw the new one
+    process.stdout.write((drawn ? `\x1b[${drawn}F\x1b[J` : "") + lines.join("\n") + "\n");
+    drawn = lines.length;
+  };
+  if (tty) draw();
+  else if (!opts.json) console.log(headline(view));
+  const feed = client.deploymentEvents(id, {
+    signal: stop.signal,
+    onReconnect: ({ delayMs, error }) => {
+      if (!opts.json) process.stderr.write(`connection lost (${String((error as Error)?.message ?? error)}); reconnecting in ${delayMs} ms\n`);
+    },
+  });
+  for await (const event of feed) {
+    if (opts.json) console.log(JSON.stringify(event));
+    else if (!tty) console.log(eventLine(event));
+    else {
+      recent.push(eventLine(event));
+      if (recent.length > 5) recent.shift();
+      view = await client.getDeployment(id, { minPosition: event.id });
+      draw();
+    }
+  }
+  if (stop.signal.aborted) return 130;
+  view = await client.getDeployment(id, { minPosition: feed.lastEventId });
+  if (tty) draw();
+  print({ executionId: id, status: view.status, final: true, failureReason: view.failureReason }, () => `${view.status}${view.failureReason ? `: ${view.failureReason}` : ""}`);
+  return view.status === "Succeeded" ? 0 : FAILED.has(view.status) ? 1 : 3;
+}
+
+async function main(): Promise<number> {
+  const [command] = positionals;
+  if (opts.help || !command) {
+    console.log(USAGE);
+    return command || opts.help ? 0 : 2;
+  }
+  const id = () => arg(1, "id");
+  const accepted = (r: { executionId: string; status: string }) => `${r.executionId} ${r.status}`;
+  switch (command) {
+    case "login": {
+      const username = positionals[1] ?? process.env.KORCH_USERNAME;
+      if (!username) throw new UsageError("missing [username] (or KORCH_USERNAME)");
+      const result = await client.login(username, await readPassword());
+      writeCredentials(configPath, { server, token: result.token, username, expiresAt: result.expiresAt });
+      print({ server, username, roles: result.user.roles, expiresAt: result.expiresAt, credentials: configPath }, () => `logged in to ${server} as ${username} (${result.user.roles.join(", ")}) until ${result.expiresAt}`);
+      return 0;
+    }
+    case "deploy": {
+      const email = opts.email ?? process.env.KORCH_EMAIL;
+      if (!email) throw new UsageError("--email (or KORCH_EMAIL) is required: the requester's address");
+      const request: DeploymentRequest = {
+        moduleName: arg(1, "module"),
+        version: arg(2, "version"),
+        targetEnvironment: environment(opts.env),
+        requesterEmail: email,
+        ...(opts.strategy ? { strategy: opts.strategy as DeploymentRequest["strategy"] } : {}),
+        ...(opts.description ? { description: opts.description } : {}),
+      };
+      const result = await client.requestDeployment(request, { idempotencyKey: opts["idempotency-key"] });
+      print(result, () => accepted(result));
+      return opts.watch ? watch(result.executionId) : 0;
+    }
+    case "status": {
+      const view = opts.at ? await client.getDeployment(id(), { at: opts.at }) : await client.getDeployment(id());
+      print(view, () => deploymentText(view));
+      return 0;
+    }
+    case "list": {
+      const page = await client.listDeployments({
+        environment: opts.env ? environment(opts.env) : undefined,
+        status: opts.status as DeploymentView["status"] | undefined,
+        limit: opts.limit ? Number(opts.limit) : undefined,
+      });
+      if (opts.json) for (const item of page.items) console.log(JSON.stringify(item));
+      else for (const d of page.items) console.log(`${d.executionId}  ${d.createdAt ?? ""}  ${headline(d)}`);
+      return 0;
+    }
+    case "watch":
+      return watch(id());
+    case "approvals": {
+      const pending = await client.pendingApprovals();
+      if (opts.json) for (const a of pending) console.log(JSON.stringify(a));
+      else for (const a of pending) console.log(`${a.executionId}  ${a.moduleName} ${a.version} -> ${a.targetEnvironment}  by ${a.requestedBy}  expires ${a.expiresAt}`);
+      return 0;
+    }
+    case "approve":
+    case "reject": {
+      if (command === "reject" && !opts.reason) throw new UsageError("reject needs --reason");
+      const result = command === "approve" ? await client.approve(id(), opts.reason) : await client.reject(id(), opts.reason!);
+      print(result, () => `${result.executionId} approval ${result.approval}, deployment ${result.status}`);
+      return 0;
+    }
+    case "rollback":
+    case "abort": {
+      const result = await client[command](id(), opts.reason);
+      print(result, () => accepted(result));
+      return 0;
+    }
+    case "pause":
+    case "resume": {
+      const result = await client[command](id());
+      print(result, () => accepted(result));
+      return 0;
+    }
+    case "clusters": {
+      if (positionals[1]) {
+        const detail = await client.cluster(environment(positionals[1]), { at: opts.at });
+        print(detail, () => JSON.stringify(detail, null, 2));
+        return 0;
+      }
+      const clusters = await client.clusters();
+      if (opts.json) for (const c of clusters) console.log(JSON.stringify(c));
+      else console.log(clustersText(clusters));
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      console.error(`${err.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    if (opts.json) console.log(JSON.stringify({ error: err instanceof ApiError ? err.problem : { title: String(err) } }));
+    if (err instanceof ApiError) console.error(`korch: ${err.message}${err.status === 401 ? " (run korch login)" : ""}`);
+    else console.error(`korch: ${(err as Error)?.message ?? String(err)} (server ${server})`);
+    process.exit(3);
+  },
+);
