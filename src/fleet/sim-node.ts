@@ -104,7 +104,7 @@ export class SimulatedNode {
     const r = this.o.random;
     const jitter = (x: number) => x * (1 + r.between(-noise, noise));
     const bad = Object.values(this.modules).some((v) => versionFault(v) === "faulty");
-    const clamp = (x: number, max: number) => Math.min(max, Math.max(0, x));
+    const clamp = (x: number, max: number) => Math.round(Math.min(max, Math.max(0, x)) * 1000) / 1000;
     return {
       cpu: clamp(jitter(b.cpu * this.drift.cpu), 100),
       memory: clamp(jitter(b.memory * this.drift.memory), 100),

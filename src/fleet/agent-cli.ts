@@ -1,0 +1,91 @@
+// Runs simulated node agents against a (remote) orchestrator over HTTP:
+//   npm run agent -- --server http://127.0.0.1:3000 --cluster QA --count 5 [--join-token T] [--seed N]
+// Ctrl-C stops heartbeating: the server then marks the nodes Unhealthy, then Offline.
+import { parseArgs } from "node:util";
+import { AgentHttpError } from "./agent-client.js";
+import { matchEnvironment } from "./environments.js";
+import { Simulator } from "./simulator.js";
+
+const usage = `usage: npm run agent -- --server URL --cluster ENV --count N [--join-token T] [--seed N]
+  [--hostname-prefix P] [--heartbeat-ms MS] [--install-failure-rate 0..1] [--install-latency-ms MIN,MAX]`;
+
+function fail(message: string): never {
+  console.error(`${message}\n${usage}`);
+  process.exit(2);
+}
+
+const { values } = parseArgs({
+  options: {
+    server: { type: "string", default: "http://127.0.0.1:3000" },
+    cluster: { type: "string" },
+    count: { type: "string", default: "1" },
+    "join-token": { type: "string" },
+    seed: { type: "string", default: "42" },
+    "hostname-prefix": { type: "string", default: "agent-" },
+    "heartbeat-ms": { type: "string" },
+    "install-failure-rate": { type: "string" },
+    "install-latency-ms": { type: "string" },
+    help: { type: "boolean", default: false },
+  },
+});
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+const environment = values.cluster ? matchEnvironment(values.cluster) : null;
+if (!environment) fail(`--cluster must be Development, QA, Staging or Production (got ${values.cluster ?? "nothing"})`);
+const count = Number(values.count);
+if (!Number.isInteger(count) || count < 1 || count > 10_000) fail("--count must be an integer from 1 to 10000");
+const seed = Number(values.seed);
+if (!Number.isInteger(seed)) fail("--seed must be an integer");
+const num = (name: string, raw: string | undefined, min: number, max: number) => {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) fail(`--${name} must be a number from ${min} to ${max}`);
+  return n;
+};
+const heartbeatIntervalMs = num("heartbeat-ms", values["heartbeat-ms"], 50, 3_600_000);
+const installFailureRate = num("install-failure-rate", values["install-failure-rate"], 0, 1);
+let installLatencyMs: [number, number] | undefined;
+if (values["install-latency-ms"] !== undefined) {
+  const [lo, hi] = values["install-latency-ms"].split(",").map(Number);
+  if (!Number.isFinite(lo) || !Number.isFinite(hi) || lo! < 0 || hi! < lo!) fail("--install-latency-ms must be MIN,MAX in ms");
+  installLatencyMs = [lo!, hi!];
+}
+const server = values.server.replace(/\/+$/, "");
+
+const simulator = new Simulator({
+  baseUrl: server,
+  fetch: (request) => fetch(request),
+  joinToken: values["join-token"] ?? process.env.AGENT_JOIN_TOKEN ?? "development-join-token",
+  clusterSizes: { [environment]: count },
+  seed,
+  hostnamePrefix: values["hostname-prefix"],
+  profiles: {
+    [environment]: {
+      ...(heartbeatIntervalMs !== undefined && { heartbeatIntervalMs }),
+      ...(installFailureRate !== undefined && { installFailureRate }),
+      ...(installLatencyMs && { installLatencyMs }),
+    },
+  },
+  onError: (err, what) => console.error(`[${what}] ${err instanceof Error ? err.message : String(err)}`),
+});
+
+try {
+  await simulator.start();
+} catch (err) {
+  if (err instanceof AgentHttpError) fail(`registration refused by ${server}: ${err.message}`);
+  fail(`cannot reach ${server}: ${err instanceof Error ? err.message : String(err)}`);
+}
+for (const n of simulator.nodes) console.log(`node ${n.nodeId} registered in ${environment}`);
+console.log(`${count} agent(s) running against ${server}; Ctrl-C to stop`);
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    console.log("stopping agents (the server will mark them Unhealthy, then Offline)");
+    simulator.stop().then(() => process.exit(0));
+  });
+}
