@@ -43,12 +43,11 @@ export async function verifyAuditChain(
     for (const raw of page) {
       const entry = byPosition.get(raw.position);
       if (prev === undefined) {
-        if (raw.position === first) prev = GENESIS_HASH;
-        else if (entry) prev = entry.prevHash;
-        else {
+        if (!entry) {
           result.skipped++;
           continue;
         }
+        prev = raw.position === first ? GENESIS_HASH : entry.prevHash;
       }
       const expected = chainHash(prev ?? GENESIS_HASH, asProjected(log, raw));
       const actual = entry?.hash ?? null;

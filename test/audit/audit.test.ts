@@ -1,0 +1,110 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { canonicalJson } from "../../src/audit/canonical.js";
+import { chainHash, chainOver, GENESIS_HASH } from "../../src/audit/chain.js";
+import { queryAuditLog } from "../../src/audit/query.js";
+import { summarize, summarizedTypes, traceIdOf } from "../../src/audit/summaries.js";
+import { verifyAuditChain } from "../../src/audit/verify.js";
+import { catalog } from "../../src/events/catalog/index.js";
+import { EventLog } from "../../src/events/event-log.js";
+import type { RecordedEvent } from "../../src/events/envelope.js";
+import { SqliteEventStore } from "../../src/events/store/sqlite.js";
+import { AUDIT_COLLECTION, CHAIN_HEAD_ID, createAuditProjection, type AuditDoc, type ChainHeadDoc } from "../../src/projections/audit.js";
+import { replayInto } from "../../src/projections/runner.js";
+import { MemoryReadStore } from "../../src/projections/store/memory.js";
+
+const DAY = 86_400_000;
+const NOW = Date.parse("2026-06-01T00:00:00.000Z");
+
+function userEvent(position: number, username: string, ageDays: number, type = "UserLoggedIn"): RecordedEvent {
+  return {
+    type,
+    data: { username },
+    streamId: `user-${username}`,
+    revision: position - 1,
+    position,
+    metadata: {
+      eventId: `00000000-0000-4000-8000-${String(position).padStart(12, "0")}`,
+      occurredAt: new Date(NOW - ageDays * DAY).toISOString(),
+      actor: { kind: "user", id: username },
+      correlationId: "c",
+      causationId: "c",
+      schemaVersion: 1,
+      tenantId: "default",
+    },
+  };
+}
+
+test("every catalog event type has its own summary; unknown types get a generic line", () => {
+  const missing = [...catalog.keys()].filter((t) => !summarizedTypes.includes(t));
+  assert.equal(missing, []);
+  assert.is(summarize({ ...userEvent(1, "x", 0), type: "SecretRotated", streamId: "secret-db" }), "secret rotated on secret-db");
+  // never throws on odd data
+  assert.type(summarize({ ...userEvent(1, "x", 0), type: "DeploymentPlanned", data: null }), "string");
+});
+
+test("canonical JSON does not depend on key order", () => {
+  fc.assert(
+    fc.property(fc.dictionary(fc.string(), fc.jsonValue()), (obj) => {
+      const reversed = Object.fromEntries(Object.entries(obj).reverse());
+      return canonicalJson(obj) === canonicalJson(reversed);
+    }),
+  );
+  assert.is(canonicalJson({ b: 1, a: [{ d: 2, c: null }] }), '{"a":[{"c":null,"d":2}],"b":1}');
+});
+
+test("trace ids are taken from well-formed traceparents only", () => {
+  assert.is(traceIdOf("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"), "0af7651916cd43dd8448eb211c80319c");
+  assert.is(traceIdOf("garbage"), null);
+  assert.is(traceIdOf(undefined), null);
+});
+
+test("the projection chains every event, the head follows, and a replay changes nothing", async () => {
+  const events = [1, 2, 3, 4, 5].map((p) => userEvent(p, p % 2 ? "alice" : "bob", 0));
+  const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+  const projection = createAuditProjection();
+  await replayInto(store, events, [projection], 2);
+  const c = store.collection<AuditDoc>(AUDIT_COLLECTION);
+  const head = (await c.get(CHAIN_HEAD_ID)) as ChainHeadDoc;
+  assert.is(head.hash, chainOver(GENESIS_HASH, events));
+  const page = await queryAuditLog(c, { limit: 10, order: "asc" });
+  assert.equal(page.items.map((e) => e.position), [1, 2, 3, 4, 5]);
+  assert.is(page.items[0]!.prevHash, GENESIS_HASH);
+  assert.is(page.items[1]!.hash, chainHash(page.items[0]!.hash!, events[1]!));
+  const before = await c.find({}, { sort: { _id: 1 } });
+  await replayInto(store, events, [projection]);
+  assert.equal(await c.find({}, { sort: { _id: 1 } }), before);
+});
+
+test("retention prunes old entries from the read model only; verify skips what is gone and checks the rest", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "audit-retention-"));
+  const es = new SqliteEventStore({ file: join(dir, "events.db") });
+  const log = new EventLog(es, catalog);
+  try {
+    for (const [i, age] of [100, 95, 10, 1].entries()) {
+      const e = userEvent(i + 1, "carol", age);
+      await log.append(e.streamId, [{ type: e.type, data: e.data, metadata: e.metadata }], "any");
+    }
+    const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+    const projection = createAuditProjection({ retentionMs: 90 * DAY });
+    for (const index of projection.indexes) await store.collection(AUDIT_COLLECTION).ensureIndex(index);
+    await replayInto(store, await log.readAll(), [projection]);
+    assert.is(store.prune(new Date(NOW)), 2);
+    const c = store.collection<AuditDoc>(AUDIT_COLLECTION);
+    const left = await queryAuditLog(c, { limit: 10, order: "asc" });
+    assert.equal(left.items.map((e) => e.position), [3, 4]);
+    assert.ok(await c.get(CHAIN_HEAD_ID), "the chain head never expires");
+    assert.is((await log.readAll()).length, 4, "the event log is untouched");
+    const v = await verifyAuditChain(log, c, { to: 4 });
+    assert.equal({ ok: v.ok, checked: v.checked, skipped: v.skipped }, { ok: true, checked: 2, skipped: 2 });
+  } finally {
+    await es.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
