@@ -1,6 +1,6 @@
 /** The closed set of ways a command or query can be refused; mapped to HTTP once, in src/http/problem.ts. */
 export type DomainErrorCode =
-  | "validation" // 400/422: the request is well-formed JSON but not acceptable
+  | "validation" // 400: the request is not acceptable (schema or business rule)
   | "unauthorized" // 401
   | "forbidden" // 403
   | "not_found" // 404

@@ -33,7 +33,7 @@ const TITLES: Record<number, string> = {
 };
 
 export const STATUS_BY_CODE: Record<DomainErrorCode, ContentfulStatusCode> = {
-  validation: 422,
+  validation: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
