@@ -13,6 +13,8 @@ export interface FeedOptions {
   history(after: number, upTo: number): AsyncGenerator<RecordedEvent[]>;
   /** the feed ends after delivering an event for which this is true */
   isFinal?(event: RecordedEvent): boolean;
+  /** the feed had already ended at or before `after` (a client resuming after the final event) */
+  endedBefore?: boolean;
   /** extra fields for each message's data (e.g. progress) */
   decorate?(event: RecordedEvent): Record<string, unknown>;
 }
@@ -97,6 +99,7 @@ export function streamFeed(c: Context<AppEnv>, deps: AppDeps, options: FeedOptio
     const end = (stream: SSEStreamingApi) => stream.writeSSE({ event: "end", data: JSON.stringify({ position: last }) });
     try {
       await stream.write(`retry: 2000\n\n`);
+      if (options.endedBefore) return void (await end(stream));
       for await (const page of options.history(options.after, attachment.position)) {
         for (const event of page) {
           if (event.position <= last || event.position > attachment.position) continue;

@@ -36,6 +36,11 @@ export interface Observation {
   samples: MetricSample[];
   /** the runner's answer to "is the cluster free for this deployment?" */
   mayStart: boolean;
+  /**
+   * When the runner (re)started watching. An install timeout that ran out while no runner was
+   * watching is extended to resumedAt + installTimeoutMs, so agents can report after a restart.
+   */
+  resumedAt?: number;
   /** blue-green: the color serving now, as the cluster knows it; the planner guesses when absent */
   activeColor?: Color;
 }
@@ -75,7 +80,7 @@ export function advance(state: DeploymentState, obs: Observation, now: number): 
       s = evolveDeployment(s, e);
     }
   }
-  return { events, wakeAt: wakeAt(s, now) };
+  return { events, wakeAt: wakeAt(s, now, obs.resumedAt) };
 }
 
 function nextStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
@@ -185,7 +190,7 @@ function collectOutcomes(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
     const o = ctx.outcomes.get(n.assignmentId);
     // An outcome only counts for the request it answers: a stale report of an earlier request is ignored.
     const reported = o && o.nodeId === n.nodeId ? o : undefined;
-    const timedOut = !reported && n.timeoutAt !== null && ctx.now >= Date.parse(n.timeoutAt);
+    const timedOut = !reported && n.timeoutAt !== null && ctx.now >= effectiveTimeout(s, n.timeoutAt, ctx.obs.resumedAt);
     if (!reported && !timedOut) continue;
     const assignmentId = n.assignmentId;
     const error = reported ? (reported.error ?? "failed without a message") : `no outcome before ${n.timeoutAt}`;
@@ -396,7 +401,12 @@ function rollbackStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
   }
 }
 
-function wakeAt(s: DeploymentState, now: number): number | null {
+function effectiveTimeout(s: DeploymentState, timeoutAt: string, resumedAt: number | undefined): number {
+  const at = Date.parse(timeoutAt);
+  return resumedAt === undefined ? at : Math.max(at, resumedAt + settingsOf(s).settings.installTimeoutMs);
+}
+
+function wakeAt(s: DeploymentState, now: number, resumedAt?: number): number | null {
   const times: number[] = [];
   const add = (iso: string | null | undefined, plus = 0) => {
     if (iso) times.push(Date.parse(iso) + plus);
@@ -404,7 +414,9 @@ function wakeAt(s: DeploymentState, now: number): number | null {
   if (s.status === "PendingApproval") add(s.approval.expiresAt);
   if (s.status === "Running" || s.status === "Paused" || s.status === "RollingBack") {
     const { settings } = settingsOf(s);
-    for (const n of nodesOf(s)) if (n.phase === "installing" || n.phase === "rollingBack") add(n.timeoutAt);
+    for (const n of nodesOf(s)) {
+      if ((n.phase === "installing" || n.phase === "rollingBack") && n.timeoutAt) times.push(effectiveTimeout(s, n.timeoutAt, resumedAt));
+    }
     if (s.status === "Running") add(s.deadlineAt);
     const wave = s.currentWave === null ? undefined : s.waves[s.currentWave];
     if (s.status !== "RollingBack" && s.stage === "Deploy" && wave?.status === "analyzing") {

@@ -62,7 +62,10 @@ export class DeploymentRunner {
     this.leaseTtlMs = deps.leaseTtlMs ?? 10_000;
   }
 
+  private startedAt = 0;
+
   async start(): Promise<void> {
+    this.startedAt = this.deps.clock.now();
     const attachment = this.deps.feed.attach((e) => this.onEvent(e));
     const unlisten = this.deps.projections.onProgress(() => {
       for (const [id, t] of this.tracked) if (t.environment !== null) this.track(id, 0);
@@ -215,7 +218,7 @@ export class DeploymentRunner {
     const env = state.targetEnvironment!;
     const since = now - 2 * (state.settings?.analysisWindowMs ?? 120_000);
     const view = await fleetView(this.deps.readStore, env, state.moduleName, since);
-    return { ...view, mayStart: await this.mayStart(state) };
+    return { ...view, mayStart: await this.mayStart(state), resumedAt: this.startedAt };
   }
 
   /**

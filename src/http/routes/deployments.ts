@@ -303,10 +303,13 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
   app.openapi(oneEvents, async (c) => {
     const { id } = c.req.valid("param");
     const streamId = streams.deployment(id);
-    const first = await deps.log.readStream(streamId, { maxCount: 1 });
-    if (!first.length) throw notFound(`deployment ${id}`);
+    const latest = await deps.log.readStream(streamId, { direction: "backwards", maxCount: 1 });
+    if (!latest.length) throw notFound(`deployment ${id}`);
+    const after = parseLastEventId(c);
+    const last = latest[0]!;
     return streamFeed(c, deps, {
-      after: parseLastEventId(c),
+      after,
+      endedBefore: TERMINAL_TYPES.includes(last.type) && last.position <= after,
       matches: (e) => e.streamId === streamId,
       async *history(after, upTo) {
         const events = await deps.log.readStream(streamId, { untilPosition: upTo });
