@@ -86,14 +86,15 @@ export interface HeartbeatInput {
 }
 
 /** Stores the heartbeat as telemetry; an Unhealthy or Offline node recovers (an event). */
-export async function acceptHeartbeat(deps: FleetDeps, nodeId: string, input: HeartbeatInput, ctx: CommandContext) {
+export async function acceptHeartbeat(deps: FleetDeps, nodeId: string, input: HeartbeatInput, now: number, context: () => CommandContext) {
   const node = await knownNode(deps, nodeId);
   checkCluster(node, input.environment);
-  await recordHeartbeat(deps.readStore, { nodeId, environment: node.environment, at: ctx.now, metrics: input.metrics, modules: input.modules ?? null });
+  await recordHeartbeat(deps.readStore, { nodeId, environment: node.environment, at: now, metrics: input.metrics, modules: input.modules ?? null });
   let status = node.status;
   let position: number | undefined;
   if (status !== "Healthy") {
-    const r = await handleCommand(deps.log, streams.node(nodeId), nodeDecider, { type: "RecordSignOfLife", now: ctx.now }, ctx);
+    // the request's full context is built only when there is an event to write: heartbeats are the hot path
+    const r = await handleCommand(deps.log, streams.node(nodeId), nodeDecider, { type: "RecordSignOfLife", now }, { ...context(), now });
     status = r.state.status;
     position = r.position;
   }

@@ -225,7 +225,7 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   app.openapi(heartbeatRoute, async (c) => {
     const { nodeId } = c.req.valid("param");
     assertSelf(c, nodeId);
-    const r = await acceptHeartbeat(deps, nodeId, c.req.valid("json"), commandContext(c, deps));
+    const r = await acceptHeartbeat(deps, nodeId, c.req.valid("json"), deps.clock.now(), () => commandContext(c, deps));
     deps.metrics.heartbeatsAccepted.inc();
     return c.json({ accepted: true as const, nodeId, status: r.status, ...(r.position !== undefined ? { position: r.position } : {}) }, 202);
   });
