@@ -94,10 +94,12 @@ function nodeView(n: NodeDoc, live: LivenessDoc | undefined) {
   };
 }
 
+const byHostname = (a: NodeDoc, b: NodeDoc) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0);
+
 /** GET /api/v1/clusters/{environment}: the cluster and every node, by hostname. */
 export async function clusterDetail(readStore: ReadStore, environment: Environment) {
   const cluster = await readStore.collection<ClusterDoc>(CLUSTERS).get(environment);
-  const nodes = await readStore.collection<NodeDoc>(NODES).find({ environment }, { sort: { hostname: 1 } });
+  const nodes = (await readStore.collection<NodeDoc>(NODES).find({ environment })).sort(byHostname);
   const liveness = new Map((await readStore.collection<LivenessDoc>(LIVENESS).find({ environment })).map((l) => [l.nodeId, l]));
   return {
     ...summary(environment, cluster, nodes),
