@@ -26,6 +26,13 @@ interface CollectionState {
   docs: Map<string, Doc>;
   unique: Map<string, UniqueIndex>;
   ttl: Map<string, IndexSpec>;
+  /**
+   * Every _id in ascending order, so a find sorted on _id with a limit (cursor paging, the
+   * audit log) walks documents in order and stops early instead of testing and sorting all of
+   * them. null means "stale": rebuilt on the next such find. Appends in id order and single
+   * deletes keep it current; bulk deletes (prune, deleteMany) just mark it stale.
+   */
+  sortedIds: string[] | null;
 }
 
 // Stored documents are private: everything crossing the API boundary is copied.
@@ -43,6 +50,90 @@ function valueAt(doc: Doc, path: string): unknown {
 /** The unique-index key of a document; a missing field counts as null, as in MongoDB. */
 function indexKey(doc: Doc, spec: IndexSpec): string {
   return JSON.stringify(Object.keys(spec.keys).map((k) => valueAt(doc, k) ?? null));
+}
+
+// JS compares strings by UTF-16 code units, the order Array.prototype.sort gives and the one
+// find has always used for _id (all _ids here are strings).
+const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** the first index whose id is >= key (or > key when `after`) in an ascending array */
+function bound(ids: string[], key: string, after: boolean): number {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ids[mid]! < key || (after && ids[mid] === key)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function sortedIdsOf(state: CollectionState): string[] {
+  state.sortedIds ??= [...state.docs.keys()].sort(byId);
+  return state.sortedIds;
+}
+
+/**
+ * The slice [lo, hi) of the sorted ids that a filter's string bounds on _id ($gt, $gte, $lt,
+ * $lte) allow. Only a pre-selection: every candidate is still tested against the whole filter,
+ * so bounds of other types, or other operators beside them, cannot change the answer.
+ */
+function idRange(ids: string[], filter: Filter): [number, number] {
+  let lo = 0;
+  let hi = ids.length;
+  const id = filter._id;
+  if (!id || typeof id !== "object" || Array.isArray(id)) return [lo, hi];
+  const ops = id as Record<string, unknown>;
+  if (typeof ops.$gt === "string") lo = Math.max(lo, bound(ids, ops.$gt, true));
+  if (typeof ops.$gte === "string") lo = Math.max(lo, bound(ids, ops.$gte, false));
+  if (typeof ops.$lt === "string") hi = Math.min(hi, bound(ids, ops.$lt, false));
+  if (typeof ops.$lte === "string") hi = Math.min(hi, bound(ids, ops.$lte, true));
+  return [lo, Math.max(lo, hi)];
+}
+
+const UNDECIDED = Symbol("undecided");
+
+/**
+ * The value at a dotted path when it is a plain scalar (or missing: undefined); UNDECIDED when
+ * an array, a Date or a sub-document is met, where MongoDB's matching rules get subtle.
+ */
+function scalarAt(doc: Doc, path: string): unknown {
+  let v: unknown = doc;
+  for (const part of path.split(".")) {
+    if (Array.isArray(v)) return UNDECIDED;
+    if (v === null || typeof v !== "object") return undefined; // a path through a scalar finds nothing
+    v = (v as Record<string, unknown>)[part];
+  }
+  return v !== null && typeof v === "object" ? UNDECIDED : v;
+}
+
+const isPlainScalar = (v: unknown): v is string | boolean | number =>
+  typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && !Number.isNaN(v));
+
+/**
+ * A cheap test that rejects documents which certainly fail the filter's top-level equality and
+ * `$in` conditions on strings, numbers and booleans (mingo's Query.test costs microseconds per
+ * document; this costs a property read). It never accepts: whatever it lets through is still
+ * tested by mingo, and where it cannot be sure (arrays, sub-documents) it lets the document through.
+ */
+function quickReject(filter: Filter): (doc: Doc) => boolean {
+  const checks: [string, (v: unknown) => boolean][] = [];
+  for (const [path, cond] of Object.entries(filter)) {
+    if (path.startsWith("$")) continue;
+    if (isPlainScalar(cond)) checks.push([path, (v) => v !== cond]);
+    else if (cond && typeof cond === "object" && !Array.isArray(cond) && Object.keys(cond).length === 1) {
+      const list = (cond as Record<string, unknown>).$in;
+      // null in $in also matches missing fields: such lists are left to mingo
+      if (Array.isArray(list) && list.every(isPlainScalar)) checks.push([path, (v) => !(list as unknown[]).includes(v)]);
+    }
+  }
+  return (doc) => {
+    for (const [path, fails] of checks) {
+      const v = scalarAt(doc, path);
+      if (v !== UNDECIDED && fails(v)) return true;
+    }
+    return false;
+  };
 }
 
 /** `{_id: "x"}`, `{_id: {$eq: "x"}}` or `{_id: {$in: [...]}}` name their candidates: no scan needed. */
@@ -100,6 +191,7 @@ export class MemoryReadStore implements ReadStore {
         const cutoff = now.getTime() - (spec.expireAfterSeconds ?? 0) * 1000;
         for (const doc of [...state.docs.values()]) {
           if (expiresAt(valueAt(doc, field)) <= cutoff) {
+            state.sortedIds = null; // many may go: one re-sort later beats a splice per document
             removeDoc(state, doc._id);
             removed++;
           }
@@ -113,7 +205,7 @@ export class MemoryReadStore implements ReadStore {
   state(name: string): CollectionState {
     let s = this.collections.get(name);
     if (!s) {
-      s = { docs: new Map(), unique: new Map(), ttl: new Map() };
+      s = { docs: new Map(), unique: new Map(), ttl: new Map(), sortedIds: null };
       this.collections.set(name, s);
     }
     return s;
@@ -129,7 +221,8 @@ function expiresAt(value: unknown): number {
   return dates.length ? Math.min(...dates.map((d) => d.getTime())) : Infinity;
 }
 
-function removeDoc(state: CollectionState, id: string): boolean {
+/** `replacing`: the same _id is written back at once, so its place in sortedIds stays. */
+function removeDoc(state: CollectionState, id: string, replacing = false): boolean {
   const old = state.docs.get(id);
   if (!old) return false;
   for (const index of state.unique.values()) {
@@ -137,6 +230,10 @@ function removeDoc(state: CollectionState, id: string): boolean {
     if (index.owners.get(key) === id) index.owners.delete(key);
   }
   state.docs.delete(id);
+  if (state.sortedIds && !replacing) {
+    const at = bound(state.sortedIds, id, false);
+    if (state.sortedIds[at] === id) state.sortedIds.splice(at, 1);
+  }
   return true;
 }
 
@@ -183,9 +280,15 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
       if (owner !== undefined && owner !== doc._id) throw new DuplicateKeyError(this.name, index.spec.name);
       keys.push([index, key]);
     }
-    removeDoc(state, doc._id);
+    const isNew = !removeDoc(state, doc._id, true);
     for (const [index, key] of keys) index.owners.set(key, doc._id);
     state.docs.set(doc._id, doc);
+    if (isNew && state.sortedIds) {
+      const ids = state.sortedIds;
+      // ids that grow in order (audit entries) are a cheap push; others a binary-search insert
+      if (ids.length === 0 || doc._id > ids[ids.length - 1]!) ids.push(doc._id);
+      else ids.splice(bound(ids, doc._id, false), 0, doc._id);
+    }
   }
 
   async delete(id: string): Promise<boolean> {
@@ -195,20 +298,27 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
   async deleteMany(filter: Filter): Promise<number> {
     const state = this.s;
     const ids = this.matching(filter).map((d) => d._id);
+    if (ids.length > 1) state.sortedIds = null; // one re-sort later beats a splice per document
     for (const id of ids) removeDoc(state, id);
     return ids.length;
   }
 
   async find(filter: Filter = {}, options: FindOptions = {}): Promise<T[]> {
     // mingo's cursor costs a fixed ~0.3 ms per call, so it is used only for what needs it.
-    let docs: Doc[] = this.matching(filter);
     const sortKeys = options.sort ? Object.keys(options.sort) : [];
+    const skip = options.skip ?? 0;
+    if (sortKeys.length === 1 && sortKeys[0] === "_id" && !idCandidates(filter)) {
+      // walk in _id order and stop once the page is full: no full scan, no sort
+      let docs = this.walkById(filter, options.sort!._id!, options.limit ? skip + options.limit : Infinity).slice(skip);
+      if (options.projection) docs = mingoFind(docs, {}, options.projection).all() as Doc[];
+      return docs.map((d) => copy(d) as T);
+    }
+    let docs: Doc[] = this.matching(filter);
     if (sortKeys.length === 1 && sortKeys[0] === "_id") {
       // _id is always a string here, so a plain comparison gives MongoDB's order (cursor paging).
       const dir = options.sort!._id!;
       docs.sort((a, b) => (a._id < b._id ? -dir : a._id > b._id ? dir : 0));
     } else if (options.sort && docs.length > 1) docs = mingoFind(docs, {}).sort(options.sort).all() as Doc[];
-    const skip = options.skip ?? 0;
     if (skip || options.limit) docs = docs.slice(skip, options.limit ? skip + options.limit : undefined);
     if (options.projection) docs = mingoFind(docs, {}, options.projection).all() as Doc[];
     return docs.map((d) => copy(d) as T);
@@ -248,11 +358,27 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
     return ids.map((id) => docs.get(id)).filter((d): d is Doc => d !== undefined);
   }
 
+  /** the first `want` stored documents matching a filter, in _id order (dir 1) or reverse (-1) */
+  private walkById(filter: Filter, dir: 1 | -1, want: number): Doc[] {
+    const state = this.s;
+    const ids = sortedIdsOf(state);
+    const [lo, hi] = idRange(ids, filter);
+    const query = new Query(filter);
+    const reject = quickReject(filter);
+    const out: Doc[] = [];
+    for (let i = dir === 1 ? lo : hi - 1; i >= lo && i < hi && out.length < want; i += dir) {
+      const doc = state.docs.get(ids[i]!)!;
+      if (!reject(doc) && query.test(doc)) out.push(doc);
+    }
+    return out;
+  }
+
   /** the stored (uncopied) documents matching a filter */
   private matching(filter: Filter): Doc[] {
     const query = new Query(filter);
+    const reject = quickReject(filter);
     const out: Doc[] = [];
-    for (const doc of this.candidates(filter)) if (query.test(doc)) out.push(doc);
+    for (const doc of this.candidates(filter)) if (!reject(doc) && query.test(doc)) out.push(doc);
     return out;
   }
 }

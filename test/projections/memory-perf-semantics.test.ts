@@ -1,0 +1,124 @@
+// The memory store answers finds sorted on _id by walking a sorted id array and stopping early.
+// These properties check that shortcut against the plain definition (test every document,
+// sort, skip, limit) after any mix of writes, replacements, deletes and bulk deletes.
+import fc from "fast-check";
+import { find as mingoFind } from "mingo";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { MemoryReadStore } from "../../src/projections/store/memory.js";
+import type { Doc, Filter } from "../../src/projections/store/port.js";
+
+// short ids over a small alphabet so that bounds, duplicates and prefixes ("a" < "ab") collide often
+const id = fc.stringMatching(/^[a-d]{0,3}$/);
+const kind = fc.constantFrom("entry", "head", "stream");
+// arrays, sub-documents and missing fields are where MongoDB equality is subtle
+const kindValue = fc.oneof(kind, fc.array(kind, { maxLength: 2 }), fc.constant(undefined), fc.constant(7));
+const actorValue = fc.oneof(fc.record({ id: kind }), fc.array(fc.record({ id: kind }), { maxLength: 2 }), fc.constant("flat"), fc.constant(undefined));
+
+const op = fc.oneof(
+  fc.record({ op: fc.constant("put" as const), _id: id, kind: kindValue, actor: actorValue, n: fc.integer({ min: 0, max: 5 }) }),
+  fc.record({ op: fc.constant("delete" as const), _id: id }),
+  fc.record({ op: fc.constant("deleteMany" as const), n: fc.integer({ min: 0, max: 5 }) }),
+  fc.record({ op: fc.constant("find" as const) }),
+);
+
+const rangeOp = fc.constantFrom("$gt", "$gte", "$lt", "$lte");
+const filterArb: fc.Arbitrary<Filter> = fc
+  .record(
+    {
+      kind: fc.option(fc.oneof(kind, fc.record({ $in: fc.array(fc.oneof(kind, fc.constant(7)), { maxLength: 2 }) }), fc.record({ $in: fc.constant([null, "entry"]) })), { nil: undefined }),
+      "actor.id": fc.option(kind, { nil: undefined }),
+      n: fc.option(fc.integer({ min: 0, max: 5 }).map((v) => ({ $gte: v })), { nil: undefined }),
+      _id: fc.option(
+        fc.oneof(
+          fc.dictionary(rangeOp, id, { minKeys: 1, maxKeys: 2 }),
+          // non-string bounds and other operators must not confuse the range pre-selection
+          fc.record({ $lt: fc.integer() }),
+          fc.record({ $gt: id, $ne: id }),
+        ),
+        { nil: undefined },
+      ),
+    },
+    { requiredKeys: [] },
+  )
+  .map((f) => Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined)));
+
+const optionsArb = fc.record({
+  dir: fc.constantFrom(1 as const, -1 as const),
+  limit: fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }),
+  skip: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
+});
+
+function reference(docs: Doc[], filter: Filter, o: { dir: 1 | -1; limit?: number; skip?: number }): string[] {
+  const sorted = (mingoFind(docs, filter).all() as Doc[]).map((d) => d._id).sort();
+  if (o.dir === -1) sorted.reverse();
+  const skip = o.skip ?? 0;
+  return sorted.slice(skip, o.limit ? skip + o.limit : undefined);
+}
+
+test("find sorted on _id equals test-all-then-sort after any history of writes and deletes", async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(op, { maxLength: 40 }), filterArb, optionsArb, async (ops, filter, o) => {
+      const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+      const c = store.collection("c");
+      const shadow = new Map<string, Doc>();
+      for (const step of ops) {
+        if (step.op === "put") {
+          const doc: Doc = { _id: step._id, n: step.n };
+          if (step.kind !== undefined) doc.kind = step.kind;
+          if (step.actor !== undefined) doc.actor = step.actor;
+          await c.put(doc);
+          shadow.set(doc._id, doc);
+        } else if (step.op === "delete") {
+          await c.delete(step._id);
+          shadow.delete(step._id);
+        } else if (step.op === "deleteMany") {
+          await c.deleteMany({ n: step.n });
+          for (const [k, d] of shadow) if (d.n === step.n) shadow.delete(k);
+        } else {
+          // a sorted find builds the id array, so later writes must keep it current
+          await c.find({}, { sort: { _id: 1 }, limit: 1 });
+        }
+      }
+      const got = (await c.find(filter, { sort: { _id: o.dir }, limit: o.limit, skip: o.skip })).map((d) => d._id);
+      assert.equal(got, reference([...shadow.values()], filter, o), JSON.stringify({ filter, o }));
+      await store.close();
+    }),
+    { numRuns: 600 },
+  );
+});
+
+test("cursor paging newest first over audit-like ids visits every entry once and skips other kinds", async () => {
+  const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+  const c = store.collection("audit");
+  const entryId = (p: number) => `e:${String(p).padStart(16, "0")}`;
+  await c.put({ _id: "_chain:head", kind: "head" });
+  for (let p = 1; p <= 120; p++) {
+    await c.put({ _id: entryId(p), kind: "entry", position: p, actor: p % 3 === 0 ? "a" : "b" });
+    if (p === 60) await c.find({}, { sort: { _id: -1 }, limit: 1 }); // the id array now exists and must follow appends
+  }
+  const seen: number[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const filter: Filter = { kind: "entry", actor: "a", ...(cursor && { _id: { $lt: cursor } }) };
+    const page = await c.find(filter, { sort: { _id: -1 }, limit: 7 });
+    if (page.length === 0) break;
+    seen.push(...page.map((d) => d.position as number));
+    cursor = page.at(-1)!._id;
+  }
+  assert.equal(seen, Array.from({ length: 40 }, (_, i) => 120 - 3 * i));
+});
+
+test("TTL prune marks the id order stale and later sorted finds still see only survivors", async () => {
+  const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+  const c = store.collection("t");
+  await c.ensureIndex({ name: "ttl", keys: { at: 1 }, expireAfterSeconds: 0 });
+  for (let i = 0; i < 10; i++) await c.put({ _id: `k${i}`, at: new Date(i * 1000) });
+  assert.is((await c.find({}, { sort: { _id: 1 } })).length, 10);
+  assert.is(store.prune(new Date(4500)), 5);
+  await c.put({ _id: "k0", at: new Date(99_000) });
+  assert.equal((await c.find({}, { sort: { _id: 1 }, limit: 3 })).map((d) => d._id), ["k0", "k5", "k6"]);
+  assert.equal((await c.find({}, { sort: { _id: -1 }, limit: 2 })).map((d) => d._id), ["k9", "k8"]);
+});
+
+test.run();
