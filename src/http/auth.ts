@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from "node:crypto";
 import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
 import type { MiddlewareHandler } from "hono";
 import { z } from "zod";
@@ -23,9 +24,10 @@ export interface JwtSettings {
 
 /** Signs and verifies bearer tokens (HS256 with a key id, so keys can be rotated). */
 export class TokenService {
-  private readonly key: Uint8Array;
+  // a KeyObject made once: jose would otherwise import the raw secret on every verify
+  private readonly key: KeyObject;
   constructor(private readonly settings: JwtSettings) {
-    this.key = new TextEncoder().encode(settings.secret);
+    this.key = createSecretKey(Buffer.from(settings.secret, "utf8"));
   }
 
   async issue(principal: Principal, nowMs: number, ttlSeconds = this.settings.ttlSeconds): Promise<{ token: string; expiresAt: string }> {
