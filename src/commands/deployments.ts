@@ -5,14 +5,35 @@ import { notFound } from "./errors.js";
 import type { DeploymentEvent } from "../events/catalog/deployment.js";
 import type { EventLog } from "../events/event-log.js";
 import type { RecordedEvent } from "../events/envelope.js";
+import { loadStream, type StreamFold } from "../events/snapshots.js";
 import { streams } from "../events/streams.js";
+import type { ReadStore } from "../projections/store/port.js";
 import type { Metrics } from "../platform/metrics.js";
 import { recordDeploymentMetrics } from "../processes/deployment-metrics.js";
 
-/** The deployment's state folded from its stream, optionally only up to an instant. */
-export async function loadDeployment(log: EventLog, executionId: string, untilTime?: string): Promise<{ state: DeploymentState; events: RecordedEvent[] }> {
-  const events = await log.readStream(streams.deployment(executionId), untilTime ? { untilTime } : undefined);
-  return { state: fold(deploymentDecider, events as unknown as DeploymentEvent[]), events };
+/** Bump the version whenever deploymentDecider.evolve changes meaning: stored snapshots then stop matching. */
+export const deploymentFold: StreamFold<DeploymentState> = {
+  name: "deployment@1",
+  initial: deploymentDecider.initialState,
+  evolve: (state, event) => deploymentDecider.evolve(state, event as unknown as DeploymentEvent),
+};
+
+/**
+ * The deployment's state folded from its stream, optionally only up to an instant. Given a read
+ * store, it starts from the newest snapshot there (see events/snapshots.ts) and `events` holds
+ * only the events folded after it; `position` is that of the last event the state includes.
+ */
+export async function loadDeployment(
+  log: EventLog,
+  executionId: string,
+  untilTime?: string,
+  readStore?: ReadStore,
+): Promise<{ state: DeploymentState; events: RecordedEvent[]; position: number | null }> {
+  if (!readStore) {
+    const events = await log.readStream(streams.deployment(executionId), untilTime ? { untilTime } : undefined);
+    return { state: fold(deploymentDecider, events as unknown as DeploymentEvent[]), events, position: events.at(-1)?.position ?? null };
+  }
+  return loadStream(log, streams.deployment(executionId), deploymentFold, { untilTime, readStore });
 }
 
 /** Runs a user command against an existing deployment and counts what it appended. */

@@ -252,12 +252,12 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
     const { at } = c.req.valid("query");
     if (at) {
       const instant = resolveInstant(at, deps.clock.now());
-      const { state, events } = await loadDeployment(deps.log, id, instant);
+      const { state, position } = await loadDeployment(deps.log, id, instant, deps.readStore);
       if (!state.exists) {
         const exists = (await deps.log.readStream(streams.deployment(id), { maxCount: 1 })).length > 0;
         throw notFound(exists ? `deployment ${id} as of ${at} (before its first event)` : `deployment ${id}`);
       }
-      return c.json({ ...toDeploymentView(state), asOf: instant, position: events.at(-1)!.position }, 200);
+      return c.json({ ...toDeploymentView(state), asOf: instant, position: position! }, 200);
     }
     const doc = await deployments().get(id);
     if (!doc) throw notFound(`deployment ${id}`);
