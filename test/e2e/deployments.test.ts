@@ -30,6 +30,18 @@ t("Development (Direct) succeeds and every node runs the new version", async ({ 
   assert.is(d.waves.length, 1);
   const versions = await clusterVersions(s, deployer, "development", "netfilter");
   assert.equal(Object.values(versions), ["1.0.0", "1.0.0"]);
+
+  // its SSE feed replays every event with the deployment's progress, then ends
+  const text = await (await s.call(`/api/v1/deployments/${r.executionId}/events`, { token: deployer })).text();
+  const messages = text
+    .split("\n\n")
+    .map((block) => Object.fromEntries(block.split("\n").filter((l) => /^(id|event|data):/.test(l)).map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1).trim()])))
+    .filter((m) => m.event);
+  assert.is(messages.at(-1)!.event, "end");
+  const last = JSON.parse(messages.at(-2)!.data!) as { type: string; status: string; progress: number };
+  assert.equal([last.type, last.status, last.progress], ["DeploymentSucceeded", "Succeeded", 100]);
+  const ids = messages.slice(0, -1).map((m) => Number(m.id));
+  assert.equal(ids, [...ids].sort((a, b) => a - b), "in position order");
 });
 
 t("QA (Rolling) goes batch by batch and succeeds", async ({ s, deployer }) => {

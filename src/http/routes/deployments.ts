@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { DeploymentRequestSchema, DeploymentStatusSchema, isTerminal } from "../../commands/deployment.js";
+import { DeploymentRequestSchema, DeploymentStatusSchema, evolveDeployment, initialDeploymentState } from "../../commands/deployment.js";
+import type { DeploymentEvent } from "../../events/catalog/deployment.js";
+import type { RecordedEvent } from "../../events/envelope.js";
 import { deploymentCommand, loadDeployment } from "../../commands/deployments.js";
 import { conflict, DomainError, notFound } from "../../commands/errors.js";
 import { streamPrefixes, streams } from "../../events/streams.js";
@@ -307,17 +309,23 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
     if (!latest.length) throw notFound(`deployment ${id}`);
     const after = parseLastEventId(c);
     const last = latest[0]!;
+    // the connection folds the stream as it goes, so every message can say where the deployment stands
+    let state = initialDeploymentState;
+    const fold = (e: RecordedEvent) => (state = evolveDeployment(state, e as unknown as DeploymentEvent));
     return streamFeed(c, deps, {
       after,
       endedBefore: TERMINAL_TYPES.includes(last.type) && last.position <= after,
       matches: (e) => e.streamId === streamId,
       async *history(after, upTo) {
         const events = await deps.log.readStream(streamId, { untilPosition: upTo });
+        events.filter((e) => e.position <= after).forEach(fold);
         yield events.filter((e) => e.position > after);
+      },
+      decorate: (e) => {
+        const view = toDeploymentView(fold(e));
+        return { status: view.status, progress: view.progress };
       },
       isFinal: (e) => TERMINAL_TYPES.includes(e.type),
     });
   });
 }
-
-export { isTerminal };
