@@ -37,37 +37,35 @@ export class EventLog {
     readonly catalog: Catalog,
   ) {}
 
-  /** Builds validated envelopes; one metadata per event (eventIds must differ). */
+  /** Wraps domain events in envelopes; one metadata per event (eventIds must differ). Validation happens on append. */
   envelope(events: DomainEvent[], metadata: MetadataInput[] | ((index: number) => MetadataInput)): NewEvent[] {
     return events.map((e, i) => {
-      const def = this.catalog.get(e.type);
-      if (!def) throw new EventValidationError(e.type, "unknown event type", "append");
-      const parsed = def.schema.safeParse(e.data);
-      if (!parsed.success) throw new EventValidationError(e.type, parsed.error.issues, "append");
       const m = typeof metadata === "function" ? metadata(i) : metadata[i];
       if (!m) throw new Error("missing metadata for event " + i);
       return {
         type: e.type,
-        data: parsed.data,
+        data: e.data,
         metadata: {
           ...m,
           eventId: m.eventId ?? randomUUID(),
           occurredAt: m.occurredAt ?? new Date().toISOString(),
           tenantId: m.tenantId ?? "default",
-          schemaVersion: def.version,
+          schemaVersion: this.catalog.get(e.type)?.version ?? 1,
         },
       };
     });
   }
 
+  /** Validates every event's data against its schema (and writes the parsed form), then appends. */
   append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
-    for (const e of events) {
+    const valid = events.map((e) => {
       const def = this.catalog.get(e.type);
       if (!def) throw new EventValidationError(e.type, "unknown event type", "append");
       const parsed = def.schema.safeParse(e.data);
       if (!parsed.success) throw new EventValidationError(e.type, parsed.error.issues, "append");
-    }
-    return this.store.append(streamId, events, expected);
+      return { ...e, data: parsed.data, metadata: { ...e.metadata, schemaVersion: def.version } };
+    });
+    return this.store.append(streamId, valid, expected);
   }
 
   async readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
