@@ -39,6 +39,8 @@ interface Tracked {
   environment: string | null;
   busy: boolean;
   again: boolean;
+  /** when this instance got the current lease grant: it started (or took over) watching then */
+  watchingSince: number | null;
 }
 
 const ACTIVE = new Set(["Running", "Paused", "RollingBack"]);
@@ -76,7 +78,10 @@ export class DeploymentRunner {
     };
     // resume everything in flight, from the log itself rather than a read model that may lag
     for (const id of await this.nonTerminalIds()) this.track(id, null);
-    this.timer = setInterval(() => void this.tick(), this.deps.tickMs ?? 250);
+    this.timer = setInterval(() => {
+      void this.keepLeases();
+      void this.tick();
+    }, this.deps.tickMs ?? 250);
     this.timer.unref();
     await this.tick();
   }
@@ -86,6 +91,25 @@ export class DeploymentRunner {
     clearInterval(this.timer);
     this.detach?.();
     await Promise.all([...this.leases.values()].map((l) => this.deps.coordination.release(l).catch(() => {})));
+  }
+
+  /**
+   * Renews held leases well before they expire, so a deployment waiting a long time between steps
+   * stays with this instance; a lease found lost is dropped and the next step tries to acquire it.
+   */
+  private async keepLeases(): Promise<void> {
+    const now = this.deps.clock.now();
+    await Promise.all(
+      [...this.leases.entries()]
+        .filter(([, l]) => l.expiresAt - now < this.leaseTtlMs / 2)
+        .map(async ([id, held]) => {
+          const renewed = await this.deps.coordination.renew(held, this.leaseTtlMs).catch(() => held);
+          // the map may have moved on meanwhile (forgotten, or re-acquired by a step)
+          if (this.leases.get(id) !== held) return;
+          if (renewed) this.leases.set(id, renewed);
+          else this.leases.delete(id);
+        }),
+    );
   }
 
   /** Steps every deployment that is due (its timer passed) or was marked by an event. */
@@ -125,7 +149,7 @@ export class DeploymentRunner {
   private track(id: string, wakeAt: number | null): void {
     const t = this.tracked.get(id);
     if (!t) {
-      this.tracked.set(id, { wakeAt: wakeAt ?? 0, environment: null, busy: false, again: false });
+      this.tracked.set(id, { wakeAt: wakeAt ?? 0, environment: null, busy: false, again: false, watchingSince: null });
     } else if (wakeAt !== null && (t.wakeAt === null || wakeAt < t.wakeAt)) {
       t.wakeAt = wakeAt;
     }
@@ -164,10 +188,17 @@ export class DeploymentRunner {
     const streamId = streams.deployment(id);
     const lease = await coordination.acquire(`lease:deployment:${id}`, this.deps.instanceId, this.leaseTtlMs);
     if (!lease) {
-      // another instance drives it; look again when its lease would have run out
-      t.wakeAt = clock.now() + this.leaseTtlMs;
+      // Another instance drives it. Look again within half a lease period, so a crashed owner's
+      // work is taken over at most 1.5 lease periods after its last renewal.
+      this.leases.delete(id);
+      t.watchingSince = null;
+      t.wakeAt = clock.now() + this.leaseTtlMs / 2;
       return;
     }
+    // A new grant (not a renewal of ours) means we start watching now: install timeouts that ran
+    // out while nobody watched (previous owner dead, lease not yet expired) are extended from here.
+    const previous = this.leases.get(id);
+    if (!previous || previous.fencingToken !== lease.fencingToken || t.watchingSince === null) t.watchingSince = clock.now();
     this.leases.set(id, lease);
     const history = await log.readStream(streamId);
     const state = fold(deploymentDecider, history as unknown as DeploymentEvent[]);
@@ -177,7 +208,7 @@ export class DeploymentRunner {
       return;
     }
     const now = clock.now();
-    const obs = await this.observe(state, now);
+    const obs = await this.observe(state, now, t.watchingSince ?? now);
     const { events, wakeAt } = advance(state, obs, now);
     t.wakeAt = wakeAt;
     if (!events.length) return;
@@ -214,11 +245,11 @@ export class DeploymentRunner {
     }
   }
 
-  private async observe(state: DeploymentState, now: number): Promise<Observation> {
+  private async observe(state: DeploymentState, now: number, watchingSince: number): Promise<Observation> {
     const env = state.targetEnvironment!;
     const since = now - 2 * (state.settings?.analysisWindowMs ?? 120_000);
     const view = await fleetView(this.deps.readStore, env, state.moduleName, since);
-    return { ...view, mayStart: await this.mayStart(state), resumedAt: this.startedAt };
+    return { ...view, mayStart: await this.mayStart(state), resumedAt: Math.max(this.startedAt, watchingSince) };
   }
 
   /**
