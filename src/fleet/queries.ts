@@ -1,9 +1,8 @@
-import { streamPrefixes } from "../events/streams.js";
 import type { EventLog } from "../events/event-log.js";
+import { loadStream, projectionFold } from "../events/snapshots.js";
+import { streams } from "../events/streams.js";
 import { CLUSTERS, clustersProjection, type ClusterDoc } from "../projections/clusters.js";
 import { NODES, nodesProjection, type NodeDoc } from "../projections/nodes.js";
-import { replayInto } from "../projections/runner.js";
-import { MemoryReadStore } from "../projections/store/memory.js";
 import type { Doc, ReadStore } from "../projections/store/port.js";
 import type { Environment } from "../strategies/settings.js";
 import { ENVIRONMENTS } from "./environments.js";
@@ -109,17 +108,30 @@ export async function clusterDetail(readStore: ReadStore, environment: Environme
 }
 
 /**
- * The cluster as it was at `at`: node and cluster events up to then replayed into a scratch store;
- * each node's metrics are its last sample at or before `at`, while the samples are retained.
+ * The cluster as it was at `at`, read from its own streams only: the cluster stream, and the
+ * streams of every node that registered into this environment by then (found through the
+ * NodeRegistered events, so nodes deregistered since are included). Each node's document is
+ * the nodes projection folded over its stream (from a snapshot on long histories), which is
+ * what replaying the whole log into a scratch store gives. Each node's metrics are its last
+ * sample at or before `at`, while the samples are retained.
  */
 export async function clusterDetailAt(log: EventLog, readStore: ReadStore, environment: Environment, at: number) {
-  const scratch = new MemoryReadStore({ ttlIntervalMs: 0 });
-  const events = (await log.readAll({ filter: { streamPrefixes: [streamPrefixes.node, streamPrefixes.cluster] } })).filter(
-    (e) => Date.parse(e.metadata.occurredAt) <= at,
+  const untilTime = new Date(at).toISOString();
+  const registered = await log.readAll({ filter: { eventTypes: ["NodeRegistered"] } });
+  const nodeIds = new Set(
+    registered
+      .filter((e) => (e.data as { environment: string }).environment === environment && Date.parse(e.metadata.occurredAt) <= at)
+      .map((e) => (e.data as { nodeId: string }).nodeId),
   );
-  await replayInto(scratch, events, [nodesProjection, clustersProjection]);
-  const cluster = await scratch.collection<ClusterDoc>(CLUSTERS).get(environment);
-  const nodes = await scratch.collection<NodeDoc>(NODES).find({ environment }, { sort: { hostname: 1 } });
+  const [cluster, ...folded] = await Promise.all([
+    loadStream(log, streams.cluster(environment), projectionFold(clustersProjection, environment), { untilTime, readStore }),
+    ...[...nodeIds].map((id) => loadStream(log, streams.node(id), projectionFold(nodesProjection, id), { untilTime, readStore })),
+  ]);
+  const nodes = folded
+    .map((f) => f.state)
+    .filter((n): n is NodeDoc => n !== null && n.environment === environment)
+    .sort(byHostname);
+  const clusterDoc = cluster!.state as ClusterDoc | null;
   const samples = await readStore.collection<SampleDoc>(SAMPLES).find({ environment, at: { $lte: at } }, { sort: { at: 1 } });
   const last = new Map<string, SampleDoc>();
   for (const s of samples) last.set(s.nodeId, s);
@@ -135,8 +147,8 @@ export async function clusterDetailAt(log: EventLog, readStore: ReadStore, envir
       recordedAt: s.recordedAt,
     };
   return {
-    ...summary(environment, cluster, nodes),
-    at: new Date(at).toISOString(),
+    ...summary(environment, clusterDoc, nodes),
+    at: untilTime,
     nodes: nodes.map((n) => nodeView(n, asLiveness(last.get(n.nodeId)))),
   };
 }

@@ -13,6 +13,10 @@ import type { NewEvent, RecordedEvent } from "../../src/events/envelope.js";
 import { EventLog } from "../../src/events/event-log.js";
 import { loadStream, SNAPSHOTS, snapshotId, type SnapshotDoc, type StreamFold } from "../../src/events/snapshots.js";
 import { SqliteEventStore } from "../../src/events/store/sqlite.js";
+import { clusterDetailAt } from "../../src/fleet/queries.js";
+import { CLUSTERS, clustersProjection, type ClusterDoc } from "../../src/projections/clusters.js";
+import { NODES, nodesProjection, type NodeDoc } from "../../src/projections/nodes.js";
+import { replayInto } from "../../src/projections/runner.js";
 import { MemoryReadStore } from "../../src/projections/store/memory.js";
 import { resolveSettings } from "../../src/strategies/settings.js";
 
@@ -121,6 +125,67 @@ test("loadDeployment with a read store equals the plain fold at every instant, o
     assert.is(snap.position, plain.position);
   }
   assert.ok((await readStore.collection(SNAPSHOTS).count()) >= 2);
+});
+
+// Cluster time travel reads only the cluster's stream and its nodes' streams; the reference is
+// the old way: every node and cluster event up to the instant replayed into a scratch store.
+let fleetNo = 0;
+test("property: cluster time travel from its own streams equals a replay of the whole fleet log", async () => {
+  const envs = ["QA", "Staging"] as const;
+  const nodeStep = fc.record({
+    kind: fc.constantFrom("register", "register", "deregister", "unhealthy", "recover", "install"),
+    node: fc.integer({ min: 0, max: 4 }),
+    env: fc.constantFrom(...envs),
+    version: fc.constantFrom("1.0.0", "2.0.0"),
+    dt: fc.integer({ min: -2, max: 5 }),
+  });
+  await fc.assert(
+    fc.asyncProperty(fc.array(nodeStep, { maxLength: 30 }), fc.array(fc.integer({ min: -2, max: 120 }), { minLength: 1, maxLength: 4 }), async (steps, instants) => {
+      const fleet = `f${fleetNo++}`;
+      const log = new EventLog(store, catalog);
+      const thresholds = { maxCpu: 90, maxMemory: 90, maxLatencyP95Ms: 500, maxErrorRate: 0.05, maxErrorRateIncrease: 0.02, maxLatencyIncreaseRatio: 1.5, minSamplesPerNode: 1 };
+      let t = T0;
+      const iso = () => new Date(t).toISOString();
+      const written: RecordedEvent[] = [];
+      const write = async (streamId: string, type: string, data: Record<string, unknown>) => {
+        const [e] = log.envelope([{ type, data }], [{ ...meta(t), actor: { kind: "system", id: "t" } }]);
+        const r = await log.append(streamId, [e!], "any");
+        written.push({ ...e!, streamId, revision: r.nextRevision, position: r.position });
+      };
+      // node ids are per run; the clusters are shared by all runs, and both sides see all of them
+      await write(`cluster-QA`, "ClusterProvisioned", { environment: "QA", strategy: "Rolling", thresholds, at: iso() });
+      for (const st of steps) {
+        t += st.dt * 1000;
+        const nodeId = `${fleet}-n${st.node}`;
+        const d = { nodeId, at: iso() };
+        if (st.kind === "register") await write(`node-${nodeId}`, "NodeRegistered", { ...d, environment: st.env, hostname: `h${st.node}`, capacity: { cpuCores: 2, memoryMb: 1024 }, labels: {}, modules: {} });
+        else if (st.kind === "deregister") await write(`node-${nodeId}`, "NodeDeregistered", { ...d, reason: "gone" });
+        else if (st.kind === "unhealthy") await write(`node-${nodeId}`, "NodeBecameUnhealthy", { ...d, lastSeenAt: iso(), reason: "slow" });
+        else if (st.kind === "recover") await write(`node-${nodeId}`, "NodeRecovered", { ...d, previousStatus: "Unhealthy" });
+        else await write(`node-${nodeId}`, "ModuleInstalled", { ...d, moduleName: "kmod", version: st.version, assignmentId: `${nodeId}-${t}`, durationMs: 1 });
+      }
+      const readStore = new MemoryReadStore({ ttlIntervalMs: 0 });
+      for (const offset of instants) {
+        const at = T0 + offset * 1000;
+        for (const env of envs) {
+          const got = await clusterDetailAt(log, readStore, env, at);
+          const scratch = new MemoryReadStore({ ttlIntervalMs: 0 });
+          const everything = await log.readAll({ filter: { streamPrefixes: ["node-", `cluster-`] } });
+          await replayInto(scratch, everything.filter((e) => Date.parse(e.metadata.occurredAt) <= at), [nodesProjection, clustersProjection]);
+          const want = (await scratch.collection<NodeDoc>(NODES).find({ environment: env }, { sort: { hostname: 1, _id: 1 } })).filter((n) => n.nodeId.startsWith(`${fleet}-`));
+          const mine = got.nodes.filter((n) => n.nodeId.startsWith(`${fleet}-`));
+          assert.equal(
+            mine.map((n) => [n.nodeId, n.status, n.statusSince, n.modules]),
+            want.map((n) => [n.nodeId, n.status, n.statusSince, n.modules]),
+            `${env} at +${offset}s`,
+          );
+          const cluster = await scratch.collection<ClusterDoc>(CLUSTERS).get(env);
+          assert.is(got.strategy, cluster?.strategy ?? null);
+        }
+      }
+    }),
+    { numRuns: 60 },
+  );
 });
 
 test.after(async () => {
