@@ -42,6 +42,7 @@ export async function startServer(config: Config, options: { clock?: Clock; inst
   const coordination = await openCoordination({ redisUrl: config.redisUrl, clock });
   const projections = new ProjectionRunner({ log, store: readStore, projections: allProjections({ auditRetentionMs: config.auditRetentionMs }), logger });
   await projections.start();
+  const instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const feed = new LiveFeed(log);
   await feed.start();
   const metrics = createMetrics();
@@ -56,11 +57,12 @@ export async function startServer(config: Config, options: { clock?: Clock; inst
     clock,
     tokens: new TokenService(config.jwt),
     feed,
+    instanceId,
     sseLimits: new SseLimits({ total: config.sse.maxConnections, perUser: config.sse.maxConnectionsPerUser }),
   };
   if (config.dev) await seedDemoUsers(log, clock.now());
 
-  const runner = new DeploymentRunner({ log, readStore, feed, projections, coordination, clock, logger, metrics, instanceId: options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}` });
+  const runner = new DeploymentRunner({ log, readStore, feed, projections, coordination, clock, logger, metrics, instanceId, leaseTtlMs: config.leaseTtlMs });
   await runner.start();
 
   const app = buildApp(deps);

@@ -89,7 +89,8 @@ export interface HeartbeatInput {
 export async function acceptHeartbeat(deps: FleetDeps, nodeId: string, input: HeartbeatInput, now: number, context: () => CommandContext) {
   const node = await knownNode(deps, nodeId);
   checkCluster(node, input.environment);
-  await recordHeartbeat(deps.readStore, { nodeId, environment: node.environment, at: now, metrics: input.metrics, modules: input.modules ?? null });
+  const heartbeat = { nodeId, environment: node.environment, at: now, metrics: input.metrics, modules: input.modules ?? null };
+  await recordHeartbeat(deps.readStore, heartbeat);
   let status = node.status;
   let position: number | undefined;
   if (status !== "Healthy") {
@@ -98,7 +99,7 @@ export async function acceptHeartbeat(deps: FleetDeps, nodeId: string, input: He
     status = r.state.status;
     position = r.position;
   }
-  return { status, position };
+  return { status, position, heartbeat };
 }
 
 export async function desiredStateOf(readStore: ReadStore, nodeId: string) {

@@ -7,7 +7,26 @@ import { HeartbeatMonitor } from "../processes/heartbeat-monitor.js";
 import { resolveSettings } from "../strategies/settings.js";
 import { ENVIRONMENTS } from "./environments.js";
 import { Simulator } from "./simulator.js";
-import { ensureTelemetryIndexes } from "./telemetry.js";
+import { ensureTelemetryIndexes, HeartbeatMetricsSchema, recordHeartbeat, TELEMETRY_CHANNEL } from "./telemetry.js";
+import { EnvironmentSchema } from "../strategies/settings.js";
+import { z } from "zod";
+
+const SharedHeartbeatSchema = z.object({
+  origin: z.string(),
+  nodeId: z.string(),
+  environment: EnvironmentSchema,
+  at: z.number(),
+  metrics: HeartbeatMetricsSchema,
+  modules: z.record(z.string(), z.string()).nullable(),
+});
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
 
 /** One cluster per environment, with its strategy and thresholds as config resolves them now. */
 export async function provisionClusters(deps: Pick<AppDeps, "log" | "config">, now: number): Promise<number> {
@@ -39,6 +58,12 @@ export interface Fleet {
 export async function startFleet(deps: AppDeps, app: { fetch(request: Request): Response | Promise<Response> }): Promise<Fleet> {
   await provisionClusters(deps, deps.clock.now());
   await ensureTelemetryIndexes(deps.readStore, deps.config.telemetryRetentionMs);
+  const unsubscribe = await deps.coordination.subscribe(TELEMETRY_CHANNEL, (message) => {
+    const shared = SharedHeartbeatSchema.safeParse(safeJson(message));
+    if (!shared.success || shared.data.origin === deps.instanceId) return;
+    const { origin: _origin, ...heartbeat } = shared.data;
+    recordHeartbeat(deps.readStore, heartbeat).catch((err) => deps.logger.warn({ err }, "could not record a shared heartbeat"));
+  });
   const monitor = new HeartbeatMonitor({
     log: deps.log,
     readStore: deps.readStore,
@@ -65,6 +90,7 @@ export async function startFleet(deps: AppDeps, app: { fetch(request: Request): 
     simulator,
     async stop() {
       await simulator?.stop();
+      await unsubscribe();
       await monitor.stop();
     },
   };

@@ -52,10 +52,21 @@ export async function ensureTelemetryIndexes(store: ReadStore, retentionMs: numb
   await store.collection(LIVENESS).ensureIndex({ name: "ttl", keys: { recordedAt: 1 }, expireAfterSeconds: ttl });
 }
 
-export async function recordHeartbeat(
-  store: ReadStore,
-  h: { nodeId: string; environment: Environment; at: number; metrics: HeartbeatMetrics; modules: Record<string, string> | null },
-): Promise<void> {
+export interface Heartbeat {
+  nodeId: string;
+  environment: Environment;
+  at: number;
+  metrics: HeartbeatMetrics;
+  modules: Record<string, string> | null;
+}
+
+/**
+ * Heartbeats reach one instance, but every instance's analysis and heartbeat monitor need them:
+ * each instance publishes what it receives and records what the others publish.
+ */
+export const TELEMETRY_CHANNEL = "fleet:telemetry";
+
+export async function recordHeartbeat(store: ReadStore, h: Heartbeat): Promise<void> {
   const recordedAt = new Date(h.at);
   await store.collection<SampleDoc>(SAMPLES).put({ _id: `${h.nodeId}:${h.at}`, nodeId: h.nodeId, environment: h.environment, at: h.at, recordedAt, ...h.metrics });
   await store.collection<LivenessDoc>(LIVENESS).put({

@@ -33,4 +33,6 @@ export interface AppDeps {
   /** one live tail of the log shared by SSE connections and processes */
   feed: LiveFeed;
   sseLimits: SseLimits;
+  /** this process among several serving the same stores (lease owner, telemetry origin) */
+  instanceId: string;
 }

@@ -45,7 +45,8 @@ export function rateLimit(opts: RateLimitOptions): MiddlewareHandler {
     try {
       decision = await opts.coordination.hit(`http:${cls}:${opts.identify(c)}`, limit, WINDOW_MS);
     } catch (err) {
-      if (opts.config.failMode === "closed") {
+      // reads keep being served whatever the mode: only writes are failed closed
+      if (opts.config.failMode === "closed" && !["GET", "HEAD", "OPTIONS"].includes(c.req.method)) {
         return problem(c, 503, "The rate limiter is unavailable; try again shortly.");
       }
       const now = clock.now();

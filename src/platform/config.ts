@@ -50,6 +50,8 @@ const EnvSchema = z.object({
   SSE_MAX_CONNECTIONS: int(1).default(5000),
   SSE_MAX_CONNECTIONS_PER_USER: int(1).default(50),
   SSE_QUEUE_LIMIT: int(1).default(1000),
+  /** how long a runner instance holds a deployment without renewing before another may take over */
+  LEASE_TTL_MS: int(1000).default(10_000),
   READ_WAIT_TIMEOUT_MS: int(0).default(5000),
   AUDIT_RETENTION_DAYS: int(1).default(90),
   OTEL_EXPORTER_OTLP_ENDPOINT: url.optional(),
@@ -108,7 +110,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     : { auth: 5, deployments: 10, approvals: 30, clusters: 60, agents: 100_000, global: 1000 };
   const overrides = parseJson("RATE_LIMITS", e.RATE_LIMITS, problems);
   if (overrides !== undefined) {
-    const o = z.record(z.enum(RateLimitClasses), z.number().int().positive()).safeParse(overrides);
+    const o = z.partialRecord(z.enum(RateLimitClasses), z.number().int().positive()).safeParse(overrides);
     if (o.success) Object.assign(limitsPerMinute, o.data);
     else problems.push(`RATE_LIMITS: ${o.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`);
   }
@@ -180,6 +182,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       queueLimit: e.SSE_QUEUE_LIMIT,
     },
     readWaitTimeoutMs: e.READ_WAIT_TIMEOUT_MS,
+    leaseTtlMs: e.LEASE_TTL_MS,
     auditRetentionMs: e.AUDIT_RETENTION_DAYS * 86_400_000,
     otel: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };

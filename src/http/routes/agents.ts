@@ -15,7 +15,7 @@ import {
   reportOutcome,
 } from "../../fleet/agent-service.js";
 import { desiredStateWatch } from "../../fleet/desired-state-watch.js";
-import { HeartbeatMetricsSchema } from "../../fleet/telemetry.js";
+import { HeartbeatMetricsSchema, TELEMETRY_CHANNEL } from "../../fleet/telemetry.js";
 import { requireRoles } from "../auth.js";
 import type { AppDeps, AppEnv } from "../env.js";
 import { problemResponses } from "../problem.js";
@@ -227,6 +227,9 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     assertSelf(c, nodeId);
     const r = await acceptHeartbeat(deps, nodeId, c.req.valid("json"), deps.clock.now(), () => commandContext(c, deps));
     deps.metrics.heartbeatsAccepted.inc();
+    deps.coordination
+      .publish(TELEMETRY_CHANNEL, JSON.stringify({ origin: deps.instanceId, ...r.heartbeat }))
+      .catch((err) => deps.logger.debug({ err }, "could not share a heartbeat with other instances"));
     return c.json({ accepted: true as const, nodeId, status: r.status, ...(r.position !== undefined ? { position: r.position } : {}) }, 202);
   });
 
