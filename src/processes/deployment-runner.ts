@@ -14,6 +14,7 @@ import type { Coordination, Lease } from "../platform/coordination/port.js";
 import type { Logger } from "../platform/logger.js";
 import type { Metrics } from "../platform/metrics.js";
 import { withSpan } from "../platform/telemetry.js";
+import type { Color } from "../strategies/plan-types.js";
 import { advance, type Observation } from "./deployment-process.js";
 import { recordDeploymentMetrics } from "./deployment-metrics.js";
 
@@ -249,7 +250,19 @@ export class DeploymentRunner {
     const env = state.targetEnvironment!;
     const since = now - 2 * (state.settings?.analysisWindowMs ?? 120_000);
     const view = await fleetView(this.deps.readStore, env, state.moduleName, since);
-    return { ...view, mayStart: await this.mayStart(state), resumedAt: Math.max(this.startedAt, watchingSince) };
+    const activeColor = state.strategy === "BlueGreen" ? await this.activeColor(env, state.executionId) : undefined;
+    return { ...view, mayStart: await this.mayStart(state), resumedAt: Math.max(this.startedAt, watchingSince), ...(activeColor ? { activeColor } : {}) };
+  }
+
+  /** Blue-green: the color the last finished blue-green deployment left serving in this cluster. */
+  private async activeColor(environment: string, except: string): Promise<Color | undefined> {
+    const [last] = await this.deps.readStore
+      .collection("deployments")
+      .find(
+        { targetEnvironment: environment, executionId: { $ne: except }, servingColor: { $in: ["blue", "green"] }, endedAt: { $ne: null } },
+        { sort: { endedAt: -1 }, limit: 1, projection: { servingColor: 1 } },
+      );
+    return last?.servingColor as Color | undefined;
   }
 
   /**

@@ -68,6 +68,15 @@ t("Staging (Blue-Green) waits for approval, the requester cannot approve, an adm
   assert.is(d.status, "Succeeded");
   assert.is(d.approval.decidedBy, "admin");
   assert.ok(d.servingColor === "blue" || d.servingColor === "green");
+
+  // the next release goes to the other color, which is idle now
+  const next = await requestDeployment(s, deployer, { moduleName: "netfilter", version: "1.1.0", targetEnvironment: "Staging" });
+  await s.call(`/api/v1/approvals/deployments/${next.executionId}/approve`, { method: "POST", token: admin });
+  const d2 = await waitForStatus(s, deployer, next.executionId);
+  assert.is(d2.status, "Succeeded");
+  assert.is.not(d2.servingColor, d.servingColor);
+  const versions = Object.values(await clusterVersions(s, deployer, "staging", "netfilter")).sort();
+  assert.equal(versions, ["1.0.0", "1.0.0", "1.1.0", "1.1.0"], "the old color keeps the previous version for an instant rollback");
 });
 
 t("Production (Canary) with a faulty version is caught by analysis and rolled back", async ({ s, admin, deployer }) => {
