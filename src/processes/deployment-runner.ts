@@ -23,7 +23,7 @@ export interface RunnerDeps {
   readStore: ReadStore;
   feed: LiveFeed;
   /** observations come from read models: a step is worth retrying whenever they advance */
-  projections: { onProgress(listener: (position: number) => void): () => void };
+  projections: { onProgress(listener: (position: number) => void): () => void; waitFor(position: number, timeoutMs: number): Promise<boolean> };
   coordination: Coordination;
   clock: Clock;
   logger: Logger;
@@ -77,7 +77,9 @@ export class DeploymentRunner {
       attachment.detach();
       unlisten();
     };
-    // resume everything in flight, from the log itself rather than a read model that may lag
+    // resume everything in flight: the read model, once it has caught up with what the feed has not
+    // delivered, lists it; later deployments arrive through the feed
+    await this.deps.projections.waitFor(attachment.position, 60_000);
     for (const id of await this.nonTerminalIds()) this.track(id, null);
     this.timer = setInterval(() => {
       void this.keepLeases();
@@ -127,20 +129,10 @@ export class DeploymentRunner {
   }
 
   private async nonTerminalIds(): Promise<string[]> {
-    const ended = new Set<string>();
-    const all = new Set<string>();
-    let after = 0;
-    for (;;) {
-      const page = await this.deps.log.store.readAll({ after, maxCount: 5000, filter: { streamPrefixes: ["deployment-"] } });
-      if (!page.length) break;
-      for (const e of page) {
-        const id = streamKey(e.streamId);
-        all.add(id);
-        if (TERMINAL_EVENTS.has(e.type)) ended.add(id);
-        after = e.position;
-      }
-    }
-    return [...all].filter((id) => !ended.has(id));
+    const docs = await this.deps.readStore
+      .collection("deployments")
+      .find({ status: { $in: ["Pending", "PendingApproval", "Running", "Paused", "RollingBack"] } }, { projection: { _id: 1 } });
+    return docs.map((d) => d._id);
   }
 
   private onEvent(event: RecordedEvent): void {
@@ -287,4 +279,3 @@ export class DeploymentRunner {
   }
 }
 
-const TERMINAL_EVENTS = new Set(["DeploymentSucceeded", "DeploymentFailed", "DeploymentRolledBack", "DeploymentCancelled", "DeploymentRejected"]);
