@@ -97,9 +97,9 @@ const UNDECIDED = Symbol("undecided");
  * The value at a dotted path when it is a plain scalar (or missing: undefined); UNDECIDED when
  * an array, a Date or a sub-document is met, where MongoDB's matching rules get subtle.
  */
-function scalarAt(doc: Doc, path: string): unknown {
+function scalarAt(doc: Doc, path: string[]): unknown {
   let v: unknown = doc;
-  for (const part of path.split(".")) {
+  for (const part of path) {
     if (Array.isArray(v)) return UNDECIDED;
     if (v === null || typeof v !== "object") return undefined; // a path through a scalar finds nothing
     v = (v as Record<string, unknown>)[part];
@@ -117,14 +117,14 @@ const isPlainScalar = (v: unknown): v is string | boolean | number =>
  * tested by mingo, and where it cannot be sure (arrays, sub-documents) it lets the document through.
  */
 function quickReject(filter: Filter): (doc: Doc) => boolean {
-  const checks: [string, (v: unknown) => boolean][] = [];
+  const checks: [string[], (v: unknown) => boolean][] = [];
   for (const [path, cond] of Object.entries(filter)) {
     if (path.startsWith("$")) continue;
-    if (isPlainScalar(cond)) checks.push([path, (v) => v !== cond]);
+    if (isPlainScalar(cond)) checks.push([path.split("."), (v) => v !== cond]);
     else if (cond && typeof cond === "object" && !Array.isArray(cond) && Object.keys(cond).length === 1) {
       const list = (cond as Record<string, unknown>).$in;
       // null in $in also matches missing fields: such lists are left to mingo
-      if (Array.isArray(list) && list.every(isPlainScalar)) checks.push([path, (v) => !(list as unknown[]).includes(v)]);
+      if (Array.isArray(list) && list.every(isPlainScalar)) checks.push([path.split("."), (v) => !(list as unknown[]).includes(v)]);
     }
   }
   return (doc) => {
