@@ -1,0 +1,206 @@
+// Orchestration overhead of one canary (10/30/50/100 %) with zero waits over N nodes, for each N in
+// BENCH_PIPELINE_SIZES (default 1000,5000,10000). Nodes register through the agent protocol; a light
+// in-bench agent answers instantly: it hears NodeUpdateRequested on the server's live feed, fetches
+// the node's desired state, reports success, and once a wave is installed sends one heartbeat per
+// node of it (the one sample the analysis needs). Agent requests go to the app in process (no
+// sockets), so the time is the server's work: commands, projections, the runner and its folds.
+// A size whose predecessor projects past BENCH_PIPELINE_BUDGET_S (default 150) is skipped.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { RecordedEvent } from "../src/events/envelope.js";
+import { buildApp } from "../src/http/routes/index.js";
+import { loadConfig } from "../src/platform/config.js";
+import { startServer } from "../src/server.js";
+import { emit } from "./emit.js";
+
+const SIZES = (process.env.BENCH_PIPELINE_SIZES ?? "1000,5000,10000").split(",").map(Number);
+const BUDGET_S = Number(process.env.BENCH_PIPELINE_BUDGET_S ?? 150);
+const CONCURRENCY = 32;
+const MODULE = "netfilter-ext";
+const VERSION = "2.0.0";
+const TERMINAL = new Set(["DeploymentSucceeded", "DeploymentFailed", "DeploymentRolledBack", "DeploymentCancelled", "DeploymentRejected"]);
+
+// checkIntervalMs 1 (truly zero) cannot finish: while a wave lacks samples, DeploymentRunner.step
+// loops on `t.again` through awaits that are all microtasks (better-sqlite3, memory stores), so once a
+// step takes longer than the interval the loop never yields and no heartbeat can be served. The
+// default 500 ms leaves room for the samples; BENCH_PIPELINE_CHECK_MS overrides it.
+const ZERO_WAITS = {
+  "*": {
+    checkIntervalMs: Number(process.env.BENCH_PIPELINE_CHECK_MS ?? 500),
+    requiredStableChecks: 1,
+    minWaitMs: 0,
+    maxWaitMs: 3_600_000,
+    analysisWindowMs: 3_600_000,
+    installTimeoutMs: 3_600_000,
+    progressDeadlineMs: 3_600_000,
+    thresholds: { minSamplesPerNode: 1 },
+  },
+};
+const metrics = { cpu: 30, memory: 40, latencyP95Ms: 60, errorRate: 0.001, requestRate: 100 };
+
+/** Runs `worker` over `items` with CONCURRENCY in flight. */
+async function pool<T>(items: T[], worker: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < items.length) await worker(items[next++]!);
+    }),
+  );
+}
+
+interface Result {
+  registerS: number;
+  approveToSucceededS: number;
+  requestToSucceededS: number;
+  events: number;
+  status: string;
+}
+
+async function run(nodes: number): Promise<Result> {
+  const dataDir = mkdtempSync(join(tmpdir(), "korch-pipeline-bench-"));
+  const config = loadConfig({
+    APP_MODE: "development",
+    PORT: "0",
+    HOST: "127.0.0.1",
+    DATA_DIR: dataDir,
+    LOG_LEVEL: "silent",
+    SQLITE_SYNCHRONOUS: "NORMAL",
+    SIMULATOR: "false",
+    RATE_LIMIT_ENABLED: "false",
+    ALLOW_SELF_APPROVAL: "true",
+    STRATEGY_SETTINGS: JSON.stringify(ZERO_WAITS),
+    HEARTBEAT_UNHEALTHY_SECONDS: "3600",
+    HEARTBEAT_OFFLINE_SECONDS: "7200",
+  });
+  const server = await startServer(config);
+  // a second app over the same deps: requests to it skip the socket, not the middleware
+  const app = buildApp(server.deps);
+  const call = async (method: string, path: string, body: unknown, token: string | undefined, want: number) => {
+    const res = await app.fetch(
+      new Request(`http://bench${path}`, {
+        method,
+        headers: { "content-type": "application/json", ...(token && { authorization: `Bearer ${token}` }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }),
+    );
+    const text = await res.text();
+    if (res.status !== want) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
+    return JSON.parse(text) as Record<string, unknown>;
+  };
+
+  try {
+    const tokens = new Map<string, string>();
+    const registerStarted = performance.now();
+    await pool(
+      Array.from({ length: nodes }, (_, i) => i),
+      async (i) => {
+        const r = await call("POST", "/api/v1/agents/register", { joinToken: config.agentJoinToken, environment: "Production", hostname: `bench-${i}`, capacity: { cpuCores: 4, memoryMb: 8192 }, labels: {}, modules: { [MODULE]: "1.0.0" } }, undefined, 201);
+        tokens.set(r.nodeId as string, r.token as string);
+        await call("POST", `/api/v1/agents/${r.nodeId}/heartbeat`, { metrics, modules: { [MODULE]: "1.0.0" } }, r.token as string, 202);
+      },
+    );
+    const registerS = (performance.now() - registerStarted) / 1000;
+    await server.deps.projections.waitFor(await server.deps.log.headPosition(), 120_000);
+
+    const admin = (await call("POST", "/api/v1/authentication/login", { username: "admin", password: "Admin123!" }, undefined, 200)).token as string;
+
+    // the light agent, driven by the live feed
+    let executionId = "";
+    let events = 0;
+    let status = "";
+    const waveOf = new Map<number, { nodeIds: string[]; updated: number }>();
+    const nodeWave = new Map<string, number>();
+    const work: (() => Promise<void>)[] = [];
+    const idle: (() => void)[] = [];
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    const enqueue = (job: () => Promise<void>) => {
+      work.push(job);
+      idle.shift()?.();
+    };
+    const onEvent = (e: RecordedEvent) => {
+      if (!executionId || e.streamId !== `deployment-${executionId}`) return;
+      events++;
+      if (process.env.BENCH_DEBUG) console.error(e.type, JSON.stringify(e.data).slice(0, 200));
+      const d = e.data as { wave?: number; nodeIds?: string[]; nodeId?: string };
+      if (e.type === "WaveStarted") waveOf.set(d.wave!, { nodeIds: d.nodeIds!, updated: 0 });
+      if (e.type === "WaveStarted") for (const id of d.nodeIds!) nodeWave.set(id, d.wave!);
+      if (e.type === "NodeUpdateRequested") {
+        const nodeId = d.nodeId!;
+        const position = e.position;
+        enqueue(async () => {
+          // as a long poll would: answer once the desired-state read model has the assignment
+          await server.deps.projections.waitFor(position, 60_000);
+          const token = tokens.get(nodeId)!;
+          const state = (await call("GET", `/api/v1/agents/${nodeId}/desired-state`, undefined, token, 200)) as { assignments: { assignmentId: string }[] };
+          for (const a of state.assignments) await call("POST", `/api/v1/agents/${nodeId}/reports`, { assignmentId: a.assignmentId, outcome: "succeeded", durationMs: 0 }, token, 200);
+        });
+      }
+      if (e.type === "NodeUpdated") {
+        const w = waveOf.get(nodeWave.get(d.nodeId!)!);
+        if (w && ++w.updated === w.nodeIds.length) {
+          // the wave is installed: one fresh sample from every updated node (this wave's and the
+          // earlier ones': the analysis judges them all), strictly after the install instant
+          const installedAt = Date.parse((e.data as { at: string }).at);
+          const updated = [...waveOf.values()].filter((x) => x.updated === x.nodeIds.length).flatMap((x) => x.nodeIds);
+          for (const nodeId of updated) {
+            enqueue(async () => {
+              while (Date.now() <= installedAt) await new Promise((r) => setTimeout(r, 1));
+              await call("POST", `/api/v1/agents/${nodeId}/heartbeat`, { metrics, modules: { [MODULE]: VERSION } }, tokens.get(nodeId)!, 202);
+            });
+          }
+        }
+      }
+      if (TERMINAL.has(e.type)) {
+        status = e.type;
+        done();
+      }
+    };
+    const attachment = server.deps.feed.attach(onEvent);
+    let stopped = false;
+    const workers = Array.from({ length: CONCURRENCY }, async () => {
+      while (!stopped) {
+        const job = work.shift();
+        if (!job) {
+          await new Promise<void>((resolve) => idle.push(resolve));
+          continue;
+        }
+        await job().catch((err) => console.error("agent:", String(err)));
+      }
+    });
+
+    const requestStarted = performance.now();
+    const requested = await call("POST", "/api/v1/deployments", { moduleName: MODULE, version: VERSION, targetEnvironment: "Production", requesterEmail: "bench@example.com" }, admin, 202);
+    executionId = requested.executionId as string;
+    await server.deps.projections.waitFor(requested.position as number, 60_000);
+    const approveStarted = performance.now();
+    await call("POST", `/api/v1/approvals/deployments/${executionId}/approve`, { reason: "bench" }, admin, 200);
+    await finished;
+    const end = performance.now();
+    stopped = true;
+    for (const wake of idle.splice(0)) wake();
+    await Promise.all(workers);
+    attachment.detach();
+    return { registerS, approveToSucceededS: (end - approveStarted) / 1000, requestToSucceededS: (end - requestStarted) / 1000, events, status };
+  } finally {
+    await server.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+let lastPerNodeS = 0;
+for (const nodes of SIZES) {
+  // a canary costs at least linearly: skip a size that the last one says cannot fit the budget
+  if (lastPerNodeS && lastPerNodeS * nodes > BUDGET_S) {
+    console.error(`pipeline bench: ${nodes} nodes skipped, projected over ${BUDGET_S} s at ${(lastPerNodeS * 1000).toFixed(1)} ms/node`);
+    continue;
+  }
+  const r = await run(nodes);
+  if (r.status !== "DeploymentSucceeded") throw new Error(`${nodes} nodes: canary ended with ${r.status}`);
+  const conditions = { nodes, checkIntervalMs: ZERO_WAITS["*"].checkIntervalMs, strategy: "Canary 10/30/50/100", waits: "zero", agent: "in-bench, in-process fetch, instant", eventStore: "sqlite NORMAL", readStore: "memory", deploymentEvents: r.events };
+  emit("pipeline.canary.total", r.approveToSucceededS, "s", { ...conditions, from: "approve", to: "DeploymentSucceeded" });
+  emit("pipeline.canary.per_node", (r.approveToSucceededS * 1000) / nodes, "ms/node", conditions);
+  emit("pipeline.register", nodes / r.registerS, "nodes/s", { nodes, note: "register + first heartbeat, in process" });
+  lastPerNodeS = r.approveToSucceededS / nodes;
+}
