@@ -40,6 +40,8 @@ interface Tracked {
   environment: string | null;
   busy: boolean;
   again: boolean;
+  /** the last step threw (logged once until a step works again) */
+  failing?: boolean;
   /** when this instance got the current lease grant: it started (or took over) watching then */
   watchingSince: number | null;
 }
@@ -168,8 +170,12 @@ export class DeploymentRunner {
         t.again = false;
         await this.stepOnce(id, t);
       } while (t.again && !this.stopped);
+      if (t.failing) this.deps.logger.info({ executionId: id }, "deployment steps work again");
+      t.failing = false;
     } catch (err) {
-      this.deps.logger.error({ err, executionId: id }, "deployment step failed; will retry");
+      // a store or Redis outage fails every step: say so once per deployment and outage, not every second
+      if (!t.failing) this.deps.logger.error({ err, executionId: id }, "deployment step failed; retrying every second");
+      t.failing = true;
       t.wakeAt = this.deps.clock.now() + 1000;
     } finally {
       t.busy = false;
