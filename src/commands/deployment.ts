@@ -169,10 +169,46 @@ export const initialDeploymentState: DeploymentState = {
 
 const plusMs = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISOString();
 
+/**
+ * The nodes map a running fold owns and may change in place. Copying a map of thousands of nodes
+ * for every node event made folds quadratic; a fold copies it once instead (see foldDeployment).
+ * Safe because folds are synchronous: nothing else runs while this is set.
+ */
+let ownedNodes: Record<string, NodeState> | null = null;
+
 function setNode(state: DeploymentState, nodeId: string, patch: Partial<NodeState>): DeploymentState {
   const node = state.nodes[nodeId];
   if (!node) return state;
+  if (state.nodes === ownedNodes) {
+    ownedNodes[nodeId] = { ...node, ...patch };
+    return state;
+  }
   return { ...state, nodes: { ...state.nodes, [nodeId]: { ...node, ...patch } } };
+}
+
+/**
+ * Applies events to a state, like reducing with evolveDeployment, in time linear in the events.
+ * `step` may look at each intermediate state and return more events to apply (the process does).
+ * The given state is never changed; `ownsNodes` says the caller's state.nodes may be (a read
+ * model that holds the only reference to its document).
+ */
+export function foldDeployment(
+  state: DeploymentState,
+  events: readonly DeploymentEvent[],
+  options: { ownsNodes?: boolean } = {},
+): DeploymentState {
+  const outer = ownedNodes;
+  let s = options.ownsNodes ? state : { ...state, nodes: { ...state.nodes } };
+  ownedNodes = s.nodes;
+  try {
+    for (const e of events) {
+      s = evolveDeployment(s, e);
+      ownedNodes = s.nodes;
+    }
+    return s;
+  } finally {
+    ownedNodes = outer;
+  }
 }
 
 function setWave(state: DeploymentState, index: number, patch: Partial<WaveState>): DeploymentState {

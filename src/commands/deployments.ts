@@ -1,5 +1,4 @@
-import { deploymentDecider, type DeploymentCommand, type DeploymentState } from "./deployment.js";
-import { fold } from "./decider.js";
+import { deploymentDecider, foldDeployment, initialDeploymentState, type DeploymentCommand, type DeploymentState } from "./deployment.js";
 import { handleCommand, type CommandContext, type CommandResult } from "./handler.js";
 import { notFound } from "./errors.js";
 import type { DeploymentEvent } from "../events/catalog/deployment.js";
@@ -31,7 +30,7 @@ export async function loadDeployment(
 ): Promise<{ state: DeploymentState; events: RecordedEvent[]; position: number | null }> {
   if (!readStore) {
     const events = await log.readStream(streams.deployment(executionId), untilTime ? { untilTime } : undefined);
-    return { state: fold(deploymentDecider, events as unknown as DeploymentEvent[]), events, position: events.at(-1)?.position ?? null };
+    return { state: foldDeployment(initialDeploymentState, events as unknown as DeploymentEvent[]), events, position: events.at(-1)?.position ?? null };
   }
   return loadStream(log, streams.deployment(executionId), deploymentFold, { untilTime, readStore });
 }

@@ -1,7 +1,7 @@
 import {
   closeStage,
   deploymentDecider,
-  evolveDeployment,
+  foldDeployment,
   isoAt,
   isTerminal,
   startRollback,
@@ -67,7 +67,8 @@ export function advance(state: DeploymentState, obs: Observation, now: number): 
   if (!state.exists || isTerminal(state.status)) return { events: [], wakeAt: null };
   const ctx: Ctx = { obs, now, at: isoAt(now), outcomes: new Map(obs.outcomes.map((o) => [o.assignmentId, o])) };
   const events: DeploymentEvent[] = [];
-  let s = state;
+  // a private copy, so each step's events can be folded in place (see foldDeployment)
+  let s = foldDeployment(state, []);
   // Each step changes the state, and there are only so many things a deployment can do at one
   // instant; running past this bound means a rule repeats itself.
   const limit = 50 + 10 * Object.keys(state.nodes).length + 10 * state.waves.length;
@@ -75,10 +76,8 @@ export function advance(state: DeploymentState, obs: Observation, now: number): 
     const step = nextStep(s, ctx);
     if (step.length === 0) break;
     if (i > limit) throw new Error(`deployment ${state.executionId}: process does not settle (last step ${step[0]?.type})`);
-    for (const e of step) {
-      events.push(e);
-      s = evolveDeployment(s, e);
-    }
+    events.push(...step);
+    s = foldDeployment(s, step, { ownsNodes: true });
   }
   return { events, wakeAt: wakeAt(s, now, obs.resumedAt) };
 }

@@ -1,5 +1,4 @@
-import { deploymentDecider, isTerminal, type DeploymentState } from "../commands/deployment.js";
-import { fold } from "../commands/decider.js";
+import { foldDeployment, initialDeploymentState, isTerminal, type DeploymentState } from "../commands/deployment.js";
 import { metadataFor, type CommandContext } from "../commands/handler.js";
 import type { DeploymentEvent } from "../events/catalog/deployment.js";
 import type { RecordedEvent } from "../events/envelope.js";
@@ -40,6 +39,8 @@ interface Tracked {
   environment: string | null;
   busy: boolean;
   again: boolean;
+  /** the stream folded up to its last event read, so a step reads only newer events */
+  folded?: { state: DeploymentState; last: RecordedEvent };
   /** the last step threw (logged once until a step works again) */
   failing?: boolean;
   /** when this instance got the current lease grant: it started (or took over) watching then */
@@ -169,6 +170,9 @@ export class DeploymentRunner {
       do {
         t.again = false;
         await this.stepOnce(id, t);
+        // the embedded stores answer synchronously: without this, a deployment that keeps finding
+        // work would never let HTTP requests (or the heartbeats it waits for) be served
+        await new Promise((resolve) => setImmediate(resolve));
       } while (t.again && !this.stopped);
       if (t.failing) this.deps.logger.info({ executionId: id }, "deployment steps work again");
       t.failing = false;
@@ -199,8 +203,12 @@ export class DeploymentRunner {
     const previous = this.leases.get(id);
     if (!previous || previous.fencingToken !== lease.fencingToken || t.watchingSince === null) t.watchingSince = clock.now();
     this.leases.set(id, lease);
-    const history = await log.readStream(streamId);
-    const state = fold(deploymentDecider, history as unknown as DeploymentEvent[]);
+    // fold only what was appended since the last step (by us or anyone)
+    const fresh = await log.readStream(streamId, { fromRevision: t.folded ? t.folded.last.revision + 1 : 0 });
+    const last = fresh.at(-1) ?? t.folded?.last;
+    if (!last) return;
+    const state = foldDeployment(t.folded?.state ?? initialDeploymentState, fresh as unknown as DeploymentEvent[]);
+    t.folded = { state, last };
     t.environment = state.targetEnvironment;
     if (!state.exists || isTerminal(state.status)) {
       await this.forget(id, state);
@@ -211,7 +219,6 @@ export class DeploymentRunner {
     const { events, wakeAt } = advance(state, obs, now);
     t.wakeAt = wakeAt;
     if (!events.length) return;
-    const last = history.at(-1)!;
     const trigger = last.metadata;
     const ctx: CommandContext = {
       actor: { kind: "system", id: "deployment-runner" },
@@ -225,7 +232,7 @@ export class DeploymentRunner {
       await withSpan("deployment.step", { traceparent: trigger.traceparent, "deployment.id": id, "deployment.events": events.length }, () =>
         log.append(streamId, log.envelope(events, (i) => metadataFor(ctx, streamId, i)), last.revision),
       );
-      recordDeploymentMetrics(this.deps.metrics, events.reduce(deploymentDecider.evolve, state), events);
+      recordDeploymentMetrics(this.deps.metrics, foldDeployment(state, events), events);
       t.again = true;
     } catch (err) {
       if (!(err instanceof WrongExpectedRevisionError)) throw err;

@@ -1,4 +1,4 @@
-import { evolveDeployment, initialDeploymentState, isTerminal, type DeploymentState } from "../commands/deployment.js";
+import { evolveDeployment, foldDeployment, initialDeploymentState, isTerminal, type DeploymentState } from "../commands/deployment.js";
 import { deploymentEventTypes, type DeploymentEvent } from "../events/catalog/deployment.js";
 import type { RecordedEvent } from "../events/envelope.js";
 import { streamKey, streamPrefixes } from "../events/streams.js";
@@ -81,7 +81,8 @@ export const deploymentsProjection: Projection<DeploymentDoc> = {
     if (!isDeploymentEvent(event)) return doc;
     // The event log validated and upcast `data` against this type's schema before we see it.
     const domainEvent = { type: event.type, data: event.data } as DeploymentEvent;
-    const state = evolveDeployment(doc?.state ?? initialDeploymentState, domainEvent);
+    // the runner hands apply a document nobody else holds, so its nodes may be updated in place
+    const state = doc ? foldDeployment(doc.state, [domainEvent], { ownsNodes: true }) : evolveDeployment(initialDeploymentState, domainEvent);
     return {
       _id: streamKey(event.streamId),
       tenantId: doc?.tenantId ?? event.metadata.tenantId,
