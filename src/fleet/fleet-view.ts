@@ -25,8 +25,10 @@ export async function fleetView(
     ...(d.color ? { color: d.color } : {}),
   }));
   const ids = docs.map((d) => d.nodeId);
+  const known = new Set(ids);
+  // filtered here rather than with $in: mingo intersects the whole id list for every document
   const outcomeDocs = ids.length
-    ? await readStore.collection<OutcomeDoc>(NODE_OUTCOMES).find({ moduleName, nodeId: { $in: ids } }, { sort: { at: 1 } })
+    ? (await readStore.collection<OutcomeDoc>(NODE_OUTCOMES).find({ moduleName }, { sort: { at: 1 } })).filter((o) => known.has(o.nodeId))
     : [];
   const outcomes: AssignmentOutcome[] = outcomeDocs.map((o) => ({
     assignmentId: o.assignmentId,
@@ -36,7 +38,6 @@ export async function fleetView(
     ...(o.error !== undefined ? { error: o.error } : {}),
   }));
   const sampleDocs = await readStore.collection<SampleDoc>(SAMPLES).find({ environment, at: { $gte: samplesSince } }, { sort: { at: 1 } });
-  const known = new Set(ids);
   const samples = sampleDocs.filter((s) => known.has(s.nodeId)).map(toMetricSample);
   return { nodes, outcomes, samples };
 }
