@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { streamSSE, type SSEStreamingApi } from "hono/streaming";
+import { streamSSE } from "hono/streaming";
 import type { RecordedEvent } from "../events/envelope.js";
 import { DomainError } from "../commands/errors.js";
 import type { AppDeps, AppEnv } from "./env.js";
@@ -65,48 +65,77 @@ export function toMessageData(event: RecordedEvent, extra: Record<string, unknow
 /**
  * Replays history, then goes live from the shared feed with no gap or duplicate at the seam:
  * the listener is attached first (buffering), history is read up to the attach position, and
- * buffered events at or below the last delivered position are skipped. A client that does not
- * keep up overflows its bounded queue and is disconnected; it resumes with Last-Event-ID.
+ * buffered events at or below the last delivered position are skipped.
+ *
+ * Memory per connection is bounded: when a burst overflows the queue, the queue is emptied and
+ * the connection catches up from the log instead (the log is the buffer). A client that stops
+ * reading altogether blocks a write; after SSE_STALL_SECONDS it is disconnected and resumes later
+ * with Last-Event-ID.
  */
 export function streamFeed(c: Context<AppEnv>, deps: AppDeps, options: FeedOptions): Response {
   const release = deps.sseLimits.acquire(c.get("principal")?.sub ?? "anonymous");
-  const { metrics } = deps;
+  const { metrics, config } = deps;
   return streamSSE(c, async (stream) => {
     metrics.sseConnections.inc();
     const queue: RecordedEvent[] = [];
-    let overflow = false;
+    let behind = false;
+    let stalled = false;
     let wake: (() => void) | undefined;
     const attachment = deps.feed.attach((event) => {
+      seenUpTo = event.position;
       if (!options.matches(event)) return;
-      if (queue.length >= deps.config.sse.queueLimit) {
-        // aborting also unblocks a write stuck on a client that stopped reading
-        overflow = true;
-        stream.abort();
+      if (queue.length >= config.sse.queueLimit) {
+        metrics.sseMessagesDropped.inc(queue.length);
+        queue.length = 0;
+        behind = true;
       } else queue.push(event);
       wake?.();
     });
-    const heartbeat = setInterval(() => {
-      stream.write(": heartbeat\n\n").catch(() => stream.abort());
-    }, deps.config.sse.heartbeatMs);
+    let seenUpTo = attachment.position;
+    const write = async (text: string) => {
+      let timer: NodeJS.Timeout | undefined;
+      const stall = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          stalled = true;
+          stream.abort(); // also unblocks the pending write
+          resolve();
+        }, config.sse.stallTimeoutMs);
+      });
+      await Promise.race([stream.write(text), stall]);
+      clearTimeout(timer);
+    };
+    const heartbeat = setInterval(() => void write(": heartbeat\n\n"), config.sse.heartbeatMs);
     stream.onAbort(() => wake?.());
     let last = options.after;
+    const message = (id: string | undefined, event: string, data: unknown) => `${id ? `id: ${id}\n` : ""}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
     const send = async (event: RecordedEvent) => {
-      await stream.writeSSE({ id: String(event.position), event: event.type, data: JSON.stringify(toMessageData(event, options.decorate?.(event))) });
+      await write(message(String(event.position), event.type, toMessageData(event, options.decorate?.(event))));
       metrics.sseMessagesSent.inc();
       last = event.position;
       return options.isFinal?.(event) ?? false;
     };
-    const end = (stream: SSEStreamingApi) => stream.writeSSE({ event: "end", data: JSON.stringify({ position: last }) });
-    try {
-      await stream.write(`retry: 2000\n\n`);
-      if (options.endedBefore) return void (await end(stream));
-      for await (const page of options.history(options.after, attachment.position)) {
+    /** sends history after `last` up to `upTo`; true when the feed's final event went out */
+    const replay = async (upTo: number) => {
+      for await (const page of options.history(last, upTo)) {
         for (const event of page) {
-          if (event.position <= last || event.position > attachment.position) continue;
-          if (await send(event)) return void (await end(stream));
+          if (event.position <= last || event.position > upTo) continue;
+          if (await send(event)) return true;
+          if (stream.aborted) return false;
         }
       }
+      return false;
+    };
+    const end = () => write(message(undefined, "end", { position: last }));
+    try {
+      await write(`retry: 2000\n\n`);
+      if (options.endedBefore) return void (await end());
+      if (await replay(attachment.position)) return void (await end());
       while (!stream.aborted && !stream.closed) {
+        if (behind) {
+          behind = false;
+          if (await replay(seenUpTo)) return void (await end());
+          continue;
+        }
         const event = queue.shift();
         if (!event) {
           // the timeout only guards against a wake-up lost to a race with abort
@@ -118,13 +147,10 @@ export function streamFeed(c: Context<AppEnv>, deps: AppDeps, options: FeedOptio
           continue;
         }
         if (event.position <= last) continue;
-        if (await send(event)) return void (await end(stream));
+        if (await send(event)) return void (await end());
       }
     } finally {
-      if (overflow) {
-        metrics.sseConnectionsDropped.inc();
-        metrics.sseMessagesDropped.inc(queue.length);
-      }
+      if (stalled) metrics.sseConnectionsDropped.inc();
       clearInterval(heartbeat);
       attachment.detach();
       metrics.sseConnections.dec();

@@ -57,6 +57,7 @@ const ACTIVE = new Set(["Running", "Paused", "RollingBack"]);
  */
 export class DeploymentRunner {
   private readonly tracked = new Map<string, Tracked>();
+  private readonly finished = new Map<string, NonNullable<Tracked["folded"]>>();
   private readonly leases = new Map<string, Lease>();
   private timer?: NodeJS.Timeout;
   private detach?: () => void;
@@ -145,7 +146,9 @@ export class DeploymentRunner {
   private track(id: string, wakeAt: number | null): void {
     const t = this.tracked.get(id);
     if (!t) {
-      this.tracked.set(id, { wakeAt: wakeAt ?? 0, environment: null, busy: false, again: false, watchingSince: null });
+      const folded = this.finished.get(id);
+      this.finished.delete(id);
+      this.tracked.set(id, { wakeAt: wakeAt ?? 0, environment: null, busy: false, again: false, watchingSince: null, folded });
     } else if (wakeAt !== null && (t.wakeAt === null || wakeAt < t.wakeAt)) {
       t.wakeAt = wakeAt;
     }
@@ -241,7 +244,15 @@ export class DeploymentRunner {
   }
 
   private async forget(id: string, state: DeploymentState): Promise<void> {
+    const t = this.tracked.get(id);
     this.tracked.delete(id);
+    // a finished deployment can still receive events (a manual rollback): keep its fold, so waking
+    // it again reads only what is new; bounded, oldest out first
+    if (t?.folded) {
+      this.finished.delete(id);
+      this.finished.set(id, t.folded);
+      if (this.finished.size > 1000) this.finished.delete(this.finished.keys().next().value!);
+    }
     const lease = this.leases.get(id);
     this.leases.delete(id);
     if (lease) await this.deps.coordination.release(lease).catch(() => {});
