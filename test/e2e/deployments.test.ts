@@ -82,7 +82,27 @@ t("Staging (Blue-Green) waits for approval, the requester cannot approve, an adm
 t("Production (Canary) with a faulty version is caught by analysis and rolled back", async ({ s, admin, deployer }) => {
   const good = await requestDeployment(s, deployer, { moduleName: "kmod", version: "1.0.0", targetEnvironment: "Production" });
   await s.call(`/api/v1/approvals/deployments/${good.executionId}/approve`, { method: "POST", token: admin });
-  assert.is((await waitForStatus(s, deployer, good.executionId)).status, "Succeeded");
+  const done = await waitForStatus(s, deployer, good.executionId);
+  assert.is(done.status, "Succeeded");
+
+  // time travel: at each wave boundary exactly the nodes of the waves so far run the new version
+  const events = await s.deps.log.readStream(streams.deployment(good.executionId));
+  const versionsAt = async (at: string) => {
+    const res = await s.call(`/api/v1/clusters/production?at=${encodeURIComponent(at)}`, { token: deployer });
+    assert.is(res.status, 200);
+    const body = (await res.json()) as { nodes: { nodeId: string; modules: Record<string, string> }[] };
+    return Object.fromEntries(body.nodes.map((n) => [n.nodeId, n.modules.kmod ?? null]));
+  };
+  const requestedAt = events[0]!.metadata.occurredAt;
+  assert.ok(Object.values(await versionsAt(requestedAt)).every((v) => v === null), "before: nobody runs kmod");
+  const upgraded = new Set<string>();
+  for (const e of events.filter((x) => x.type === "WaveCompleted")) {
+    const wave = done.waves[(e.data as { wave: number }).wave]!;
+    wave.nodeIds.forEach((id) => upgraded.add(id));
+    const seen = await versionsAt(e.metadata.occurredAt);
+    for (const [nodeId, version] of Object.entries(seen)) assert.is(version, upgraded.has(nodeId) ? "1.0.0" : null, `${nodeId} after wave ${wave.index}`);
+  }
+  assert.is(upgraded.size, 5);
 
   const bad = await requestDeployment(s, deployer, { moduleName: "kmod", version: "2.0.0-faulty.1", targetEnvironment: "Production" });
   await s.call(`/api/v1/approvals/deployments/${bad.executionId}/approve`, { method: "POST", token: admin });
