@@ -172,7 +172,7 @@ try {
         appendedAt.push([await appendOne(), t]);
       }
       const appendS = (performance.now() - started) / 1000;
-      const received = await drained(clients, connections * events, 20_000);
+      const received = await drained(clients, connections * events, 10_000);
       const delivered = received.reduce((a, x) => a + x.messages, 0);
       const reports = await Promise.all(clients.map((c) => c.report(appendedAt)));
       const merged: Record<string, number> = {};
