@@ -17,6 +17,8 @@ import type { Color } from "../strategies/plan-types.js";
 import { advance, type Observation } from "./deployment-process.js";
 import { recordDeploymentMetrics } from "./deployment-metrics.js";
 
+const STEP_GAP_MS = 50;
+
 export interface RunnerDeps {
   log: EventLog;
   readStore: ReadStore;
@@ -41,6 +43,8 @@ interface Tracked {
   again: boolean;
   /** the stream folded up to its last event read, so a step reads only newer events */
   folded?: { state: DeploymentState; last: RecordedEvent };
+  /** when the last step started (epoch ms) */
+  lastStepAt: number;
   /** the last step threw (logged once until a step works again) */
   failing?: boolean;
   /** when this instance got the current lease grant: it started (or took over) watching then */
@@ -63,6 +67,7 @@ export class DeploymentRunner {
   private detach?: () => void;
   private stopped = false;
   private tickQueued = false;
+  private gapTimer?: NodeJS.Timeout;
   private readonly leaseTtlMs: number;
 
   constructor(private readonly deps: RunnerDeps) {
@@ -75,7 +80,9 @@ export class DeploymentRunner {
     this.startedAt = this.deps.clock.now();
     const attachment = this.deps.feed.attach((e) => this.onEvent(e));
     const unlisten = this.deps.projections.onProgress(() => {
-      for (const [id, t] of this.tracked) if (t.environment !== null) this.track(id, 0);
+      // read models move many times a second under load; a step costs a look at the whole fleet,
+      // so steps driven by them are spaced at least STEP_GAP_MS apart
+      for (const [id, t] of this.tracked) if (t.environment !== null) this.track(id, t.lastStepAt + STEP_GAP_MS);
     });
     this.detach = () => {
       attachment.detach();
@@ -96,6 +103,7 @@ export class DeploymentRunner {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.gapTimer);
     this.detach?.();
     await Promise.all([...this.leases.values()].map((l) => this.deps.coordination.release(l).catch(() => {})));
   }
@@ -148,11 +156,20 @@ export class DeploymentRunner {
     if (!t) {
       const folded = this.finished.get(id);
       this.finished.delete(id);
-      this.tracked.set(id, { wakeAt: wakeAt ?? 0, environment: null, busy: false, again: false, watchingSince: null, folded });
+      this.tracked.set(id, { wakeAt: wakeAt ?? 0, environment: null, busy: false, again: false, watchingSince: null, folded, lastStepAt: 0 });
     } else if (wakeAt !== null && (t.wakeAt === null || wakeAt < t.wakeAt)) {
       t.wakeAt = wakeAt;
     }
-    if (!this.stopped && !this.tickQueued) {
+    const due = this.tracked.get(id)!.wakeAt;
+    const delay = due === null ? 0 : due - this.deps.clock.now();
+    if (!this.stopped && delay > 0 && !this.gapTimer) {
+      this.gapTimer = setTimeout(() => {
+        this.gapTimer = undefined;
+        void this.tick();
+      }, delay);
+      this.gapTimer.unref();
+    }
+    if (!this.stopped && delay <= 0 && !this.tickQueued) {
       this.tickQueued = true;
       queueMicrotask(() => {
         this.tickQueued = false;
@@ -190,6 +207,7 @@ export class DeploymentRunner {
   }
 
   private async stepOnce(id: string, t: Tracked): Promise<void> {
+    t.lastStepAt = this.deps.clock.now();
     const { log, coordination, clock } = this.deps;
     const streamId = streams.deployment(id);
     const lease = await coordination.acquire(`lease:deployment:${id}`, this.deps.instanceId, this.leaseTtlMs);
