@@ -62,6 +62,20 @@ export function toMessageData(event: RecordedEvent, extra: Record<string, unknow
   };
 }
 
+const message = (id: string | undefined, event: string, data: unknown) =>
+  `${id ? `id: ${id}\n` : ""}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+
+/** An undecorated event is the same bytes on every connection: serialize it once. */
+const serialized = new WeakMap<RecordedEvent, string>();
+function shared(event: RecordedEvent): string {
+  let text = serialized.get(event);
+  if (text === undefined) {
+    text = message(String(event.position), event.type, toMessageData(event));
+    serialized.set(event, text);
+  }
+  return text;
+}
+
 /**
  * Replays history, then goes live from the shared feed with no gap or duplicate at the seam:
  * the listener is attached first (buffering), history is read up to the attach position, and
@@ -92,24 +106,27 @@ export function streamFeed(c: Context<AppEnv>, deps: AppDeps, options: FeedOptio
       wake?.();
     });
     let seenUpTo = attachment.position;
+    // a write pending longer than the stall timeout means the client stopped reading: checked on
+    // the heartbeat's tick rather than with a timer per message, which thousands of clients would pay
+    let pendingSince = 0;
     const write = async (text: string) => {
-      let timer: NodeJS.Timeout | undefined;
-      const stall = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
+      pendingSince = Date.now();
+      await stream.write(text);
+      pendingSince = 0;
+    };
+    const heartbeat = setInterval(
+      () => {
+        if (pendingSince && Date.now() - pendingSince > config.sse.stallTimeoutMs) {
           stalled = true;
           stream.abort(); // also unblocks the pending write
-          resolve();
-        }, config.sse.stallTimeoutMs);
-      });
-      await Promise.race([stream.write(text), stall]);
-      clearTimeout(timer);
-    };
-    const heartbeat = setInterval(() => void write(": heartbeat\n\n"), config.sse.heartbeatMs);
+        } else if (!pendingSince) void write(": heartbeat\n\n");
+      },
+      Math.min(config.sse.heartbeatMs, config.sse.stallTimeoutMs / 2),
+    );
     stream.onAbort(() => wake?.());
     let last = options.after;
-    const message = (id: string | undefined, event: string, data: unknown) => `${id ? `id: ${id}\n` : ""}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
     const send = async (event: RecordedEvent) => {
-      await write(message(String(event.position), event.type, toMessageData(event, options.decorate?.(event))));
+      await write(options.decorate ? message(String(event.position), event.type, toMessageData(event, options.decorate(event))) : shared(event));
       metrics.sseMessagesSent.inc();
       last = event.position;
       return options.isFinal?.(event) ?? false;
@@ -141,7 +158,7 @@ export function streamFeed(c: Context<AppEnv>, deps: AppDeps, options: FeedOptio
           // the timeout only guards against a wake-up lost to a race with abort
           await new Promise<void>((resolve) => {
             wake = resolve;
-            setTimeout(resolve, 1000).unref();
+            setTimeout(resolve, 5000).unref();
           });
           wake = undefined;
           continue;
