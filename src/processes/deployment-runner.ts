@@ -18,6 +18,8 @@ import { advance, type Observation } from "./deployment-process.js";
 import { recordDeploymentMetrics } from "./deployment-metrics.js";
 
 const STEP_GAP_MS = 50;
+const QUEUED_RECHECK_MS = 1000;
+const QUEUE_CACHE_MS = 250;
 
 export interface RunnerDeps {
   log: EventLog;
@@ -39,6 +41,8 @@ export interface RunnerDeps {
 interface Tracked {
   wakeAt: number | null;
   environment: string | null;
+  /** as of the last step: only a started deployment needs the fleet's every move */
+  active: boolean;
   busy: boolean;
   again: boolean;
   /** the stream folded up to its last event read, so a step reads only newer events */
@@ -61,6 +65,7 @@ const ACTIVE = new Set(["Running", "Paused", "RollingBack"]);
  */
 export class DeploymentRunner {
   private readonly tracked = new Map<string, Tracked>();
+  private readonly queues = new Map<string, { at: number; busy: boolean; first: string | undefined }>();
   private readonly finished = new Map<string, NonNullable<Tracked["folded"]>>();
   private readonly leases = new Map<string, Lease>();
   private timer?: NodeJS.Timeout;
@@ -82,7 +87,7 @@ export class DeploymentRunner {
     const unlisten = this.deps.projections.onProgress(() => {
       // read models move many times a second under load; a step costs a look at the whole fleet,
       // so steps driven by them are spaced at least STEP_GAP_MS apart
-      for (const [id, t] of this.tracked) if (t.environment !== null) this.track(id, t.lastStepAt + STEP_GAP_MS);
+      for (const [id, t] of this.tracked) if (t.active) this.track(id, t.lastStepAt + STEP_GAP_MS);
     });
     this.detach = () => {
       attachment.detach();
@@ -156,7 +161,7 @@ export class DeploymentRunner {
     if (!t) {
       const folded = this.finished.get(id);
       this.finished.delete(id);
-      this.tracked.set(id, { wakeAt: wakeAt ?? 0, environment: null, busy: false, again: false, watchingSince: null, folded, lastStepAt: 0 });
+      this.tracked.set(id, { wakeAt: wakeAt ?? 0, environment: null, busy: false, again: false, watchingSince: null, folded, lastStepAt: 0, active: false });
     } else if (wakeAt !== null && (t.wakeAt === null || wakeAt < t.wakeAt)) {
       t.wakeAt = wakeAt;
     }
@@ -231,6 +236,7 @@ export class DeploymentRunner {
     const state = foldDeployment(t.folded?.state ?? initialDeploymentState, fresh as unknown as DeploymentEvent[]);
     t.folded = { state, last };
     t.environment = state.targetEnvironment;
+    t.active = ACTIVE.has(state.status);
     if (!state.exists || isTerminal(state.status)) {
       await this.forget(id, state);
       return;
@@ -238,7 +244,9 @@ export class DeploymentRunner {
     const now = clock.now();
     const obs = await this.observe(state, now, t.watchingSince ?? now);
     const { events, wakeAt } = advance(state, obs, now);
-    t.wakeAt = wakeAt;
+    // a queued deployment waits for its cluster: look again every second (the read model that says
+    // the cluster is free may lag the event that freed it)
+    t.wakeAt = wakeAt ?? (state.status === "Pending" && !obs.mayStart ? now + QUEUED_RECHECK_MS : null);
     if (!events.length) return;
     const trigger = last.metadata;
     const ctx: CommandContext = {
@@ -307,17 +315,31 @@ export class DeploymentRunner {
     const env = state.targetEnvironment!;
     const started = ACTIVE.has(state.status) || state.waves.length > 0;
     if (!started) {
-      const others = await this.deps.readStore.collection("deployments").find(
-        { targetEnvironment: env, executionId: { $ne: state.executionId }, status: { $in: ["Pending", "Running", "Paused", "RollingBack"] } },
-        { sort: { createdAt: 1 } },
-      );
-      for (const o of others) {
-        if (ACTIVE.has(String(o.status))) return false;
-        if (String(o.createdAt) < String(state.createdAt)) return false;
-      }
+      const queue = await this.queueOf(env);
+      if (queue.busy || (queue.first !== undefined && queue.first !== state.executionId)) return false;
     }
     const slot = await this.deps.coordination.acquire(`lease:cluster:${env}`, state.executionId, 60_000);
     return slot !== null;
+  }
+
+  /**
+   * Whether the cluster has a started deployment, and which waiting one is oldest. Read at most
+   * every QUEUE_CACHE_MS per environment: with hundreds queued, each asking would scan them all.
+   */
+  private async queueOf(env: string): Promise<{ busy: boolean; first: string | undefined }> {
+    const now = this.deps.clock.now();
+    const cached = this.queues.get(env);
+    if (cached && now - cached.at < QUEUE_CACHE_MS) return cached;
+    const docs = await this.deps.readStore
+      .collection("deployments")
+      .find({ targetEnvironment: env, status: { $in: ["Pending", ...ACTIVE] } }, { sort: { createdAt: 1, _id: 1 }, projection: { status: 1, executionId: 1 } });
+    const queue = {
+      at: now,
+      busy: docs.some((d) => ACTIVE.has(String(d.status))),
+      first: docs.find((d) => d.status === "Pending")?.executionId as string | undefined,
+    };
+    this.queues.set(env, queue);
+    return queue;
   }
 }
 
