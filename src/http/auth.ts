@@ -1,4 +1,3 @@
-import { createSecretKey, type KeyObject } from "node:crypto";
 import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
 import type { MiddlewareHandler } from "hono";
 import { z } from "zod";
@@ -22,12 +21,20 @@ export interface JwtSettings {
   kid: string;
 }
 
+const VERIFIED_CACHE_SIZE = 10_000;
+
 /** Signs and verifies bearer tokens (HS256 with a key id, so keys can be rotated). */
 export class TokenService {
-  // a KeyObject made once: jose would otherwise import the raw secret on every verify
-  private readonly key: KeyObject;
+  // a CryptoKey imported once: jose would otherwise import the raw secret on every call
+  private readonly key: Promise<CryptoKey>;
+  /**
+   * Tokens already verified, until they expire: agents and dashboards repeat the same token on
+   * every request, and a signature check costs more than the rest of the request. Bounded; a
+   * token is only ever cached after a full verification.
+   */
+  private readonly verified = new Map<string, { principal: Principal; expiresAtMs: number }>();
   constructor(private readonly settings: JwtSettings) {
-    this.key = createSecretKey(Buffer.from(settings.secret, "utf8"));
+    this.key = crypto.subtle.importKey("raw", Buffer.from(settings.secret, "utf8"), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
   }
 
   async issue(principal: Principal, nowMs: number, ttlSeconds = this.settings.ttlSeconds): Promise<{ token: string; expiresAt: string }> {
@@ -41,21 +48,29 @@ export class TokenService {
       .setIssuedAt(iat)
       .setExpirationTime(exp)
       .setJti(crypto.randomUUID())
-      .sign(this.key);
+      .sign(await this.key);
     return { token, expiresAt: new Date(exp * 1000).toISOString() };
   }
 
   /** The principal, or null when the token is missing, forged, expired or for someone else. */
   async verify(token: string): Promise<Principal | null> {
+    const known = this.verified.get(token);
+    if (known) {
+      if (known.expiresAtMs > Date.now()) return known.principal;
+      this.verified.delete(token);
+    }
     try {
-      const { payload, protectedHeader } = await jwtVerify(token, this.key, {
+      const { payload, protectedHeader } = await jwtVerify(token, await this.key, {
         issuer: this.settings.issuer,
         audience: this.settings.audience,
         algorithms: ["HS256"],
       });
       if (protectedHeader.kid !== this.settings.kid) return null;
       const claims = ClaimsSchema.safeParse(payload);
-      return claims.success ? claims.data : null;
+      if (!claims.success) return null;
+      if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(token, { principal: claims.data, expiresAtMs: (payload.exp ?? 0) * 1000 });
+      return claims.data;
     } catch (err) {
       if (err instanceof joseErrors.JOSEError) return null;
       throw err;
