@@ -1,11 +1,9 @@
 // Fleet figures with FLEET_BENCH_NODES (default 10,000) registered nodes in one cluster, over real HTTP:
 // heartbeats accepted per second, memory per node, and GET /api/v1/clusters/{env} latency.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { loadConfig } from "../src/platform/config.js";
+import { benchConfig } from "./config.js";
 import { startServer } from "../src/server.js";
 import { emit } from "./emit.js";
 
@@ -17,16 +15,7 @@ const HEARTBEATS = Number(process.env.FLEET_BENCH_HEARTBEATS ?? 20_000);
 const CONCURRENCY = 64;
 const QUERIES = 40;
 
-const dataDir = mkdtempSync(join(tmpdir(), "korch-fleet-bench-"));
-const config = loadConfig({
-  APP_MODE: "development",
-  PORT: "0",
-  HOST: "127.0.0.1",
-  DATA_DIR: dataDir,
-  LOG_LEVEL: "silent",
-  SQLITE_SYNCHRONOUS: "NORMAL",
-  SIMULATOR: "false",
-  RATE_LIMIT_ENABLED: "false",
+const { config, dataDir } = benchConfig("fleet", {
   // nobody goes Unhealthy while the bench is registering
   HEARTBEAT_UNHEALTHY_SECONDS: "3600",
   HEARTBEAT_OFFLINE_SECONDS: "7200",

@@ -5,12 +5,10 @@
 // node of it (the one sample the analysis needs). Agent requests go to the app in process (no
 // sockets), so the time is the server's work: commands, projections, the runner and its folds.
 // A size whose predecessor projects past BENCH_PIPELINE_BUDGET_S (default 150) is skipped.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import type { RecordedEvent } from "../src/events/envelope.js";
 import { buildApp } from "../src/http/routes/index.js";
-import { loadConfig } from "../src/platform/config.js";
+import { benchConfig } from "./config.js";
 import { startServer } from "../src/server.js";
 import { emit } from "./emit.js";
 
@@ -58,16 +56,7 @@ interface Result {
 }
 
 async function run(nodes: number): Promise<Result> {
-  const dataDir = mkdtempSync(join(tmpdir(), "korch-pipeline-bench-"));
-  const config = loadConfig({
-    APP_MODE: "development",
-    PORT: "0",
-    HOST: "127.0.0.1",
-    DATA_DIR: dataDir,
-    LOG_LEVEL: "silent",
-    SQLITE_SYNCHRONOUS: "NORMAL",
-    SIMULATOR: "false",
-    RATE_LIMIT_ENABLED: "false",
+  const { config, dataDir } = benchConfig("pipeline", {
     ALLOW_SELF_APPROVAL: "true",
     STRATEGY_SETTINGS: JSON.stringify(ZERO_WAITS),
     HEARTBEAT_UNHEALTHY_SECONDS: "3600",

@@ -8,15 +8,13 @@
 // message per connection.
 import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { streams } from "../src/events/streams.js";
-import { loadConfig } from "../src/platform/config.js";
+import { benchConfig } from "./config.js";
 import { startServer } from "../src/server.js";
 import { emit } from "./emit.js";
 import type { Opened, Received, Report, SseCommand } from "./sse-client.js";
@@ -36,16 +34,7 @@ const clientPath = fileURLToPath(new URL("./sse-client.ts", import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const dataDir = mkdtempSync(join(tmpdir(), "korch-sse-bench-"));
-const config = loadConfig({
-  APP_MODE: "development",
-  PORT: "0",
-  HOST: "127.0.0.1",
-  DATA_DIR: dataDir,
-  LOG_LEVEL: "silent",
-  SQLITE_SYNCHRONOUS: "NORMAL",
-  SIMULATOR: "false",
-  RATE_LIMIT_ENABLED: "false",
+const { config, dataDir } = benchConfig("sse", {
   SSE_MAX_CONNECTIONS: "30000",
   SSE_MAX_CONNECTIONS_PER_USER: "30000",
 });
