@@ -1,39 +1,10 @@
+import type { DesiredState, Registration, RegisterBody } from "./protocol.js";
+import type { HeartbeatMetrics } from "./telemetry.js";
+
 /** What an agent needs from fetch; in process it can be the app's own fetch (no socket). */
 export type FetchLike = (request: Request) => Promise<Response>;
 
-export interface Registration {
-  nodeId: string;
-  environment: string;
-  hostname: string;
-  created: boolean;
-  token: string;
-  expiresAt: string;
-  heartbeatIntervalMs: number;
-}
-
-export interface Metrics {
-  cpu: number;
-  memory: number;
-  latencyP95Ms: number;
-  errorRate: number;
-  requestRate: number;
-}
-
-export interface DesiredAssignment {
-  assignmentId: string;
-  executionId: string;
-  moduleName: string;
-  fromVersion: string | null;
-  toVersion: string | null;
-  kind: "install" | "rollback" | "remove";
-}
-
-export interface DesiredState {
-  nodeId: string;
-  version: string;
-  changed: boolean;
-  assignments: DesiredAssignment[];
-}
+export type { DesiredAssignment, DesiredState, Registration, RegisterBody } from "./protocol.js";
 
 export class AgentHttpError extends Error {
   constructor(
@@ -43,15 +14,6 @@ export class AgentHttpError extends Error {
     super(`HTTP ${status}: ${detail}`);
     this.name = "AgentHttpError";
   }
-}
-
-export interface RegisterBody {
-  joinToken: string;
-  environment: string;
-  hostname: string;
-  capacity: { cpuCores: number; memoryMb: number };
-  labels?: Record<string, string>;
-  modules?: Record<string, string>;
 }
 
 /** The agent side of the protocol in docs/agent-protocol.md: plain HTTP + JSON with a Node token. */
@@ -72,7 +34,7 @@ export class AgentClient {
     return this.registration;
   }
 
-  heartbeat(metrics: Metrics, modules: Record<string, string>): Promise<{ status: string }> {
+  heartbeat(metrics: HeartbeatMetrics, modules: Record<string, string>): Promise<{ status: string }> {
     return this.send("POST", `/api/v1/agents/${this.id()}/heartbeat`, { metrics, modules });
   }
 

@@ -1,5 +1,6 @@
 import semver from "semver";
-import { AgentClient, AgentHttpError, type DesiredAssignment, type DesiredState, type FetchLike, type Metrics } from "./agent-client.js";
+import { AgentClient, AgentHttpError, type DesiredAssignment, type DesiredState, type FetchLike } from "./agent-client.js";
+import type { HeartbeatMetrics } from "./telemetry.js";
 import type { Random } from "./random.js";
 
 /** Per-cluster knobs of the simulation. */
@@ -9,7 +10,7 @@ export interface SimProfile {
   installLatencyMs: [min: number, max: number];
   /** chance that an install of a good version fails anyway */
   installFailureRate: number;
-  baseline: Metrics;
+  baseline: HeartbeatMetrics;
   /** relative noise on every reading, e.g. 0.1 = ±10 % */
   noise: number;
   /** how far a healthy install moves cpu/memory/latency (relative), drawn per install */
@@ -99,7 +100,7 @@ export class SimulatedNode {
     this.heartbeatMs = this.o.profile.heartbeatIntervalMs ?? r.heartbeatIntervalMs;
   }
 
-  metrics(): Metrics {
+  metrics(): HeartbeatMetrics {
     const { baseline: b, noise, faulty } = this.o.profile;
     const r = this.o.random;
     const jitter = (x: number) => x * (1 + r.between(-noise, noise));
