@@ -95,6 +95,8 @@ export function streamFeed(c: Context<AppEnv>, deps: AppDeps, options: FeedOptio
     let behind = false;
     let stalled = false;
     let wake: (() => void) | undefined;
+    // the newest position the feed has shown this connection (matching or not): where a catch-up reads to
+    let seenUpTo = 0;
     const attachment = deps.feed.attach((event) => {
       seenUpTo = event.position;
       if (!options.matches(event)) return;
@@ -105,7 +107,7 @@ export function streamFeed(c: Context<AppEnv>, deps: AppDeps, options: FeedOptio
       } else queue.push(event);
       wake?.();
     });
-    let seenUpTo = attachment.position;
+    seenUpTo = attachment.position;
     // a write pending longer than the stall timeout means the client stopped reading: checked on
     // the heartbeat's tick rather than with a timer per message, which thousands of clients would pay
     let pendingSince = 0;

@@ -40,7 +40,6 @@ export interface RunnerDeps {
 
 interface Tracked {
   wakeAt: number | null;
-  environment: string | null;
   /** as of the last step: only a started deployment needs the fleet's every move */
   active: boolean;
   busy: boolean;
@@ -140,11 +139,6 @@ export class DeploymentRunner {
     );
   }
 
-  /** Steps until nothing changes; for tests driving a manual clock. */
-  async settle(): Promise<void> {
-    for (const id of [...this.tracked.keys()]) await this.step(id);
-  }
-
   private async nonTerminalIds(): Promise<string[]> {
     const docs = await this.deps.readStore
       .collection("deployments")
@@ -161,7 +155,7 @@ export class DeploymentRunner {
     if (!t) {
       const folded = this.finished.get(id);
       this.finished.delete(id);
-      this.tracked.set(id, { wakeAt: wakeAt ?? 0, environment: null, busy: false, again: false, watchingSince: null, folded, lastStepAt: 0, active: false });
+      this.tracked.set(id, { wakeAt: wakeAt ?? 0, busy: false, again: false, watchingSince: null, folded, lastStepAt: 0, active: false });
     } else if (wakeAt !== null && (t.wakeAt === null || wakeAt < t.wakeAt)) {
       t.wakeAt = wakeAt;
     }
@@ -235,7 +229,6 @@ export class DeploymentRunner {
     if (!last) return;
     const state = foldDeployment(t.folded?.state ?? initialDeploymentState, fresh as unknown as DeploymentEvent[]);
     t.folded = { state, last };
-    t.environment = state.targetEnvironment;
     t.active = ACTIVE.has(state.status);
     if (!state.exists || isTerminal(state.status)) {
       await this.forget(id, state);

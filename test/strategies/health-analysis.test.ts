@@ -2,16 +2,10 @@ import fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { analyzeNode, analyzeNodeSet, type MetricSample, type Thresholds } from "../../src/strategies/health-analysis.js";
+import { defaultSettings } from "../../src/strategies/settings.js";
 
-const thresholds: Thresholds = {
-  maxCpu: 85,
-  maxMemory: 90,
-  maxLatencyP95Ms: 500,
-  maxErrorRate: 0.05,
-  maxErrorRateIncrease: 0.02,
-  maxLatencyIncreaseRatio: 1.5,
-  minSamplesPerNode: 3,
-};
+// production defaults: maxErrorRate 0.05, maxLatencyP95Ms 500, minSamplesPerNode 3, ...
+const thresholds: Thresholds = defaultSettings.Production.thresholds;
 
 /** Samples whose every value stays inside the absolute limits and close to a baseline level. */
 const calm = (nodeId: string, base: { latency: number; errorRate: number }) =>
