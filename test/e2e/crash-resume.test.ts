@@ -82,12 +82,13 @@ test("SIGKILL mid-canary: the restarted server finishes the deployment with no d
       method: "POST",
       body: JSON.stringify({ moduleName: "crashmod", version: "1.0.0", targetEnvironment: "Production", requesterEmail: "a@example.com" }),
     });
-    const { executionId } = (await res.json()) as { executionId: string };
+    const { executionId, position } = (await res.json()) as { executionId: string; position: number };
     assert.is((await api(`/api/v1/approvals/deployments/${executionId}/approve`, token, { method: "POST" })).status, 200);
 
     // kill once the second wave has started (first wave done, the rest in flight)
     for (;;) {
-      const d = (await (await api(`/api/v1/deployments/${executionId}`, token)).json()) as { status: string; waves: { status: string }[] };
+      // read our own write: the read model may not have the deployment yet
+      const d = (await (await api(`/api/v1/deployments/${executionId}?minPosition=${position}`, token)).json()) as { status: string; waves: { status: string }[] };
       if (d.waves.filter((w) => w.status !== "pending").length >= 2) break;
       assert.is.not(d.status, "Succeeded", "deployment finished before the kill");
       await new Promise((r) => setTimeout(r, 50));

@@ -60,7 +60,14 @@ export async function waitForStatus(s: TestServer, token: string, id: string, st
   const deadline = Date.now() + timeoutMs;
   let last: DeploymentBody | undefined;
   while (Date.now() < deadline) {
-    last = await getDeployment(s, token, id);
+    const res = await s.call(`/api/v1/deployments/${id}`, { token });
+    // 404 until the read model has applied the request (the caller did not pass minPosition)
+    if (res.status === 404) {
+      await new Promise((r) => setTimeout(r, 50));
+      continue;
+    }
+    if (res.status !== 200) throw new Error(`get ${id}: ${res.status} ${await res.text()}`);
+    last = (await res.json()) as DeploymentBody;
     if (statuses.includes(last.status)) return last;
     await new Promise((r) => setTimeout(r, 100));
   }
