@@ -106,4 +106,12 @@ test("latency compared with the baseline", () => {
   assert.is(analyzeNode(samples, [], thresholds).kind, "stable");
 });
 
+test("samples exactly at a threshold are within it (the mean is not nudged over by rounding)", () => {
+  const at = (errorRate: number): MetricSample[] =>
+    Array.from({ length: 3 }, (_, i) => ({ nodeId: "n1", at: i, cpu: 20, memory: 20, latencyP95Ms: 50, errorRate, requestRate: 5 }));
+  assert.is(analyzeNode(at(thresholds.maxErrorRate), [], thresholds).kind, "stable");
+  const over = analyzeNode(at(thresholds.maxErrorRate + 0.001), [], thresholds);
+  assert.is(over.kind, "degraded");
+});
+
 test.run();
