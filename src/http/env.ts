@@ -1,3 +1,4 @@
+import type { HttpBindings } from "@hono/node-server";
 import type { EventLog } from "../events/event-log.js";
 import type { ProjectionRunner } from "../projections/runner.js";
 import type { ReadStore } from "../projections/store/port.js";
@@ -12,6 +13,8 @@ import type { SseLimits } from "./sse.js";
 
 /** Per-request values set by middleware. */
 export interface AppEnv {
+  /** what @hono/node-server passes: SSE feeds write to the Node response directly */
+  Bindings: HttpBindings;
   Variables: {
     principal?: Principal;
     authError?: string;

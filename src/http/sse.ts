@@ -1,21 +1,26 @@
+import type { ServerResponse } from "node:http";
 import type { Context } from "hono";
-import { streamSSE } from "hono/streaming";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { RecordedEvent } from "../events/envelope.js";
+import type { Attachment } from "../events/live-feed.js";
 import { DomainError } from "../commands/errors.js";
 import type { AppDeps, AppEnv } from "./env.js";
 
 export interface FeedOptions {
   /** deliver events strictly after this position (from Last-Event-ID) */
   after: number;
-  /** which live events belong to this feed */
-  matches(event: RecordedEvent): boolean;
-  /** history after `after`, in position order, up to and including `upTo` */
+  /**
+   * Whether a live event belongs to this feed; `undefined` when that cannot be told without I/O,
+   * in which case the connection reads it through `history` instead.
+   */
+  matches(event: RecordedEvent): boolean | undefined;
+  /** this feed's events after `after`, in position order, up to and including `upTo` */
   history(after: number, upTo: number): AsyncGenerator<RecordedEvent[]>;
   /** the feed ends after delivering an event for which this is true */
   isFinal?(event: RecordedEvent): boolean;
   /** the feed had already ended at or before `after` (a client resuming after the final event) */
   endedBefore?: boolean;
-  /** extra fields for each message's data (e.g. progress) */
+  /** extra fields for each message's data (e.g. progress); called once per delivered event, in order */
   decorate?(event: RecordedEvent): Record<string, unknown>;
 }
 
@@ -77,103 +82,159 @@ function shared(event: RecordedEvent): string {
 }
 
 /**
- * Replays history, then goes live from the shared feed with no gap or duplicate at the seam:
- * the listener is attached first (buffering), history is read up to the attach position, and
- * buffered events at or below the last delivered position are skipped.
- *
- * Memory per connection is bounded: when a burst overflows the queue, the queue is emptied and
- * the connection catches up from the log instead (the log is the buffer). A client that stops
- * reading altogether blocks a write; after SSE_STALL_SECONDS it is disconnected and resumes later
- * with Last-Event-ID.
+ * Serves one feed on the Node response directly. Going through a web ReadableStream cost a
+ * promise chain per message per connection, which at a thousand watchers was most of the CPU.
  */
 export function streamFeed(c: Context<AppEnv>, deps: AppDeps, options: FeedOptions): Response {
+  const res = c.env?.outgoing;
+  if (!res) throw new Error("event streams need @hono/node-server (c.env.outgoing)");
   const release = deps.sseLimits.acquire(c.get("principal")?.sub ?? "anonymous");
-  const { metrics, config } = deps;
-  return streamSSE(c, async (stream) => {
+  const head = c.newResponse(null, 200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no", // nginx and friends would otherwise hold messages back
+    "x-content-type-options": "nosniff",
+  }).headers;
+  res.writeHead(200, Object.fromEntries(head));
+  new FeedConnection(res, deps, options, release).start();
+  return RESPONSE_ALREADY_SENT;
+}
+
+/**
+ * One client's feed. Live events are written straight from the shared feed's callback while the
+ * client keeps up. History, and anything the client fell behind on, is read from the log: the
+ * log is the buffer, so memory per connection is bounded by the socket's high-water mark.
+ *
+ * - catching up: reads `history` from the last delivered position to the newest position the feed
+ *   has shown, repeatedly, and switches to live in the same synchronous step that finds nothing
+ *   newer, so nothing falls in the seam;
+ * - live: writes each matching event; a write that fills the socket buffer, or an event the feed
+ *   cannot classify, sends it back to catching up (once the client drains);
+ * - a client that does not drain within SSE_STALL_SECONDS is disconnected; it resumes later with
+ *   Last-Event-ID.
+ */
+class FeedConnection {
+  private last: number;
+  private seenUpTo = 0;
+  private live = false;
+  private catchingUp = false;
+  private blockedSince = 0;
+  private onDrain?: () => void;
+  private stalled = false;
+  private closed = false;
+  private attachment?: Attachment;
+  private heartbeat?: NodeJS.Timeout;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly deps: AppDeps,
+    private readonly options: FeedOptions,
+    private readonly release: () => void,
+  ) {
+    this.last = options.after;
+  }
+
+  start(): void {
+    const { config, metrics } = this.deps;
     metrics.sseConnections.inc();
-    const queue: RecordedEvent[] = [];
-    let behind = false;
-    let stalled = false;
-    let wake: (() => void) | undefined;
-    // the newest position the feed has shown this connection (matching or not): where a catch-up reads to
-    let seenUpTo = 0;
-    const attachment = deps.feed.attach((event) => {
-      seenUpTo = event.position;
-      if (!options.matches(event)) return;
-      if (queue.length >= config.sse.queueLimit) {
-        metrics.sseMessagesDropped.inc(queue.length);
-        queue.length = 0;
-        behind = true;
-      } else queue.push(event);
-      wake?.();
+    this.res.on("close", () => this.cleanUp());
+    this.res.on("drain", () => {
+      this.blockedSince = 0;
+      const resume = this.onDrain;
+      this.onDrain = undefined;
+      if (resume) resume();
+      else if (!this.live) this.catchUp();
     });
-    seenUpTo = attachment.position;
-    // a write pending longer than the stall timeout means the client stopped reading: checked on
-    // the heartbeat's tick rather than with a timer per message, which thousands of clients would pay
-    let pendingSince = 0;
-    const write = async (text: string) => {
-      pendingSince = Date.now();
-      await stream.write(text);
-      pendingSince = 0;
-    };
-    const heartbeat = setInterval(
-      () => {
-        if (pendingSince && Date.now() - pendingSince > config.sse.stallTimeoutMs) {
-          stalled = true;
-          stream.abort(); // also unblocks the pending write
-        } else if (!pendingSince) void write(": heartbeat\n\n");
-      },
-      Math.min(config.sse.heartbeatMs, config.sse.stallTimeoutMs / 2),
-    );
-    stream.onAbort(() => wake?.());
-    let last = options.after;
-    const send = async (event: RecordedEvent) => {
-      await write(options.decorate ? message(String(event.position), event.type, toMessageData(event, options.decorate(event))) : shared(event));
-      metrics.sseMessagesSent.inc();
-      last = event.position;
-      return options.isFinal?.(event) ?? false;
-    };
-    /** sends history after `last` up to `upTo`; true when the feed's final event went out */
-    const replay = async (upTo: number) => {
-      for await (const page of options.history(last, upTo)) {
-        for (const event of page) {
-          if (event.position <= last || event.position > upTo) continue;
-          if (await send(event)) return true;
-          if (stream.aborted) return false;
-        }
-      }
-      return false;
-    };
-    const end = () => write(message(undefined, "end", { position: last }));
-    try {
-      await write(`retry: 2000\n\n`);
-      if (options.endedBefore) return void (await end());
-      if (await replay(attachment.position)) return void (await end());
-      while (!stream.aborted && !stream.closed) {
-        if (behind) {
-          behind = false;
-          if (await replay(seenUpTo)) return void (await end());
-          continue;
-        }
-        const event = queue.shift();
-        if (!event) {
-          // the timeout only guards against a wake-up lost to a race with abort
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            setTimeout(resolve, 5000).unref();
-          });
-          wake = undefined;
-          continue;
-        }
-        if (event.position <= last) continue;
-        if (await send(event)) return void (await end());
-      }
-    } finally {
-      if (stalled) metrics.sseConnectionsDropped.inc();
-      clearInterval(heartbeat);
-      attachment.detach();
-      metrics.sseConnections.dec();
-      release();
+    this.attachment = this.deps.feed.attach((event) => this.onEvent(event));
+    this.seenUpTo = this.attachment.position;
+    this.heartbeat = setInterval(() => this.tick(), Math.min(config.sse.heartbeatMs, config.sse.stallTimeoutMs / 2));
+    this.write("retry: 2000\n\n");
+    if (this.options.endedBefore) this.end();
+    else this.catchUp();
+  }
+
+  private onEvent(event: RecordedEvent): void {
+    this.seenUpTo = event.position;
+    if (!this.live || event.position <= this.last) return;
+    const belongs = this.options.matches(event);
+    if (belongs === false) return;
+    if (belongs === undefined || this.blockedSince) {
+      // read later from the log, in order with what follows
+      this.live = false;
+      if (this.blockedSince) this.deps.metrics.sseMessagesDropped.inc();
+      else this.catchUp();
+      return;
     }
-  });
+    this.send(event);
+  }
+
+  private catchUp(): void {
+    if (this.catchingUp || this.closed || this.blockedSince) return;
+    this.catchingUp = true;
+    this.readHistory()
+      .catch((err: unknown) => {
+        this.deps.logger.error({ err }, "event stream: reading history failed");
+        this.res.destroy();
+      })
+      .finally(() => (this.catchingUp = false));
+  }
+
+  private async readHistory(): Promise<void> {
+    while (!this.closed) {
+      const upTo = this.seenUpTo;
+      for await (const page of this.options.history(this.last, upTo)) {
+        for (const event of page) {
+          if (event.position <= this.last || event.position > upTo) continue;
+          this.send(event);
+          if (this.closed) return;
+          if (this.blockedSince) await new Promise<void>((resolve) => (this.onDrain = resolve));
+          if (this.closed) return;
+        }
+      }
+      if (this.seenUpTo === upTo) {
+        this.live = true;
+        return;
+      }
+    }
+  }
+
+  private send(event: RecordedEvent): void {
+    const { decorate, isFinal } = this.options;
+    this.write(decorate ? message(String(event.position), event.type, toMessageData(event, decorate(event))) : shared(event));
+    this.deps.metrics.sseMessagesSent.inc();
+    this.last = event.position;
+    if (isFinal?.(event)) this.end();
+  }
+
+  private write(text: string): void {
+    if (this.closed) return;
+    if (!this.res.write(text) && !this.blockedSince) this.blockedSince = Date.now();
+  }
+
+  private end(): void {
+    this.write(message(undefined, "end", { position: this.last }));
+    this.res.end();
+    this.cleanUp();
+  }
+
+  /** checked on the heartbeat's tick rather than with a timer per write, which thousands of clients would pay */
+  private tick(): void {
+    if (!this.blockedSince) return this.write(": heartbeat\n\n");
+    if (Date.now() - this.blockedSince > this.deps.config.sse.stallTimeoutMs) {
+      this.stalled = true;
+      this.res.destroy();
+    }
+  }
+
+  private cleanUp(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const { metrics } = this.deps;
+    if (this.stalled) metrics.sseConnectionsDropped.inc();
+    clearInterval(this.heartbeat);
+    this.attachment?.detach();
+    this.onDrain?.();
+    metrics.sseConnections.dec();
+    this.release();
+  }
 }

@@ -49,7 +49,6 @@ const EnvSchema = z.object({
   SSE_HEARTBEAT_SECONDS: z.coerce.number().positive().default(15),
   SSE_MAX_CONNECTIONS: int(1).default(5000),
   SSE_MAX_CONNECTIONS_PER_USER: int(1).default(50),
-  SSE_QUEUE_LIMIT: int(1).default(1000),
   SSE_STALL_SECONDS: z.coerce.number().positive().default(30),
   /** how long a runner instance holds a deployment without renewing before another may take over */
   LEASE_TTL_MS: int(1000).default(10_000),
@@ -180,7 +179,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       heartbeatMs: e.SSE_HEARTBEAT_SECONDS * 1000,
       maxConnections: e.SSE_MAX_CONNECTIONS,
       maxConnectionsPerUser: e.SSE_MAX_CONNECTIONS_PER_USER,
-      queueLimit: e.SSE_QUEUE_LIMIT,
       stallTimeoutMs: e.SSE_STALL_SECONDS * 1000,
     },
     readWaitTimeoutMs: e.READ_WAIT_TIMEOUT_MS,

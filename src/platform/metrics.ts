@@ -51,7 +51,7 @@ export function createMetrics() {
     sseMessagesSent: new Counter({ name: "sse_messages_sent_total", help: "SSE messages written", registers }),
     sseMessagesDropped: new Counter({
       name: "sse_messages_dropped_total",
-      help: "SSE messages dropped because a client's queue was full",
+      help: "Live SSE messages not written because the client was behind (it reads them from the log once it drains)",
       registers,
     }),
     sseConnectionsDropped: new Counter({

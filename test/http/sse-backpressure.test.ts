@@ -6,7 +6,7 @@ import { DEMO, startTestServer, type TestServer } from "../helpers/server.js";
 
 const t = suite<{ s: TestServer; viewer: string }>("SSE: slow clients and connection limits");
 t.before(async (ctx) => {
-  ctx.s = await startTestServer({ SSE_QUEUE_LIMIT: "20", SSE_STALL_SECONDS: "5", SSE_MAX_CONNECTIONS_PER_USER: "2" });
+  ctx.s = await startTestServer({ SSE_STALL_SECONDS: "5", SSE_MAX_CONNECTIONS_PER_USER: "2" });
   ctx.viewer = await ctx.s.login(...DEMO.viewer);
 });
 t.after(async (ctx) => ctx.s.stop());

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { DeploymentRequestSchema, DeploymentStatusSchema, evolveDeployment, initialDeploymentState } from "../../commands/deployment.js";
-import type { DeploymentEvent } from "../../events/catalog/deployment.js";
+import type { DeploymentEvent, DeploymentEventOf } from "../../events/catalog/deployment.js";
 import type { RecordedEvent } from "../../events/envelope.js";
 import { deploymentCommand, loadDeployment } from "../../commands/deployments.js";
 import { conflict, DomainError, notFound } from "../../commands/errors.js";
@@ -183,21 +183,24 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
   // before /{id}, which would otherwise claim "events" as an id
   app.openapi(allEvents, (c) => {
     const environment = c.req.valid("query").environment;
-    const inEnv = async (streamId: string) => {
+    // environment filtering needs each deployment's environment: remembered per stream, taken from
+    // its DeploymentRequested (seen live, or read from the log when the stream started earlier)
+    const inEnv = new Map<string, boolean>();
+    const known = (e: RecordedEvent): boolean | undefined => {
+      if (!e.streamId.startsWith(streamPrefixes.deployment)) return false;
       if (!environment) return true;
-      const doc = await deployments().get(streamId.slice(streamPrefixes.deployment.length));
-      return doc?.targetEnvironment === environment;
+      if (e.type === "DeploymentRequested") inEnv.set(e.streamId, (e.data as DeploymentEventOf<"DeploymentRequested">["data"]).targetEnvironment === environment);
+      return inEnv.get(e.streamId);
     };
-    // environment filtering needs the deployment's environment: remember it per stream
-    const envOf = new Map<string, boolean>();
+    const lookUp = async (streamId: string) => {
+      const [first] = await deps.log.readStream(streamId, { maxCount: 1 });
+      const belongs = first?.type === "DeploymentRequested" && (first.data as DeploymentEventOf<"DeploymentRequested">["data"]).targetEnvironment === environment;
+      inEnv.set(streamId, belongs);
+      return belongs;
+    };
     return streamFeed(c, deps, {
       after: parseLastEventId(c),
-      matches: (e) => {
-        if (!e.streamId.startsWith(streamPrefixes.deployment)) return false;
-        if (!environment) return true;
-        if (e.type === "DeploymentRequested") envOf.set(e.streamId, (e.data as { targetEnvironment?: string }).targetEnvironment === environment);
-        return envOf.get(e.streamId) ?? true;
-      },
+      matches: known,
       async *history(after, upTo) {
         let from = after;
         while (from < upTo) {
@@ -206,8 +209,7 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
           const keep = [];
           for (const e of page) {
             if (e.position > upTo) break;
-            if (!envOf.has(e.streamId)) envOf.set(e.streamId, await inEnv(e.streamId));
-            if (envOf.get(e.streamId)) keep.push(e);
+            if (known(e) ?? (await lookUp(e.streamId))) keep.push(e);
           }
           yield keep;
           from = page.at(-1)!.position;
@@ -309,9 +311,17 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
     if (!latest.length) throw notFound(`deployment ${id}`);
     const after = parseLastEventId(c);
     const last = latest[0]!;
-    // the connection folds the stream as it goes, so every message can say where the deployment stands
+    // the connection folds the stream as it goes, so every message can say where the deployment
+    // stands; by position, because a connection that fell behind reads some history again
     let state = initialDeploymentState;
-    const fold = (e: RecordedEvent) => (state = evolveDeployment(state, e as unknown as DeploymentEvent));
+    let foldedUpTo = 0;
+    const fold = (e: RecordedEvent) => {
+      if (e.position > foldedUpTo) {
+        state = evolveDeployment(state, e as unknown as DeploymentEvent);
+        foldedUpTo = e.position;
+      }
+      return state;
+    };
     return streamFeed(c, deps, {
       after,
       endedBefore: TERMINAL_TYPES.includes(last.type) && last.position <= after,
