@@ -151,7 +151,9 @@ export function projectionFold<D extends ProjectedDoc>(projection: Projection<D>
       if (!matchesFilter(event, projection.filter) || !projection.keys(event).includes(key)) return doc;
       if (doc && doc.lastPosition >= event.position) return doc;
       const next = projection.apply(doc, event);
-      return next ? ({ ...next, lastPosition: event.position } as D) : null;
+      if (!next) return null;
+      const stamped = { ...next, lastPosition: event.position } as D;
+      return projection.finish ? projection.finish(stamped) : stamped;
     },
   };
 }

@@ -82,12 +82,10 @@ export const deploymentsProjection: Projection<DeploymentDoc> = {
     // The event log validated and upcast `data` against this type's schema before we see it.
     const domainEvent = { type: event.type, data: event.data } as DeploymentEvent;
     // the runner hands apply a document nobody else holds, so its nodes may be updated in place
-    const state = doc ? foldDeployment(doc.state, [domainEvent], { ownsNodes: true }) : evolveDeployment(initialDeploymentState, domainEvent);
-    return {
-      _id: streamKey(event.streamId),
-      tenantId: doc?.tenantId ?? event.metadata.tenantId,
-      ...toDeploymentView(state),
-      state,
-    };
+    if (doc) return { ...doc, state: foldDeployment(doc.state, [domainEvent], { ownsNodes: true }) };
+    const state = evolveDeployment(initialDeploymentState, domainEvent);
+    return { _id: streamKey(event.streamId), tenantId: event.metadata.tenantId, ...toDeploymentView(state), state };
   },
+  // the view walks every node: once per stored document, not once per event
+  finish: (doc) => ({ ...doc, ...toDeploymentView(doc.state) }),
 };

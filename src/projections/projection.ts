@@ -22,4 +22,10 @@ export interface Projection<D extends ProjectedDoc = ProjectedDoc> {
   keys(event: RecordedEvent): string[];
   /** the new document, or null to delete it; must set nothing but its own fields (runner sets lastPosition) */
   apply(doc: D | null, event: RecordedEvent): Omit<D, "lastPosition"> | null;
+  /**
+   * Fields derived from the whole document, computed once before it is stored rather than after
+   * every event: a batch of a thousand node events on one deployment builds its view once.
+   * Whatever reads a document the runner did not store must call it too.
+   */
+  finish?(doc: D): D;
 }

@@ -82,7 +82,7 @@ export class BatchApplier {
     const puts: ProjectedDoc[] = [];
     for (const key of batch.dirty) {
       const doc = batch.docs.get(key);
-      if (doc) puts.push(doc);
+      if (doc) puts.push(projection.finish ? projection.finish(doc) : doc);
       else await collection.delete(key);
     }
     await collection.putMany(puts);

@@ -46,7 +46,7 @@ const history = (): DeploymentEvent[] => {
   return [...requested, ...approved];
 };
 
-/** What the runner does: skip events already applied, stamp lastPosition. */
+/** What the runner does: skip events already applied, stamp lastPosition, finish before storing. */
 function run(events: RecordedEvent[], start: DeploymentDoc | null = null): DeploymentDoc | null {
   let doc = start;
   for (const e of events) {
@@ -54,7 +54,7 @@ function run(events: RecordedEvent[], start: DeploymentDoc | null = null): Deplo
     const next = deploymentsProjection.apply(doc, e);
     doc = next ? ({ ...next, lastPosition: e.position } as DeploymentDoc) : null;
   }
-  return doc;
+  return doc && deploymentsProjection.finish!(doc);
 }
 
 test("builds the API view from the deployment stream", () => {
