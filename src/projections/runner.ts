@@ -21,6 +21,9 @@ export type IndexedProjection = Projection & { indexes?: IndexSpec[] };
 
 export const CHECKPOINTS = "_checkpoints";
 
+/** how stale read models may get while a backlog is being delivered (besides batchSize) */
+const MAX_FLUSH_DELAY_MS = 100;
+
 export interface Checkpoint extends Doc {
   /** events up to and including this position are applied and stored */
   position: number;
@@ -159,6 +162,7 @@ export class ProjectionRunner {
   private pending = 0;
   private deliveries = 0;
   private idleScheduled = false;
+  private flushedAt = 0;
   /** serialises event handling, flushes and probes */
   private lock: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -302,19 +306,26 @@ export class ProjectionRunner {
   /**
    * Flushes, then asks the log whether anything the subscription would deliver lies beyond what it
    * delivered; if not, every projection has passed the head, even past events it filters out.
+   *
+   * A pause in the middle of a backlog (the event loop serving HTTP between two pages) is not
+   * idleness: flushing there wrote a hot document, a deployment of ten thousand nodes, once per
+   * handful of events. Such a pause flushes only when the last flush is MAX_FLUSH_DELAY_MS old.
    */
   private probe(): Promise<void> {
     return this.locked(async () => {
       if (this.stopped) return;
-      await this.flush();
       const head = await this.log.headPosition();
-      if (head <= this.position()) return;
-      const ahead = await this.log.store.readAll({ after: this.delivered, maxCount: 1, ...(this.filter && { filter: this.filter }) });
-      if (ahead.length === 0) await this.advance(head);
+      const ahead =
+        head > this.delivered ? await this.log.store.readAll({ after: this.delivered, maxCount: 1, ...(this.filter && { filter: this.filter }) }) : [];
+      // the subscription has more to deliver, and will look for idleness again after it
+      if (ahead.length && performance.now() - this.flushedAt < MAX_FLUSH_DELAY_MS) return;
+      await this.flush();
+      if (head > this.position() && ahead.length === 0) await this.advance(head);
     }).catch((error) => this.logger.error({ err: error }, "projection probe failed"));
   }
 
   private async flush(): Promise<void> {
+    this.flushedAt = performance.now();
     this.pending = 0;
     for (const r of this.running) {
       if (r.failure) continue;
