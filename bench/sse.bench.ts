@@ -22,7 +22,7 @@ import type { Opened, Received, Report, SseCommand } from "./sse-client.js";
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
 
-const LATENCY_CONNECTIONS = (process.env.BENCH_SSE_CONNECTIONS ?? "1000").split(",").map(Number);
+const LATENCY_CONNECTIONS = (process.env.BENCH_SSE_CONNECTIONS ?? "1000,2000").split(",").map(Number);
 const RATE = 50; // events per second
 const LATENCY_MS = Number(process.env.BENCH_SSE_MS ?? 8000);
 const RSS_LIMIT = 512 * 1024 * 1024;
