@@ -1,6 +1,7 @@
-// The memory store answers finds sorted on _id by walking a sorted id array and stopping early.
-// These properties check that shortcut against the plain definition (test every document,
-// sort, skip, limit) after any mix of writes, replacements, deletes and bulk deletes.
+// The memory store answers finds sorted on _id by walking a sorted id array and stopping early,
+// and narrows equality conditions with the first field of declared indexes. These properties
+// check both shortcuts against the plain definition (test every document, sort, skip, limit)
+// after any mix of index declarations, writes, replacements, deletes and bulk deletes.
 import fc from "fast-check";
 import { find as mingoFind } from "mingo";
 import { test } from "uvu";
@@ -20,15 +21,19 @@ const op = fc.oneof(
   fc.record({ op: fc.constant("delete" as const), _id: id }),
   fc.record({ op: fc.constant("deleteMany" as const), n: fc.integer({ min: 0, max: 5 }) }),
   fc.record({ op: fc.constant("find" as const) }),
+  fc.record({ op: fc.constant("index" as const), field: fc.constantFrom("kind", "actor.id", "n") }),
 );
 
 const rangeOp = fc.constantFrom("$gt", "$gte", "$lt", "$lte");
 const filterArb: fc.Arbitrary<Filter> = fc
   .record(
     {
-      kind: fc.option(fc.oneof(kind, fc.record({ $in: fc.array(fc.oneof(kind, fc.constant(7)), { maxLength: 2 }) }), fc.record({ $in: fc.constant([null, "entry"]) })), { nil: undefined }),
+      kind: fc.option(
+        fc.oneof(kind, fc.record({ $eq: kind }), fc.record({ $in: fc.array(fc.oneof(kind, fc.constant(7)), { maxLength: 2 }) }), fc.record({ $in: fc.constant([null, "entry"]) })),
+        { nil: undefined },
+      ),
       "actor.id": fc.option(kind, { nil: undefined }),
-      n: fc.option(fc.integer({ min: 0, max: 5 }).map((v) => ({ $gte: v })), { nil: undefined }),
+      n: fc.option(fc.oneof(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 5 }).map((v) => ({ $gte: v }))), { nil: undefined }),
       _id: fc.option(
         fc.oneof(
           fc.dictionary(rangeOp, id, { minKeys: 1, maxKeys: 2 }),
@@ -58,8 +63,8 @@ function reference(docs: Doc[], filter: Filter, o: { dir: 1 | -1; limit?: number
 
 test("find sorted on _id equals test-all-then-sort after any history of writes and deletes", async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(op, { maxLength: 40 }), filterArb, optionsArb, async (ops, filter, o) => {
-      const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+    fc.asyncProperty(fc.array(op, { maxLength: 40 }), filterArb, optionsArb, fc.constantFrom(0, 0.25, 1), async (ops, filter, o, indexShare) => {
+      const store = new MemoryReadStore({ ttlIntervalMs: 0, indexShare });
       const c = store.collection("c");
       const shadow = new Map<string, Doc>();
       for (const step of ops) {
@@ -75,13 +80,19 @@ test("find sorted on _id equals test-all-then-sort after any history of writes a
         } else if (step.op === "deleteMany") {
           await c.deleteMany({ n: step.n });
           for (const [k, d] of shadow) if (d.n === step.n) shadow.delete(k);
+        } else if (step.op === "index") {
+          await c.ensureIndex({ name: step.field, keys: { [step.field]: 1, position: -1 } });
         } else {
           // a sorted find builds the id array, so later writes must keep it current
           await c.find({}, { sort: { _id: 1 }, limit: 1 });
         }
       }
       const got = (await c.find(filter, { sort: { _id: o.dir }, limit: o.limit, skip: o.skip })).map((d) => d._id);
-      assert.equal(got, reference([...shadow.values()], filter, o), JSON.stringify({ filter, o }));
+      const context = JSON.stringify({ filter, o, indexShare });
+      assert.equal(got, reference([...shadow.values()], filter, o), context);
+      const all = reference([...shadow.values()], filter, { dir: 1 });
+      assert.equal((await c.find(filter)).map((d) => d._id).sort(), all, context);
+      assert.is(await c.count(filter), all.length, context);
       await store.close();
     }),
     { numRuns: 600 },

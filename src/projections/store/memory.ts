@@ -15,6 +15,11 @@ export interface MemoryReadStoreOptions {
   /** how often TTL indexes are pruned; 0 disables the timer (call prune() yourself). Default 60 s, like MongoDB. */
   ttlIntervalMs?: number;
   clock?: Clock;
+  /**
+   * A find uses an index's candidates (instead of walking in _id order, or testing every
+   * document) when they are at most this share of the collection. Default 1/16; tests set 1.
+   */
+  indexShare?: number;
 }
 
 interface UniqueIndex {
@@ -23,10 +28,24 @@ interface UniqueIndex {
   owners: Map<string, string>;
 }
 
+/**
+ * The first field of a declared index, for equality lookups: ids by plain scalar value, plus the
+ * ids whose value there is an array, a Date or a sub-document (MongoDB equality may match inside
+ * those, so they are always candidates). Missing and null values are left out: an equality on a
+ * plain scalar never matches them.
+ */
+interface FieldIndex {
+  path: string[];
+  byValue: Map<unknown, Set<string>>;
+  undecided: Set<string>;
+}
+
 interface CollectionState {
   docs: Map<string, Doc>;
   unique: Map<string, UniqueIndex>;
   ttl: Map<string, IndexSpec>;
+  /** by dotted path */
+  fields: Map<string, FieldIndex>;
   /**
    * Every _id in ascending order, so a find sorted on _id with a limit (cursor paging, the
    * audit log) walks documents in order and stops early instead of testing and sorting all of
@@ -139,6 +158,43 @@ function quickReject(filter: Filter): (doc: Doc) => boolean {
   };
 }
 
+function indexDoc(index: FieldIndex, doc: Doc): void {
+  const v = scalarAt(doc, index.path);
+  if (v === UNDECIDED) index.undecided.add(doc._id);
+  else if (v !== undefined && v !== null) {
+    let ids = index.byValue.get(v);
+    if (!ids) index.byValue.set(v, (ids = new Set()));
+    ids.add(doc._id);
+  }
+}
+
+function unindexDoc(index: FieldIndex, doc: Doc): void {
+  const v = scalarAt(doc, index.path);
+  if (v === UNDECIDED) index.undecided.delete(doc._id);
+  else if (v !== undefined && v !== null) {
+    const ids = index.byValue.get(v);
+    ids?.delete(doc._id);
+    if (ids?.size === 0) index.byValue.delete(v);
+  }
+}
+
+/** the union of disjoint id sets (one document has one value at a path) */
+function idsOf(undecided: Set<string>, buckets: Set<string>[]): string[] {
+  const out = [...undecided];
+  for (const b of buckets) for (const id of b) out.push(id);
+  return out;
+}
+
+/** The values a top-level condition requires by equality (`v`, `{$eq: v}`, `{$in: [...]}`), when all are plain scalars. */
+function equalityValues(cond: unknown): unknown[] | undefined {
+  if (isPlainScalar(cond)) return [cond];
+  if (!cond || typeof cond !== "object" || Array.isArray(cond) || Object.keys(cond).length !== 1) return undefined;
+  const ops = cond as Record<string, unknown>;
+  if (isPlainScalar(ops.$eq)) return [ops.$eq];
+  if (Array.isArray(ops.$in) && ops.$in.every(isPlainScalar)) return ops.$in;
+  return undefined;
+}
+
 /** `{_id: "x"}`, `{_id: {$eq: "x"}}` or `{_id: {$in: [...]}}` name their candidates: no scan needed. */
 function idCandidates(filter: Filter | undefined): string[] | undefined {
   const id = filter?._id;
@@ -160,9 +216,11 @@ export class MemoryReadStore implements ReadStore {
   private readonly collections = new Map<string, CollectionState>();
   private readonly clock: Clock;
   private timer: NodeJS.Timeout | undefined;
+  readonly indexShare: number;
 
   constructor(options: MemoryReadStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
+    this.indexShare = options.indexShare ?? 1 / 16;
     const interval = options.ttlIntervalMs ?? 60_000;
     if (interval > 0) {
       this.timer = setInterval(() => this.prune(new Date(this.clock.now())), interval);
@@ -208,7 +266,7 @@ export class MemoryReadStore implements ReadStore {
   state(name: string): CollectionState {
     let s = this.collections.get(name);
     if (!s) {
-      s = { docs: new Map(), unique: new Map(), ttl: new Map(), sortedIds: null };
+      s = { docs: new Map(), unique: new Map(), ttl: new Map(), fields: new Map(), sortedIds: null };
       this.collections.set(name, s);
     }
     return s;
@@ -232,6 +290,7 @@ function removeDoc(state: CollectionState, id: string, replacing = false): boole
     const key = indexKey(old, index.spec);
     if (index.owners.get(key) === id) index.owners.delete(key);
   }
+  for (const index of state.fields.values()) unindexDoc(index, old);
   state.docs.delete(id);
   if (state.sortedIds && !replacing) {
     const at = bound(state.sortedIds, id, false);
@@ -285,6 +344,7 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
     }
     const isNew = !removeDoc(state, doc._id, true);
     for (const [index, key] of keys) index.owners.set(key, doc._id);
+    for (const index of state.fields.values()) indexDoc(index, doc);
     state.docs.set(doc._id, doc);
     if (isNew && state.sortedIds) {
       const ids = state.sortedIds;
@@ -311,8 +371,11 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
     const sortKeys = options.sort ? Object.keys(options.sort) : [];
     const skip = options.skip ?? 0;
     if (sortKeys.length === 1 && sortKeys[0] === "_id" && !idCandidates(filter)) {
-      // walk in _id order and stop once the page is full: no full scan, no sort
-      let docs = this.walkById(filter, options.sort!._id!, options.limit ? skip + options.limit : Infinity).slice(skip);
+      // walk in _id order and stop once the page is full: no full scan, no sort; over an index's
+      // candidates (sorted first) when there are few, since rare matches would make a long walk
+      const narrow = this.narrowest(filter);
+      const ids = narrow && narrow.size <= this.s.docs.size * this.store.indexShare ? narrow.ids().sort(byId) : sortedIdsOf(this.s);
+      let docs = this.walkById(ids, filter, options.sort!._id!, options.limit ? skip + options.limit : Infinity).slice(skip);
       if (options.projection) docs = mingoFind(docs, {}, options.projection).all() as Doc[];
       return docs.map((d) => copy(d) as T);
     }
@@ -343,6 +406,12 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
       if (Object.keys(spec.keys).length !== 1) throw new Error(`${this.name}: a TTL index must have exactly one field`);
       state.ttl.set(spec.name, spec);
     }
+    const first = Object.keys(spec.keys)[0];
+    if (first && first !== "_id" && spec.expireAfterSeconds === undefined && !state.fields.has(first)) {
+      const index: FieldIndex = { path: first.split("."), byValue: new Map(), undecided: new Set() };
+      for (const doc of state.docs.values()) indexDoc(index, doc);
+      state.fields.set(first, index);
+    }
     if (!spec.unique || state.unique.has(spec.name)) return;
     // Like MongoDB, building a unique index over documents that already collide fails.
     const owners = new Map<string, string>();
@@ -356,15 +425,34 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
 
   private candidates(filter: Filter): Iterable<Doc> {
     const docs = this.s.docs;
-    const ids = idCandidates(filter);
+    const narrow = this.narrowest(filter);
+    // listing a large share of the ids costs more than the cheap pre-filter saves on the rest
+    const ids = idCandidates(filter) ?? (narrow && narrow.size <= docs.size * this.store.indexShare ? narrow.ids() : undefined);
     if (!ids) return docs.values();
     return ids.map((id) => docs.get(id)).filter((d): d is Doc => d !== undefined);
   }
 
-  /** the first `want` stored documents matching a filter, in _id order (dir 1) or reverse (-1) */
-  private walkById(filter: Filter, dir: 1 | -1, want: number): Doc[] {
+  /**
+   * The filter's most selective indexed equality condition: an upper bound on the ids it leaves,
+   * and those ids on demand. Every candidate is still tested against the whole filter: an index
+   * only narrows where to look.
+   */
+  private narrowest(filter: Filter): { size: number; ids: () => string[] } | undefined {
+    let best: { size: number; ids: () => string[] } | undefined;
+    for (const [path, cond] of Object.entries(filter)) {
+      const index = this.s.fields.get(path);
+      const values = index && equalityValues(cond);
+      if (!values) continue;
+      const buckets = [...new Set(values)].flatMap((v) => index.byValue.get(v) ?? []);
+      const size = buckets.reduce((n, b) => n + b.size, index.undecided.size);
+      if (!best || size < best.size) best = { size, ids: () => idsOf(index.undecided, buckets) };
+    }
+    return best;
+  }
+
+  /** the first `want` stored documents among `ids` (ascending) matching a filter, in _id order (dir 1) or reverse (-1) */
+  private walkById(ids: string[], filter: Filter, dir: 1 | -1, want: number): Doc[] {
     const state = this.s;
-    const ids = sortedIdsOf(state);
     const [lo, hi] = idRange(ids, filter);
     const query = new Query(filter);
     const reject = quickReject(filter);
