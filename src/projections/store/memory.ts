@@ -178,13 +178,6 @@ function unindexDoc(index: FieldIndex, doc: Doc): void {
   }
 }
 
-/** the union of disjoint id sets (one document has one value at a path) */
-function idsOf(undecided: Set<string>, buckets: Set<string>[]): string[] {
-  const out = [...undecided];
-  for (const b of buckets) for (const id of b) out.push(id);
-  return out;
-}
-
 /** The values a top-level condition requires by equality (`v`, `{$eq: v}`, `{$in: [...]}`), when all are plain scalars. */
 function equalityValues(cond: unknown): unknown[] | undefined {
   if (isPlainScalar(cond)) return [cond];
@@ -373,8 +366,7 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
     if (sortKeys.length === 1 && sortKeys[0] === "_id" && !idCandidates(filter)) {
       // walk in _id order and stop once the page is full: no full scan, no sort; over an index's
       // candidates (sorted first) when there are few, since rare matches would make a long walk
-      const narrow = this.narrowest(filter);
-      const ids = narrow && narrow.size <= this.s.docs.size * this.store.indexShare ? narrow.ids().sort(byId) : sortedIdsOf(this.s);
+      const ids = this.indexed(filter)?.sort(byId) ?? sortedIdsOf(this.s);
       let docs = this.walkById(ids, filter, options.sort!._id!, options.limit ? skip + options.limit : Infinity).slice(skip);
       if (options.projection) docs = mingoFind(docs, {}, options.projection).all() as Doc[];
       return docs.map((d) => copy(d) as T);
@@ -425,29 +417,31 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
 
   private candidates(filter: Filter): Iterable<Doc> {
     const docs = this.s.docs;
-    const narrow = this.narrowest(filter);
-    // listing a large share of the ids costs more than the cheap pre-filter saves on the rest
-    const ids = idCandidates(filter) ?? (narrow && narrow.size <= docs.size * this.store.indexShare ? narrow.ids() : undefined);
+    const ids = idCandidates(filter) ?? this.indexed(filter);
     if (!ids) return docs.values();
     return ids.map((id) => docs.get(id)).filter((d): d is Doc => d !== undefined);
   }
 
   /**
-   * The filter's most selective indexed equality condition: an upper bound on the ids it leaves,
-   * and those ids on demand. Every candidate is still tested against the whole filter: an index
-   * only narrows where to look.
+   * The ids left by the filter's most selective indexed equality condition, when they are few
+   * (at most indexShare of the collection: listing a large share costs more than it saves).
+   * Every candidate is still tested against the whole filter: an index only narrows where to look.
    */
-  private narrowest(filter: Filter): { size: number; ids: () => string[] } | undefined {
-    let best: { size: number; ids: () => string[] } | undefined;
+  private indexed(filter: Filter): string[] | undefined {
+    let best: { size: number; index: FieldIndex; buckets: Set<string>[] } | undefined;
     for (const [path, cond] of Object.entries(filter)) {
       const index = this.s.fields.get(path);
       const values = index && equalityValues(cond);
       if (!values) continue;
       const buckets = [...new Set(values)].flatMap((v) => index.byValue.get(v) ?? []);
       const size = buckets.reduce((n, b) => n + b.size, index.undecided.size);
-      if (!best || size < best.size) best = { size, ids: () => idsOf(index.undecided, buckets) };
+      if (!best || size < best.size) best = { size, index, buckets };
     }
-    return best;
+    if (!best || best.size > this.s.docs.size * this.store.indexShare) return undefined;
+    // the sets are disjoint: a document has one value at a path
+    const ids = [...best.index.undecided];
+    for (const bucket of best.buckets) for (const id of bucket) ids.push(id);
+    return ids;
   }
 
   /** the first `want` stored documents among `ids` (ascending) matching a filter, in _id order (dir 1) or reverse (-1) */
