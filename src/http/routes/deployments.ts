@@ -175,6 +175,8 @@ function decodeCursor(cursor: string): [string, string] {
   throw new DomainError("validation", "cursor is not one this server issued");
 }
 
+const requestedFor = (e: RecordedEvent) => (e.data as DeploymentEventOf<"DeploymentRequested">["data"]).targetEnvironment;
+
 const stripDoc = ({ _id, lastPosition, state, tenantId, ...view }: DeploymentDoc) => view;
 
 export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
@@ -189,12 +191,12 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
     const known = (e: RecordedEvent): boolean | undefined => {
       if (!e.streamId.startsWith(streamPrefixes.deployment)) return false;
       if (!environment) return true;
-      if (e.type === "DeploymentRequested") inEnv.set(e.streamId, (e.data as DeploymentEventOf<"DeploymentRequested">["data"]).targetEnvironment === environment);
+      if (e.type === "DeploymentRequested") inEnv.set(e.streamId, requestedFor(e) === environment);
       return inEnv.get(e.streamId);
     };
     const lookUp = async (streamId: string) => {
       const [first] = await deps.log.readStream(streamId, { maxCount: 1 });
-      const belongs = first?.type === "DeploymentRequested" && (first.data as DeploymentEventOf<"DeploymentRequested">["data"]).targetEnvironment === environment;
+      const belongs = first?.type === "DeploymentRequested" && requestedFor(first) === environment;
       inEnv.set(streamId, belongs);
       return belongs;
     };
