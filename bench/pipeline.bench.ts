@@ -4,9 +4,11 @@
 // answers instantly: it hears NodeUpdateRequested on the server's live feed, fetches the node's
 // desired state, reports success, and once a wave is installed sends one heartbeat per node of it
 // (the one sample the analysis needs). Agent requests go to the app in process (no sockets), so the
-// time is the server's work: commands, projections, the runner and its folds.
+// time is the server's work: commands, projections, the runner and its folds. One watcher follows
+// the deployment's SSE feed over a real socket throughout, as a user running `korch watch` would.
 // A size whose predecessor projects past BENCH_PIPELINE_BUDGET_S (default 300) is skipped.
 import { rmSync } from "node:fs";
+import { createParser } from "eventsource-parser";
 import type { RecordedEvent } from "../src/events/envelope.js";
 import { buildApp } from "../src/http/routes/index.js";
 import { benchConfig } from "./config.js";
@@ -46,7 +48,22 @@ async function pool<T>(items: T[], worker: (item: T) => Promise<void>): Promise<
   );
 }
 
+/** Reads a deployment's SSE feed to its final `end` message; counts event messages. */
+async function watch(url: string, token: string): Promise<{ messages: number; endedAt: number }> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  if (res.status !== 200) throw new Error(`watch: ${res.status}`);
+  let messages = 0;
+  let ended = false;
+  const parser = createParser({ onEvent: (m) => (m.event === "end" ? (ended = true) : messages++) });
+  for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) {
+    parser.feed(chunk);
+    if (ended) break;
+  }
+  return { messages, endedAt: performance.now() };
+}
+
 interface Result {
+  watchedS: number;
   registerS: number;
   approveToSucceededS: number;
   requestToSucceededS: number;
@@ -161,6 +178,8 @@ async function run(nodes: number): Promise<Result> {
     const requestStarted = performance.now();
     const requested = await call("POST", "/api/v1/deployments", { moduleName: MODULE, version: VERSION, targetEnvironment: "Production", requesterEmail: "bench@example.com" }, admin, 202);
     executionId = requested.executionId as string;
+    // a user watching over a real socket, as `korch watch` does: its messages carry status and progress
+    const watching = watch(`${server.url}/api/v1/deployments/${executionId}/events`, admin);
     await server.deps.projections.waitFor(requested.position as number, 60_000);
     const approveStarted = performance.now();
     await call("POST", `/api/v1/approvals/deployments/${executionId}/approve`, { reason: "bench" }, admin, 200);
@@ -170,7 +189,9 @@ async function run(nodes: number): Promise<Result> {
     for (const wake of idle.splice(0)) wake();
     await Promise.all(workers);
     attachment.detach();
-    return { registerS, approveToSucceededS: (end - approveStarted) / 1000, requestToSucceededS: (end - requestStarted) / 1000, events, status };
+    const watched = await watching;
+    if (watched.messages < events) throw new Error(`the watcher got ${watched.messages} of ${events} events`);
+    return { registerS, approveToSucceededS: (end - approveStarted) / 1000, requestToSucceededS: (end - requestStarted) / 1000, events, status, watchedS: (watched.endedAt - approveStarted) / 1000 };
   } finally {
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
@@ -189,6 +210,7 @@ for (const nodes of SIZES) {
   const conditions = { nodes, checkIntervalMs: ZERO_WAITS["*"].checkIntervalMs, strategy: "Canary 10/30/50/100", waits: "zero", agent: "in-bench, in-process fetch, instant", eventStore: "sqlite NORMAL", readStore: "memory", deploymentEvents: r.events };
   emit("pipeline.canary.total", r.approveToSucceededS, "s", { ...conditions, from: "approve", to: "DeploymentSucceeded" });
   emit("pipeline.canary.per_node", (r.approveToSucceededS * 1000) / nodes, "ms/node", conditions);
+  emit("pipeline.canary.watcher_end", r.watchedS, "s", { ...conditions, from: "approve", to: "the watcher's final SSE message" });
   emit("pipeline.register", nodes / r.registerS, "nodes/s", { nodes, note: "register + first heartbeat, in process" });
   lastPerNodeS = r.approveToSucceededS / nodes;
 }

@@ -118,6 +118,8 @@ export interface DeploymentState {
   waves: WaveState[];
   currentWave: number | null;
   nodes: Record<string, NodeState>;
+  /** planned nodes (wave >= 0) and how many of them run the new version: progress without walking the nodes */
+  nodeCounts: { planned: number; updated: number };
   skippedNodeIds: string[];
   blueGreen: BlueGreenLayout | null;
   /** blue-green: the color that serves traffic now */
@@ -153,6 +155,7 @@ export const initialDeploymentState: DeploymentState = {
   waves: [],
   currentWave: null,
   nodes: {},
+  nodeCounts: { planned: 0, updated: 0 },
   skippedNodeIds: [],
   blueGreen: null,
   servingColor: null,
@@ -179,11 +182,23 @@ let ownedNodes: Record<string, NodeState> | null = null;
 function setNode(state: DeploymentState, nodeId: string, patch: Partial<NodeState>): DeploymentState {
   const node = state.nodes[nodeId];
   if (!node) return state;
+  const delta = node.wave >= 0 && patch.phase !== undefined ? Number(patch.phase === "updated") - Number(node.phase === "updated") : 0;
+  const counted = delta ? { ...state, nodeCounts: { ...state.nodeCounts, updated: state.nodeCounts.updated + delta } } : state;
   if (state.nodes === ownedNodes) {
     ownedNodes[nodeId] = { ...node, ...patch };
-    return state;
+    return counted;
   }
-  return { ...state, nodes: { ...state.nodes, [nodeId]: { ...node, ...patch } } };
+  return { ...counted, nodes: { ...state.nodes, [nodeId]: { ...node, ...patch } } };
+}
+
+/**
+ * 0-100. Terminal deployments are done whatever the outcome (the status says which); a running
+ * one moves with the nodes updated, kept below 100 until it has been verified.
+ */
+export function deploymentProgress(state: DeploymentState): number {
+  const { planned, updated } = state.nodeCounts;
+  if (isTerminal(state.status)) return 100;
+  return planned === 0 ? 0 : Math.min(99, Math.round((100 * updated) / planned));
 }
 
 /**
@@ -312,6 +327,7 @@ export function evolveDeployment(state: DeploymentState, event: DeploymentEvent)
         queued: false,
         waves,
         nodes,
+        nodeCounts: { planned: d.nodes.filter((n) => n.wave >= 0).length, updated: 0 },
         currentWave: waves.length ? 0 : null,
         skippedNodeIds: d.skippedNodeIds,
         blueGreen: d.blueGreen ?? null,

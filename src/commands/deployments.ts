@@ -12,7 +12,7 @@ import { recordDeploymentMetrics } from "../processes/deployment-metrics.js";
 
 /** Bump the version whenever deploymentDecider.evolve changes meaning: stored snapshots then stop matching. */
 export const deploymentFold: StreamFold<DeploymentState> = {
-  name: "deployment@1",
+  name: "deployment@2",
   initial: deploymentDecider.initialState,
   evolve: (state, event) => deploymentDecider.evolve(state, event as unknown as DeploymentEvent),
 };

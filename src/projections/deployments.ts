@@ -1,4 +1,4 @@
-import { evolveDeployment, foldDeployment, initialDeploymentState, isTerminal, type DeploymentState } from "../commands/deployment.js";
+import { deploymentProgress, evolveDeployment, foldDeployment, initialDeploymentState, type DeploymentState } from "../commands/deployment.js";
 import { deploymentEventTypes, type DeploymentEvent } from "../events/catalog/deployment.js";
 import type { RecordedEvent } from "../events/envelope.js";
 import { streamKey, streamPrefixes } from "../events/streams.js";
@@ -7,14 +7,7 @@ import type { ProjectedDoc, Projection } from "./projection.js";
 /** The deployment as the API shows it (GET /api/v1/deployments/{id}). */
 export function toDeploymentView(state: DeploymentState) {
   const planned = Object.values(state.nodes).filter((n) => n.wave >= 0);
-  const onNewVersion = planned.filter((n) => n.phase === "updated").length;
-  // Terminal deployments are done whatever the outcome (the status says which); a running one
-  // moves with the nodes updated, kept below 100 until it has been verified.
-  const progress = isTerminal(state.status)
-    ? 100
-    : planned.length === 0
-      ? 0
-      : Math.min(99, Math.round((100 * onNewVersion) / planned.length));
+  const progress = deploymentProgress(state);
   return {
     executionId: state.executionId,
     moduleName: state.moduleName,
@@ -73,7 +66,8 @@ export const isDeploymentEvent = (event: { type: string; streamId: string }) =>
 
 export const deploymentsProjection: Projection<DeploymentDoc> = {
   name: "deployments",
-  version: 1,
+  // 2: the stored state carries nodeCounts
+  version: 2,
   collection: "deployments",
   filter: { streamPrefixes: [streamPrefixes.deployment], eventTypes: [...deploymentEventTypes] },
   keys: (event: RecordedEvent) => (isDeploymentEvent(event) ? [streamKey(event.streamId)] : []),

@@ -157,6 +157,12 @@ function drive(strategy: StrategyName, settings: StrategySettings, fleet: SimFle
       events.push(e);
       fleet.apply(e, now);
     }
+    // the running counts behind progress agree with a walk over the nodes
+    const planned = Object.values(state.nodes).filter((n) => n.wave >= 0);
+    const counted = { planned: planned.length, updated: planned.filter((n) => n.phase === "updated").length };
+    if (JSON.stringify(state.nodeCounts) !== JSON.stringify(counted)) {
+      violations.push(`nodeCounts ${JSON.stringify(state.nodeCounts)}, nodes say ${JSON.stringify(counted)}`);
+    }
     if (advance(state, obs, now).events.length) violations.push(`advance not idempotent at ${now - T0} ms`);
     if (strategy === "Rolling" && fleet.pending.length > settings.maxUnavailable) {
       violations.push(`${fleet.pending.length} nodes out of service, maxUnavailable ${settings.maxUnavailable}`);

@@ -1,6 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { DeploymentRequestSchema, DeploymentStatusSchema, evolveDeployment, initialDeploymentState } from "../../commands/deployment.js";
+import {
+  deploymentProgress,
+  DeploymentRequestSchema,
+  DeploymentStatusSchema,
+  foldDeployment,
+  initialDeploymentState,
+  type DeploymentState,
+} from "../../commands/deployment.js";
 import type { DeploymentEvent, DeploymentEventOf } from "../../events/catalog/deployment.js";
 import type { RecordedEvent } from "../../events/envelope.js";
 import { deploymentCommand, loadDeployment } from "../../commands/deployments.js";
@@ -314,12 +321,13 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
     const after = parseLastEventId(c);
     const last = latest[0]!;
     // the connection folds the stream as it goes, so every message can say where the deployment
-    // stands; by position, because a connection that fell behind reads some history again
-    let state = initialDeploymentState;
+    // stands; by position, because a connection that fell behind reads some history again. The
+    // fold is the connection's own, so it may update its nodes in place (thousands of node events).
+    let state: DeploymentState = { ...initialDeploymentState, nodes: {} };
     let foldedUpTo = 0;
     const fold = (e: RecordedEvent) => {
       if (e.position > foldedUpTo) {
-        state = evolveDeployment(state, e as unknown as DeploymentEvent);
+        state = foldDeployment(state, [e as unknown as DeploymentEvent], { ownsNodes: true });
         foldedUpTo = e.position;
       }
       return state;
@@ -334,8 +342,8 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
         yield events.filter((e) => e.position > after);
       },
       decorate: (e) => {
-        const view = toDeploymentView(fold(e));
-        return { status: view.status, progress: view.progress };
+        const folded = fold(e);
+        return { status: folded.status, progress: deploymentProgress(folded) };
       },
       isFinal: (e) => TERMINAL_TYPES.includes(e.type),
     });
