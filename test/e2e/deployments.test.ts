@@ -3,6 +3,8 @@ import * as assert from "uvu/assert";
 import { DEMO, startTestServer, type TestServer } from "../helpers/server.js";
 import { clusterVersions, FAST_FLEET_ENV, getDeployment, requestDeployment, waitForStatus } from "../helpers/deployments.js";
 import { streams } from "../../src/events/streams.js";
+import { evolveDeployment, initialDeploymentState, isTerminal } from "../../src/commands/deployment.js";
+import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
 
 const t = suite<{ s: TestServer; admin: string; deployer: string; viewer: string }>("deployments over HTTP with the simulator");
 t.before(async (ctx) => {
@@ -32,16 +34,35 @@ t("Development (Direct) succeeds and every node runs the new version", async ({ 
   assert.equal(Object.values(versions), ["1.0.0", "1.0.0"]);
 
   // its SSE feed replays every event with the deployment's progress, then ends
-  const text = await (await s.call(`/api/v1/deployments/${r.executionId}/events`, { token: deployer })).text();
-  const messages = text
-    .split("\n\n")
-    .map((block) => Object.fromEntries(block.split("\n").filter((l) => /^(id|event|data):/.test(l)).map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1).trim()])))
-    .filter((m) => m.event);
+  const feed = async (lastEventId?: number) => {
+    const headers: Record<string, string> = lastEventId === undefined ? {} : { "last-event-id": String(lastEventId) };
+    const text = await (await s.call(`/api/v1/deployments/${r.executionId}/events`, { token: deployer, headers })).text();
+    return text
+      .split("\n\n")
+      .map((block) => Object.fromEntries(block.split("\n").filter((l) => /^(id|event|data):/.test(l)).map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1).trim()])))
+      .filter((m) => m.event);
+  };
+  const messages = await feed();
   assert.is(messages.at(-1)!.event, "end");
   const last = JSON.parse(messages.at(-2)!.data!) as { type: string; status: string; progress: number };
   assert.equal([last.type, last.status, last.progress], ["DeploymentSucceeded", "Succeeded", 100]);
   const ids = messages.slice(0, -1).map((m) => Number(m.id));
   assert.equal(ids, [...ids].sort((a, b) => a - b), "in position order");
+
+  // each message's progress is the share of planned nodes on the new version after its event
+  // (100 once terminal), whether the connection replays from the start or resumes midway
+  const events = await s.deps.log.readStream(streams.deployment(r.executionId));
+  let state = initialDeploymentState;
+  const expected = events.map((e) => {
+    state = evolveDeployment(state, e as unknown as DeploymentEvent);
+    const planned = Object.values(state.nodes).filter((n) => n.wave >= 0);
+    const updated = planned.filter((n) => n.phase === "updated").length;
+    return isTerminal(state.status) ? 100 : planned.length ? Math.min(99, Math.round((100 * updated) / planned.length)) : 0;
+  });
+  const progress = (ms: typeof messages) => ms.slice(0, -1).map((m) => (JSON.parse(m.data!) as { progress: number }).progress);
+  assert.equal(progress(messages), expected);
+  const middle = Math.floor(ids.length / 2);
+  assert.equal(progress(await feed(ids[middle])), expected.slice(middle + 1));
 });
 
 t("QA (Rolling) goes batch by batch and succeeds", async ({ s, deployer }) => {

@@ -324,11 +324,11 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
     // stands; by position, because a connection that fell behind reads some history again. The
     // fold is the connection's own, so it may update its nodes in place (thousands of node events).
     let state: DeploymentState = { ...initialDeploymentState, nodes: {} };
-    let foldedUpTo = 0;
+    let folded = { position: 0, revision: -1 };
     const fold = (e: RecordedEvent) => {
-      if (e.position > foldedUpTo) {
+      if (e.position > folded.position) {
         state = foldDeployment(state, [e as unknown as DeploymentEvent], { ownsNodes: true });
-        foldedUpTo = e.position;
+        folded = { position: e.position, revision: e.revision };
       }
       return state;
     };
@@ -337,7 +337,8 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
       endedBefore: TERMINAL_TYPES.includes(last.type) && last.position <= after,
       matches: (e) => e.streamId === streamId,
       async *history(after, upTo) {
-        const events = await deps.log.readStream(streamId, { untilPosition: upTo });
+        // everything folded is at or before `after` or already sent: read only what is newer
+        const events = await deps.log.readStream(streamId, { fromRevision: folded.revision + 1, untilPosition: upTo });
         events.filter((e) => e.position <= after).forEach(fold);
         yield events.filter((e) => e.position > after);
       },
