@@ -107,8 +107,17 @@ t("connection limits per user answer 429 with Retry-After; a closed stream frees
   await d!.body!.cancel();
 });
 
-t("401 without a token, 400 for a bad Last-Event-ID", async ({ s, viewer }) => {
+t("401 without a token, 403 for a node's token, 400 for a bad Last-Event-ID", async ({ s, viewer }) => {
   assert.is((await s.call("/api/v1/deployments/events")).status, 401);
+  const registered = await s.call("/api/v1/agents/register", {
+    method: "POST",
+    json: { joinToken: s.deps.config.agentJoinToken, environment: "QA", hostname: "sse-403", capacity: { cpuCores: 1, memoryMb: 512 }, labels: {}, modules: {} },
+  });
+  assert.is(registered.status, 201);
+  const node = (await registered.json()) as { token: string };
+  const forbidden = await s.call("/api/v1/deployments/events", { token: node.token });
+  assert.is(forbidden.status, 403);
+  assert.match(forbidden.headers.get("content-type") ?? "", "problem+json");
   assert.is((await s.call("/api/v1/deployments/events", { token: viewer, headers: { "last-event-id": "abc" } })).status, 400);
 });
 
