@@ -6,7 +6,7 @@
 // Events are StageStarted appended to fresh deployment streams: valid in the catalog, matched by the
 // feed, and (no DeploymentRequested) nothing the runner acts on, so each append is exactly one
 // message per connection.
-import { fork, type ChildProcess } from "node:child_process";
+import { execSync, fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { rmSync } from "node:fs";
 import { randomUUID } from "node:crypto";
@@ -27,9 +27,14 @@ const RATE = 50; // events per second
 const LATENCY_MS = Number(process.env.BENCH_SSE_MS ?? 8000);
 const RSS_LIMIT = 512 * 1024 * 1024;
 const STEP = 1000;
-// the server's fd limit (ulimit -n 20,000 here) minus room for the database, logs and listening socket
-const CAP = Number(process.env.BENCH_SSE_CAP ?? 18_000);
+// the server's fd limit minus room for the database, logs and listening socket (each client
+// process holds at most CONNECTIONS_PER_CHILD, under the same limit)
+const FD_LIMIT = Number(execSync("ulimit -n", { shell: "/bin/sh" }).toString().trim()) || 1024;
+const CAP = Number(process.env.BENCH_SSE_CAP ?? Math.min(18_000, FD_LIMIT - 2_000));
 const CONNECTIONS_PER_CHILD = 4000;
+if (FD_LIMIT < Math.max(...LATENCY_CONNECTIONS) + 500) {
+  throw new Error(`sse bench: ulimit -n is ${FD_LIMIT}; raise it (ulimit -n 20000) to hold ${Math.max(...LATENCY_CONNECTIONS)} connections`);
+}
 const clientPath = fileURLToPath(new URL("./sse-client.ts", import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -224,7 +229,7 @@ try {
       stoppedBy,
       rssLimitMiB: 512,
       capConnections: CAP,
-      fdLimit: "ulimit -n 20000 (server process)",
+      fdLimit: FD_LIMIT,
       baselineRssMiB: Math.round(base.rss / 2 ** 20),
       rssMiB: Math.round(last.rss / 2 ** 20),
       heapUsedMiB: Math.round(last.heapUsed / 2 ** 20),
