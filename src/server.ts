@@ -15,7 +15,10 @@ import { buildApp } from "./http/routes/index.js";
 import { TokenService } from "./http/auth.js";
 import type { AppDeps } from "./http/env.js";
 import { allProjections } from "./projections/index.js";
+import { ProjectionFollower } from "./projections/follower.js";
+import type { ReadModelProgress } from "./projections/progress.js";
 import { ProjectionRunner } from "./projections/runner.js";
+import type { ReadStore } from "./projections/store/port.js";
 import { openReadStore } from "./projections/store/open.js";
 import { systemClock, type Clock } from "./platform/clock.js";
 import type { Config } from "./platform/config.js";
@@ -32,15 +35,26 @@ export interface RunningServer {
 }
 
 /** The composition root: picks adapters from config, catches up read models, serves HTTP, starts processes. */
-export async function startServer(config: Config, options: { clock?: Clock; instanceId?: string } = {}): Promise<RunningServer> {
+export interface StartOptions {
+  clock?: Clock;
+  instanceId?: string;
+  /** a read store to use instead of the one config names (tests sharing one between instances) */
+  readStore?: ReadStore;
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const clock = options.clock ?? systemClock;
   const logger = createLogger(config.logLevel);
   const telemetry = await startTelemetry({ endpoint: config.otel.endpoint, serviceName: config.otel.serviceName, logger });
   const store = openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
   const log = new EventLog(store, catalog);
-  const readStore = await openReadStore({ mongodbUrl: config.mongodbUrl, mongodbDb: config.mongodbDb });
+  const readStore = options.readStore ?? (await openReadStore({ mongodbUrl: config.mongodbUrl, mongodbDb: config.mongodbDb }));
   const coordination = await openCoordination({ redisUrl: config.redisUrl, clock });
-  const projections = new ProjectionRunner({ log, store: readStore, projections: allProjections({ auditRetentionMs: config.auditRetentionMs }), logger });
+  const projectionList = allProjections({ auditRetentionMs: config.auditRetentionMs });
+  const projections: ReadModelProgress =
+    config.projectionsMode === "follow"
+      ? new ProjectionFollower({ log, store: readStore, projections: projectionList, logger })
+      : new ProjectionRunner({ log, store: readStore, projections: projectionList, logger });
   await projections.start();
   const instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const feed = new LiveFeed(log);
@@ -91,7 +105,7 @@ export async function startServer(config: Config, options: { clock?: Clock; inst
       await feed.stop();
       await projections.stop();
       await coordination.close();
-      await readStore.close();
+      if (!options.readStore) await readStore.close(); // an injected store is its owner's to close
       await store.close();
       await telemetry.shutdown();
     },

@@ -1,6 +1,6 @@
 import type { HttpBindings } from "@hono/node-server";
 import type { EventLog } from "../events/event-log.js";
-import type { ProjectionRunner } from "../projections/runner.js";
+import type { ReadModelProgress } from "../projections/progress.js";
 import type { ReadStore } from "../projections/store/port.js";
 import type { Clock } from "../platform/clock.js";
 import type { Config } from "../platform/config.js";
@@ -27,7 +27,7 @@ export interface AppDeps {
   config: Config;
   log: EventLog;
   readStore: ReadStore;
-  projections: ProjectionRunner;
+  projections: ReadModelProgress;
   coordination: Coordination;
   metrics: Metrics;
   logger: Logger;

@@ -53,6 +53,8 @@ const EnvSchema = z.object({
   /** how long a runner instance holds a deployment without renewing before another may take over */
   LEASE_TTL_MS: int(1000).default(10_000),
   READ_WAIT_TIMEOUT_MS: int(0).default(5000),
+  /** run: this instance writes the read models; follow: another instance does, into the shared MONGODB_URL */
+  PROJECTIONS_MODE: z.enum(["run", "follow"]).default("run"),
   AUDIT_RETENTION_DAYS: int(1).default(90),
   OTEL_EXPORTER_OTLP_ENDPOINT: url.optional(),
   OTEL_SERVICE_NAME: z.string().default("kernel-orchestrator"),
@@ -104,6 +106,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const dev = mode === "development";
   if (!dev && !e.AGENT_JOIN_TOKEN) problems.push("AGENT_JOIN_TOKEN: required in production mode (agents register with it)");
   if (!dev && !e.JWT_SECRET) problems.push("JWT_SECRET: required in production mode (no default signing key outside development)");
+  if (e.PROJECTIONS_MODE === "follow" && !e.MONGODB_URL) {
+    problems.push("PROJECTIONS_MODE: follow needs MONGODB_URL (the read models it follows are written there by another instance)");
+  }
 
   const limitsPerMinute: Record<RateLimitClass, number> = dev
     ? { auth: 50, deployments: 100, approvals: 300, clusters: 600, agents: 100_000, global: 10_000 }
@@ -182,6 +187,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       stallTimeoutMs: e.SSE_STALL_SECONDS * 1000,
     },
     readWaitTimeoutMs: e.READ_WAIT_TIMEOUT_MS,
+    projectionsMode: e.PROJECTIONS_MODE,
     leaseTtlMs: e.LEASE_TTL_MS,
     auditRetentionMs: e.AUDIT_RETENTION_DAYS * 86_400_000,
     otel: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },

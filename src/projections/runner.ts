@@ -1,6 +1,7 @@
 import type { RecordedEvent } from "../events/envelope.js";
 import type { EventLog } from "../events/event-log.js";
 import { matchesFilter, type EventFilter, type Subscription } from "../events/store/port.js";
+import type { ReadModelProgress } from "./progress.js";
 import type { ProjectedDoc, Projection } from "./projection.js";
 import type { Doc, IndexSpec, ReadStore } from "./store/port.js";
 
@@ -147,7 +148,7 @@ interface Running {
  * Keeps every projection's read model up to date with one catch-up subscription to the log,
  * writing documents and checkpoints per batch. See DESIGN.md section 5.
  */
-export class ProjectionRunner {
+export class ProjectionRunner implements ReadModelProgress {
   private readonly log: EventLog;
   private readonly store: ReadStore;
   private readonly logger: RunnerLogger;

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../src/platform/config.js";
 import type { Clock } from "../../src/platform/clock.js";
+import type { ReadStore } from "../../src/projections/store/port.js";
 import { startServer, type RunningServer } from "../../src/server.js";
 
 export interface TestServer extends RunningServer {
@@ -21,7 +22,10 @@ export const DEMO = {
 } as const;
 
 /** A real server on port 0 with its own temp data dir; env entries override the test defaults. */
-export async function startTestServer(env: Record<string, string> = {}, options: { clock?: Clock; dataDir?: string } = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: { clock?: Clock; dataDir?: string; readStore?: ReadStore } = {},
+): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "korch-test-"));
   const config = loadConfig({
     APP_MODE: "development",
@@ -34,7 +38,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     RATE_LIMIT_ENABLED: "false",
     ...env,
   });
-  const server = await startServer(config, { clock: options.clock });
+  const server = await startServer(config, { clock: options.clock, readStore: options.readStore });
   const call = (path: string, init: RequestInit & { token?: string; json?: unknown } = {}) => {
     const headers = new Headers(init.headers);
     if (init.token) headers.set("authorization", `Bearer ${init.token}`);

@@ -1,0 +1,19 @@
+import type { ProjectionFailure } from "./runner.js";
+
+/**
+ * What the rest of the service needs of the read models: how far they have applied the log, and a
+ * way to wait for a position. A ProjectionRunner writes them; a ProjectionFollower only watches
+ * another instance write them into a shared store.
+ */
+export interface ReadModelProgress {
+  /** resolves once the read models have caught up with the log as it was at the call */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** the position every healthy projection has passed */
+  position(): number;
+  positionOf(name: string): number | undefined;
+  failures(): ProjectionFailure[];
+  /** true once position() >= position, false after timeoutMs (read-your-writes) */
+  waitFor(position: number, timeoutMs: number): Promise<boolean>;
+  onProgress(listener: (position: number) => void): () => void;
+}
