@@ -138,6 +138,8 @@ class FeedConnection {
     const { config, metrics } = this.deps;
     metrics.sseConnections.inc();
     this.res.on("close", () => this.cleanUp());
+    // a write racing a vanished client can fail; unheard, that error would end the process
+    this.res.on("error", () => this.cleanUp());
     this.res.on("drain", () => {
       this.blockedSince = 0;
       const resume = this.onDrain;
