@@ -39,7 +39,7 @@ export interface SimulatorOptions {
 export class Simulator {
   readonly nodes: SimulatedNode[] = [];
 
-  constructor(private readonly o: SimulatorOptions) {
+  constructor(o: SimulatorOptions) {
     for (const [raw, count] of Object.entries(o.clusterSizes)) {
       const environment = matchEnvironment(raw);
       if (!environment) throw new Error(`simulator: unknown environment "${raw}"`);

@@ -55,7 +55,7 @@ export function parseLastEventId(c: Context): number {
   return Number(raw);
 }
 
-export function toMessageData(event: RecordedEvent, extra: Record<string, unknown> = {}) {
+function toMessageData(event: RecordedEvent, extra: Record<string, unknown> = {}) {
   return {
     type: event.type,
     streamId: event.streamId,
@@ -173,30 +173,33 @@ class FeedConnection {
   private catchUp(): void {
     if (this.catchingUp || this.closed || this.blockedSince) return;
     this.catchingUp = true;
-    this.readHistory()
-      .catch((err: unknown) => {
-        this.deps.logger.error({ err }, "event stream: reading history failed");
-        this.res.destroy();
-      })
-      .finally(() => (this.catchingUp = false));
+    this.readHistory().catch((err: unknown) => {
+      this.deps.logger.error({ err }, "event stream: reading history failed");
+      this.res.destroy();
+    });
   }
 
   private async readHistory(): Promise<void> {
-    while (!this.closed) {
-      const upTo = this.seenUpTo;
-      for await (const page of this.options.history(this.last, upTo)) {
-        for (const event of page) {
-          if (event.position <= this.last || event.position > upTo) continue;
-          this.send(event);
-          if (this.closed) return;
-          if (this.blockedSince) await new Promise<void>((resolve) => (this.onDrain = resolve));
-          if (this.closed) return;
+    try {
+      while (!this.closed) {
+        const upTo = this.seenUpTo;
+        for await (const page of this.options.history(this.last, upTo)) {
+          for (const event of page) {
+            if (event.position <= this.last || event.position > upTo) continue;
+            this.send(event);
+            if (this.closed) return;
+            if (this.blockedSince) await new Promise<void>((resolve) => (this.onDrain = resolve));
+            if (this.closed) return;
+          }
+        }
+        if (this.seenUpTo === upTo) {
+          this.live = true;
+          return;
         }
       }
-      if (this.seenUpTo === upTo) {
-        this.live = true;
-        return;
-      }
+    } finally {
+      // in the same step that goes live: an event arriving next may need a new catch-up at once
+      this.catchingUp = false;
     }
   }
 

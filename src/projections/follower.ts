@@ -1,5 +1,5 @@
 import type { EventLog } from "../events/event-log.js";
-import type { ReadModelProgress } from "./progress.js";
+import { waitForPosition, type ReadModelProgress } from "./progress.js";
 import type { Projection } from "./projection.js";
 import { CHECKPOINTS, type Checkpoint, type ProjectionFailure, type RunnerLogger } from "./runner.js";
 import type { ReadStore } from "./store/port.js";
@@ -65,18 +65,7 @@ export class ProjectionFollower implements ReadModelProgress {
   }
 
   waitFor(position: number, timeoutMs: number): Promise<boolean> {
-    if (this.position() >= position) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => finish(false), timeoutMs) : undefined;
-      const finish = (ok: boolean) => {
-        clearTimeout(timer);
-        off();
-        resolve(ok);
-      };
-      const off = this.onProgress((p) => {
-        if (p >= position) finish(true);
-      });
-    });
+    return waitForPosition(this, position, timeoutMs);
   }
 
   onProgress(listener: (position: number) => void): () => void {

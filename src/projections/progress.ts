@@ -5,6 +5,22 @@ import type { ProjectionFailure } from "./runner.js";
  * way to wait for a position. A ProjectionRunner writes them; a ProjectionFollower only watches
  * another instance write them into a shared store.
  */
+/** Resolves true once `progress` reports a position >= `position`, false after timeoutMs. */
+export function waitForPosition(progress: Pick<ReadModelProgress, "position" | "onProgress">, position: number, timeoutMs: number): Promise<boolean> {
+  if (progress.position() >= position) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = Number.isFinite(timeoutMs) ? setTimeout(() => finish(false), timeoutMs) : undefined;
+    const finish = (ok: boolean) => {
+      clearTimeout(timer);
+      off();
+      resolve(ok);
+    };
+    const off = progress.onProgress((p) => {
+      if (p >= position) finish(true);
+    });
+  });
+}
+
 export interface ReadModelProgress {
   /** resolves once the read models have caught up with the log as it was at the call */
   start(): Promise<void>;

@@ -1,7 +1,7 @@
 import type { RecordedEvent } from "../events/envelope.js";
 import type { EventLog } from "../events/event-log.js";
 import { matchesFilter, type EventFilter, type Subscription } from "../events/store/port.js";
-import type { ReadModelProgress } from "./progress.js";
+import { waitForPosition, type ReadModelProgress } from "./progress.js";
 import type { ProjectedDoc, Projection } from "./projection.js";
 import type { Doc, IndexSpec, ReadStore } from "./store/port.js";
 
@@ -248,17 +248,7 @@ export class ProjectionRunner implements ReadModelProgress {
     if (this.position() >= position) return Promise.resolve(true);
     // An event no projection subscribes to is never delivered: a probe notices we passed it.
     void this.probe();
-    return new Promise((resolve) => {
-      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => finish(false), timeoutMs) : undefined;
-      const finish = (ok: boolean) => {
-        clearTimeout(timer);
-        off();
-        resolve(ok);
-      };
-      const off = this.onProgress((p) => {
-        if (p >= position) finish(true);
-      });
-    });
+    return waitForPosition(this, position, timeoutMs);
   }
 
   onProgress(listener: (position: number) => void): () => void {

@@ -1,29 +1,14 @@
 // Child process of crash-safety.test.ts: appends to a SQLite event store as fast as it can and
 // prints one JSON line before each append ("intent") and one after it is acknowledged ("ack").
 // The parent kills it with SIGKILL at an arbitrary moment.
-import { randomUUID } from "node:crypto";
 import { SqliteEventStore } from "../../src/events/store/sqlite.js";
-import type { NewEvent } from "../../src/events/envelope.js";
+import { newEvent } from "../contracts/event-store.js";
 
 const file = process.argv[2];
 if (!file) throw new Error("usage: crash-writer <file>");
 const store = new SqliteEventStore({ file, synchronous: "FULL" });
 
-function event(i: number): NewEvent {
-  return {
-    type: "CrashTested",
-    data: { i },
-    metadata: {
-      eventId: randomUUID(),
-      occurredAt: new Date().toISOString(),
-      actor: { kind: "system", id: "crash-writer" },
-      correlationId: "crash",
-      causationId: "crash",
-      schemaVersion: 1,
-      tenantId: "default",
-    },
-  };
-}
+const event = (i: number) => newEvent("CrashTested", { i }, { actor: { kind: "system", id: "crash-writer" }, correlationId: "crash", causationId: "crash" });
 
 // the process is the only writer, so it knows every stream's revision (it may be reopening a file)
 const revisions = new Map<string, number>();

@@ -37,7 +37,6 @@ interface Faults {
   degrade: Set<string>;
   rollbackFail: Set<string>;
 }
-const noFaults = (): Faults => ({ installFail: new Set(), silent: new Set(), degrade: new Set(), rollbackFail: new Set() });
 
 /** A fleet that carries out NodeUpdateRequested after a per-node delay and reports metrics. */
 class SimFleet {

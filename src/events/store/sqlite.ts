@@ -313,7 +313,7 @@ class PollingSubscription implements Subscription {
     private readonly wake: () => void,
     private after: number,
     private readonly handler: (event: RecordedEvent) => Promise<void> | void,
-    private readonly registry: Set<{ stop(): Promise<void> }>,
+    registry: Set<{ stop(): Promise<void> }>,
   ) {
     registry.add(this);
     this.done = this.run().finally(() => registry.delete(this));
