@@ -1,7 +1,9 @@
 // Runs simulated node agents against a (remote) orchestrator over HTTP:
 //   npm run agent -- --server http://127.0.0.1:3000 --cluster QA --count 5 [--join-token T] [--seed N]
 // Ctrl-C stops heartbeating: the server then marks the nodes Unhealthy, then Offline.
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { DEV_SECRETS_FILE, readDevSecrets } from "../platform/dev-secrets.js";
 import { AgentHttpError } from "./agent-client.js";
 import { matchEnvironment } from "./environments.js";
 import { Simulator } from "./simulator.js";
@@ -54,10 +56,23 @@ if (values["install-latency-ms"] !== undefined) {
 }
 const server = values.server.replace(/\/+$/, "");
 
+/** A development server on this machine keeps its generated join token in its data directory. */
+function localDevJoinToken(): string {
+  const dataDir = resolve(process.env.DATA_DIR ?? "./data");
+  let secrets;
+  try {
+    secrets = readDevSecrets(dataDir);
+  } catch (err) {
+    fail(err instanceof Error ? err.message : String(err));
+  }
+  if (!secrets) fail(`--join-token (or AGENT_JOIN_TOKEN) is required: no ${join(dataDir, DEV_SECRETS_FILE)} from a local development server`);
+  return secrets.agentJoinToken;
+}
+
 const simulator = new Simulator({
   baseUrl: server,
   fetch: (request) => fetch(request),
-  joinToken: values["join-token"] ?? process.env.AGENT_JOIN_TOKEN ?? "development-join-token",
+  joinToken: values["join-token"] ?? process.env.AGENT_JOIN_TOKEN ?? localDevJoinToken(),
   clusterSizes: { [environment]: count },
   seed,
   hostnamePrefix: values["hostname-prefix"],

@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { DomainError } from "../commands/errors.js";
 import { resolveSettings } from "../strategies/settings.js";
+import { DEV_SECRETS_FILE, loadOrCreateDevSecrets } from "./dev-secrets.js";
 
 const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 const int = (min = 0) => z.coerce.number().int().min(min);
@@ -10,9 +11,11 @@ const url = z.string().url();
 /** Each variable with its schema; undefined means "use the default". */
 const EnvSchema = z.object({
   APP_MODE: z.enum(["development", "production"]).optional(),
+  /** read only when APP_MODE is unset; see resolveMode */
   NODE_ENV: z.string().optional(),
   PORT: int().max(65535).default(3000),
-  HOST: z.string().default("0.0.0.0"),
+  /** development: 127.0.0.1, production: 0.0.0.0 */
+  HOST: z.string().optional(),
   DATA_DIR: z.string().default("./data"),
   EVENTSTORE_URL: url.optional(),
   MONGODB_URL: url.optional(),
@@ -58,6 +61,8 @@ const EnvSchema = z.object({
   AUDIT_RETENTION_DAYS: int(1).default(90),
   OTEL_EXPORTER_OTLP_ENDPOINT: url.optional(),
   OTEL_SERVICE_NAME: z.string().default("kernel-orchestrator"),
+  /** when set, GET /metrics needs Authorization: Bearer <METRICS_TOKEN> */
+  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
 });
 
 export class ConfigError extends Error {
@@ -80,7 +85,20 @@ const DEV_STRATEGY_SETTINGS = {
   },
 };
 
-const DEV_JWT_SECRET = "development-only-secret-do-not-use-in-production!";
+/**
+ * APP_MODE decides. Without it, NODE_ENV is read the way people write it: any spelling of
+ * production means production (which then demands real secrets), the usual development values
+ * mean development, and anything else is refused rather than guessed, because a guess of
+ * "development" is what once served known credentials on a server meant for production.
+ */
+function resolveMode(appMode: "development" | "production" | undefined, nodeEnv: string | undefined, problems: string[]) {
+  if (appMode) return appMode;
+  const v = nodeEnv?.trim().toLowerCase();
+  if (v === undefined || v === "development" || v === "dev" || v === "test") return "development";
+  if (v === "production" || v === "prod") return "production";
+  problems.push(`NODE_ENV: "${nodeEnv}" does not say which mode to run in; set APP_MODE=production or APP_MODE=development`);
+  return "production";
+}
 
 export const RateLimitClasses = ["auth", "deployments", "approvals", "clusters", "agents", "global"] as const;
 export type RateLimitClass = (typeof RateLimitClasses)[number];
@@ -102,7 +120,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const e = parsed.data;
   const problems: string[] = [];
-  const mode = e.APP_MODE ?? (e.NODE_ENV === "production" ? "production" : "development");
+  const mode = resolveMode(e.APP_MODE, e.NODE_ENV, problems);
   const dev = mode === "development";
   if (!dev && !e.AGENT_JOIN_TOKEN) problems.push("AGENT_JOIN_TOKEN: required in production mode (agents register with it)");
   if (!dev && !e.JWT_SECRET) problems.push("JWT_SECRET: required in production mode (no default signing key outside development)");
@@ -140,12 +158,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (problems.length) throw new ConfigError(problems);
 
+  const dataDir = resolve(e.DATA_DIR);
+  let jwtSecret = e.JWT_SECRET;
+  let agentJoinToken = e.AGENT_JOIN_TOKEN;
+  // only development gets here without both (production refused above); given values always win
+  if (!jwtSecret || !agentJoinToken) {
+    try {
+      const generated = loadOrCreateDevSecrets(dataDir);
+      jwtSecret ??= generated.jwtSecret;
+      agentJoinToken ??= generated.agentJoinToken;
+    } catch (err) {
+      throw new ConfigError([`DATA_DIR: cannot keep development secrets in ${DEV_SECRETS_FILE}: ${err instanceof Error ? err.message : String(err)}`]);
+    }
+  }
+
   return {
     mode,
     dev,
     port: e.PORT,
-    host: e.HOST,
-    dataDir: resolve(e.DATA_DIR),
+    host: e.HOST ?? (dev ? "127.0.0.1" : "0.0.0.0"),
+    dataDir,
     eventstoreUrl: e.EVENTSTORE_URL,
     mongodbUrl: e.MONGODB_URL,
     mongodbDb: e.MONGODB_DB,
@@ -153,7 +185,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sqliteSynchronous: e.SQLITE_SYNCHRONOUS,
     logLevel: e.LOG_LEVEL,
     jwt: {
-      secret: e.JWT_SECRET ?? DEV_JWT_SECRET,
+      secret: jwtSecret,
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
       ttlSeconds: e.JWT_TTL_SECONDS,
@@ -173,7 +205,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     approvals: { timeoutMs: e.APPROVAL_TIMEOUT_SECONDS * 1000, allowSelfApproval: e.ALLOW_SELF_APPROVAL },
     deploymentQueueMode: e.DEPLOYMENT_QUEUE_MODE,
     strategyOverrides,
-    agentJoinToken: e.AGENT_JOIN_TOKEN ?? "development-join-token",
+    agentJoinToken,
+    metricsToken: e.METRICS_TOKEN,
     heartbeat: {
       unhealthyAfterMs: (e.HEARTBEAT_UNHEALTHY_SECONDS ?? (dev ? 5 : 30)) * 1000,
       offlineAfterMs: (e.HEARTBEAT_OFFLINE_SECONDS ?? (dev ? 15 : 120)) * 1000,

@@ -36,6 +36,8 @@ export async function startTestServer(
     SQLITE_SYNCHRONOUS: "NORMAL",
     SIMULATOR: "false",
     RATE_LIMIT_ENABLED: "false",
+    // the server no longer has a built-in join token; tests register agents with this known one
+    AGENT_JOIN_TOKEN: "development-join-token",
     ...env,
   });
   const server = await startServer(config, { clock: options.clock, readStore: options.readStore });
