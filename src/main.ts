@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from "./platform/config.js";
-import { startServer } from "./server.js";
+import { startServer, StartupRefusedError } from "./server.js";
 
 let config;
 try {
@@ -12,7 +12,11 @@ try {
   throw err;
 }
 
-const server = await startServer(config);
+const server = await startServer(config).catch((err: unknown) => {
+  if (!(err instanceof StartupRefusedError)) throw err;
+  console.error(err.message);
+  process.exit(2);
+});
 console.log(`kernel orchestrator (${config.mode}) listening on ${server.url}  docs: ${server.url}/swagger`);
 
 let stopping = false;

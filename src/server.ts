@@ -7,6 +7,7 @@ import { DeploymentRunner } from "./processes/deployment-runner.js";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { seedDemoUsers } from "./commands/users.js";
+import { demoUsersRefusal, enabledDemoUsers } from "./commands/demo-users.js";
 import { catalog } from "./events/catalog/index.js";
 import { EventLog } from "./events/event-log.js";
 import { openEventStore } from "./events/store/open.js";
@@ -42,12 +43,28 @@ export interface StartOptions {
   readStore?: ReadStore;
 }
 
+/** The server will not start on this state; the message says what to do. */
+export class StartupRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StartupRefusedError";
+  }
+}
+
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const clock = options.clock ?? systemClock;
   const logger = createLogger(config.logLevel);
   const telemetry = await startTelemetry({ endpoint: config.otel.endpoint, serviceName: config.otel.serviceName, logger });
   const store = openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
   const log = new EventLog(store, catalog);
+  if (!config.dev) {
+    const demo = await enabledDemoUsers(log);
+    if (demo.length) {
+      await store.close();
+      await telemetry.shutdown();
+      throw new StartupRefusedError(demoUsersRefusal(demo));
+    }
+  }
   const readStore = options.readStore ?? (await openReadStore({ mongodbUrl: config.mongodbUrl, mongodbDb: config.mongodbDb }));
   const coordination = await openCoordination({ redisUrl: config.redisUrl, clock });
   const projectionList = allProjections({ auditRetentionMs: config.auditRetentionMs });
@@ -69,7 +86,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metrics,
     logger,
     clock,
-    tokens: new TokenService(config.jwt),
+    tokens: new TokenService(config.jwt, clock),
+    users,
     feed,
     instanceId,
     sseLimits: new SseLimits({ total: config.sse.maxConnections, perUser: config.sse.maxConnectionsPerUser }),
