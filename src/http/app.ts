@@ -56,7 +56,7 @@ export function createApp(deps: AppDeps) {
       },
     }),
   );
-  app.use(authenticate(deps.tokens));
+  app.use(authenticate(deps.tokens, deps.users));
   app.use(
     rateLimit({
       coordination: deps.coordination,
@@ -64,7 +64,7 @@ export function createApp(deps: AppDeps) {
       classify: (c) => classifyRequest(c.req.method, c.req.path),
       identify: (c) => {
         const principal = c.get("principal");
-        return principal ? `user:${principal.sub}` : `ip:${clientIp(c)}`;
+        return principal ? `user:${principal.sub}` : `ip:${clientIp(c, deps.config.trustProxy)}`;
       },
       onBlocked: (cls) => deps.metrics.rateLimited.inc({ class: cls }),
       logger: deps.logger,

@@ -4,16 +4,22 @@ import type { CommandContext } from "../commands/handler.js";
 import { DomainError } from "../commands/errors.js";
 import type { AppDeps, AppEnv } from "./env.js";
 import { currentTraceparent } from "../platform/telemetry.js";
+import { resolveClientAddress, type TrustProxy } from "./trust-proxy.js";
 
-/** The client address: the first X-Forwarded-For hop when behind a proxy, else the socket peer. */
-export function clientIp(c: Context): string {
-  const forwarded = c.req.header("x-forwarded-for")?.split(",")[0]?.trim();
-  if (forwarded) return forwarded;
+/** The client address: the socket peer, or what trusted proxies forwarded (see trust-proxy.ts). */
+export function clientIp(c: Context, trust: TrustProxy): string {
+  let peer: string | undefined;
   try {
-    return getConnInfo(c).remote.address ?? "unknown";
+    peer = getConnInfo(c).remote.address;
   } catch {
-    return "unknown"; // app.request() in tests has no socket
+    // app.request() in tests has no socket: resolveClientAddress answers "unknown"
   }
+  return resolveClientAddress(peer, c.req.header("x-forwarded-for"), trust);
+}
+
+/** The User-Agent as the audit log may keep it: printable ASCII without markup, at most 256 characters. */
+export function auditUserAgent(c: Context): string | undefined {
+  return c.req.header("user-agent")?.slice(0, 256).replace(/[^\x20-\x7e]|[<>"'`]/g, "_");
 }
 
 /** Everything an event's metadata needs from the HTTP request that caused it. */
@@ -29,8 +35,8 @@ export function commandContext(c: Context<AppEnv>, deps: AppDeps): CommandContex
       : { kind: "user", id: "anonymous" },
     correlationId: c.get("requestId"),
     traceparent: currentTraceparent() ?? c.req.header("traceparent"),
-    sourceIp: clientIp(c),
-    userAgent: c.req.header("user-agent")?.slice(0, 256),
+    sourceIp: clientIp(c, deps.config.trustProxy),
+    userAgent: auditUserAgent(c),
     idempotencyKey: key,
     now: deps.clock.now(),
   };

@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { DomainError } from "../commands/errors.js";
 import { resolveSettings } from "../strategies/settings.js";
+import { parseTrustProxy, type TrustProxy } from "../http/trust-proxy.js";
 import { DEV_SECRETS_FILE, loadOrCreateDevSecrets } from "./dev-secrets.js";
 
 const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
@@ -31,6 +32,10 @@ const EnvSchema = z.object({
   LOCKOUT_MAX_ATTEMPTS: int(1).default(5),
   LOCKOUT_WINDOW_SECONDS: int(1).default(900),
   LOCKOUT_DURATION_SECONDS: int(1).default(900),
+  /** each repeated lockout of one (username, address) doubles the last, up to this (default a day) */
+  LOCKOUT_MAX_DURATION_SECONDS: int(1).optional(),
+  /** "false"/unset: X-Forwarded-For is ignored; a hop count, or a comma list of proxy addresses/CIDRs */
+  TRUST_PROXY: z.string().optional(),
   BODY_LIMIT_BYTES: int(1024).default(64 * 1024),
   RATE_LIMIT_ENABLED: bool.optional(),
   RATE_LIMIT_FAIL_MODE: z.enum(["open", "closed"]).default("open"),
@@ -156,6 +161,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (!env || !Number.isInteger(count) || count < 0) problems.push(`SIMULATOR_CLUSTER_SIZES: bad entry "${part}" (want Env:count)`);
     else clusterSizes[env] = count;
   }
+  let trustProxy: TrustProxy = { kind: "none" };
+  try {
+    trustProxy = parseTrustProxy(e.TRUST_PROXY);
+  } catch (err) {
+    problems.push(`TRUST_PROXY: ${(err as Error).message}`);
+  }
+  const lockoutMaxSeconds = e.LOCKOUT_MAX_DURATION_SECONDS ?? Math.max(86_400, e.LOCKOUT_DURATION_SECONDS);
+  if (lockoutMaxSeconds < e.LOCKOUT_DURATION_SECONDS) {
+    problems.push("LOCKOUT_MAX_DURATION_SECONDS: must be at least LOCKOUT_DURATION_SECONDS");
+  }
   if (problems.length) throw new ConfigError(problems);
 
   const dataDir = resolve(e.DATA_DIR);
@@ -195,7 +210,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxAttempts: e.LOCKOUT_MAX_ATTEMPTS,
       windowMs: e.LOCKOUT_WINDOW_SECONDS * 1000,
       durationMs: e.LOCKOUT_DURATION_SECONDS * 1000,
+      maxDurationMs: lockoutMaxSeconds * 1000,
     },
+    trustProxy,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     rateLimit: {
       enabled: e.RATE_LIMIT_ENABLED ?? true,
