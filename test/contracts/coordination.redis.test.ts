@@ -64,6 +64,8 @@ if (!redis) {
     await rejection(within(c.ping(), 3000, "ping"));
     await rejection(within(c.hit("k", 5, 1000), 3000, "hit"));
     await rejection(within(c.acquire("k", "A", 1000), 3000, "acquire"));
+    await rejection(within(c.tryLock("k", "A", 1000), 3000, "tryLock"));
+    await rejection(within(c.lockoutFailure("k", { maxFailures: 3, windowMs: 1000, lockMs: 1000, maxLockMs: 1000 }), 3000, "lockoutFailure"));
     await rejection(within(c.subscribe("ch", () => {}), 3000, "subscribe"));
     await c.close();
     assert.ok(errors.length > 0, "connection errors reach onError instead of crashing the process");

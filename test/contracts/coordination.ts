@@ -178,5 +178,94 @@ export function coordinationContract(name: string, factory: () => Promise<Coordi
     await barrier.stop();
   });
 
+  s("a mutex is exclusive, re-entrant for its owner, leaves nothing after unlock, and frees itself after its ttl", async () => {
+    assert.ok(await f.coordination.tryLock("login:alice", "A", 10_000));
+    assert.not.ok(await peer().tryLock("login:alice", "B", 10_000));
+    assert.ok(await f.coordination.tryLock("login:alice", "A", 10_000), "the holder may take it again");
+    assert.ok(await peer().tryLock("login:bob", "B", 10_000), "keys are independent");
+    await peer().unlock("login:alice", "B"); // not B's: changes nothing
+    assert.not.ok(await peer().tryLock("login:alice", "B", 10_000));
+    await f.coordination.unlock("login:alice", "A");
+    assert.ok(await peer().tryLock("login:alice", "B", 150));
+    await elapse(200);
+    assert.ok(await f.coordination.tryLock("login:alice", "A", 10_000), "an expired hold is free");
+  });
+
+  s("concurrent tryLocks by 20 owners: exactly one holds the mutex", async () => {
+    const instances = [f.coordination, peer()];
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (instances[i % 2] as Coordination).tryLock("race", `owner-${i}`, 10_000)),
+    );
+    assert.is(results.filter(Boolean).length, 1);
+  });
+
+  const policy = { maxFailures: 3, windowMs: 60_000, lockMs: 200, maxLockMs: 500 };
+
+  s("lockout: the maxFailures-th failure locks; while locked nothing is counted and a success is refused", async () => {
+    const first = await f.coordination.lockoutFailure("k", policy);
+    assert.equal(first, { lockedForMs: 0, failures: 1, lockedNow: false, lockouts: 0 });
+    assert.is((await peer().lockoutFailure("k", policy)).failures, 2);
+    assert.equal(await f.coordination.lockoutStatus("k", policy), { lockedForMs: 0, failures: 2, lockedNow: false, lockouts: 0 });
+    const third = await peer().lockoutFailure("k", policy);
+    assert.ok(third.lockedNow);
+    assert.is(third.failures, 3, "the count that started the lock");
+    assert.is(third.lockouts, 1);
+    assert.ok(third.lockedForMs > 150 && third.lockedForMs <= 200, `locked for ${third.lockedForMs}`);
+    const during = await f.coordination.lockoutFailure("k", policy);
+    assert.not.ok(during.lockedNow);
+    assert.ok(during.lockedForMs > 0 && during.lockedForMs <= third.lockedForMs);
+    assert.is(during.lockouts, 1, "a failure while locked does not lock again");
+    const refused = await peer().lockoutSuccess("k");
+    assert.ok(refused.lockedForMs > 0, "a success while locked is refused");
+    assert.ok((await f.coordination.lockoutStatus("k", policy)).lockedForMs > 0, "and changes nothing");
+    assert.equal(await f.coordination.lockoutStatus("other", policy), { lockedForMs: 0, failures: 0, lockedNow: false, lockouts: 0 });
+  });
+
+  s("lockout: a repeated lock lasts twice as long, capped; a success clears failures and the doubling", async () => {
+    const lockOnce = async () => {
+      let last = await f.coordination.lockoutFailure("k", policy);
+      for (let i = 1; i < policy.maxFailures; i++) last = await peer().lockoutFailure("k", policy);
+      assert.ok(last.lockedNow);
+      await elapse(last.lockedForMs + 20);
+      return last;
+    };
+    const durations: number[] = [];
+    for (let i = 0; i < 3; i++) durations.push((await lockOnce()).lockedForMs);
+    // rounded to the 50 ms the Redis run may lose between its calls
+    assert.equal(durations.map((d) => Math.ceil(d / 50) * 50), [200, 400, 500]);
+    assert.is((await f.coordination.lockoutStatus("k", policy)).lockedForMs, 0, "unlocked after the wait");
+    await f.coordination.lockoutFailure("k", policy);
+    const ok = await peer().lockoutSuccess("k");
+    assert.equal(ok, { lockedForMs: 0, failures: 0, lockedNow: false, lockouts: 0 });
+    assert.equal(await f.coordination.lockoutStatus("k", policy), ok);
+    const fresh = await lockOnce();
+    assert.is(fresh.lockouts, 1, "the doubling starts over after a success");
+  });
+
+  s("lockout: failures leave the window, and the doubling is forgotten maxLockMs after the last lock", async () => {
+    const short = { maxFailures: 2, windowMs: 150, lockMs: 100, maxLockMs: 200 };
+    await f.coordination.lockoutFailure("w", short);
+    await elapse(200);
+    const again = await f.coordination.lockoutFailure("w", short);
+    assert.is(again.failures, 1, "the first failure has left the window");
+    const locked = await peer().lockoutFailure("w", short);
+    assert.ok(locked.lockedNow);
+    await elapse(locked.lockedForMs + short.maxLockMs + 50);
+    await f.coordination.lockoutFailure("w", short);
+    const relocked = await f.coordination.lockoutFailure("w", short);
+    assert.ok(relocked.lockedNow);
+    assert.is(relocked.lockouts, 1, "a lock long forgotten does not double this one");
+  });
+
+  s("lockout: 20 concurrent failures on two handles lock once, after exactly maxFailures counted", async () => {
+    const instances = [f.coordination, peer()];
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (instances[i % 2] as Coordination).lockoutFailure("burst", { ...policy, lockMs: 10_000, maxLockMs: 10_000 })),
+    );
+    assert.is(results.filter((r) => r.lockedNow).length, 1);
+    assert.is(results.filter((r) => r.lockedForMs === 0).length, policy.maxFailures - 1);
+    assert.equal(results.filter((r) => r.lockedForMs === 0).map((r) => r.failures).sort(), [1, 2]);
+  });
+
   return s;
 }

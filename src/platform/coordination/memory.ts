@@ -1,6 +1,6 @@
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
-import type { Coordination, Lease, RateLimitDecision } from "./port.js";
+import type { Coordination, Lease, LockoutPolicy, LockoutState, RateLimitDecision } from "./port.js";
 
 interface Held {
   owner: string;
@@ -13,6 +13,17 @@ interface Window {
   /** timestamps of counted hits, oldest first */
   hits: number[];
 }
+
+interface Lockout {
+  /** counted failures in the window, oldest first */
+  failures: number[];
+  lockedUntil: number;
+  lockouts: number;
+  /** once past this the entry holds nothing worth keeping (no failure in the window, doubling forgotten) */
+  forgetAt: number;
+}
+
+const NOT_LOCKED: LockoutState = { lockedForMs: 0, failures: 0, lockedNow: false, lockouts: 0 };
 
 /** How often idle rate-limit logs are swept, so keys seen once do not stay in memory forever. */
 const SWEEP_EVERY_MS = 60_000;
@@ -30,6 +41,8 @@ export class MemoryCoordination implements Coordination {
   /** last fencing token granted per key; kept after release so tokens never go backwards */
   private readonly fencing = new Map<string, number>();
   private readonly windows = new Map<string, Window>();
+  private readonly mutexes = new Map<string, { owner: string; expiresAt: number }>();
+  private readonly lockouts = new Map<string, Lockout>();
   private readonly channels = new Map<string, Set<(message: string) => void>>();
   private lastSweep: number;
   private closed = false;
@@ -97,6 +110,58 @@ export class MemoryCoordination implements Coordination {
     return decision;
   }
 
+  async tryLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    this.assertOpen();
+    const now = this.clock.now();
+    this.sweep(now);
+    const held = this.mutexes.get(key);
+    if (held && held.expiresAt > now && held.owner !== owner) return false;
+    this.mutexes.set(key, { owner, expiresAt: now + ttlMs });
+    return true;
+  }
+
+  async unlock(key: string, owner: string): Promise<void> {
+    this.assertOpen();
+    if (this.mutexes.get(key)?.owner === owner) this.mutexes.delete(key);
+  }
+
+  async lockoutStatus(key: string, policy: LockoutPolicy): Promise<LockoutState> {
+    this.assertOpen();
+    const now = this.clock.now();
+    const entry = this.lockouts.get(key);
+    if (!entry) return NOT_LOCKED;
+    return lockoutState(settle(entry, now, policy), now, false);
+  }
+
+  async lockoutFailure(key: string, policy: LockoutPolicy): Promise<LockoutState> {
+    this.assertOpen();
+    const now = this.clock.now();
+    this.sweep(now);
+    const entry = settle(this.lockouts.get(key) ?? { failures: [], lockedUntil: 0, lockouts: 0, forgetAt: 0 }, now, policy);
+    if (entry.lockedUntil > now) return lockoutState(entry, now, false);
+    entry.failures.push(now);
+    this.lockouts.set(key, entry);
+    if (entry.failures.length < policy.maxFailures) {
+      entry.forgetAt = Math.max(entry.forgetAt, now + policy.windowMs);
+      return lockoutState(entry, now, false);
+    }
+    const counted = entry.failures.length;
+    entry.lockouts += 1;
+    entry.lockedUntil = now + lockDuration(policy, entry.lockouts);
+    entry.failures = [];
+    entry.forgetAt = entry.lockedUntil + policy.maxLockMs;
+    return { ...lockoutState(entry, now, true), failures: counted };
+  }
+
+  async lockoutSuccess(key: string): Promise<LockoutState> {
+    this.assertOpen();
+    const now = this.clock.now();
+    const entry = this.lockouts.get(key);
+    if (entry && entry.lockedUntil > now) return lockoutState(entry, now, false);
+    this.lockouts.delete(key);
+    return NOT_LOCKED;
+  }
+
   async publish(channel: string, message: string): Promise<void> {
     this.assertOpen();
     const handlers = this.channels.get(channel);
@@ -147,11 +212,32 @@ export class MemoryCoordination implements Coordination {
       dropExpired(w.hits, now - w.windowMs);
       if (!w.hits.length) this.windows.delete(key);
     }
+    for (const [key, m] of this.mutexes) if (m.expiresAt <= now) this.mutexes.delete(key);
+    for (const [key, l] of this.lockouts) if (l.forgetAt <= now) this.lockouts.delete(key);
   }
 
   private assertOpen(): void {
     if (this.closed) throw new Error("coordination is closed");
   }
+}
+
+/** lock length for the `lockouts`-th lock in a row: doubling from lockMs, capped */
+export function lockDuration(policy: LockoutPolicy, lockouts: number): number {
+  return Math.min(policy.lockMs * 2 ** Math.max(0, lockouts - 1), policy.maxLockMs);
+}
+
+/** drops failures that left the window and forgets the doubling once maxLockMs passed after the last lock */
+function settle(entry: Lockout, now: number, policy: LockoutPolicy): Lockout {
+  dropExpired(entry.failures, now - policy.windowMs);
+  if (entry.lockedUntil > 0 && now >= entry.lockedUntil + policy.maxLockMs) {
+    entry.lockedUntil = 0;
+    entry.lockouts = 0;
+  }
+  return entry;
+}
+
+function lockoutState(entry: Lockout, now: number, lockedNow: boolean): LockoutState {
+  return { lockedForMs: Math.max(0, entry.lockedUntil - now), failures: entry.failures.length, lockedNow, lockouts: entry.lockouts };
 }
 
 /** removes timestamps at or before `cutoff` from the front of a sorted log */

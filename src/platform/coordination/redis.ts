@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import type { Coordination, Lease, RateLimitDecision } from "./port.js";
+import type { Coordination, Lease, LockoutPolicy, LockoutState, RateLimitDecision } from "./port.js";
 
 export interface RedisCoordinationOptions {
   url: string;
@@ -67,13 +67,82 @@ if oldest[2] then retry = tonumber(oldest[2]) + window - now end
 if newest[2] then reset = tonumber(newest[2]) + window - now end
 return {0, 0, retry, reset}`;
 
+/** KEYS: mutex. ARGV: owner, ttlMs. 1 if taken (free, expired or ours), else 0. */
+const TRY_LOCK = `local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+return 1`;
+
+/** KEYS: mutex. ARGV: owner. Deletes only our own hold. */
+const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0`;
+
+// Lockouts, same rules as the memory adapter. KEYS: hash {until, level} living until the doubling is
+// forgotten (until + maxLockMs), sorted set of failures in the window (score = server ms).
+// Every script answers {lockedForMs, failures, lockedNow, lockouts}.
+const LOCKOUT_READ = `${NOW}
+local h = redis.call('HMGET', KEYS[1], 'until', 'level')
+local untilMs = tonumber(h[1]) or 0
+local level = tonumber(h[2]) or 0`;
+
+/** ARGV: windowMs, maxLockMs. */
+const LOCKOUT_STATUS = `${LOCKOUT_READ}
+if untilMs > 0 and now >= untilMs + tonumber(ARGV[2]) then level = 0 end
+local locked = 0
+if untilMs > now then locked = untilMs - now end
+local failures = redis.call('ZCOUNT', KEYS[2], '(' .. (now - tonumber(ARGV[1])), '+inf')
+return {locked, failures, 0, level}`;
+
+/** ARGV: maxFailures, windowMs, lockMs, maxLockMs, unique member. */
+const LOCKOUT_FAILURE = `${LOCKOUT_READ}
+local maxFailures = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local lockMs = tonumber(ARGV[3])
+local maxLockMs = tonumber(ARGV[4])
+if untilMs > now then return {untilMs - now, 0, 0, level} end
+if untilMs > 0 and now >= untilMs + maxLockMs then level = 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+redis.call('ZADD', KEYS[2], now, ARGV[5])
+local failures = redis.call('ZCARD', KEYS[2])
+if failures < maxFailures then
+  redis.call('PEXPIRE', KEYS[2], window)
+  return {0, failures, 0, level}
+end
+level = level + 1
+local ms = math.min(lockMs * math.pow(2, level - 1), maxLockMs)
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[1], 'until', now + ms, 'level', level)
+redis.call('PEXPIRE', KEYS[1], ms + maxLockMs)
+return {ms, failures, 1, level}`;
+
+/** No ARGV. A success while locked is refused and changes nothing. */
+const LOCKOUT_SUCCESS = `${LOCKOUT_READ}
+if untilMs > now then return {untilMs - now, 0, 0, level} end
+redis.call('DEL', KEYS[1], KEYS[2])
+return {0, 0, 0, 0}`;
+
 interface Script {
   lua: string;
   sha: string;
 }
 
 const script = (lua: string): Script => ({ lua, sha: createHash("sha1").update(lua).digest("hex") });
-const SCRIPTS = { acquire: script(ACQUIRE), renew: script(RENEW), release: script(RELEASE), hit: script(HIT) };
+const SCRIPTS = {
+  acquire: script(ACQUIRE),
+  renew: script(RENEW),
+  release: script(RELEASE),
+  hit: script(HIT),
+  tryLock: script(TRY_LOCK),
+  unlock: script(UNLOCK),
+  lockoutStatus: script(LOCKOUT_STATUS),
+  lockoutFailure: script(LOCKOUT_FAILURE),
+  lockoutSuccess: script(LOCKOUT_SUCCESS),
+};
+
+function lockoutState(reply: unknown): LockoutState {
+  const [lockedForMs, failures, lockedNow, lockouts] = reply as [number, number, number, number];
+  return { lockedForMs, failures, lockedNow: lockedNow === 1, lockouts };
+}
 
 type Handler = (message: string) => void;
 
@@ -125,6 +194,28 @@ export class RedisCoordination implements Coordination {
     const reply = await this.run(SCRIPTS.hit, [`${this.prefix}rl:${key}`], [String(limit), String(windowMs), member]);
     const [allowed, remaining, retryAfterMs, resetMs] = reply as [number, number, number, number];
     return { allowed: allowed === 1, limit, remaining, retryAfterMs, resetMs };
+  }
+
+  async tryLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.run(SCRIPTS.tryLock, [`${this.prefix}mutex:${key}`], [owner, String(ttlMs)])) === 1;
+  }
+
+  async unlock(key: string, owner: string): Promise<void> {
+    await this.run(SCRIPTS.unlock, [`${this.prefix}mutex:${key}`], [owner]);
+  }
+
+  async lockoutStatus(key: string, policy: LockoutPolicy): Promise<LockoutState> {
+    return lockoutState(await this.run(SCRIPTS.lockoutStatus, this.lockoutKeys(key), [String(policy.windowMs), String(policy.maxLockMs)]));
+  }
+
+  async lockoutFailure(key: string, policy: LockoutPolicy): Promise<LockoutState> {
+    const member = `${this.instanceId}:${this.seq++}`;
+    const args = [policy.maxFailures, policy.windowMs, policy.lockMs, policy.maxLockMs].map(String);
+    return lockoutState(await this.run(SCRIPTS.lockoutFailure, this.lockoutKeys(key), [...args, member]));
+  }
+
+  async lockoutSuccess(key: string): Promise<LockoutState> {
+    return lockoutState(await this.run(SCRIPTS.lockoutSuccess, this.lockoutKeys(key), []));
   }
 
   async publish(channel: string, message: string): Promise<void> {
@@ -222,6 +313,10 @@ export class RedisCoordination implements Coordination {
       );
     }
     return this.subscriberReady;
+  }
+
+  private lockoutKeys(key: string): string[] {
+    return [`${this.prefix}lockout:${key}`, `${this.prefix}lockout-failures:${key}`];
   }
 
   private leaseKey(key: string): string {
