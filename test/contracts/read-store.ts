@@ -231,6 +231,74 @@ export function readStoreContract(name: string, factory: ReadStoreFactory) {
       assert.is(await store.collection("a").count(), 1);
     }));
 
+  test("put and putMany never move a document to an older lastPosition; equal or newer replace", () =>
+    withStore(async (store) => {
+      const c = store.collection<Item & { lastPosition?: number }>("items");
+      await c.put({ _id: "a", env: "QA", n: 1, lastPosition: 10 });
+      await c.put({ _id: "a", env: "QA", n: 0, lastPosition: 9 }); // a late second writer
+      assert.equal(await c.get("a"), { _id: "a", env: "QA", n: 1, lastPosition: 10 });
+      await c.put({ _id: "a", env: "QA", n: 2, lastPosition: 10 });
+      assert.is((await c.get("a"))?.n, 2, "an equal position replaces (a replay after a lost acknowledgement)");
+      await c.putMany([
+        { _id: "a", env: "QA", n: 3, lastPosition: 4 },
+        { _id: "b", env: "QA", n: 4, lastPosition: 4 },
+      ]);
+      assert.is((await c.get("a"))?.n, 2, "putMany skips the older document");
+      assert.is((await c.get("b"))?.n, 4, "and writes the others");
+      await c.putMany([{ _id: "a", env: "QA", n: 5, lastPosition: 11 }]);
+      assert.equal(await c.get("a"), { _id: "a", env: "QA", n: 5, lastPosition: 11 });
+      // documents without a position (users, checkpoints) are replaced as before
+      await c.put({ _id: "p", env: "QA", n: 1 });
+      await c.put({ _id: "p", env: "QA", n: 0 });
+      assert.is((await c.get("p"))?.n, 0);
+    }));
+
+  test("a skipped older put does not trip a unique index", () =>
+    withStore(async (store) => {
+      const c = store.collection<Item & { email: string; lastPosition: number }>("users");
+      await c.ensureIndex({ name: "by_email", keys: { email: 1 }, unique: true });
+      await c.put({ _id: "u1", env: "QA", n: 1, email: "a@x", lastPosition: 5 });
+      await c.put({ _id: "u2", env: "QA", n: 1, email: "b@x", lastPosition: 7 });
+      await c.put({ _id: "u2", env: "QA", n: 1, email: "b@x", lastPosition: 6 });
+      assert.is((await c.get("u2"))?.lastPosition, 7);
+      try {
+        await c.put({ _id: "u2", env: "QA", n: 1, email: "a@x", lastPosition: 8 });
+        assert.unreachable("a newer document still meets the unique index");
+      } catch (err) {
+        assert.instance(err, DuplicateKeyError);
+      }
+    }));
+
+  test("rename replaces the target's documents and indexes with the source's, and removes the source", () =>
+    withStore(async (store) => {
+      const live = store.collection<Item & { email?: string }>("model");
+      await live.putMany(items(3));
+      await live.ensureIndex({ name: "old_unique", keys: { n: 1 }, unique: true });
+      const shadow = store.collection<Item & { email?: string }>("model__v2");
+      await shadow.ensureIndex({ name: "by_email", keys: { email: 1 }, unique: true });
+      await shadow.putMany([
+        { _id: "x", env: "QA", n: 1, email: "a@x" },
+        { _id: "y", env: "QA", n: 1, email: "b@x" },
+      ]);
+      await store.rename("model__v2", "model");
+      assert.equal((await live.find({}, { sort: { _id: 1 } })).map((d) => d._id), ["x", "y"]);
+      assert.is(await shadow.count(), 0);
+      try {
+        await live.put({ _id: "z", env: "QA", n: 2, email: "a@x" });
+        assert.unreachable("the source's unique index came along");
+      } catch (err) {
+        assert.instance(err, DuplicateKeyError);
+      }
+      await live.put({ _id: "w", env: "QA", n: 1, email: "c@x" }); // the target's old index went away
+      // a repeated rename (its first answer lost) finds no source and changes nothing
+      await store.rename("model__v2", "model");
+      assert.is(await live.count(), 3);
+      // a rename onto a collection that does not exist yet
+      await store.collection<Item>("fresh__v1").putMany(items(2));
+      await store.rename("fresh__v1", "fresh");
+      assert.is(await store.collection("fresh").count(), 2);
+    }));
+
   test("ping answers", () => withStore((store) => store.ping()));
 
   return test;

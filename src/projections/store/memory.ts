@@ -229,6 +229,15 @@ export class MemoryReadStore implements ReadStore {
     this.collections.delete(name);
   }
 
+  async rename(from: string, to: string): Promise<void> {
+    const state = this.collections.get(from);
+    // reading a collection creates its (empty) state here; MongoDB would not have it at all
+    if (!state || (state.docs.size === 0 && state.unique.size === 0 && state.ttl.size === 0 && state.fields.size === 0)) return;
+    // the whole state moves, indexes included, in one synchronous step: no reader sees a mix
+    this.collections.set(to, state);
+    this.collections.delete(from);
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
@@ -273,6 +282,11 @@ export class MemoryReadStore implements ReadStore {
 function expiresAt(value: unknown): number {
   const dates = (Array.isArray(value) ? value : [value]).filter((v): v is Date => v instanceof Date);
   return dates.length ? Math.min(...dates.map((d) => d.getTime())) : Infinity;
+}
+
+/** The port's guard on put: a read-model document older than the stored one is not written. */
+function isOlder(doc: Doc, stored: Doc | undefined): boolean {
+  return typeof doc.lastPosition === "number" && typeof stored?.lastPosition === "number" && doc.lastPosition < stored.lastPosition;
 }
 
 /** `replacing`: the same _id is written back at once, so its place in sortedIds stays. */
@@ -328,6 +342,7 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
   private write(doc: Doc): void {
     if (typeof doc._id !== "string") throw new TypeError(`${this.name}: document _id must be a string`);
     const state = this.s;
+    if (isOlder(doc, state.docs.get(doc._id))) return;
     const keys: [UniqueIndex, string][] = [];
     for (const index of state.unique.values()) {
       const key = indexKey(doc, index.spec);

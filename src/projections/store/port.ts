@@ -35,8 +35,14 @@ export class DuplicateKeyError extends Error {
  */
 export interface Collection<T extends Doc = Doc> {
   get(id: string): Promise<T | null>;
-  /** insert or replace by _id; throws DuplicateKeyError when a unique index is violated */
+  /**
+   * Insert or replace by _id; throws DuplicateKeyError when a unique index is violated.
+   * Conditional on `lastPosition` when both the stored and the new document carry a number
+   * there: a document older than the stored one is not written (nor is that an error), so a
+   * second or late writer cannot move a read model backwards. Equal positions replace.
+   */
   put(doc: T): Promise<void>;
+  /** put for each document, unordered: every valid one is written, then the first violation is thrown */
   putMany(docs: T[]): Promise<void>;
   delete(id: string): Promise<boolean>;
   deleteMany(filter: Filter): Promise<number>;
@@ -51,6 +57,13 @@ export interface ReadStore {
   collection<T extends Doc = Doc>(name: string): Collection<T>;
   /** drops a collection (used by projection rebuilds) */
   drop(name: string): Promise<void>;
+  /**
+   * Replaces collection `to` (documents and indexes) with collection `from`, in one step for
+   * readers, and `from` is gone afterwards: how a read model rebuilt beside the live one is
+   * switched in (blue-green rebuild). A missing `from` changes nothing, so repeating a rename
+   * whose answer was lost is safe.
+   */
+  rename(from: string, to: string): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
