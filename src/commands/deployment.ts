@@ -11,6 +11,7 @@ import {
   type StrategyName,
   type StrategySettings,
 } from "../strategies/settings.js";
+import { own, putOwn } from "../platform/own-keys.js";
 import type { Decider } from "./decider.js";
 import { conflict, DomainError, invalid, notFound } from "./errors.js";
 
@@ -180,12 +181,12 @@ const plusMs = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISO
 let ownedNodes: Record<string, NodeState> | null = null;
 
 function setNode(state: DeploymentState, nodeId: string, patch: Partial<NodeState>): DeploymentState {
-  const node = state.nodes[nodeId];
+  const node = own(state.nodes, nodeId);
   if (!node) return state;
   const delta = node.wave >= 0 && patch.phase !== undefined ? Number(patch.phase === "updated") - Number(node.phase === "updated") : 0;
   const counted = delta ? { ...state, nodeCounts: { ...state.nodeCounts, updated: state.nodeCounts.updated + delta } } : state;
   if (state.nodes === ownedNodes) {
-    ownedNodes[nodeId] = { ...node, ...patch };
+    putOwn(ownedNodes, nodeId, { ...node, ...patch });
     return counted;
   }
   return { ...counted, nodes: { ...state.nodes, [nodeId]: { ...node, ...patch } } };
@@ -235,7 +236,7 @@ function setWave(state: DeploymentState, index: number, patch: Partial<WaveState
 function maybeStartAnalysis(state: DeploymentState, wave: number, at: string): DeploymentState {
   const w = state.waves[wave];
   if (!w || w.status !== "running" || state.rollback || !state.settings) return state;
-  if (!w.nodeIds.every((id) => state.nodes[id]?.phase === "updated")) return state;
+  if (!w.nodeIds.every((id) => own(state.nodes, id)?.phase === "updated")) return state;
   return setWave(state, wave, { status: "analyzing", installedAt: at, nextCheckAt: plusMs(at, state.settings.checkIntervalMs) });
 }
 
@@ -296,7 +297,7 @@ export function evolveDeployment(state: DeploymentState, event: DeploymentEvent)
       const d = event.data;
       const nodes: Record<string, NodeState> = {};
       for (const n of d.nodes) {
-        nodes[n.nodeId] = {
+        putOwn(nodes, n.nodeId, {
           nodeId: n.nodeId,
           wave: n.wave,
           color: n.color ?? null,
@@ -308,7 +309,7 @@ export function evolveDeployment(state: DeploymentState, event: DeploymentEvent)
           timeoutAt: null,
           touched: false,
           error: null,
-        };
+        });
       }
       const waves: WaveState[] = d.waves.map((w) => ({
         ...w,
@@ -339,7 +340,7 @@ export function evolveDeployment(state: DeploymentState, event: DeploymentEvent)
       return setWave(s, event.data.wave, { status: "running", startedAt: event.data.at });
     case "NodeUpdateRequested": {
       const d = event.data;
-      const node = s.nodes[d.nodeId];
+      const node = own(s.nodes, d.nodeId);
       if (!node) return s;
       const install = d.kind === "install";
       return setNode(s, d.nodeId, {
@@ -353,7 +354,7 @@ export function evolveDeployment(state: DeploymentState, event: DeploymentEvent)
       });
     }
     case "NodeUpdated": {
-      const node = s.nodes[event.data.nodeId];
+      const node = own(s.nodes, event.data.nodeId);
       if (!node) return s;
       return maybeStartAnalysis(setNode(s, node.nodeId, { phase: "updated" }), node.wave, event.data.at);
     }

@@ -1,10 +1,22 @@
 import type { AssignmentOutcome, FleetNode } from "../processes/deployment-process.js";
 import { NODE_OUTCOMES, NODES, type NodeDoc, type OutcomeDoc } from "../projections/nodes.js";
 import type { ReadStore } from "../projections/store/port.js";
+import { own } from "../platform/own-keys.js";
 import type { MetricSample } from "../strategies/health-analysis.js";
 import { SAMPLES, toMetricSample, type SampleDoc } from "./telemetry.js";
 
 export type { AssignmentOutcome, FleetNode, MetricSample };
+
+/** A node as the deployment process sees it: its version of this module only. */
+export function fleetNodeOf(d: Pick<NodeDoc, "nodeId" | "status" | "modules" | "color">, moduleName: string): FleetNode {
+  return {
+    nodeId: d.nodeId,
+    status: d.status,
+    // a module named "constructor" must find the node's entry, not Object's
+    version: own(d.modules, moduleName) ?? null,
+    ...(d.color ? { color: d.color } : {}),
+  };
+}
 
 /**
  * What the deployment runner needs to know about one environment's fleet for one module: every
@@ -18,12 +30,7 @@ export async function fleetView(
   samplesSince: number,
 ): Promise<{ nodes: FleetNode[]; outcomes: AssignmentOutcome[]; samples: MetricSample[] }> {
   const docs = await readStore.collection<NodeDoc>(NODES).find({ environment }, { sort: { nodeId: 1 } });
-  const nodes: FleetNode[] = docs.map((d) => ({
-    nodeId: d.nodeId,
-    status: d.status,
-    version: d.modules[moduleName] ?? null,
-    ...(d.color ? { color: d.color } : {}),
-  }));
+  const nodes = docs.map((d) => fleetNodeOf(d, moduleName));
   const ids = docs.map((d) => d.nodeId);
   const known = new Set(ids);
   // filtered here rather than with $in: mingo intersects the whole id list for every document

@@ -2,6 +2,7 @@ import semver from "semver";
 import { AgentClient, AgentHttpError, type DesiredAssignment, type DesiredState, type FetchLike } from "./agent-client.js";
 import type { HeartbeatMetrics } from "./telemetry.js";
 import type { Random } from "./random.js";
+import { putOwn } from "../platform/own-keys.js";
 
 /** Per-cluster knobs of the simulation. */
 export interface SimProfile {
@@ -169,7 +170,7 @@ export class SimulatedNode {
     else if (a.kind === "install" && random.chance(profile.installFailureRate)) error = `install of ${a.moduleName}@${a.toVersion} failed (simulated)`;
     if (!error) {
       if (a.toVersion === null) delete this.modules[a.moduleName];
-      else this.modules[a.moduleName] = a.toVersion;
+      else putOwn(this.modules, a.moduleName, a.toVersion);
       const d = () => 1 + random.between(-profile.healthyDrift, profile.healthyDrift);
       this.drift = { cpu: d(), memory: d(), latency: d() };
     }

@@ -9,6 +9,7 @@ import {
   type NodeState,
 } from "../commands/deployment.js";
 import type { DeploymentEvent } from "../events/catalog/deployment.js";
+import { own } from "../platform/own-keys.js";
 import { analyzeNodeSet, type MetricSample } from "../strategies/health-analysis.js";
 import { maxConcurrentUpdates, plan } from "../strategies/index.js";
 import type { Color } from "../strategies/plan-types.js";
@@ -159,7 +160,7 @@ function planStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
       nodeId: n.nodeId,
       previousVersion: n.version,
       wave: waveOf.get(n.nodeId) ?? -1,
-      ...(p.blueGreen ? { color: p.blueGreen.colors[n.nodeId] } : {}),
+      ...(p.blueGreen ? { color: own(p.blueGreen.colors, n.nodeId) } : {}),
     }));
   const summary = p.waves.map((w) => w.label).join(" -> ");
   return [
@@ -247,7 +248,7 @@ function deployStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
     case "running": {
       if (paused) return [];
       const slots = maxConcurrentUpdates(strategy, settings) - inFlight(s);
-      const waiting = wave.nodeIds.map((id) => s.nodes[id]).filter((n): n is NodeState => n?.phase === "pending");
+      const waiting = wave.nodeIds.map((id) => own(s.nodes, id)).filter((n): n is NodeState => n?.phase === "pending");
       return waiting.slice(0, Math.max(0, slots)).map((n) => request(s, n, "install", ctx));
     }
     case "analyzing":
@@ -275,11 +276,10 @@ function deployStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
 }
 
 /** Samples taken inside the window, per node, for the nodes asked for. */
-function samplesFor(ctx: Ctx, nodeIds: readonly string[], after: number): Record<string, MetricSample[]> {
-  const wanted = new Set(nodeIds);
-  const out: Record<string, MetricSample[]> = Object.fromEntries(nodeIds.map((id) => [id, [] as MetricSample[]]));
+function samplesFor(ctx: Ctx, nodeIds: readonly string[], after: number): Map<string, MetricSample[]> {
+  const out = new Map(nodeIds.map((id) => [id, [] as MetricSample[]]));
   for (const sample of ctx.obs.samples) {
-    if (wanted.has(sample.nodeId) && sample.at > after && sample.at <= ctx.now) out[sample.nodeId]!.push(sample);
+    if (sample.at > after && sample.at <= ctx.now) out.get(sample.nodeId)?.push(sample);
   }
   return out;
 }
@@ -317,7 +317,7 @@ function analysisStep(s: DeploymentState, index: number, ctx: Ctx): DeploymentEv
   const baselineIds = nodesOf(s).filter((n) => n.phase === "pending").map((n) => n.nodeId);
   const windowStart = ctx.now - settings.analysisWindowMs;
   const bySubject = samplesFor(ctx, subject, Math.max(start, windowStart));
-  const baseline = Object.values(samplesFor(ctx, baselineIds, windowStart)).flat();
+  const baseline = [...samplesFor(ctx, baselineIds, windowStart).values()].flat();
   const verdict = analyzeNodeSet(bySubject, baseline, settings.thresholds);
   const consecutive = verdict.kind === "stable" ? wave.consecutiveStable + 1 : 0;
   const done = consecutive >= settings.requiredStableChecks && enoughTime;
@@ -371,7 +371,7 @@ function rollbackStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
     // Instant rollback: the previous color never left the old version.
     return [{ type: "TrafficSwitched", data: { from: s.servingColor, to: bg.activeColor, at: ctx.at, reason: `rollback: ${rb.reason}` } }];
   }
-  const nodes = rb.nodeIds.map((id) => s.nodes[id]).filter((n): n is NodeState => n !== undefined);
+  const nodes = rb.nodeIds.map((id) => own(s.nodes, id)).filter((n): n is NodeState => n !== undefined);
   const ready = nodes.filter((n) => n.phase === "updated" || n.phase === "failed");
   if (ready.length) {
     const slots = maxConcurrentUpdates(strategy, settings) - inFlight(s);

@@ -1,5 +1,6 @@
 import type { RecordedEvent } from "../events/envelope.js";
 import { streamKey } from "../events/streams.js";
+import { own } from "../platform/own-keys.js";
 import type { ProjectedDoc, Projection } from "./projection.js";
 
 export const DESIRED_STATE = "fleet_desired_state";
@@ -48,7 +49,7 @@ export const desiredStateProjection: Projection<DesiredStateDoc> = {
   keys: (e) => (e.type === "NodeUpdateRequested" ? [(e.data as NodeUpdateRequestedData).nodeId] : []),
   apply(doc, event: RecordedEvent) {
     const d = event.data as NodeUpdateRequestedData;
-    const previous = doc?.assignments[d.moduleName];
+    const previous = own(doc?.assignments, d.moduleName);
     const superseded = previous && previous.assignmentId !== d.assignmentId ? [...(doc?.superseded ?? []), previous.assignmentId] : (doc?.superseded ?? []);
     return {
       _id: d.nodeId,

@@ -110,15 +110,16 @@ export function analyzeNode(samples: readonly MetricSample[], baseline: readonly
  * enough data makes the whole set inconclusive; otherwise stable.
  */
 export function analyzeNodeSet(
-  samplesByNode: Readonly<Record<string, readonly MetricSample[]>>,
+  samplesByNode: ReadonlyMap<string, readonly MetricSample[]> | Readonly<Record<string, readonly MetricSample[]>>,
   baselineSamples: readonly MetricSample[],
   thresholds: Thresholds,
 ): Verdict {
-  const nodeIds = Object.keys(samplesByNode).sort();
-  if (nodeIds.length === 0) return { kind: "insufficient_data", reason: "no nodes to analyze" };
+  // node ids are names from the fleet: walked as entries, never looked up on a plain object
+  const entries = samplesByNode instanceof Map ? [...samplesByNode.entries()] : Object.entries(samplesByNode);
+  const byNode = entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (byNode.length === 0) return { kind: "insufficient_data", reason: "no nodes to analyze" };
   let missing: string[] = [];
-  for (const nodeId of nodeIds) {
-    const samples = samplesByNode[nodeId] ?? [];
+  for (const [nodeId, samples] of byNode) {
     const verdict = analyzeNode(samples, baselineSamples, thresholds);
     if (verdict.kind === "degraded") return verdict;
     if (verdict.kind === "insufficient_data") missing = [...missing, nodeId];
@@ -128,5 +129,5 @@ export function analyzeNodeSet(
     return { kind: "insufficient_data", reason: `not enough samples (need ${thresholds.minSamplesPerNode} per node) from ${shown}` };
   }
   const baselineNote = baselineSamples.length ? ` compared with ${baselineSamples.length} baseline samples` : " (no baseline: absolute limits only)";
-  return { kind: "stable", reason: `${nodeIds.length} node(s) within thresholds${baselineNote}` };
+  return { kind: "stable", reason: `${byNode.length} node(s) within thresholds${baselineNote}` };
 }

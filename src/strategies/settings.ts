@@ -137,6 +137,8 @@ export function resolveSettings(
       issues: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
     });
   }
+  // typed, but callers may pass what a request said: an unknown name must not reach Object.prototype
+  if (!Object.hasOwn(defaultSettings, environment)) throw invalid(`unknown environment ${String(environment)}`);
   const merged = merge(merge(merge(defaultSettings[environment], base), parsed.data["*"]), parsed.data[environment]);
   const checked = StrategySettingsSchema.safeParse(merged);
   if (!checked.success) {
