@@ -14,6 +14,7 @@ import { openEventStore } from "./events/store/open.js";
 import { startFleet } from "./fleet/index.js";
 import { buildApp } from "./http/routes/index.js";
 import { TokenService } from "./http/auth.js";
+import { UserDirectory } from "./identity/user-directory.js";
 import type { AppDeps } from "./http/env.js";
 import { allProjections } from "./projections/index.js";
 import { ProjectionFollower } from "./projections/follower.js";
@@ -76,6 +77,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const feed = new LiveFeed(log);
   await feed.start();
+  // before any request is served: authentication asks it about every user token
+  const users = new UserDirectory(log, feed, clock);
+  await users.start();
   const metrics = createMetrics();
   const deps: AppDeps = {
     config,
@@ -86,7 +90,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metrics,
     logger,
     clock,
-    tokens: new TokenService(config.jwt),
+    tokens: new TokenService(config.jwt, clock),
+    users,
     feed,
     instanceId,
     sseLimits: new SseLimits({ total: config.sse.maxConnections, perUser: config.sse.maxConnectionsPerUser }),
@@ -119,6 +124,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
       await runner.stop();
+      users.stop();
       await feed.stop();
       await projections.stop();
       await coordination.close();

@@ -8,6 +8,11 @@ export interface UserState {
   roles: Role[];
   passwordHash: string;
   disabled: boolean;
+  /**
+   * Tokens carry the version they were issued at (`ver`); a password change or a disable moves
+   * it on, so every older token is refused. Derived from the stream, never stored in an event.
+   */
+  tokenVersion: number;
   /** occurredAt (ms) of failed logins since the last success or lockout */
   recentFailures: number[];
   lockedUntil: number;
@@ -16,8 +21,11 @@ export interface UserState {
 export type UserCommand =
   | { type: "CreateUser"; username: string; email?: string; roles: Role[]; passwordHash: string }
   | { type: "ChangeRoles"; roles: Role[] }
-  | { type: "ChangePassword"; passwordHash: string }
+  /** ifPasswordHash: only if the password is still the one the caller proved (self-service change) */
+  | { type: "ChangePassword"; passwordHash: string; ifPasswordHash?: string }
   | { type: "DisableUser" }
+  | { type: "EnableUser" }
+  | { type: "RevokeToken"; jti: string; expiresAt: string }
   | { type: "RecordLoginSuccess"; now: number }
   | { type: "RecordLoginFailure"; now: number; maxAttempts: number; windowMs: number; lockoutMs: number };
 
@@ -27,6 +35,7 @@ export const initialUserState: UserState = {
   roles: [],
   passwordHash: "",
   disabled: false,
+  tokenVersion: 0,
   recentFailures: [],
   lockedUntil: 0,
 };
@@ -38,9 +47,14 @@ export function evolveUser(state: UserState, event: UserEvent, occurredAt = 0): 
     case "UserRolesChanged":
       return { ...state, roles: event.data.roles };
     case "UserPasswordChanged":
-      return { ...state, passwordHash: event.data.passwordHash, recentFailures: [], lockedUntil: 0 };
+      return { ...state, passwordHash: event.data.passwordHash, recentFailures: [], lockedUntil: 0, tokenVersion: state.tokenVersion + 1 };
     case "UserDisabled":
-      return { ...state, disabled: true };
+      // a disabled account may be compromised: its tokens stay dead after it is enabled again
+      return { ...state, disabled: true, tokenVersion: state.tokenVersion + 1 };
+    case "UserEnabled":
+      return { ...state, disabled: false };
+    case "UserTokenRevoked":
+      return state; // the user directory keeps revoked token ids until they expire
     case "UserLoggedIn":
       return { ...state, recentFailures: [] };
     case "UserLoginFailed":
@@ -68,10 +82,16 @@ export const userDecider: Decider<UserState, UserCommand, UserEvent & { metadata
       case "ChangeRoles":
         return [{ type: "UserRolesChanged", data: { username: state.username, roles: command.roles } }];
       case "ChangePassword":
+        if (command.ifPasswordHash !== undefined && command.ifPasswordHash !== state.passwordHash) throw conflict("the password was changed meanwhile");
         return [{ type: "UserPasswordChanged", data: { username: state.username, passwordHash: command.passwordHash } }];
       case "DisableUser":
         if (state.disabled) throw conflict("user already disabled");
         return [{ type: "UserDisabled", data: { username: state.username } }];
+      case "EnableUser":
+        if (!state.disabled) throw conflict("user is not disabled");
+        return [{ type: "UserEnabled", data: { username: state.username } }];
+      case "RevokeToken":
+        return [{ type: "UserTokenRevoked", data: { username: state.username, jti: command.jti, expiresAt: command.expiresAt } }];
       case "RecordLoginSuccess":
         return [{ type: "UserLoggedIn", data: { username: state.username } }];
       case "RecordLoginFailure": {

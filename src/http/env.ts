@@ -9,6 +9,7 @@ import type { Logger } from "../platform/logger.js";
 import type { Metrics } from "../platform/metrics.js";
 import type { LiveFeed } from "../events/live-feed.js";
 import type { Principal, TokenService } from "./auth.js";
+import type { UserDirectory } from "../identity/user-directory.js";
 import type { SseLimits } from "./sse.js";
 
 /** Per-request values set by middleware. */
@@ -33,6 +34,8 @@ export interface AppDeps {
   logger: Logger;
   clock: Clock;
   tokens: TokenService;
+  /** every user's current state and revoked tokens, followed from the log: asked on every request */
+  users: UserDirectory;
   /** one live tail of the log shared by SSE connections and processes */
   feed: LiveFeed;
   sseLimits: SseLimits;

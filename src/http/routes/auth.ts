@@ -6,6 +6,9 @@ import type { AppDeps, AppEnv } from "../env.js";
 import { problemResponses } from "../problem.js";
 import { notFound } from "../../commands/errors.js";
 import { commandContext } from "../request-context.js";
+import { changeOwnPassword, userCommand } from "../../commands/user-account.js";
+import { invalid } from "../../commands/errors.js";
+import { NewPassword, settle } from "./users.js";
 
 const UserSchema = z.object({ username: z.string(), roles: z.array(RoleSchema) }).openapi("User");
 const LoginRequest = z
@@ -35,6 +38,39 @@ const meRoute = createRoute({
   responses: { 200: { description: "The caller", content: { "application/json": { schema: UserSchema } } }, ...problemResponses(401) },
 });
 
+const logoutRoute = createRoute({
+  method: "post",
+  path: "/api/v1/authentication/logout",
+  tags: ["Authentication"],
+  summary: "Revoke the token of this request (until it would have expired); other tokens stay valid",
+  security: [{ bearerAuth: [] }],
+  middleware: [requireRoles(...ANY_USER)] as const,
+  responses: {
+    200: { description: "Revoked", content: { "application/json": { schema: z.object({ position: z.number() }) } } },
+    ...problemResponses(401, 403),
+  },
+});
+
+const ChangeOwnPasswordRequest = z
+  .strictObject({ currentPassword: z.string().min(1).max(256), newPassword: NewPassword })
+  .openapi("ChangeOwnPasswordRequest");
+const changePasswordRoute = createRoute({
+  method: "post",
+  path: "/api/v1/authentication/password",
+  tags: ["Authentication"],
+  summary: "Change one's own password; every older token is revoked and a fresh one is answered",
+  security: [{ bearerAuth: [] }],
+  middleware: [requireRoles(...ANY_USER)] as const,
+  request: { body: { required: true, content: { "application/json": { schema: ChangeOwnPasswordRequest } } } },
+  responses: {
+    200: {
+      description: "Changed",
+      content: { "application/json": { schema: z.object({ token: z.string(), expiresAt: z.string(), position: z.number() }) } },
+    },
+    ...problemResponses(400, 401, 403, 409, 429),
+  },
+});
+
 const demoRoute = createRoute({
   method: "get",
   path: "/api/v1/authentication/demo-credentials",
@@ -62,13 +98,34 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
       actor: { kind: "user", id: username },
       idempotencyKey: undefined,
     });
-    const { token, expiresAt } = await deps.tokens.issue({ sub: username, roles: user.roles }, ctx.now);
+    const { token, expiresAt } = await deps.tokens.issue({ sub: username, roles: user.roles }, ctx.now, undefined, { ver: user.tokenVersion });
     return c.json({ token, expiresAt, user: { username, roles: user.roles } }, 200);
   });
 
   app.openapi(meRoute, (c) => {
     const p = c.get("principal")!;
     return c.json({ username: p.sub, roles: p.roles }, 200);
+  });
+
+  app.openapi(logoutRoute, async (c) => {
+    const p = c.get("principal")!;
+    if (p.jti === undefined || p.exp === undefined) throw invalid("this token has no id to revoke");
+    const r = await userCommand(deps.log, p.sub, { type: "RevokeToken", jti: p.jti, expiresAt: new Date(p.exp * 1000).toISOString() }, commandContext(c, deps));
+    await settle(deps, r.position);
+    return c.json({ position: r.position }, 200);
+  });
+
+  app.openapi(changePasswordRoute, async (c) => {
+    const p = c.get("principal")!;
+    const { currentPassword, newPassword } = c.req.valid("json");
+    if (newPassword === currentPassword) {
+      throw invalid("the new password must differ from the current one", { errors: [{ path: "json.newPassword", message: "same as the current password" }] });
+    }
+    const ctx = commandContext(c, deps);
+    const r = await changeOwnPassword(deps.log, p.sub, currentPassword, newPassword, ctx);
+    await settle(deps, r.position);
+    const { token, expiresAt } = await deps.tokens.issue({ sub: p.sub, roles: r.state.roles }, ctx.now, undefined, { ver: r.state.tokenVersion });
+    return c.json({ token, expiresAt, position: r.position }, 200);
   });
 
   app.openapi(demoRoute, (c) => {

@@ -1,0 +1,136 @@
+import { userDecider, type UserState } from "../commands/user.js";
+import { userEvents, type UserEvent } from "../events/catalog/user.js";
+import type { RecordedEvent } from "../events/envelope.js";
+import type { EventLog } from "../events/event-log.js";
+import type { Attachment, LiveFeed } from "../events/live-feed.js";
+import { streamKey, streamPrefixes } from "../events/streams.js";
+import type { Principal } from "../http/auth.js";
+import type { Clock } from "../platform/clock.js";
+import { waitForPosition } from "../projections/progress.js";
+import { judgeAccess } from "./access.js";
+
+const USER_EVENT_TYPES: ReadonlySet<string> = new Set(userEvents.map((d) => d.type));
+const CATCH_UP_BATCH = 1000;
+const FIRST_SWEEP_AT = 1024;
+
+export interface UserDirectoryOptions {
+  /** how long a request may wait for this instance to catch up before a doubtful token is refused */
+  syncTimeoutMs?: number;
+}
+
+/**
+ * Every user's current state (exists, enabled, roles, token version) and the revoked token ids,
+ * in memory, folded from the user-* streams with the user decider's own evolve: caught up at
+ * start, then kept current from the shared live feed, so a change made on any instance applies
+ * here as soon as the log has it. Authentication consults it on every request.
+ */
+export class UserDirectory {
+  private readonly users = new Map<string, UserState>();
+  /** jti -> expiry (ms); a revoked token only needs remembering until it would expire anyway */
+  private readonly revoked = new Map<string, number>();
+  private sweepAt = FIRST_SWEEP_AT;
+  private applied = 0;
+  private readonly listeners = new Set<(position: number) => void>();
+  private attachment?: Attachment;
+  private readonly syncTimeoutMs: number;
+
+  constructor(
+    private readonly log: EventLog,
+    private readonly feed: LiveFeed,
+    private readonly clock: Clock,
+    options: UserDirectoryOptions = {},
+  ) {
+    this.syncTimeoutMs = options.syncTimeoutMs ?? 1000;
+  }
+
+  /** Resolves once every user event up to the feed's position at the call is applied. */
+  async start(): Promise<void> {
+    // events arriving while history is read wait their turn, so the fold stays in log order
+    let buffered: RecordedEvent[] | undefined = [];
+    this.attachment = this.feed.attach((event) => {
+      if (buffered) buffered.push(event);
+      else this.apply(event);
+    });
+    const upTo = this.attachment.position;
+    for (let after = 0; ; ) {
+      const batch = await this.log.readAll({ after, maxCount: CATCH_UP_BATCH, filter: { streamPrefixes: [streamPrefixes.user] } });
+      for (const event of batch) if (event.position <= upTo) this.apply(event);
+      const last = batch.at(-1);
+      if (batch.length < CATCH_UP_BATCH || !last || last.position >= upTo) break;
+      after = last.position;
+    }
+    this.advance(upTo);
+    for (const event of buffered) this.apply(event);
+    buffered = undefined;
+  }
+
+  stop(): void {
+    this.attachment?.detach();
+    this.listeners.clear();
+  }
+
+  get(username: string): UserState | undefined {
+    return this.users.get(username);
+  }
+
+  /** the log position this directory has applied */
+  position(): number {
+    return this.applied;
+  }
+
+  onProgress(listener: (position: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** true once the directory has applied `position` (a change this instance just wrote), false after timeoutMs */
+  waitFor(position: number, timeoutMs: number): Promise<boolean> {
+    return waitForPosition(this, position, timeoutMs);
+  }
+
+  /**
+   * The principal with the roles the user has now, or null when the token no longer speaks for
+   * them (unknown user, disabled, revoked, superseded by a password change). Node principals are
+   * vouched for by the node's own credential checks and keep only the Node role.
+   */
+  async admit(principal: Principal): Promise<Principal | null> {
+    if (principal.roles.includes("Node")) return { ...principal, roles: ["Node"] };
+    let verdict = this.judge(principal);
+    if (!verdict.ok && !verdict.final) {
+      // maybe another instance changed the user a moment ago: catch up with the log once
+      if (await this.waitFor(await this.log.headPosition(), this.syncTimeoutMs)) verdict = this.judge(principal);
+    }
+    return verdict.ok ? { ...principal, roles: verdict.roles } : null;
+  }
+
+  private judge(p: Principal) {
+    const revoked = p.jti !== undefined && this.revoked.has(p.jti);
+    return judgeAccess(this.users.get(p.sub), { ver: p.ver, revoked });
+  }
+
+  private apply(event: RecordedEvent): void {
+    if (event.position <= this.applied) return;
+    // a type this code does not know (written by a newer version) is skipped, not folded
+    if (event.streamId.startsWith(streamPrefixes.user) && USER_EVENT_TYPES.has(event.type)) {
+      const username = streamKey(event.streamId);
+      const userEvent = event as unknown as UserEvent & RecordedEvent;
+      this.users.set(username, userDecider.evolve(this.users.get(username) ?? userDecider.initialState, userEvent));
+      if (userEvent.type === "UserTokenRevoked") this.remember(userEvent.data.jti, Date.parse(userEvent.data.expiresAt));
+    }
+    this.advance(event.position);
+  }
+
+  private remember(jti: string, expiresAtMs: number): void {
+    this.revoked.set(jti, expiresAtMs);
+    if (this.revoked.size < this.sweepAt) return;
+    const now = this.clock.now();
+    for (const [id, exp] of this.revoked) if (exp <= now) this.revoked.delete(id);
+    this.sweepAt = Math.max(FIRST_SWEEP_AT, this.revoked.size * 2);
+  }
+
+  private advance(position: number): void {
+    if (position <= this.applied) return;
+    this.applied = position;
+    for (const listener of this.listeners) listener(position);
+  }
+}
