@@ -1,6 +1,6 @@
 // npm run events:export -- [--from POS] [--to POS] [--out file]
 // Writes the event log (or a position range of it) as NDJSON envelopes, to stdout by default.
-import { createWriteStream } from "node:fs";
+import { createWriteStream, fchmodSync, fstatSync, openSync } from "node:fs";
 import { once } from "node:events";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../platform/config.js";
@@ -14,11 +14,21 @@ const position = (name: string, v: string | undefined) => {
   return n;
 };
 
+/**
+ * An export holds password hashes and client addresses: a new file is created 0600 and an
+ * existing regular file is tightened to 0600 before anything is written to it.
+ */
+function openPrivate(path: string): number {
+  const fd = openSync(path, "w", 0o600);
+  if (fstatSync(fd).isFile()) fchmodSync(fd, 0o600);
+  return fd;
+}
+
 async function main() {
   const { values } = parseArgs({ options: { from: { type: "string" }, to: { type: "string" }, out: { type: "string" } } });
   const config = loadConfig();
   const store = openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
-  const out = values.out ? createWriteStream(values.out) : process.stdout;
+  const out = values.out ? createWriteStream("", { fd: openPrivate(values.out) }) : process.stdout;
   try {
     const write = async (chunk: string) => {
       if (!out.write(chunk)) await once(out, "drain");

@@ -15,19 +15,24 @@ interface Health {
 const deployBody = { moduleName: "outage", version: "1.0.0", targetEnvironment: "Development", requesterEmail: "o@example.com" };
 
 /** a server on its own Redis, a token from before the outage, then the outage */
-async function serverThenOutage(failMode: "open" | "closed"): Promise<{ server: TestServer; token: string; redis: TestRedis }> {
+async function serverThenOutage(failMode: "open" | "closed"): Promise<{ server: TestServer; token: string; adminToken: string; redis: TestRedis }> {
   const redis = (await startRedisServer())!;
   const server = await startTestServer({ REDIS_URL: redis.url, RATE_LIMIT_ENABLED: "true", RATE_LIMIT_FAIL_MODE: failMode });
   const token = await server.login(...DEMO.deployer);
+  // the reason a check is down is shown to an Admin only
+  const adminToken = await server.login(...DEMO.admin);
   const health = await server.call("/health");
   assert.is(health.status, 200, "ready while Redis is up");
   assert.is(((await health.json()) as Health).checks.coordination?.status, "up");
   await redis.stop();
-  return { server, token, redis };
+  return { server, token, adminToken, redis };
 }
 
-async function assertNotReady(server: TestServer): Promise<void> {
-  const res = await server.call("/health");
+async function assertNotReady(server: TestServer, adminToken: string): Promise<void> {
+  const anonymous = (await (await server.call("/health")).json()) as Health;
+  assert.is(anonymous.checks.coordination?.status, "down");
+  assert.is(anonymous.checks.coordination?.error, undefined, "no adapter error text for strangers");
+  const res = await server.call("/health", { token: adminToken });
   assert.is(res.status, 503);
   const body = (await res.json()) as Health;
   assert.is(body.ready, false);
@@ -48,9 +53,9 @@ if (!available) {
   console.log("SKIPPED redis-outage: REDIS_URL points at a Redis this test cannot stop");
 } else {
   test("fail closed: not ready, rate-limited writes refused with 503, reads still served", async () => {
-    const { server, token } = await serverThenOutage("closed");
+    const { server, token, adminToken } = await serverThenOutage("closed");
     try {
-      await assertNotReady(server);
+      await assertNotReady(server, adminToken);
       const write = await server.call("/api/v1/deployments", { method: "POST", token, json: deployBody });
       assert.is(write.status, 503);
       assert.match(write.headers.get("content-type") ?? "", "application/problem+json");
@@ -66,9 +71,9 @@ if (!available) {
   });
 
   test("fail open: not ready, writes and reads served without rate limiting", async () => {
-    const { server, token } = await serverThenOutage("open");
+    const { server, token, adminToken } = await serverThenOutage("open");
     try {
-      await assertNotReady(server);
+      await assertNotReady(server, adminToken);
       const write = await server.call("/api/v1/deployments", { method: "POST", token, json: deployBody });
       assert.is(write.status, 202, await write.clone().text());
       const { executionId, position } = (await write.json()) as { executionId: string; position: number };

@@ -14,6 +14,7 @@ export interface OpenEventStoreOptions {
 /** Picks the adapter from configuration: EventStoreDB when a URL is given, else `${dataDir}/events.db`. */
 export function openEventStore(opts: OpenEventStoreOptions): EventStore {
   if (opts.eventstoreUrl) return new EsdbEventStore(opts.eventstoreUrl);
-  mkdirSync(opts.dataDir, { recursive: true });
+  // owner-only when we create it: the event log and development secrets live here
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   return new SqliteEventStore({ file: join(opts.dataDir, "events.db"), synchronous: opts.sqliteSynchronous });
 }

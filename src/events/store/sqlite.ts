@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { chmodSync, closeSync, openSync } from "node:fs";
 import Database from "better-sqlite3";
 import type { NewEvent, RecordedEvent } from "../envelope.js";
 import {
@@ -51,6 +52,32 @@ CREATE INDEX IF NOT EXISTS events_type ON events (type, position);
 `;
 
 const SUBSCRIPTION_PAGE = 256;
+
+/**
+ * The log holds password hashes and client addresses, so the file and its WAL and shared memory
+ * are owner-only. The database is created 0600 before SQLite opens it (SQLite would make it 0644
+ * less the umask, and its WAL and -shm take the database's mode); existing files from older
+ * versions are tightened too. chmod is not subject to the umask.
+ */
+function createPrivate(file: string): void {
+  if (file === ":memory:" || file === "") return;
+  closeSync(openSync(file, "a", 0o600));
+  chmodPrivate(file);
+}
+
+function tightenSidecars(file: string): void {
+  for (const suffix of ["-wal", "-shm"]) chmodPrivate(file + suffix);
+}
+
+/** A file that is missing, or shared with us by another owner (EPERM), is left as it is. */
+function chmodPrivate(path: string): void {
+  try {
+    chmodSync(path, 0o600);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT" && code !== "EPERM") throw err;
+  }
+}
 
 function toRecorded(row: EventRow): RecordedEvent {
   return {
@@ -122,10 +149,12 @@ export class SqliteEventStore implements EventStore {
     const synchronous = options.synchronous ?? "FULL";
     if (!["FULL", "NORMAL", "EXTRA", "OFF"].includes(synchronous)) throw new Error(`bad synchronous mode ${synchronous}`);
     this.pollIntervalMs = options.pollIntervalMs ?? 100;
+    createPrivate(options.file);
     this.db = new Database(options.file, { timeout: options.busyTimeoutMs ?? 10_000 });
     this.db.pragma("journal_mode = WAL");
     this.db.pragma(`synchronous = ${synchronous}`);
     this.db.exec(SCHEMA);
+    tightenSidecars(options.file);
     const tx = this.db.transaction((streamId: string, events: NewEvent[], expected: ExpectedRevision) =>
       this.appendInTransaction(streamId, events, expected),
     );

@@ -1,7 +1,15 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { secretsEqual } from "../../platform/secrets-equal.js";
+import { bearerToken } from "../auth.js";
 import type { AppDeps, AppEnv } from "../env.js";
+import { problem } from "../problem.js";
 
-const Check = z.object({ status: z.enum(["up", "down"]), kind: z.string(), error: z.string().optional() });
+const Check = z.object({
+  status: z.enum(["up", "down"]),
+  kind: z.string(),
+  /** adapter error text (host names, connection strings): only an authenticated Admin sees it */
+  error: z.string().optional(),
+});
 const Health = z
   .object({
     status: z.enum(["ok", "degraded"]),
@@ -17,6 +25,7 @@ const healthRoute = createRoute({
   path: "/health",
   tags: ["Operations"],
   summary: "Liveness and each adapter's readiness",
+  description: "Open to anyone, for load balancers. Error text of a failed check is shown only to an Admin's token.",
   responses: {
     200: { description: "Ready", content: { "application/json": { schema: Health } } },
     503: { description: "Live but not ready", content: { "application/json": { schema: Health } } },
@@ -32,6 +41,11 @@ async function probe(kind: string, ping: () => Promise<void>): Promise<z.infer<t
   }
 }
 
+/** What anyone may see of the checks: up or down, not why (the why names hosts and connection strings). */
+function withoutErrors(checks: Record<string, z.infer<typeof Check>>): Record<string, z.infer<typeof Check>> {
+  return Object.fromEntries(Object.entries(checks).map(([name, { error: _hidden, ...rest }]) => [name, rest]));
+}
+
 export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   app.openapi(healthRoute, async (c) => {
     const [eventStore, readStore, coordination] = await Promise.all([
@@ -45,17 +59,35 @@ export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
       : { status: "up", kind: "projections" };
     const checks = { eventStore, readStore, coordination, projections };
     const ready = Object.values(checks).every((x) => x.status === "up");
-    const body = { status: ready ? ("ok" as const) : ("degraded" as const), live: true, ready, readPosition: deps.projections.position(), checks };
+    const admin = c.get("principal")?.roles.includes("Admin") ?? false;
+    const shown = admin ? checks : withoutErrors(checks);
+    const body = { status: ready ? ("ok" as const) : ("degraded" as const), live: true, ready, readPosition: deps.projections.position(), checks: shown };
     return ready ? c.json(body, 200) : c.json(body, 503);
   });
 
   // Prometheus text: not JSON, so a plain route (still listed in the OpenAPI document below)
-  app.get("/metrics", async (c) => c.body(await deps.metrics.registry.metrics(), 200, { "Content-Type": deps.metrics.registry.contentType }));
+  const metricsToken = deps.config.metricsToken;
+  app.get("/metrics", async (c) => {
+    // only the header: a token in the query string ends up in access logs and proxies
+    if (metricsToken !== undefined) {
+      const given = bearerToken(c.req.header("authorization"));
+      if (given === null || !secretsEqual(given, metricsToken)) {
+        const res = problem(c, 401, "/metrics needs Authorization: Bearer <METRICS_TOKEN>");
+        res.headers.set("WWW-Authenticate", 'Bearer realm="metrics"');
+        return res;
+      }
+    }
+    return c.body(await deps.metrics.registry.metrics(), 200, { "Content-Type": deps.metrics.registry.contentType });
+  });
   app.openAPIRegistry.registerPath({
     method: "get",
     path: "/metrics",
     tags: ["Operations"],
     summary: "Prometheus metrics",
-    responses: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: z.string() } } } },
+    description: "When METRICS_TOKEN is set, requires Authorization: Bearer <METRICS_TOKEN>.",
+    responses: {
+      200: { description: "Prometheus text format", content: { "text/plain": { schema: z.string() } } },
+      401: { description: "METRICS_TOKEN is set and the request does not carry it" },
+    },
   });
 }
