@@ -1,8 +1,8 @@
-import { foldDeployment, initialDeploymentState, isTerminal, type DeploymentState } from "../commands/deployment.js";
+import { closeStage, foldDeployment, initialDeploymentState, isoAt, isTerminal, touchedNodeIds, type DeploymentState } from "../commands/deployment.js";
 import { metadataFor, type CommandContext } from "../commands/handler.js";
 import type { DeploymentEvent } from "../events/catalog/deployment.js";
 import type { RecordedEvent } from "../events/envelope.js";
-import type { EventLog } from "../events/event-log.js";
+import { EventValidationError, type EventLog } from "../events/event-log.js";
 import type { LiveFeed } from "../events/live-feed.js";
 import { streamCategory, streamKey, streams } from "../events/streams.js";
 import { WrongExpectedRevisionError } from "../events/store/port.js";
@@ -14,12 +14,15 @@ import type { Logger } from "../platform/logger.js";
 import type { Metrics } from "../platform/metrics.js";
 import { withSpan } from "../platform/telemetry.js";
 import type { Color } from "../strategies/plan-types.js";
-import { advance, type Observation } from "./deployment-process.js";
+import { advance, type Advance, type Observation } from "./deployment-process.js";
 import { recordDeploymentMetrics } from "./deployment-metrics.js";
 
 const STEP_GAP_MS = 50;
 const QUEUED_RECHECK_MS = 1000;
 const QUEUE_CACHE_MS = 250;
+/** a step that fails alike this many times in a row fails its deployment instead of trying forever */
+export const MAX_STEP_FAILURES = 5;
+const STEP_RETRY_MS = 1000;
 
 export interface RunnerDeps {
   log: EventLog;
@@ -36,6 +39,26 @@ export interface RunnerDeps {
   /** how often due timers are checked (ms) */
   tickMs?: number;
   leaseTtlMs?: number;
+  /** the pure process step; tests swap in one that fails */
+  advance?: (state: DeploymentState, obs: Observation, now: number) => Advance;
+}
+
+/**
+ * The deployment's own process failed, not the stores it talks to: the fold or the step threw, or
+ * the events it decided were refused by their schemas. The same state gives the same failure, so
+ * trying again cannot help for long (an outage, by contrast, is retried for as long as it lasts).
+ */
+class ProcessStepError extends Error {
+  constructor(
+    override readonly cause: unknown,
+    /** the last event the step had read, which a DeploymentFailed must follow */
+    readonly last: RecordedEvent,
+    /** the folded state, when folding worked */
+    readonly state: DeploymentState | undefined,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.name = "ProcessStepError";
+  }
 }
 
 interface Tracked {
@@ -50,6 +73,8 @@ interface Tracked {
   lastStepAt: number;
   /** the last step threw (logged once until a step works again) */
   failing?: boolean;
+  /** the process step's failures in a row with the same message */
+  stepFailures?: { message: string; count: number };
   /** when this instance got the current lease grant: it started (or took over) watching then */
   watchingSince: number | null;
 }
@@ -195,11 +220,20 @@ export class DeploymentRunner {
       } while (t.again && !this.stopped);
       if (t.failing) this.deps.logger.info({ executionId: id }, "deployment steps work again");
       t.failing = false;
+      t.stepFailures = undefined;
     } catch (err) {
+      t.wakeAt = this.deps.clock.now() + STEP_RETRY_MS;
+      if (err instanceof ProcessStepError) {
+        const count = t.stepFailures?.message === err.message ? t.stepFailures.count + 1 : 1;
+        t.stepFailures = { message: err.message, count };
+        if (count >= MAX_STEP_FAILURES) {
+          await this.failDeployment(id, t, err, count);
+          return;
+        }
+      }
       // a store or Redis outage fails every step: say so once per deployment and outage, not every second
       if (!t.failing) this.deps.logger.error({ err, executionId: id }, "deployment step failed; retrying every second");
       t.failing = true;
-      t.wakeAt = this.deps.clock.now() + 1000;
     } finally {
       t.busy = false;
     }
@@ -227,7 +261,12 @@ export class DeploymentRunner {
     const fresh = await log.readStream(streamId, { fromRevision: t.folded ? t.folded.last.revision + 1 : 0 });
     const last = fresh.at(-1) ?? t.folded?.last;
     if (!last) return;
-    const state = foldDeployment(t.folded?.state ?? initialDeploymentState, fresh as unknown as DeploymentEvent[]);
+    let state: DeploymentState;
+    try {
+      state = foldDeployment(t.folded?.state ?? initialDeploymentState, fresh as unknown as DeploymentEvent[]);
+    } catch (err) {
+      throw new ProcessStepError(err, last, undefined);
+    }
     t.folded = { state, last };
     t.active = ACTIVE.has(state.status);
     if (!state.exists || isTerminal(state.status)) {
@@ -236,7 +275,13 @@ export class DeploymentRunner {
     }
     const now = clock.now();
     const obs = await this.observe(state, now, t.watchingSince ?? now);
-    const { events, wakeAt } = advance(state, obs, now);
+    let decided: Advance;
+    try {
+      decided = (this.deps.advance ?? advance)(state, obs, now);
+    } catch (err) {
+      throw new ProcessStepError(err, last, state);
+    }
+    const { events, wakeAt } = decided;
     // a queued deployment waits for its cluster: look again every second (the read model that says
     // the cluster is free may lag the event that freed it)
     t.wakeAt = wakeAt ?? (state.status === "Pending" && !obs.mayStart ? now + QUEUED_RECHECK_MS : null);
@@ -257,8 +302,42 @@ export class DeploymentRunner {
       recordDeploymentMetrics(this.deps.metrics, foldDeployment(state, events), events);
       t.again = true;
     } catch (err) {
+      if (err instanceof EventValidationError) throw new ProcessStepError(err, last, state);
       if (!(err instanceof WrongExpectedRevisionError)) throw err;
       t.again = true; // someone else wrote first: fold again and decide again
+    }
+  }
+
+  /**
+   * Ends a deployment whose process keeps failing alike: Failed, with the error as the reason.
+   * Nodes it touched keep what they run (rolling them back needs the very process that fails);
+   * the reason says so. A failure to write this is retried like any step.
+   */
+  private async failDeployment(id: string, t: Tracked, err: ProcessStepError, attempts: number): Promise<void> {
+    const { log, clock, logger } = this.deps;
+    const at = isoAt(clock.now());
+    const touched = err.state ? touchedNodeIds(err.state) : [];
+    const left = touched.length ? `; ${touched.length} node(s) it touched were left as they are: ${touched.slice(0, 5).join(", ")}${touched.length > 5 ? " and more" : ""}` : "";
+    const reason = `the deployment process failed ${attempts} times in a row: ${err.message}${left}`.slice(0, 2000);
+    const events: DeploymentEvent[] = [...(err.state ? closeStage(err.state, "failed", reason, at) : []), { type: "DeploymentFailed", data: { at, reason, failedNodeIds: [] } }];
+    const streamId = streams.deployment(id);
+    const trigger = err.last.metadata;
+    const ctx: CommandContext = {
+      actor: { kind: "system", id: "deployment-runner" },
+      correlationId: trigger.correlationId,
+      causationId: trigger.eventId,
+      traceparent: trigger.traceparent,
+      tenantId: trigger.tenantId,
+      now: clock.now(),
+    };
+    logger.error({ err: err.cause, executionId: id, attempts }, "deployment process keeps failing; failing the deployment");
+    try {
+      await log.append(streamId, log.envelope(events, (i) => metadataFor(ctx, streamId, i)), err.last.revision);
+      t.stepFailures = undefined;
+      t.wakeAt = clock.now(); // the next step folds the failure and lets the deployment go
+    } catch (appendErr) {
+      // someone else wrote first (the next step decides again), or the store is down (retried)
+      if (!(appendErr instanceof WrongExpectedRevisionError)) logger.error({ err: appendErr, executionId: id }, "could not record the deployment's failure; retrying");
     }
   }
 
