@@ -22,6 +22,8 @@ FROM deps AS prod-deps
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+# HOST is explicit: without it the server listens on 127.0.0.1 in development mode, which a
+# container's published port cannot reach
 ENV NODE_ENV=production \
     PORT=3000 \
     HOST=0.0.0.0 \
@@ -31,7 +33,8 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 # The embedded SQLite event store lives here when EVENTSTORE_URL is unset.
-RUN mkdir -p /data && chown node:node /data
+# owner-only: the event log holds password hashes and client addresses
+RUN mkdir -p /data && chown node:node /data && chmod 700 /data
 VOLUME ["/data"]
 USER node
 EXPOSE 3000

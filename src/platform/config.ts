@@ -102,7 +102,8 @@ function resolveMode(appMode: "development" | "production" | undefined, nodeEnv:
   if (v === undefined || v === "development" || v === "dev" || v === "test") return "development";
   if (v === "production" || v === "prod") return "production";
   problems.push(`NODE_ENV: "${nodeEnv}" does not say which mode to run in; set APP_MODE=production or APP_MODE=development`);
-  return "production";
+  // the start is refused anyway; development only keeps production's missing-secret lines out of the message
+  return "development";
 }
 
 export const RateLimitClasses = ["auth", "deployments", "approvals", "clusters", "agents", "global"] as const;
