@@ -1,6 +1,6 @@
 import type { Role, UserEvent } from "../events/catalog/user.js";
 import type { Decider } from "./decider.js";
-import { conflict, DomainError, notFound } from "./errors.js";
+import { conflict, notFound } from "./errors.js";
 
 export interface UserState {
   exists: boolean;
@@ -13,9 +13,6 @@ export interface UserState {
    * it on, so every older token is refused. Derived from the stream, never stored in an event.
    */
   tokenVersion: number;
-  /** occurredAt (ms) of failed logins since the last success or lockout */
-  recentFailures: number[];
-  lockedUntil: number;
 }
 
 export type UserCommand =
@@ -26,8 +23,9 @@ export type UserCommand =
   | { type: "DisableUser" }
   | { type: "EnableUser" }
   | { type: "RevokeToken"; jti: string; expiresAt: string }
-  | { type: "RecordLoginSuccess"; now: number }
-  | { type: "RecordLoginFailure"; now: number; maxAttempts: number; windowMs: number; lockoutMs: number };
+  /** audit only: the lockout is decided per (username, address) in Coordination (src/commands/login-guard.ts) */
+  | { type: "RecordLoginSuccess" }
+  | { type: "RecordLoginFailure"; failedAttempts: number; lockedUntil?: number };
 
 export const initialUserState: UserState = {
   exists: false,
@@ -36,18 +34,16 @@ export const initialUserState: UserState = {
   passwordHash: "",
   disabled: false,
   tokenVersion: 0,
-  recentFailures: [],
-  lockedUntil: 0,
 };
 
-export function evolveUser(state: UserState, event: UserEvent, occurredAt = 0): UserState {
+export function evolveUser(state: UserState, event: UserEvent): UserState {
   switch (event.type) {
     case "UserCreated":
       return { ...state, exists: true, username: event.data.username, roles: event.data.roles, passwordHash: event.data.passwordHash };
     case "UserRolesChanged":
       return { ...state, roles: event.data.roles };
     case "UserPasswordChanged":
-      return { ...state, passwordHash: event.data.passwordHash, recentFailures: [], lockedUntil: 0, tokenVersion: state.tokenVersion + 1 };
+      return { ...state, passwordHash: event.data.passwordHash, tokenVersion: state.tokenVersion + 1 };
     case "UserDisabled":
       // a disabled account may be compromised: its tokens stay dead after it is enabled again
       return { ...state, disabled: true, tokenVersion: state.tokenVersion + 1 };
@@ -56,22 +52,16 @@ export function evolveUser(state: UserState, event: UserEvent, occurredAt = 0): 
     case "UserTokenRevoked":
       return state; // the user directory keeps revoked token ids until they expire
     case "UserLoggedIn":
-      return { ...state, recentFailures: [] };
     case "UserLoginFailed":
-      return { ...state, recentFailures: [...state.recentFailures, occurredAt] };
     case "UserLockedOut":
-      return { ...state, recentFailures: [], lockedUntil: Date.parse(event.data.until) };
+      // the audit trail of logins; lockouts are judged in Coordination, not from this history
+      return state;
   }
 }
 
-export function isLocked(state: UserState, now: number): boolean {
-  return state.lockedUntil > now;
-}
-
-/** Login failures need the time they happened; the envelope carries it, so the fold reads it there. */
-export const userDecider: Decider<UserState, UserCommand, UserEvent & { metadata?: { occurredAt: string } }> = {
+export const userDecider: Decider<UserState, UserCommand, UserEvent> = {
   initialState: initialUserState,
-  evolve: (state, event) => evolveUser(state, event, event.metadata ? Date.parse(event.metadata.occurredAt) : 0),
+  evolve: evolveUser,
   decide(command, state) {
     if (command.type === "CreateUser") {
       if (state.exists) throw conflict(`user ${command.username} already exists`);
@@ -95,11 +85,9 @@ export const userDecider: Decider<UserState, UserCommand, UserEvent & { metadata
       case "RecordLoginSuccess":
         return [{ type: "UserLoggedIn", data: { username: state.username } }];
       case "RecordLoginFailure": {
-        if (isLocked(state, command.now)) throw new DomainError("locked", "account locked", { until: state.lockedUntil });
-        const failures = state.recentFailures.filter((t) => t > command.now - command.windowMs).length + 1;
-        const events: UserEvent[] = [{ type: "UserLoginFailed", data: { username: state.username, failedAttempts: failures } }];
-        if (failures >= command.maxAttempts) {
-          events.push({ type: "UserLockedOut", data: { username: state.username, until: new Date(command.now + command.lockoutMs).toISOString() } });
+        const events: UserEvent[] = [{ type: "UserLoginFailed", data: { username: state.username, failedAttempts: command.failedAttempts } }];
+        if (command.lockedUntil !== undefined) {
+          events.push({ type: "UserLockedOut", data: { username: state.username, until: new Date(command.lockedUntil).toISOString() } });
         }
         return events;
       }

@@ -6,7 +6,8 @@ import { burnPasswordCheck, hashPassword, verifyPassword } from "../platform/pas
 import { fold } from "./decider.js";
 import { DomainError } from "./errors.js";
 import { handleCommand, type CommandContext } from "./handler.js";
-import { isLocked, userDecider, type UserState } from "./user.js";
+import type { LoginGuard } from "./login-guard.js";
+import { userDecider, type UserState } from "./user.js";
 
 export const DEMO_USERS = [
   { username: "admin", password: "Admin123!", roles: ["Admin", "Deployer", "Viewer"] as Role[], description: "Full administrative access" },
@@ -41,49 +42,54 @@ export async function seedDemoUsers(log: EventLog, now: number): Promise<void> {
   }
 }
 
-export interface LockoutSettings {
-  maxAttempts: number;
-  windowMs: number;
-  durationMs: number;
+export interface LoginDeps {
+  log: EventLog;
+  guard: LoginGuard;
+  /** called once per scrypt check, a real one or one spent on an unknown name */
+  onPasswordCheck?: () => void;
 }
 
 /**
- * Checks a password and records the outcome as events. Unknown users cost the same time as
- * known ones and leave no stream behind (so the log cannot be filled by guessing names).
+ * Checks a password and records the outcome. At most one check runs at a time per username (on
+ * every instance), and only while the caller's address is not locked out for that name; the lock
+ * is judged again in the same atomic step that records the outcome, so a right password that
+ * comes in while locked is refused. Known and unknown names take the same path, the same checks
+ * and the same answers; only a known user's stream gets the audit events (so the log cannot be
+ * filled by guessing names).
  */
-export async function login(
-  log: EventLog,
-  username: string,
-  password: string,
-  lockout: LockoutSettings,
-  ctx: CommandContext,
-): Promise<UserState> {
-  const stream = streams.user(username);
-  const user = await loadUser(log, username);
-  if (!user.exists || user.disabled) {
-    await burnPasswordCheck(password);
+export async function login(deps: LoginDeps, username: string, password: string, ctx: CommandContext): Promise<UserState> {
+  const { guard, log } = deps;
+  const address = ctx.sourceIp ?? "unknown";
+  return guard.exclusive(username, async () => {
+    const before = await guard.status(username, address);
+    if (before.lockedForMs > 0) throw lockedError(before.lockedForMs, ctx.now);
+    const user = await loadUser(log, username);
+    const known = user.exists && !user.disabled;
+    deps.onPasswordCheck?.();
+    const ok = known ? await verifyPassword(password, user.passwordHash) : (await burnPasswordCheck(password), false);
+    const stream = streams.user(username);
+    if (ok) {
+      const after = await guard.success(username, address);
+      if (after.lockedForMs > 0) throw lockedError(after.lockedForMs, ctx.now);
+      await handleCommand(log, stream, userDecider, { type: "RecordLoginSuccess" }, ctx);
+      return user;
+    }
+    const after = await guard.failure(username, address);
+    const counted = after.lockedForMs === 0 || after.lockedNow;
+    if (user.exists && counted) {
+      const lockedUntil = after.lockedNow ? ctx.now + after.lockedForMs : undefined;
+      await handleCommand(log, stream, userDecider, { type: "RecordLoginFailure", failedAttempts: after.failures, lockedUntil }, ctx);
+    }
+    if (after.lockedForMs > 0) throw lockedError(after.lockedForMs, ctx.now);
     throw new DomainError("unauthorized", "invalid username or password");
-  }
-  if (isLocked(user, ctx.now)) throw lockedError(user.lockedUntil, ctx.now);
-  if (await verifyPassword(password, user.passwordHash)) {
-    await handleCommand(log, stream, userDecider, { type: "RecordLoginSuccess", now: ctx.now }, ctx);
-    return user;
-  }
-  const result = await handleCommand(
-    log,
-    stream,
-    userDecider,
-    { type: "RecordLoginFailure", now: ctx.now, maxAttempts: lockout.maxAttempts, windowMs: lockout.windowMs, lockoutMs: lockout.durationMs },
-    ctx,
-  );
-  if (result.events.some((e) => e.type === "UserLockedOut")) throw lockedError(ctx.now + lockout.durationMs, ctx.now);
-  throw new DomainError("unauthorized", "invalid username or password");
+  });
 }
 
-function lockedError(until: number, now: number): DomainError {
-  const retryAfterSeconds = Math.max(1, Math.ceil((until - now) / 1000));
-  return new DomainError("locked", `account locked after too many failed logins; retry after ${new Date(until).toISOString()}`, {
-    lockedUntil: new Date(until).toISOString(),
-    retryAfterSeconds,
+/** The same words for every name: whether the account exists is not the caller's to learn. */
+function lockedError(lockedForMs: number, now: number): DomainError {
+  const until = new Date(now + lockedForMs).toISOString();
+  return new DomainError("locked", `too many failed logins for this username from this address; retry after ${until}`, {
+    lockedUntil: until,
+    retryAfterSeconds: Math.max(1, Math.ceil(lockedForMs / 1000)),
   });
 }

@@ -59,6 +59,22 @@ export function createMetrics() {
       help: "SSE connections closed by the server (slow consumer or limit)",
       registers,
     }),
+    eventsUnknownType: new Counter({
+      name: "events_unknown_type_total",
+      help: "Events of a type this version does not know (written by newer code), skipped on read; an event read twice counts twice",
+      labelNames: ["type"] as const,
+      registers,
+    }),
+    eventSubscriptionDrops: new Counter({
+      name: "event_subscription_drops_total",
+      help: "Event-log subscriptions whose store stream failed or ended, each followed by a resubscription",
+      registers,
+    }),
+    passwordChecks: new Counter({
+      name: "auth_password_checks_total",
+      help: "Password hashes computed to answer logins (scrypt, ~150 ms and 32 MiB each), unknown usernames included",
+      registers,
+    }),
     heartbeatsAccepted: new Counter({
       name: "heartbeats_accepted_total",
       help: "Node agent heartbeats accepted",

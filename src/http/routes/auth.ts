@@ -1,5 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { DEMO_USERS, login } from "../../commands/users.js";
+import { loginGuardFor } from "../../commands/login-guard.js";
 import { RoleSchema } from "../../events/catalog/user.js";
 import { ANY_USER, requireRoles } from "../auth.js";
 import type { AppDeps, AppEnv } from "../env.js";
@@ -93,7 +94,9 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   app.openapi(loginRoute, async (c) => {
     const { username, password } = c.req.valid("json");
     const ctx = commandContext(c, deps);
-    const user = await login(deps.log, username, password, deps.config.lockout, {
+    const guard = loginGuardFor(deps.coordination, deps.config.lockout);
+    const onPasswordCheck = () => deps.metrics.passwordChecks.inc();
+    const user = await login({ log: deps.log, guard, onPasswordCheck }, username, password, {
       ...ctx,
       actor: { kind: "user", id: username },
       idempotencyKey: undefined,
