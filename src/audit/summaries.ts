@@ -56,6 +56,8 @@ const byType: Record<string, Summarise> = {
   NodeRegistered: (d) => `node ${s(d.nodeId)} (${s(d.hostname)}) registered in ${s(d.environment)}`,
   NodeDetailsChanged: (d) => `node ${s(d.nodeId)} details changed`,
   NodeDeregistered: (d) => `node ${s(d.nodeId)} deregistered${reason(d.reason)}`,
+  NodeCredentialIssued: (d) => `node ${s(d.nodeId)} given credential generation ${s(d.generation)}`,
+  NodeCredentialReset: (d) => `node ${s(d.nodeId)} credential reset (generation ${s(d.generation)})`,
   NodeBecameUnhealthy: (d) => `node ${s(d.nodeId)} unhealthy${reason(d.reason)}`,
   NodeWentOffline: (d) => `node ${s(d.nodeId)} offline (last seen ${s(d.lastSeenAt)})`,
   NodeRecovered: (d) => `node ${s(d.nodeId)} recovered from ${s(d.previousStatus)}`,
@@ -65,6 +67,10 @@ const byType: Record<string, Summarise> = {
   // clusters
   ClusterProvisioned: (d) => `cluster ${s(d.environment)} provisioned (${s(d.strategy)})`,
   ClusterSettingsChanged: (d) => `cluster ${s(d.environment)} settings changed (${s(d.strategy)})`,
+  // Idempotency-Key records
+  IdempotencyKeyClaimed: (d) => `an Idempotency-Key claimed for ${s(d.method)} ${s(d.route)}`,
+  IdempotencyKeyAnswered: (d) => `an Idempotency-Key request answered ${s(d.status)}`,
+  IdempotencyKeyReleased: (d) => `an Idempotency-Key released after ${s(d.status)}${reason(d.reason)}`,
 };
 
 /** "PascalCaseWords" -> "pascal case words" */
@@ -73,7 +79,7 @@ const words = (type: string) => type.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLo
 /** A one-line human summary of any event; types without a dedicated line get a generic one. */
 export function summarize(event: RecordedEvent): string {
   const data = event.data && typeof event.data === "object" ? (event.data as Data) : {};
-  const f = byType[event.type];
+  const f = Object.hasOwn(byType, event.type) ? byType[event.type] : undefined;
   if (f) {
     try {
       return f(data, event);

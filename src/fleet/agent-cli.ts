@@ -1,15 +1,20 @@
 // Runs simulated node agents against a (remote) orchestrator over HTTP:
 //   npm run agent -- --server http://127.0.0.1:3000 --cluster QA --count 5 [--join-token T] [--seed N]
 // Ctrl-C stops heartbeating: the server then marks the nodes Unhealthy, then Offline.
+// The node secrets the server issues at first registration are kept in a credentials file (0600;
+// --credentials, else $AGENT_CREDENTIALS_FILE, else $DATA_DIR/agent-credentials.json with DATA_DIR
+// defaulting to ./data): without them the same nodes cannot register again after a restart.
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEV_SECRETS_FILE, readDevSecrets } from "../platform/dev-secrets.js";
 import { AgentHttpError } from "./agent-client.js";
 import { matchEnvironment } from "./environments.js";
+import { FileNodeSecretStore } from "./node-secret-store.js";
 import { Simulator } from "./simulator.js";
 
 const usage = `usage: npm run agent -- --server URL --cluster ENV --count N [--join-token T] [--seed N]
-  [--hostname-prefix P] [--heartbeat-ms MS] [--install-failure-rate 0..1] [--install-latency-ms MIN,MAX]`;
+  [--hostname-prefix P] [--heartbeat-ms MS] [--install-failure-rate 0..1] [--install-latency-ms MIN,MAX]
+  [--credentials FILE]`;
 
 function fail(message: string): never {
   console.error(`${message}\n${usage}`);
@@ -27,6 +32,7 @@ const { values } = parseArgs({
     "heartbeat-ms": { type: "string" },
     "install-failure-rate": { type: "string" },
     "install-latency-ms": { type: "string" },
+    credentials: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -55,6 +61,7 @@ if (values["install-latency-ms"] !== undefined) {
   installLatencyMs = [lo!, hi!];
 }
 const server = values.server.replace(/\/+$/, "");
+const credentialsFile = resolve(values.credentials ?? process.env.AGENT_CREDENTIALS_FILE ?? join(process.env.DATA_DIR ?? "./data", "agent-credentials.json"));
 
 /** A development server on this machine keeps its generated join token in its data directory. */
 function localDevJoinToken(): string {
@@ -76,6 +83,7 @@ const simulator = new Simulator({
   clusterSizes: { [environment]: count },
   seed,
   hostnamePrefix: values["hostname-prefix"],
+  secrets: new FileNodeSecretStore(credentialsFile),
   profiles: {
     [environment]: {
       ...(heartbeatIntervalMs !== undefined && { heartbeatIntervalMs }),
@@ -89,10 +97,16 @@ const simulator = new Simulator({
 try {
   await simulator.start();
 } catch (err) {
-  if (err instanceof AgentHttpError) fail(`registration refused by ${server}: ${err.message}`);
-  fail(`cannot reach ${server}: ${err instanceof Error ? err.message : String(err)}`);
+  const cause = err instanceof Error ? err.cause : undefined;
+  const message = err instanceof Error ? err.message : String(err);
+  if (cause instanceof AgentHttpError && cause.status === 409) {
+    fail(`registration refused by ${server}: ${message}\n(these nodes' secrets are not in ${credentialsFile}: pass the right --credentials, or have an Admin reset the nodes' credentials)`);
+  }
+  if (cause instanceof AgentHttpError) fail(`registration refused by ${server}: ${message}`);
+  fail(`cannot start the agents against ${server}: ${message}`);
 }
 for (const n of simulator.nodes) console.log(`node ${n.nodeId} registered in ${environment}`);
+console.log(`node secrets kept in ${credentialsFile}`);
 console.log(`${count} agent(s) running against ${server}; Ctrl-C to stop`);
 
 let stopping = false;

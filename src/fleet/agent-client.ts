@@ -1,3 +1,4 @@
+import { MemoryNodeSecretStore, nodeSecretKey, type NodeSecretStore } from "./node-secret-store.js";
 import type { DesiredState, Registration, RegisterBody } from "./protocol.js";
 import type { HeartbeatMetrics } from "./telemetry.js";
 
@@ -23,15 +24,25 @@ export class AgentClient {
   constructor(
     private readonly baseUrl: string,
     private readonly fetchFn: FetchLike = (r) => fetch(r),
+    /** where the node secret is kept between registrations (and, if persistent, between runs) */
+    private readonly secrets: NodeSecretStore = new MemoryNodeSecretStore(),
   ) {}
 
   get nodeId(): string | undefined {
     return this.registration?.nodeId;
   }
 
+  /**
+   * Registers, presenting the node secret kept from an earlier registration (an existing node is
+   * refused with 409 without it), and keeps the secret the server issues, if it issues one.
+   */
   async register(body: RegisterBody): Promise<Registration> {
-    this.registration = await this.send<Registration>("POST", "/api/v1/agents/register", body, undefined, false);
-    return this.registration;
+    const key = nodeSecretKey(this.baseUrl, body.environment, body.hostname);
+    const nodeSecret = body.nodeSecret ?? (await this.secrets.get(key));
+    const registration = await this.send<Registration>("POST", "/api/v1/agents/register", { ...body, ...(nodeSecret !== undefined && { nodeSecret }) }, undefined, false);
+    if (registration.nodeSecret !== undefined) await this.secrets.set(key, registration.nodeSecret);
+    this.registration = registration;
+    return registration;
   }
 
   heartbeat(metrics: HeartbeatMetrics, modules: Record<string, string>): Promise<{ status: string }> {

@@ -5,12 +5,14 @@ import { handleCommand, type CommandContext } from "../commands/handler.js";
 import { nodeDecider, type NodeState } from "../commands/node.js";
 import type { Capacity, NodeEvent, NodeStatus } from "../events/catalog/node.js";
 import type { EventLog } from "../events/event-log.js";
+import type { Coordination } from "../platform/coordination/port.js";
 import { streams } from "../events/streams.js";
 import { DESIRED_STATE, type DesiredAssignment, type DesiredStateDoc } from "../projections/desired-state.js";
 import { NODES, type NodeDoc } from "../projections/nodes.js";
 import type { ReadStore } from "../projections/store/port.js";
 import type { Environment } from "../strategies/settings.js";
 import { matchEnvironment, nodeIdFor } from "./environments.js";
+import { hashNodeSecret, newNodeSecret } from "./node-credentials.js";
 import { LIVENESS, recordHeartbeat, recordSignOfLife, type HeartbeatMetrics } from "./telemetry.js";
 
 /** The slice of AppDeps the agent protocol needs. */
@@ -38,13 +40,59 @@ export interface RegisterInput {
   modules: Record<string, string>;
 }
 
-/** Registers a node, or finds the one already registered for this hostname in this cluster. */
-export async function registerNode(deps: FleetDeps, input: RegisterInput, ctx: CommandContext) {
+/** What a registering agent presented to show it is the node: its secret, or a valid token of the node. */
+export interface RegistrationProof {
+  nodeSecret?: string;
+  /** the node's id and credential generation from a verified Node token, if one came with the request */
+  token?: { nodeId: string; generation: number };
+}
+
+/**
+ * Registers a node, or finds the one already registered for this hostname in this cluster; a node
+ * that holds a credential only for a caller that proves it is that node (409 otherwise). The
+ * answer carries `nodeSecret` only when this registration issued the node its credential.
+ */
+export async function registerNode(deps: FleetDeps, input: RegisterInput, proof: RegistrationProof, ctx: CommandContext) {
   const nodeId = nodeIdFor(input.environment, input.hostname);
-  const r = await handleCommand(deps.log, streams.node(nodeId), nodeDecider, { type: "RegisterNode", nodeId, ...input, now: ctx.now }, ctx);
+  const fresh = newNodeSecret();
+  const presented = {
+    ...(proof.nodeSecret !== undefined && { secretHash: hashNodeSecret(proof.nodeSecret) }),
+    ...(proof.token?.nodeId === nodeId && { tokenGeneration: proof.token.generation }),
+  };
+  const r = await handleCommand(
+    deps.log,
+    streams.node(nodeId),
+    nodeDecider,
+    { type: "RegisterNode", nodeId, ...input, proof: presented, newSecretHash: fresh.hash, now: ctx.now },
+    ctx,
+  );
   const created = r.events.some((e) => e.type === "NodeRegistered");
+  // a replayed (Idempotency-Key) registration found another attempt's secret: that one cannot be shown again
+  const issued = r.events.some((e) => e.type === "NodeCredentialIssued" && (e.data as { secretHash: string }).secretHash === fresh.hash);
   await recordSignOfLife(deps.readStore, nodeId, input.environment, ctx.now);
-  return { nodeId, created, position: r.position, state: r.state };
+  return { nodeId, created, position: r.position, state: r.state, ...(issued && { nodeSecret: fresh.secret }) };
+}
+
+/** An Admin revokes the node's secret and tokens; the next registration with the join token claims it. */
+export async function resetNodeCredential(deps: FleetDeps, nodeId: string, ctx: CommandContext) {
+  const r = await handleCommand(deps.log, streams.node(nodeId), nodeDecider, { type: "ResetCredential", now: ctx.now }, ctx);
+  return { position: r.position, generation: r.state.credential.generation };
+}
+
+/**
+ * Whether a Node token is of its node's current credential generation. Tokens from before tokens
+ * carried a generation count as generation 0, which only a node registered before credentials
+ * existed still has. The read model answers the common case; when it disagrees (a claim it has not
+ * applied yet, or a revoked token) the node's stream decides. An unknown or deregistered node is
+ * left to the route, which answers 404 or 409.
+ */
+export async function nodeTokenIsCurrent(deps: FleetDeps, nodeId: string, tokenGeneration: number | undefined): Promise<boolean> {
+  const ver = tokenGeneration ?? 0;
+  const doc = await deps.readStore.collection<NodeDoc>(NODES).get(nodeId);
+  if (doc && doc.credentialGeneration === ver) return true;
+  const state = await loadNode(deps.log, nodeId);
+  if (!state.exists || state.deregistered) return true;
+  return state.credential.generation === ver;
 }
 
 interface KnownNode {
@@ -85,10 +133,35 @@ export interface HeartbeatInput {
   modules?: Record<string, string>;
 }
 
-/** Stores the heartbeat as telemetry; an Unhealthy or Offline node recovers (an event). */
-export async function acceptHeartbeat(deps: FleetDeps, nodeId: string, input: HeartbeatInput, now: number, context: () => CommandContext) {
+/**
+ * Refuses a heartbeat that comes sooner than `spacingMs` after the node's last accepted one (429
+ * with Retry-After), so one node cannot fill the telemetry store. The window lives in
+ * Coordination: shared by every instance when that is Redis, per instance otherwise.
+ */
+export async function paceHeartbeat(coordination: Coordination, nodeId: string, spacingMs: number): Promise<void> {
+  const d = await coordination.hit(`agent-heartbeat:${nodeId}`, 1, spacingMs);
+  if (d.allowed) return;
+  const retryAfterSeconds = Math.max(1, Math.ceil(d.retryAfterMs / 1000));
+  throw new DomainError("rate_limited", `node ${nodeId} sends heartbeats more often than one per ${spacingMs} ms; this one was not stored`, {
+    retryAfterSeconds,
+  });
+}
+
+/**
+ * Stores the heartbeat as telemetry; an Unhealthy or Offline node recovers (an event). `pace` runs
+ * after the checks, so only a heartbeat that would be stored counts against the node's allowance.
+ */
+export async function acceptHeartbeat(
+  deps: FleetDeps,
+  nodeId: string,
+  input: HeartbeatInput,
+  now: number,
+  context: () => CommandContext,
+  pace: () => Promise<void> = async () => undefined,
+) {
   const node = await knownNode(deps, nodeId);
   checkCluster(node, input.environment);
+  await pace();
   const heartbeat = { nodeId, environment: node.environment, at: now, metrics: input.metrics, modules: input.modules ?? null };
   await recordHeartbeat(deps.readStore, heartbeat);
   let status = node.status;

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { join } from "node:path";
 import { clusterDecider } from "../commands/cluster.js";
 import { handleCommand } from "../commands/handler.js";
 import { streams } from "../events/streams.js";
@@ -6,6 +7,7 @@ import type { AppDeps } from "../http/env.js";
 import { HeartbeatMonitor } from "../processes/heartbeat-monitor.js";
 import { resolveSettings } from "../strategies/settings.js";
 import { ENVIRONMENTS } from "./environments.js";
+import { FileNodeSecretStore } from "./node-secret-store.js";
 import { Simulator } from "./simulator.js";
 import { ensureTelemetryIndexes, HeartbeatMetricsSchema, recordHeartbeat, TELEMETRY_CHANNEL } from "./telemetry.js";
 import { EnvironmentSchema } from "../strategies/settings.js";
@@ -80,10 +82,20 @@ export async function startFleet(deps: AppDeps, app: { fetch(request: Request): 
       joinToken: deps.config.agentJoinToken,
       clusterSizes: deps.config.simulator.clusterSizes,
       seed: deps.config.simulator.seed,
+      // the simulated nodes' secrets live beside the data they belong to, so a restart finds them
+      secrets: new FileNodeSecretStore(join(deps.config.dataDir, "simulator-credentials.json")),
       onError: (err, what) => deps.logger.warn({ err, what }, "simulated node error"),
     });
-    await simulator.start();
-    deps.logger.info({ nodes: simulator.nodes.length }, "simulated fleet started");
+    try {
+      await simulator.start();
+      deps.logger.info({ nodes: simulator.nodes.length }, "simulated fleet started");
+    } catch (err) {
+      // the server is still of use without some simulated nodes; an Admin can reset their credentials
+      deps.logger.warn(
+        { err },
+        "some simulated nodes did not start (a node refused with 409 lost its secret: POST /api/v1/clusters/{env}/nodes/{nodeId}/reset-credential as an Admin, then restart)",
+      );
+    }
   }
   return {
     monitor,

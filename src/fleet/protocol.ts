@@ -18,6 +18,12 @@ export const RegisterRequest = z
     capacity: CapacitySchema,
     labels: LabelsSchema.default({}),
     modules: ModulesSchema.default({}).openapi({ description: "modules the node already runs: name -> version" }),
+    nodeSecret: z
+      .string()
+      .min(1)
+      .max(256)
+      .optional()
+      .openapi({ description: "the secret this node was given at its first registration; required to register an existing node (or send its current token as Authorization)" }),
   })
   .openapi("AgentRegisterRequest");
 export const RegisterResponse = z
@@ -28,6 +34,9 @@ export const RegisterResponse = z
     created: z.boolean(),
     token: z.string().openapi({ description: "bearer token with the Node role, valid for this node only" }),
     expiresAt: z.string(),
+    nodeSecret: z.string().optional().openapi({
+      description: "only when this registration issued the node its credential (first registration, or a claim after an Admin reset): shown once, keep it (e.g. a 0600 file) and send it when registering again",
+    }),
     heartbeatIntervalMs: z.number(),
     position: z.number(),
   })
@@ -93,6 +102,10 @@ export const ReportResponse = z
     position: z.number(),
   })
   .openapi("AgentReportResult");
+
+export const CredentialReset = z
+  .object({ nodeId: z.string(), environment: z.string(), credentialGeneration: z.number().int(), position: z.number() })
+  .openapi("NodeCredentialReset");
 
 export type RegisterBody = z.input<typeof RegisterRequest>;
 export type Registration = z.infer<typeof RegisterResponse>;

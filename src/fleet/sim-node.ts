@@ -1,5 +1,6 @@
 import semver from "semver";
 import { AgentClient, AgentHttpError, type DesiredAssignment, type DesiredState, type FetchLike } from "./agent-client.js";
+import type { NodeSecretStore } from "./node-secret-store.js";
 import type { HeartbeatMetrics } from "./telemetry.js";
 import type { Random } from "./random.js";
 import { putOwn } from "../platform/own-keys.js";
@@ -40,6 +41,8 @@ export interface SimNodeOptions {
   random: Random;
   /** long-poll wait; the server caps it at 60 */
   waitSeconds?: number;
+  /** where the node secret is kept; in memory (lost with the process) if not given */
+  secrets?: NodeSecretStore;
   onError?: (err: unknown, what: string) => void;
 }
 
@@ -70,11 +73,15 @@ export class SimulatedNode {
   heartbeats = 0;
 
   constructor(private readonly o: SimNodeOptions) {
-    this.client = new AgentClient(o.baseUrl, o.fetch);
+    this.client = new AgentClient(o.baseUrl, o.fetch, o.secrets);
   }
 
   get nodeId(): string | undefined {
     return this.client.nodeId;
+  }
+
+  get hostname(): string {
+    return this.o.hostname;
   }
 
   async start(): Promise<void> {
@@ -123,7 +130,8 @@ export class SimulatedNode {
     } catch (err) {
       // an expired token, or a server that forgot us: register again (idempotent) and go on
       if (err instanceof AgentHttpError && [401, 404, 409].includes(err.status)) await this.register();
-      else throw err;
+      // too soon after the last one (e.g. a heartbeat interval shorter than the server's): skip this one
+      else if (!(err instanceof AgentHttpError && err.status === 429)) throw err;
     }
   }
 

@@ -1,6 +1,7 @@
 import type { Environment } from "../strategies/settings.js";
 import type { FetchLike } from "./agent-client.js";
 import { matchEnvironment } from "./environments.js";
+import type { NodeSecretStore } from "./node-secret-store.js";
 import { deriveSeed, seededRandom } from "./random.js";
 import { SimulatedNode, type SimProfile } from "./sim-node.js";
 
@@ -32,6 +33,8 @@ export interface SimulatorOptions {
   /** hostnames are `<prefix><environment>-<n>`; default "sim-" */
   hostnamePrefix?: string;
   waitSeconds?: number;
+  /** where the nodes keep their secrets: persistent, so a restarted simulator is still those nodes */
+  secrets?: NodeSecretStore;
   onError?: (err: unknown, what: string) => void;
 }
 
@@ -60,6 +63,7 @@ export class Simulator {
             profile,
             random,
             waitSeconds: o.waitSeconds,
+            secrets: o.secrets,
             onError: o.onError,
           }),
         );
@@ -67,9 +71,17 @@ export class Simulator {
     }
   }
 
-  /** Registers every node (in parallel) and starts their loops. */
+  /**
+   * Registers every node (in parallel) and starts their loops. Nodes that could not register (a
+   * lost node secret is refused with 409) do not stop the others; the error names them all.
+   */
   async start(): Promise<void> {
-    await Promise.all(this.nodes.map((n) => n.start()));
+    const results = await Promise.allSettled(this.nodes.map((n) => n.start()));
+    const failed = results.flatMap((r, i) => (r.status === "rejected" ? [{ hostname: this.nodes[i]!.hostname, reason: r.reason as unknown }] : []));
+    if (failed.length === 0) return;
+    const detail = failed.map((f) => `${f.hostname}: ${f.reason instanceof Error ? f.reason.message : String(f.reason)}`).join("; ");
+    // the cause is the first node's error (e.g. an AgentHttpError), for callers that tell kinds apart
+    throw new Error(`${failed.length} of ${this.nodes.length} simulated node(s) could not start: ${detail}`, { cause: failed[0]!.reason });
   }
 
   async stop(): Promise<void> {

@@ -24,6 +24,8 @@ export interface NodeDoc extends ProjectedDoc {
   registeredAt: string;
   /** module name -> version, as established by the node's reports */
   modules: Record<string, string>;
+  /** the generation node tokens must carry (0: registered before node credentials existed) */
+  credentialGeneration: number;
   tenantId: string;
 }
 
@@ -31,7 +33,8 @@ const asNodeEvent = (e: RecordedEvent) => e as unknown as NodeEvent;
 
 export const nodesProjection: Projection<NodeDoc> & { indexes: IndexSpec[] } = {
   name: "fleet-nodes",
-  version: 1,
+  // 2: credentialGeneration
+  version: 2,
   collection: NODES,
   filter: { streamPrefixes: [streamPrefixes.node] },
   indexes: [{ name: "environment", keys: { environment: 1 } }],
@@ -52,6 +55,7 @@ export const nodesProjection: Projection<NodeDoc> & { indexes: IndexSpec[] } = {
         statusSince: d.at,
         registeredAt: d.at,
         modules: { ...d.modules },
+        credentialGeneration: doc?.credentialGeneration ?? 0,
         tenantId: recorded.metadata.tenantId,
       };
     }
@@ -75,6 +79,9 @@ export const nodesProjection: Projection<NodeDoc> & { indexes: IndexSpec[] } = {
       }
       case "ModuleInstallFailed":
         return doc;
+      case "NodeCredentialIssued":
+      case "NodeCredentialReset":
+        return { ...doc, credentialGeneration: event.data.generation };
     }
   },
 };

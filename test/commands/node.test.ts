@@ -15,7 +15,12 @@ const registered: NodeEvent = {
   type: "NodeRegistered",
   data: { nodeId: "qa-1", environment: "QA", hostname: "h1", capacity: { cpuCores: 2, memoryMb: 2048 }, labels: { color: "blue" }, modules: {}, at: at() },
 };
-const register: NodeCommand = { type: "RegisterNode", nodeId: "qa-1", environment: "QA", hostname: "h1", capacity: { cpuCores: 2, memoryMb: 2048 }, labels: { color: "blue" }, modules: {}, now: T0 };
+const H1 = "1".repeat(64);
+const H2 = "2".repeat(64);
+const register = { type: "RegisterNode", nodeId: "qa-1", environment: "QA", hostname: "h1", capacity: { cpuCores: 2, memoryMb: 2048 }, labels: { color: "blue" }, modules: {}, proof: {}, newSecretHash: H1, now: T0 } satisfies NodeCommand;
+const issued = (generation: number, secretHash = H1): NodeEvent => ({ type: "NodeCredentialIssued", data: { nodeId: "qa-1", secretHash, generation, at: at() } });
+/** a registration by the holder of the first credential */
+const again = { ...register, proof: { secretHash: H1 }, newSecretHash: H2 } satisfies NodeCommand;
 const install = { assignmentId: "a1", moduleName: "net-filter", toVersion: "1.0.0", kind: "install" as const };
 
 /** given events, when command, then events (or the error's code) */
@@ -35,19 +40,42 @@ function check(given: NodeEvent[], when: NodeCommand, then: NodeEvent[] | { erro
 }
 
 t("register: new node -> NodeRegistered; again -> nothing; changed labels -> NodeDetailsChanged", () => {
-  check([], register, [registered]);
-  check([registered], register, []);
-  check([registered], { ...register, labels: { color: "green" } }, [
+  check([], register, [registered, issued(1)]);
+  check([registered, issued(1)], again, []);
+  check([registered, issued(1)], { ...again, labels: { color: "green" } }, [
     { type: "NodeDetailsChanged", data: { nodeId: "qa-1", capacity: { cpuCores: 2, memoryMb: 2048 }, labels: { color: "green" }, at: at() } },
   ]);
-  check([registered], { ...register, environment: "Staging" }, { error: "conflict" });
+  check([registered, issued(1)], { ...again, environment: "Staging" }, { error: "conflict" });
 });
 
 t("register after deregistration registers again; re-registering an Offline node recovers it", () => {
   const gone: NodeEvent = { type: "NodeDeregistered", data: { nodeId: "qa-1", reason: "x", at: at() } };
-  check([registered, gone], register, [registered]);
+  check([registered, issued(1), gone], again, [registered, issued(2, H2)]);
   const offline: NodeEvent = { type: "NodeWentOffline", data: { nodeId: "qa-1", lastSeenAt: at(), at: at() } };
-  check([registered, offline], register, [{ type: "NodeRecovered", data: { nodeId: "qa-1", previousStatus: "Offline", at: at() } }]);
+  check([registered, issued(1), offline], again, [{ type: "NodeRecovered", data: { nodeId: "qa-1", previousStatus: "Offline", at: at() } }]);
+});
+
+t("credentials: registering a node that holds one needs its secret or a token of its generation", () => {
+  const given = [registered, issued(1)];
+  check(given, register, { error: "conflict" });
+  check(given, { ...register, proof: { secretHash: H2 } }, { error: "conflict" });
+  check(given, { ...register, proof: { secretHash: "short" } }, { error: "conflict" });
+  check(given, { ...register, proof: { tokenGeneration: 0 } }, { error: "conflict" });
+  check(given, { ...register, proof: { tokenGeneration: 1 } }, []);
+  check(given, again, []);
+});
+
+t("credentials: an Admin reset revokes the generation; the next registration claims the node with a new one", () => {
+  const reset: NodeEvent = { type: "NodeCredentialReset", data: { nodeId: "qa-1", generation: 2, at: at() } };
+  check([registered, issued(1)], { type: "ResetCredential", now: T0 }, [reset]);
+  check([registered, issued(1), reset], { ...register, newSecretHash: H2 }, [issued(3, H2)]);
+  check([registered, issued(1), reset], again, [issued(3, H2)]);
+  check([registered, issued(1), reset, issued(3, H2)], again, { error: "conflict" });
+  check([registered, issued(1), reset, issued(3, H2)], { ...register, proof: { tokenGeneration: 1 } }, { error: "conflict" });
+  check([], { type: "ResetCredential", now: T0 }, { error: "not_found" });
+  // a node registered before credentials existed is claimed by its next registration
+  check([registered], register, [issued(1)]);
+  assert.equal(fold(nodeDecider, [registered, issued(1), reset]).credential, { secretHash: null, generation: 2 });
 });
 
 t("health: Healthy -> Unhealthy -> Offline -> Recovered, each once", () => {

@@ -15,7 +15,7 @@ t.before(async (ctx) => {
 t.after(async (ctx) => ctx.s.stop());
 
 const statusTypes = async (s: TestServer, nodeId: string) =>
-  (await s.deps.log.readStream(streams.node(nodeId))).map((e) => e.type).filter((x) => x.startsWith("Node") && x !== "NodeRegistered");
+  (await s.deps.log.readStream(streams.node(nodeId))).map((e) => e.type).filter((x) => x.startsWith("Node") && x !== "NodeRegistered" && !x.startsWith("NodeCredential"));
 
 async function settle(s: TestServer) {
   await s.deps.projections.waitFor(await s.deps.log.headPosition(), 5000);

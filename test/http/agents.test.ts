@@ -20,7 +20,9 @@ const desired = async (s: TestServer, nodeId: string, token: string, query = "")
   assert.is(res.status, 200, await res.clone().text());
   return (await res.json()) as { version: string; changed: boolean; assignments: { assignmentId: string; moduleName: string; toVersion: string | null }[] };
 };
-const nodeEvents = async (s: TestServer, nodeId: string) => (await s.deps.log.readStream(streams.node(nodeId))).map((e) => e.type);
+// credential events are node-identity.test.ts's subject
+const nodeEvents = async (s: TestServer, nodeId: string) =>
+  (await s.deps.log.readStream(streams.node(nodeId))).map((e) => e.type).filter((type) => !type.startsWith("NodeCredential"));
 const sampleCount = (s: TestServer) => s.deps.readStore.collection(SAMPLES).count();
 
 async function expectProblem(res: Response, status: number, detailPattern?: RegExp) {
@@ -30,7 +32,7 @@ async function expectProblem(res: Response, status: number, detailPattern?: RegE
   if (detailPattern) assert.match(text, detailPattern);
 }
 
-t("register: join token required, returns node id and a Node token; same hostname again is the same node", async ({ s }) => {
+t("register: join token required, returns node id and a Node token; same hostname again (with the node secret) is the same node", async ({ s }) => {
   const first = await registerAgent(s, "qa-node-01");
   assert.is(first.status, 201);
   assert.ok(first.created);
@@ -39,14 +41,15 @@ t("register: join token required, returns node id and a Node token; same hostnam
   const me = (await (await s.call("/api/v1/authentication/me", { token: first.token })).json()) as { username: string; roles: string[] };
   assert.equal(me, { username: first.nodeId, roles: ["Node"] });
 
-  const again = await registerAgent(s, "QA-NODE-01", "qa");
+  const nodeSecret = first.body.nodeSecret;
+  const again = await registerAgent(s, "QA-NODE-01", "qa", { nodeSecret });
   assert.is(again.status, 200);
   assert.is(again.nodeId, first.nodeId);
   assert.not.ok(again.created);
   assert.equal(await nodeEvents(s, first.nodeId), ["NodeRegistered"]);
 
   // a changed label is recorded, still the same node
-  const relabelled = await registerAgent(s, "qa-node-01", "QA", { labels: { color: "green" } });
+  const relabelled = await registerAgent(s, "qa-node-01", "QA", { labels: { color: "green" }, nodeSecret });
   assert.is(relabelled.nodeId, first.nodeId);
   assert.equal(await nodeEvents(s, first.nodeId), ["NodeRegistered", "NodeDetailsChanged"]);
 

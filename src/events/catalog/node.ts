@@ -46,6 +46,17 @@ export const nodeEvents = [
     z.object({ nodeId: z.string(), capacity: CapacitySchema, labels: z.record(z.string(), z.string()), at: iso }),
   ),
   defineEvent("NodeDeregistered", z.object({ nodeId: z.string(), reason: z.string(), at: iso })),
+  /**
+   * The node holds a new credential: at its first registration, or when a registration claimed it
+   * after an Admin reset (or a node registered before credentials existed). Only the SHA-256 of the
+   * secret is kept; `generation` grows with every credential change, and node tokens carry it.
+   */
+  defineEvent(
+    "NodeCredentialIssued",
+    z.object({ nodeId: z.string(), secretHash: z.string().regex(/^[0-9a-f]{64}$/), generation: z.number().int().min(1), at: iso }),
+  ),
+  /** An Admin revoked the node's credential: its secret and tokens stop working; the next registration claims the node. */
+  defineEvent("NodeCredentialReset", z.object({ nodeId: z.string(), generation: z.number().int().min(1), at: iso })),
   defineEvent(
     "NodeBecameUnhealthy",
     z.object({ nodeId: z.string(), lastSeenAt: iso, reason: z.string(), at: iso }),

@@ -10,19 +10,37 @@ import {
   environmentOrThrow,
   joinTokenMatches,
   knownNode,
+  nodeTokenIsCurrent,
+  paceHeartbeat,
   registerNode,
   reportOutcome,
+  resetNodeCredential,
 } from "../../fleet/agent-service.js";
 import { desiredStateWatch } from "../../fleet/desired-state-watch.js";
-import { DesiredState, DesiredStateQuery, HeartbeatRequest, HeartbeatResponse, NodeId, RegisterRequest, RegisterResponse, ReportRequest, ReportResponse } from "../../fleet/protocol.js";
+import {
+  CredentialReset,
+  DesiredState,
+  DesiredStateQuery,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  NodeId,
+  RegisterRequest,
+  RegisterResponse,
+  ReportRequest,
+  ReportResponse,
+} from "../../fleet/protocol.js";
 import { TELEMETRY_CHANNEL } from "../../fleet/telemetry.js";
+import { PerKeyLimit } from "../../fleet/watch-limits.js";
 import { requireRoles } from "../auth.js";
 import type { AppDeps, AppEnv } from "../env.js";
-import { problemResponses } from "../problem.js";
+import { problem, problemResponses } from "../problem.js";
 import { commandContext } from "../request-context.js";
 
 const tags = ["Agents"];
 const nodeParams = z.object({ nodeId: NodeId });
+/** desired-state streams and parked long-polls one node may hold open on one instance */
+const WATCHERS_PER_NODE = 2;
+const WATCHER_RETRY_AFTER_SECONDS = 5;
 const nodeOnly = [requireRoles("Node")];
 const json = <T extends z.ZodType>(schema: T) => ({ required: true, content: { "application/json": { schema } } });
 
@@ -30,11 +48,13 @@ const registerRoute = createRoute({
   method: "post",
   path: "/api/v1/agents/register",
   tags,
-  summary: "Register a node with the join token; answers its node id and a Node-role token (idempotent per cluster and hostname)",
+  summary:
+    "Register a node with the join token; answers its node id, a Node-role token and, the first time, the node secret. " +
+    "Registering an existing node needs its secret (nodeSecret) or its current token, else 409",
   request: { body: json(RegisterRequest) },
   responses: {
-    200: { description: "Already registered: the same node", content: { "application/json": { schema: RegisterResponse } } },
-    201: { description: "Registered", content: { "application/json": { schema: RegisterResponse } } },
+    200: { description: "Already registered: the same node (nodeSecret only when this claimed a node without a credential)", content: { "application/json": { schema: RegisterResponse } } },
+    201: { description: "Registered, with the node secret", content: { "application/json": { schema: RegisterResponse } } },
     ...problemResponses(400, 401, 404, 409),
   },
 });
@@ -49,7 +69,7 @@ const heartbeatRoute = createRoute({
   request: { params: nodeParams, body: json(HeartbeatRequest) },
   responses: {
     202: { description: "Accepted", content: { "application/json": { schema: HeartbeatResponse } } },
-    ...problemResponses(400, 401, 403, 404, 409),
+    ...problemResponses(400, 401, 403, 404, 409, 429),
   },
 });
 
@@ -63,7 +83,7 @@ const desiredRoute = createRoute({
   request: { params: nodeParams, query: DesiredStateQuery },
   responses: {
     200: { description: "Desired state (changed=false when the wait ended without a change)", content: { "application/json": { schema: DesiredState } } },
-    ...problemResponses(400, 401, 403, 404, 409),
+    ...problemResponses(400, 401, 403, 404, 409, 429),
   },
 });
 
@@ -71,13 +91,13 @@ const desiredStreamRoute = createRoute({
   method: "get",
   path: "/api/v1/agents/{nodeId}/desired-state/stream",
   tags,
-  summary: "Server-Sent Events: the desired state now, then every change (event: desired-state)",
+  summary: "Server-Sent Events: the desired state now, then every change (event: desired-state); at most 2 streams or waiting long-polls per node",
   security: [{ bearerAuth: [] }],
   middleware: nodeOnly,
   request: { params: nodeParams },
   responses: {
     200: { description: "text/event-stream of DesiredState messages", content: { "text/event-stream": { schema: z.string() } } },
-    ...problemResponses(401, 403, 404, 409),
+    ...problemResponses(401, 403, 404, 409, 429),
   },
 });
 
@@ -109,6 +129,20 @@ const deregisterRoute = createRoute({
   },
 });
 
+const resetCredentialRoute = createRoute({
+  method: "post",
+  path: "/api/v1/clusters/{environment}/nodes/{nodeId}/reset-credential",
+  tags: ["Clusters"],
+  summary: "Revoke a node's secret and tokens (Admin); the next registration with the join token claims the node and gets a new secret",
+  security: [{ bearerAuth: [] }],
+  middleware: [requireRoles("Admin")] as const,
+  request: { params: z.object({ environment: z.string().min(1).max(32), nodeId: NodeId }) },
+  responses: {
+    200: { description: "Reset: the node's old secret and tokens no longer work", content: { "application/json": { schema: CredentialReset } } },
+    ...problemResponses(400, 401, 403, 404, 409),
+  },
+});
+
 /** A Node token speaks only for its own node. */
 function assertSelf(c: Context<AppEnv>, nodeId: string): void {
   const p = c.get("principal");
@@ -119,23 +153,69 @@ function assertSelf(c: Context<AppEnv>, nodeId: string): void {
 export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   const watch = () => desiredStateWatch(deps.readStore, deps.projections);
   const heartbeatIntervalMs = Math.max(250, Math.floor(deps.config.heartbeat.unhealthyAfterMs / 3));
+  const watchers = new PerKeyLimit(WATCHERS_PER_NODE);
+  const holdWatcher = (nodeId: string): (() => void) => {
+    const release = watchers.tryAcquire(nodeId);
+    if (!release) {
+      throw new DomainError("rate_limited", `node ${nodeId} already holds ${WATCHERS_PER_NODE} desired-state streams or waiting long-polls`, {
+        retryAfterSeconds: WATCHER_RETRY_AFTER_SECONDS,
+      });
+    }
+    return release;
+  };
+  const pace = (nodeId: string) => async () => {
+    try {
+      await paceHeartbeat(deps.coordination, nodeId, heartbeatIntervalMs / 2);
+    } catch (err) {
+      if (err instanceof DomainError) throw err;
+      // a missing heartbeat would mark the node Unhealthy: an unreachable limiter lets it through
+      deps.logger.warn({ err, nodeId }, "heartbeat pacing unavailable: heartbeat accepted unpaced");
+    }
+  };
+
+  // A Node token counts only while it is of its node's current credential generation: an Admin's
+  // reset, or a new claim of the node, revokes the older tokens on the next request.
+  app.use("/api/v1/agents/*", async (c, next) => {
+    const p = c.get("principal");
+    if (!p?.roles.includes("Node") || c.req.path === registerRoute.path) return next();
+    if (!(await nodeTokenIsCurrent(deps, p.sub, p.ver))) {
+      return problem(c, 401, "this node's credential was reset or claimed again since the token was issued; register again");
+    }
+    return next();
+  });
 
   app.openapi(registerRoute, async (c) => {
     const body = c.req.valid("json");
     if (!joinTokenMatches(body.joinToken, deps.config.agentJoinToken)) throw new DomainError("unauthorized", "invalid join token");
     const environment = environmentOrThrow(body.environment);
     const ctx = commandContext(c, deps);
-    const { joinToken: _secret, ...details } = body;
-    const r = await registerNode(deps, { ...details, environment }, { ...ctx, actor: { kind: "node", id: body.hostname } });
-    const { token, expiresAt } = await deps.tokens.issue({ sub: r.nodeId, roles: ["Node"] }, ctx.now);
-    const answer = { nodeId: r.nodeId, environment, hostname: body.hostname, created: r.created, token, expiresAt, heartbeatIntervalMs, position: r.position };
+    const { joinToken: _joinToken, nodeSecret, ...details } = body;
+    const p = c.get("principal");
+    const proof = {
+      ...(nodeSecret !== undefined && { nodeSecret }),
+      ...(p?.roles.includes("Node") && { token: { nodeId: p.sub, generation: p.ver ?? 0 } }),
+    };
+    const r = await registerNode(deps, { ...details, environment }, proof, { ...ctx, actor: { kind: "node", id: body.hostname } });
+    const { token, expiresAt } = await deps.tokens.issue({ sub: r.nodeId, roles: ["Node"] }, ctx.now, undefined, { ver: r.state.credential.generation });
+    const answer = {
+      nodeId: r.nodeId,
+      environment,
+      hostname: body.hostname,
+      created: r.created,
+      token,
+      expiresAt,
+      ...(r.nodeSecret !== undefined && { nodeSecret: r.nodeSecret }),
+      heartbeatIntervalMs,
+      position: r.position,
+    };
+    c.header("cache-control", "no-store"); // a token, and maybe the node secret
     return r.created ? c.json(answer, 201) : c.json(answer, 200);
   });
 
   app.openapi(heartbeatRoute, async (c) => {
     const { nodeId } = c.req.valid("param");
     assertSelf(c, nodeId);
-    const r = await acceptHeartbeat(deps, nodeId, c.req.valid("json"), deps.clock.now(), () => commandContext(c, deps));
+    const r = await acceptHeartbeat(deps, nodeId, c.req.valid("json"), deps.clock.now(), () => commandContext(c, deps), pace(nodeId));
     deps.metrics.heartbeatsAccepted.inc();
     deps.coordination
       .publish(TELEMETRY_CHANNEL, JSON.stringify({ origin: deps.instanceId, ...r.heartbeat }))
@@ -153,7 +233,13 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     if (held === undefined || Number(current.version) > held || !waitSeconds) {
       return c.json({ ...current, changed: held === undefined || Number(current.version) > held }, 200);
     }
-    const doc = await watch().wait(nodeId, held, waitSeconds * 1000, c.req.raw.signal);
+    const release = holdWatcher(nodeId);
+    let doc;
+    try {
+      doc = await watch().wait(nodeId, held, waitSeconds * 1000, c.req.raw.signal);
+    } finally {
+      release();
+    }
     if (!doc) return c.json({ ...current, changed: false }, 200);
     return c.json({ ...desiredStateView(nodeId, doc), changed: true }, 200);
   });
@@ -162,20 +248,34 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     const { nodeId } = c.req.valid("param");
     assertSelf(c, nodeId);
     await knownNode(deps, nodeId);
+    const releaseWatcher = holdWatcher(nodeId);
+    let releaseConnection: () => void;
+    try {
+      // and like every event stream, it counts against the server's total
+      releaseConnection = deps.sseLimits.acquire(nodeId);
+    } catch (err) {
+      releaseWatcher();
+      throw err;
+    }
     return streamSSE(c, async (stream) => {
       const abort = new AbortController();
       stream.onAbort(() => abort.abort());
-      let state = await desiredStateOf(deps.readStore, nodeId);
-      await stream.writeSSE({ id: state.version, event: "desired-state", data: JSON.stringify({ ...state, changed: true }) });
-      while (!abort.signal.aborted) {
-        const doc = await watch().wait(nodeId, Number(state.version), deps.config.sse.heartbeatMs, abort.signal);
-        if (abort.signal.aborted) break;
-        if (!doc) {
-          await stream.write(": keep-alive\n\n");
-          continue;
-        }
-        state = desiredStateView(nodeId, doc);
+      try {
+        let state = await desiredStateOf(deps.readStore, nodeId);
         await stream.writeSSE({ id: state.version, event: "desired-state", data: JSON.stringify({ ...state, changed: true }) });
+        while (!abort.signal.aborted) {
+          const doc = await watch().wait(nodeId, Number(state.version), deps.config.sse.heartbeatMs, abort.signal);
+          if (abort.signal.aborted) break;
+          if (!doc) {
+            await stream.write(": keep-alive\n\n");
+            continue;
+          }
+          state = desiredStateView(nodeId, doc);
+          await stream.writeSSE({ id: state.version, event: "desired-state", data: JSON.stringify({ ...state, changed: true }) });
+        }
+      } finally {
+        releaseWatcher();
+        releaseConnection();
       }
     });
   });
@@ -197,5 +297,16 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     await knownNode(deps, nodeId);
     const r = await deregisterNode(deps, nodeId, `deregistered by ${ctx.actor.kind} ${ctx.actor.id}`, ctx);
     return c.json({ nodeId, position: r.position }, 200);
+  });
+
+  app.openapi(resetCredentialRoute, async (c) => {
+    const { environment: rawEnvironment, nodeId } = c.req.valid("param");
+    const environment = environmentOrThrow(rawEnvironment);
+    const node = await knownNode(deps, nodeId);
+    if (node.environment !== environment) throw new DomainError("not_found", `node ${nodeId} is not in the ${environment} cluster`);
+    const r = await resetNodeCredential(deps, nodeId, commandContext(c, deps));
+    // old tokens are refused as soon as this answers: the token check reads the read model first
+    await deps.projections.waitFor(r.position, deps.config.readWaitTimeoutMs);
+    return c.json({ nodeId, environment, credentialGeneration: r.generation, position: r.position }, 200);
   });
 }
