@@ -5,6 +5,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { streams } from "../../src/events/streams.js";
 import { ManualClock } from "../../src/platform/clock.js";
+import { loadConfig } from "../../src/platform/config.js";
 import { attempt, passwordChecks } from "../helpers/login.js";
 import { DEMO, startTestServer, type TestServer } from "../helpers/server.js";
 
@@ -117,6 +118,12 @@ t("repeated lockouts of one address last longer each time, up to the cap", async
   } finally {
     await s.stop();
   }
+});
+
+t("lockout growth settings are checked at start", () => {
+  assert.is(loadConfig({}).lockout.maxDurationMs, 86_400_000);
+  assert.is(loadConfig({ LOCKOUT_DURATION_SECONDS: "172800" }).lockout.maxDurationMs, 172_800_000, "the cap is never below one lock");
+  assert.throws(() => loadConfig({ LOCKOUT_DURATION_SECONDS: "600", LOCKOUT_MAX_DURATION_SECONDS: "60" }), /LOCKOUT_MAX_DURATION_SECONDS/);
 });
 
 t.run();

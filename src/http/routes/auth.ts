@@ -25,7 +25,8 @@ const loginRoute = createRoute({
   request: { body: { required: true, content: { "application/json": { schema: LoginRequest } } } },
   responses: {
     200: { description: "Logged in", content: { "application/json": { schema: LoginResponse } } },
-    ...problemResponses(400, 401, 423, 429),
+    // 429 also when too many logins for one username wait at once; 503 while the lockout store is unreachable
+    ...problemResponses(400, 401, 423, 429, 503),
   },
 });
 
