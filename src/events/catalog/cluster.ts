@@ -1,14 +1,13 @@
 import { z } from "zod";
-import { ThresholdsSchema } from "../../strategies/health-analysis.js";
-import { EnvironmentSchema, StrategyNameSchema } from "../../strategies/settings.js";
 import { defineEvent, type EventsOf } from "./define.js";
+import { EnvironmentShape, StrategyNameShape, ThresholdsShape } from "./stored-shapes.js";
 
 const iso = z.iso.datetime();
 
 const ClusterSettings = {
-  environment: EnvironmentSchema,
-  strategy: StrategyNameSchema,
-  thresholds: ThresholdsSchema,
+  environment: EnvironmentShape,
+  strategy: StrategyNameShape,
+  thresholds: ThresholdsShape,
   at: iso,
 };
 

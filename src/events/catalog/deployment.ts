@@ -1,8 +1,15 @@
 import { z } from "zod";
-import { MetricNameSchema, VerdictSchema } from "../../strategies/health-analysis.js";
-import { BlueGreenLayoutSchema, ColorSchema, WaveSchema } from "../../strategies/plan-types.js";
-import { EnvironmentSchema, StrategyNameSchema, StrategySettingsSchema } from "../../strategies/settings.js";
 import { defineEvent, type EventsOf } from "./define.js";
+import {
+  BlueGreenLayoutShape,
+  ColorShape,
+  EnvironmentShape,
+  MetricNameShape,
+  StrategyNameShape,
+  StrategySettingsShape,
+  VerdictShape,
+  WaveShape,
+} from "./stored-shapes.js";
 
 // Every time inside `data` is an ISO string handed in by the caller (a command's or the process's
 // `now`), so folding the same events always yields the same state.
@@ -20,7 +27,7 @@ export const RollbackCauseSchema = z.discriminatedUnion("kind", [
     kind: z.literal("degraded"),
     wave: z.number().int(),
     nodeId: z.string(),
-    metric: MetricNameSchema,
+    metric: MetricNameShape,
     value: z.number(),
     threshold: z.number(),
   }),
@@ -41,14 +48,14 @@ export const deploymentEvents = [
       executionId: z.string().min(1),
       moduleName: z.string(),
       version: z.string(),
-      targetEnvironment: EnvironmentSchema,
-      strategy: StrategyNameSchema,
+      targetEnvironment: EnvironmentShape,
+      strategy: StrategyNameShape,
       requesterEmail: z.string(),
       /** username of the caller */
       requestedBy: z.string(),
       description: z.string().nullable(),
       /** resolved settings at request time: later config changes do not alter a running deployment */
-      settings: StrategySettingsSchema,
+      settings: StrategySettingsShape,
       requiresApproval: z.boolean(),
       approvalExpiresAt: iso.nullable(),
       at: iso,
@@ -69,13 +76,13 @@ export const deploymentEvents = [
   defineEvent(
     "DeploymentPlanned",
     z.object({
-      strategy: StrategyNameSchema,
-      waves: z.array(WaveSchema),
+      strategy: StrategyNameShape,
+      waves: z.array(WaveShape),
       /** every planned node with the version it ran before (null: module not installed) */
-      nodes: z.array(z.object({ nodeId: z.string(), previousVersion: z.string().nullable(), wave: z.number().int(), color: ColorSchema.optional() })),
+      nodes: z.array(z.object({ nodeId: z.string(), previousVersion: z.string().nullable(), wave: z.number().int(), color: ColorShape.optional() })),
       /** offline nodes left alone */
       skippedNodeIds: z.array(z.string()),
-      blueGreen: BlueGreenLayoutSchema.optional(),
+      blueGreen: BlueGreenLayoutShape.optional(),
       /** a durable timer: progress deadline */
       deadlineAt: iso,
       at: iso,
@@ -106,7 +113,7 @@ export const deploymentEvents = [
     "HealthCheckRecorded",
     z.object({
       wave: z.number().int(),
-      verdict: VerdictSchema,
+      verdict: VerdictShape,
       consecutiveStable: z.number().int().min(0),
       at: iso,
       /** a durable timer; null when this check ends the wait */
@@ -114,7 +121,7 @@ export const deploymentEvents = [
     }),
   ),
   defineEvent("WaveCompleted", z.object({ wave: z.number().int(), at: iso, message: z.string() })),
-  defineEvent("TrafficSwitched", z.object({ from: ColorSchema, to: ColorSchema, at: iso, reason: z.string() })),
+  defineEvent("TrafficSwitched", z.object({ from: ColorShape, to: ColorShape, at: iso, reason: z.string() })),
   defineEvent("DeploymentPaused", z.object({ by: z.string(), at: iso })),
   /** the progress deadline moves by the time spent paused */
   defineEvent("DeploymentResumed", z.object({ by: z.string(), at: iso, deadlineAt: iso.nullable() })),

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { EnvironmentSchema } from "../../strategies/settings.js";
 import { defineEvent, type EventsOf } from "./define.js";
+import { CapacityShape, EnvironmentShape } from "./stored-shapes.js";
 
 // Times inside `data` come from the command's `now`, so folding the same events gives the same state.
 const iso = z.iso.datetime();
@@ -8,6 +8,8 @@ const iso = z.iso.datetime();
 export const NodeStatusSchema = z.enum(["Healthy", "Unhealthy", "Offline"]);
 export type NodeStatus = z.infer<typeof NodeStatusSchema>;
 
+// CapacitySchema, LabelsSchema and ModulesSchema are the agent protocol's input rules (src/fleet/protocol.ts):
+// events store the structural shapes from stored-shapes.ts, so tightening these never re-judges history.
 export const CapacitySchema = z.object({
   cpuCores: z.number().int().min(1).max(4096),
   memoryMb: z.number().int().min(1).max(1 << 30),
@@ -31,9 +33,9 @@ export const nodeEvents = [
     "NodeRegistered",
     z.object({
       nodeId: z.string().min(1),
-      environment: EnvironmentSchema,
+      environment: EnvironmentShape,
       hostname: z.string(),
-      capacity: CapacitySchema,
+      capacity: CapacityShape,
       labels: z.record(z.string(), z.string()),
       /** what the node said it already runs when it registered */
       modules: z.record(z.string(), z.string()),
@@ -43,7 +45,7 @@ export const nodeEvents = [
   /** a re-registration that changed what the node says about itself */
   defineEvent(
     "NodeDetailsChanged",
-    z.object({ nodeId: z.string(), capacity: CapacitySchema, labels: z.record(z.string(), z.string()), at: iso }),
+    z.object({ nodeId: z.string(), capacity: CapacityShape, labels: z.record(z.string(), z.string()), at: iso }),
   ),
   defineEvent("NodeDeregistered", z.object({ nodeId: z.string(), reason: z.string(), at: iso })),
   /**
