@@ -81,6 +81,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const users = new UserDirectory(log, feed, clock);
   await users.start();
   const metrics = createMetrics();
+  // skips counted while the projections caught up are replayed into the counter here
+  log.observe({
+    unknownType: (type, count) => metrics.eventsUnknownType.inc({ type }, count),
+    subscriptionDropped: (err, delayMs) => {
+      metrics.eventSubscriptionDrops.inc();
+      logger.warn({ err, delayMs }, "event subscription dropped; resubscribing");
+    },
+  });
   const deps: AppDeps = {
     config,
     log,

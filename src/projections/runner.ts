@@ -306,8 +306,9 @@ export class ProjectionRunner implements ReadModelProgress {
     return this.locked(async () => {
       if (this.stopped) return;
       const head = await this.log.headPosition();
+      // known events only: one of a type this code does not know is never delivered, so it must not hold the checkpoint back
       const ahead =
-        head > this.delivered ? await this.log.store.readAll({ after: this.delivered, maxCount: 1, ...(this.filter && { filter: this.filter }) }) : [];
+        head > this.delivered ? await this.log.readAll({ after: this.delivered, maxCount: 1, ...(this.filter && { filter: this.filter }) }) : [];
       // the subscription has more to deliver, and will look for idleness again after it
       if (ahead.length && performance.now() - this.flushedAt < MAX_FLUSH_DELAY_MS) return;
       await this.flush();
