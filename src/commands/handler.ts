@@ -14,7 +14,10 @@ export interface CommandContext {
   tenantId?: string;
   sourceIp?: string;
   userAgent?: string;
-  /** scoped to the actor: the same key from another user is a different command */
+  /**
+   * Set only by the HTTP idempotency helper (src/http/idempotency.ts), which has bound the key to
+   * this one request. Scoped to the actor: the same key from another user is a different command.
+   */
   idempotencyKey?: string;
   /** epoch ms; the only clock a command sees */
   now: number;
@@ -30,9 +33,15 @@ export interface CommandResult<S> {
   replayed: boolean;
 }
 
-export function metadataFor(ctx: CommandContext, streamId: string, index: number): MetadataInput {
+/**
+ * With an Idempotency-Key, event ids follow from actor, key, command type, stream and index, so
+ * a retried command appends nothing new, and two different commands never share ids.
+ */
+export function metadataFor(ctx: CommandContext, streamId: string, index: number, commandType?: string): MetadataInput {
   return {
-    eventId: ctx.idempotencyKey ? deterministicUuid(`${ctx.actor.kind}:${ctx.actor.id}:${ctx.idempotencyKey}:${streamId}:${index}`) : undefined,
+    eventId: ctx.idempotencyKey
+      ? deterministicUuid(`${ctx.actor.kind}:${ctx.actor.id}:${ctx.idempotencyKey}:${commandType ?? ""}:${streamId}:${index}`)
+      : undefined,
     occurredAt: new Date(ctx.now).toISOString(),
     actor: ctx.actor,
     correlationId: ctx.correlationId,
@@ -48,7 +57,7 @@ export function metadataFor(ctx: CommandContext, streamId: string, index: number
  * Load -> fold -> decide -> append with the expected revision. On a concurrent write the
  * stream is re-read and the command decided again, a bounded number of times.
  */
-export async function handleCommand<S, C, E extends DomainEvent>(
+export async function handleCommand<S, C extends { type: string }, E extends DomainEvent>(
   log: EventLog,
   streamId: string,
   decider: Decider<S, C, E>,
@@ -58,22 +67,19 @@ export async function handleCommand<S, C, E extends DomainEvent>(
 ): Promise<CommandResult<S>> {
   for (let attempt = 1; ; attempt++) {
     const history = await log.readStream(streamId);
-    const state = fold(decider, history as unknown as E[]);
     const last = history.at(-1);
-
-    if (ctx.idempotencyKey) {
-      const mine: RecordedEvent[] = [];
-      for (const e of history) {
-        if (e.metadata.eventId === metadataFor(ctx, streamId, mine.length).eventId) mine.push(e);
-        else if (mine.length) break;
-      }
-      if (mine.length) return { state, events: mine, position: mine.at(-1)!.position, replayed: true };
+    const replay = ctx.idempotencyKey ? earlierAttempt(history, (i) => metadataFor(ctx, streamId, i, command.type).eventId) : null;
+    if (replay) {
+      // answered as the first attempt was: with the state right after its events, not as of now
+      const state = fold(decider, history.slice(0, replay.end) as unknown as E[]);
+      return { state, events: replay.events, position: replay.events.at(-1)!.position, replayed: true };
     }
+    const state = fold(decider, history as unknown as E[]);
 
     const decided = decider.decide(command, state);
     if (decided.length === 0) return { state, events: [], position: last?.position ?? 0, replayed: false };
 
-    const envelopes = log.envelope(decided, (i) => metadataFor(ctx, streamId, i));
+    const envelopes = log.envelope(decided, (i) => metadataFor(ctx, streamId, i, command.type));
     try {
       const result = await log.append(streamId, envelopes, last ? last.revision : "no_stream");
       return { state: decided.reduce(decider.evolve, state), events: decided, position: result.position, replayed: false };
@@ -85,4 +91,14 @@ export async function handleCommand<S, C, E extends DomainEvent>(
       throw err;
     }
   }
+}
+
+/** The events an earlier attempt of this command appended (consecutive, from its first id), if any. */
+function earlierAttempt(history: RecordedEvent[], idAt: (index: number) => string | undefined): { events: RecordedEvent[]; end: number } | null {
+  const first = idAt(0);
+  const start = history.findIndex((e) => e.metadata.eventId === first);
+  if (start < 0) return null;
+  let end = start + 1;
+  while (end < history.length && history[end]!.metadata.eventId === idAt(end - start)) end++;
+  return { events: history.slice(start, end), end };
 }

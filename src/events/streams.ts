@@ -6,6 +6,8 @@ export const streams = {
   node: (nodeId: string) => `node-${nodeId}`,
   secret: (name: string) => `secret-${name}`,
   user: (username: string) => `user-${username}`,
+  /** one per (actor, Idempotency-Key): keyHash is a SHA-256 of both, so no key text lands in a stream id */
+  idempotency: (keyHash: string) => `idempotency-${keyHash}`,
 } as const;
 
 export const streamPrefixes = {
@@ -15,6 +17,7 @@ export const streamPrefixes = {
   node: "node-",
   secret: "secret-",
   user: "user-",
+  idempotency: "idempotency-",
 } as const;
 
 /** The aggregate id part of a stream id ("deployment-abc" -> "abc"). */

@@ -1,7 +1,6 @@
 import type { Context } from "hono";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import type { CommandContext } from "../commands/handler.js";
-import { DomainError } from "../commands/errors.js";
 import type { AppDeps, AppEnv } from "./env.js";
 import { currentTraceparent } from "../platform/telemetry.js";
 import { resolveClientAddress, type TrustProxy } from "./trust-proxy.js";
@@ -22,13 +21,12 @@ export function auditUserAgent(c: Context): string | undefined {
   return c.req.header("user-agent")?.slice(0, 256).replace(/[^\x20-\x7e]|[<>"'`]/g, "_");
 }
 
-/** Everything an event's metadata needs from the HTTP request that caused it. */
+/**
+ * Everything an event's metadata needs from the HTTP request that caused it. The Idempotency-Key
+ * is not read here: only routes that bind it to their request (src/http/idempotency.ts) honour it.
+ */
 export function commandContext(c: Context<AppEnv>, deps: AppDeps): CommandContext {
   const principal = c.get("principal");
-  const key = c.req.header("idempotency-key");
-  if (key !== undefined && !/^[\w.:-]{1,200}$/.test(key)) {
-    throw new DomainError("validation", "Idempotency-Key must be 1-200 characters of [A-Za-z0-9_.:-]");
-  }
   return {
     actor: principal
       ? { kind: principal.roles.includes("Node") ? "node" : "user", id: principal.sub }
@@ -37,7 +35,6 @@ export function commandContext(c: Context<AppEnv>, deps: AppDeps): CommandContex
     traceparent: currentTraceparent() ?? c.req.header("traceparent"),
     sourceIp: clientIp(c, deps.config.trustProxy),
     userAgent: auditUserAgent(c),
-    idempotencyKey: key,
     now: deps.clock.now(),
   };
 }

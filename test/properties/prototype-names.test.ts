@@ -131,7 +131,7 @@ test("prototype property names as module names, node ids and labels: every deplo
         assert.is(Object.getPrototypeOf(doc.labels), Object.prototype);
       }
       const installedVersion = new Map(c.installed).get(c.moduleName) ?? null;
-      const running = new Map(c.nodeIds.map((id) => [id, installedVersion]));
+      const running = new Map<string, string | null>(c.nodeIds.map((id) => [id, installedVersion]));
 
       let now = T0;
       let events = requested(c.moduleName, c.strategy);

@@ -1,6 +1,7 @@
 import type { EventDefinition } from "./define.js";
 import { clusterEvents } from "./cluster.js";
 import { deploymentEvents } from "./deployment.js";
+import { idempotencyEvents } from "./idempotency.js";
 import { nodeEvents } from "./node.js";
 import { userEvents } from "./user.js";
 
@@ -16,4 +17,4 @@ export function buildCatalog(definitions: readonly EventDefinition[]): Catalog {
 }
 
 /** Every event type the system writes. */
-export const catalog: Catalog = buildCatalog([...userEvents, ...deploymentEvents, ...nodeEvents, ...clusterEvents]);
+export const catalog: Catalog = buildCatalog([...userEvents, ...deploymentEvents, ...nodeEvents, ...clusterEvents, ...idempotencyEvents]);

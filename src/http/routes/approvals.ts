@@ -6,7 +6,7 @@ import { ANY_USER, requireRoles } from "../auth.js";
 import { ConsistencyQuery } from "../consistency.js";
 import type { AppDeps, AppEnv } from "../env.js";
 import { problemResponses } from "../problem.js";
-import { commandContext } from "../request-context.js";
+import { IdempotencyHeader, idempotentCommand } from "../idempotency.js";
 
 const IdParams = z.object({ id: z.string().uuid().openapi({ param: { name: "id", in: "path" } }) });
 const Approval = z
@@ -79,6 +79,7 @@ const decide = (verb: "approve" | "reject") =>
     middleware: [requireRoles("Admin")],
     request: {
       params: IdParams,
+      headers: IdempotencyHeader,
       body: {
         required: verb === "reject",
         content: {
@@ -88,7 +89,7 @@ const decide = (verb: "approve" | "reject") =>
         },
       },
     },
-    responses: { 200: { description: "Decided", content: { "application/json": { schema: Decision } } }, ...problemResponses(400, 401, 403, 404, 409) },
+    responses: { 200: { description: "Decided", content: { "application/json": { schema: Decision } } }, ...problemResponses(400, 401, 403, 404, 409, 422) },
   });
 
 export function registerApprovalRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
@@ -108,13 +109,14 @@ export function registerApprovalRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) 
   for (const verb of ["approve", "reject"] as const) {
     app.openapi(decide(verb), async (c) => {
       const { id } = c.req.valid("param");
-      const ctx = commandContext(c, deps);
       const by = c.get("principal")!.sub;
       const body = (c.req.header("content-length") ?? "0") !== "0" ? (c.req.valid("json") as { reason?: string }) : {};
-      const command =
-        verb === "approve" ? { type: "Approve" as const, by, reason: body.reason, now: ctx.now } : { type: "Reject" as const, by, reason: body.reason ?? "", now: ctx.now };
-      const result = await deploymentCommand(deps.log, deps.metrics, id, command, ctx);
-      return c.json({ executionId: id, status: result.state.status, approval: result.state.approval.status, position: result.position }, 200);
+      return idempotentCommand(c, deps, body, async (ctx) => {
+        const command =
+          verb === "approve" ? { type: "Approve" as const, by, reason: body.reason, now: ctx.now } : { type: "Reject" as const, by, reason: body.reason ?? "", now: ctx.now };
+        const result = await deploymentCommand(deps.log, deps.metrics, id, command, ctx);
+        return { status: 200, body: { executionId: id, status: result.state.status, approval: result.state.approval.status, position: result.position } };
+      });
     });
   }
 }

@@ -20,7 +20,7 @@ import { ANY_USER, requireRoles } from "../auth.js";
 import { ConsistencyQuery } from "../consistency.js";
 import type { AppDeps, AppEnv } from "../env.js";
 import { problemResponses } from "../problem.js";
-import { commandContext } from "../request-context.js";
+import { IdempotencyHeader, idempotentCommand } from "../idempotency.js";
 import { parseLastEventId, streamFeed } from "../sse.js";
 import { resolveInstant } from "./time-travel.js";
 
@@ -61,7 +61,7 @@ const createDeployment = createRoute({
   security,
   middleware: writers,
   request: {
-    headers: z.object({ "idempotency-key": z.string().optional() }),
+    headers: IdempotencyHeader,
     body: { required: true, content: { "application/json": { schema: DeploymentRequestSchema.strict().openapi("DeploymentRequest") } } },
   },
   responses: {
@@ -135,10 +135,10 @@ function action(name: "rollback" | "pause" | "resume" | "abort", summary: string
     summary,
     security,
     middleware: writers,
-    request: { params: IdParams, body: { required: false, content: { "application/json": { schema: ReasonBody } } } },
+    request: { params: IdParams, headers: IdempotencyHeader, body: { required: false, content: { "application/json": { schema: ReasonBody } } } },
     responses: {
       202: { description: "Accepted", content: { "application/json": { schema: Accepted } } },
-      ...problemResponses(400, 401, 403, 404, 409),
+      ...problemResponses(400, 401, 403, 404, 409, 422),
     },
   });
 }
@@ -229,19 +229,25 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
 
   app.openapi(createDeployment, async (c) => {
     const body = c.req.valid("json");
-    const ctx = commandContext(c, deps);
     const principal = c.get("principal")!;
-    const executionId = ctx.idempotencyKey ? deterministicUuid(`deployment:${principal.sub}:${ctx.idempotencyKey}`) : randomUUID();
-    if (deps.config.deploymentQueueMode === "reject" && !ctx.idempotencyKey) {
-      const busy = await deployments().find({ targetEnvironment: body.targetEnvironment, status: { $in: ["Pending", "Running", "Paused", "RollingBack"] } }, { limit: 1 });
-      if (busy[0]) throw conflict(`${body.targetEnvironment} already has an active deployment`, { activeExecutionId: busy[0].executionId });
-    }
-    const settings = resolveSettings(body.targetEnvironment, deps.config.strategyOverrides, {
-      approval: { timeoutMs: deps.config.approvals.timeoutMs, allowSelfApproval: deps.config.approvals.allowSelfApproval },
+    return idempotentCommand(c, deps, body, async (ctx) => {
+      // with a key, a retry that runs again (its first attempt died midway) lands on the same deployment
+      const executionId = ctx.idempotencyKey ? deterministicUuid(`deployment:${principal.sub}:${ctx.idempotencyKey}`) : randomUUID();
+      if (deps.config.deploymentQueueMode === "reject") {
+        const active = { targetEnvironment: body.targetEnvironment, executionId: { $ne: executionId }, status: { $in: ["Pending", "Running", "Paused", "RollingBack"] } };
+        const busy = await deployments().find(active, { limit: 1 });
+        if (busy[0]) throw conflict(`${body.targetEnvironment} already has an active deployment`, { activeExecutionId: busy[0].executionId });
+      }
+      const settings = resolveSettings(body.targetEnvironment, deps.config.strategyOverrides, {
+        approval: { timeoutMs: deps.config.approvals.timeoutMs, allowSelfApproval: deps.config.approvals.allowSelfApproval },
+      });
+      const result = await deploymentCommand(deps.log, deps.metrics, executionId, { type: "RequestDeployment", executionId, requestedBy: principal.sub, settings, now: ctx.now, ...body }, ctx);
+      return {
+        status: 202,
+        body: { executionId, status: result.state.status, position: result.position },
+        headers: { Location: `/api/v1/deployments/${executionId}` },
+      };
     });
-    const result = await deploymentCommand(deps.log, deps.metrics, executionId, { type: "RequestDeployment", executionId, requestedBy: principal.sub, settings, now: ctx.now, ...body }, ctx);
-    c.header("Location", `/api/v1/deployments/${executionId}`);
-    return c.json({ executionId, status: result.state.status, position: result.position }, 202);
   });
 
   app.openapi(listDeployments, async (c) => {
@@ -305,11 +311,12 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
   for (const name of ["rollback", "pause", "resume", "abort"] as const) {
     app.openapi(action(name, summaries[name]), async (c) => {
       const { id } = c.req.valid("param");
-      const ctx = commandContext(c, deps);
       // the body is optional; an absent one is an empty reason
       const reason = c.req.header("content-length") && c.req.header("content-length") !== "0" ? (c.req.valid("json") as { reason?: string } | undefined)?.reason : undefined;
-      const result = await deploymentCommand(deps.log, deps.metrics, id, commands[name](c.get("principal")!.sub, reason, ctx.now), ctx);
-      return c.json({ executionId: id, status: result.state.status, position: result.position }, 202);
+      return idempotentCommand(c, deps, { reason }, async (ctx) => {
+        const result = await deploymentCommand(deps.log, deps.metrics, id, commands[name](c.get("principal")!.sub, reason, ctx.now), ctx);
+        return { status: 202, body: { executionId: id, status: result.state.status, position: result.position } };
+      });
     });
   }
 

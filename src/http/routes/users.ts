@@ -10,6 +10,7 @@ import { requireRoles } from "../auth.js";
 import type { AppDeps, AppEnv } from "../env.js";
 import { problemResponses } from "../problem.js";
 import { commandContext } from "../request-context.js";
+import { IdempotencyHeader, idempotentCommand } from "../idempotency.js";
 
 const HumanRole = RoleSchema.exclude(["Node"]);
 const Username = z.string().regex(/^[a-z][a-z0-9._-]{1,63}$/, "lowercase letters, digits, . _ -; 2-64 characters");
@@ -84,10 +85,10 @@ const createUserRoute = createRoute({
   summary: "Create a user (Admin)",
   security: [{ bearerAuth: [] }],
   middleware: admin,
-  request: { body: { required: true, content: { "application/json": { schema: CreateUserRequest } } } },
+  request: { headers: IdempotencyHeader, body: { required: true, content: { "application/json": { schema: CreateUserRequest } } } },
   responses: {
     201: { description: "Created", content: { "application/json": { schema: UserView } } },
-    ...problemResponses(400, 401, 403, 409),
+    ...problemResponses(400, 401, 403, 409, 422),
   },
 });
 
@@ -111,9 +112,12 @@ const changeRolesRoute = createRoute({
 export function registerUserRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   app.openapi(createUserRoute, async (c) => {
     const body = c.req.valid("json");
-    const r = await createUser(deps.log, body, commandContext(c, deps));
-    await settle(deps, r.position);
-    return c.json({ username: body.username, roles: r.state.roles, disabled: false, position: r.position }, 201);
+    // the key's fingerprint is kept in the log: a fast hash over a password must not be
+    return idempotentCommand(c, deps, { ...body, password: undefined }, async (ctx) => {
+      const r = await createUser(deps.log, body, ctx);
+      await settle(deps, r.position);
+      return { status: 201, body: { username: body.username, roles: r.state.roles, disabled: false, position: r.position } };
+    });
   });
 
   app.openapi(changeRolesRoute, async (c) => {
