@@ -76,7 +76,8 @@ export async function listClusters(readStore: ReadStore) {
   );
 }
 
-function nodeView(n: NodeDoc, live: LivenessDoc | undefined) {
+/** A node as the log knows it. */
+function nodeFromLog(n: NodeDoc) {
   return {
     nodeId: n.nodeId,
     hostname: n.hostname,
@@ -84,12 +85,19 @@ function nodeView(n: NodeDoc, live: LivenessDoc | undefined) {
     statusSince: n.statusSince,
     registeredAt: n.registeredAt,
     modules: n.modules,
-    lastHeartbeatAt: live?.lastHeartbeatAt ? new Date(live.lastHeartbeatAt).toISOString() : null,
-    metrics: live?.metrics ?? null,
-    reportedModules: live?.reportedModules ?? null,
     labels: n.labels,
     color: n.color,
     capacity: n.capacity,
+  };
+}
+
+/** A node now: what the log knows, and the latest telemetry (kept in the read store, not the log). */
+function nodeView(n: NodeDoc, live: LivenessDoc | undefined) {
+  return {
+    ...nodeFromLog(n),
+    lastHeartbeatAt: live?.lastHeartbeatAt ? new Date(live.lastHeartbeatAt).toISOString() : null,
+    metrics: live?.metrics ?? null,
+    reportedModules: live?.reportedModules ?? null,
   };
 }
 
@@ -112,11 +120,14 @@ export async function clusterDetail(readStore: ReadStore, environment: Environme
  * streams of every node that registered into this environment by then (found through the
  * NodeRegistered events, so nodes deregistered since are included). Each node's document is
  * the nodes projection folded over its stream (from a snapshot on long histories), which is
- * what replaying the whole log into a scratch store gives. Each node's metrics are its last
- * sample at or before `at`, while the samples are retained.
+ * what replaying the whole log into a scratch store gives.
+ *
+ * Heartbeats, metrics and reported modules are telemetry kept in the read store for a while,
+ * not events: they are left out rather than passed off as the past (the metrics route serves
+ * what is retained). `position` is the newest event the answer folded, null when none.
  */
 export async function clusterDetailAt(log: EventLog, readStore: ReadStore, environment: Environment, at: number) {
-  const untilTime = new Date(at).toISOString();
+  const asOf = new Date(at).toISOString();
   const registered = await log.readAll({ filter: { eventTypes: ["NodeRegistered"] } });
   const nodeIds = new Set(
     registered
@@ -124,32 +135,20 @@ export async function clusterDetailAt(log: EventLog, readStore: ReadStore, envir
       .map((e) => (e.data as { nodeId: string }).nodeId),
   );
   const [cluster, ...folded] = await Promise.all([
-    loadStream(log, streams.cluster(environment), projectionFold(clustersProjection, environment), { untilTime, readStore }),
-    ...[...nodeIds].map((id) => loadStream(log, streams.node(id), projectionFold(nodesProjection, id), { untilTime, readStore })),
+    loadStream(log, streams.cluster(environment), projectionFold(clustersProjection, environment), { untilTime: asOf, readStore }),
+    ...[...nodeIds].map((id) => loadStream(log, streams.node(id), projectionFold(nodesProjection, id), { untilTime: asOf, readStore })),
   ]);
   const nodes = folded
     .map((f) => f.state)
     .filter((n): n is NodeDoc => n !== null && n.environment === environment)
     .sort(byHostname);
-  const clusterDoc = cluster!.state as ClusterDoc | null;
-  const samples = await readStore.collection<SampleDoc>(SAMPLES).find({ environment, at: { $lte: at } }, { sort: { at: 1 } });
-  const last = new Map<string, SampleDoc>();
-  for (const s of samples) last.set(s.nodeId, s);
-  const asLiveness = (s: SampleDoc | undefined): LivenessDoc | undefined =>
-    s && {
-      _id: s.nodeId,
-      nodeId: s.nodeId,
-      environment,
-      lastSeenAt: s.at,
-      lastHeartbeatAt: s.at,
-      metrics: { cpu: s.cpu, memory: s.memory, latencyP95Ms: s.latencyP95Ms, errorRate: s.errorRate, requestRate: s.requestRate },
-      reportedModules: null,
-      recordedAt: s.recordedAt,
-    };
+  const positions = [cluster!, ...folded].map((f) => f.position).filter((p): p is number => p !== null);
   return {
-    ...summary(environment, clusterDoc, nodes),
-    at: untilTime,
-    nodes: nodes.map((n) => nodeView(n, asLiveness(last.get(n.nodeId)))),
+    ...summary(environment, cluster!.state as ClusterDoc | null, nodes),
+    at: asOf,
+    asOf,
+    position: positions.length ? Math.max(...positions) : null,
+    nodes: nodes.map(nodeFromLog),
   };
 }
 

@@ -73,6 +73,36 @@ t("GET /clusters/{env}?at= answers from the past", async ({ s, viewer }) => {
   assert.is((await s.call(`/api/v1/clusters/Staging?at=yesterday`, { token: viewer })).status, 400);
 });
 
+t("GET /clusters/{env}?at= in the future is 400 problem+json naming at, as for deployments", async ({ s, viewer }) => {
+  const future = [new Date(clock.now() + 60_000).toISOString(), String(clock.now() + 60_000), "2999-01-01T00:00:00Z"];
+  for (const at of future) {
+    const res = await s.call(`/api/v1/clusters/Staging?at=${encodeURIComponent(at)}`, { token: viewer });
+    assert.is(res.status, 400, at);
+    assert.match(res.headers.get("content-type") ?? "", "problem+json");
+    const body = (await res.json()) as { status: number; detail: string; errors?: { path: string }[] };
+    assert.is(body.status, 400);
+    assert.match(body.detail, "future");
+    assert.equal(body.errors?.map((e) => e.path), ["query.at"], at);
+  }
+});
+
+t("GET /clusters/{env}?at= answers only what the log holds: no live metrics or heartbeat presented as the past", async ({ s, viewer, nodes }) => {
+  await beat(s, nodes[0]!, { ...goodMetrics, cpu: 77 });
+  const live = (await (await s.call("/api/v1/clusters/Staging", { token: viewer })).json()) as { nodes: Record<string, unknown>[] };
+  assert.is((live.nodes[0]!.metrics as { cpu: number }).cpu, 77, "the present view has the telemetry");
+  const at = new Date(clock.now()).toISOString();
+  const res = await s.call(`/api/v1/clusters/Staging?at=${encodeURIComponent(at)}`, { token: viewer });
+  assert.is(res.status, 200);
+  const past = (await res.json()) as { asOf: string; position: number; nodes: Record<string, unknown>[] };
+  assert.is(past.asOf, at);
+  assert.type(past.position, "number");
+  assert.is(past.nodes.length, 3);
+  for (const node of past.nodes) {
+    for (const telemetry of ["metrics", "lastHeartbeatAt", "reportedModules"]) assert.not.ok(telemetry in node, `${telemetry} is not in the log`);
+    assert.is(node.status, "Healthy", "status is: its changes are events");
+  }
+});
+
 t("GET /clusters/{env}/metrics: buckets per step with avg/max, p95 latency, error rate, node count", async ({ s, viewer, nodes }) => {
   // start after the earlier tests' heartbeats
   const start = clock.now() + 1;

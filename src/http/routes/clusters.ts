@@ -5,6 +5,7 @@ import { clusterDetail, clusterDetailAt, clusterMetrics, listClusters } from "..
 import { ANY_USER, requireRoles } from "../auth.js";
 import type { AppDeps, AppEnv } from "../env.js";
 import { problemResponses } from "../problem.js";
+import { resolveInstant } from "./time-travel.js";
 
 const tags = ["Clusters"];
 const readers = [requireRoles(...ANY_USER)];
@@ -45,7 +46,14 @@ const NodeView = z
     capacity: z.object({ cpuCores: z.number(), memoryMb: z.number() }),
   })
   .openapi("ClusterNode");
-const ClusterDetail = ClusterSummary.extend({ at: z.string().optional(), nodes: z.array(NodeView) }).openapi("ClusterDetail");
+const ClusterDetail = ClusterSummary.extend({ nodes: z.array(NodeView) }).openapi("ClusterDetail");
+/** Time travel answers from the log alone: node telemetry (heartbeats, metrics) is not in it. */
+const ClusterDetailAt = ClusterSummary.extend({
+  asOf: z.string(),
+  at: z.string().openapi({ description: "the same as asOf (kept for older clients)" }),
+  position: z.number().nullable().openapi({ description: "global position of the newest event the answer folded; null when none" }),
+  nodes: z.array(NodeView.omit({ lastHeartbeatAt: true, metrics: true, reportedModules: true })),
+}).openapi("ClusterDetailAt");
 const MetricPoint = z
   .object({
     from: z.string(),
@@ -88,11 +96,17 @@ const detailRoute = createRoute({
   method: "get",
   path: "/api/v1/clusters/{environment}",
   tags,
-  summary: "A cluster's nodes: status, module versions, last heartbeat, latest metrics, labels (?at=<ISO> for the past)",
+  summary: "A cluster's nodes: status, module versions, last heartbeat, latest metrics, labels (?at=<ISO> for the past, from the log: no telemetry)",
   security: [{ bearerAuth: [] }],
   middleware: readers,
-  request: { params: EnvParam, query: z.object({ at: Instant.optional().openapi({ type: "string", description: "ISO-8601 time: the cluster as it was then" }) }) },
-  responses: { 200: { description: "The cluster", content: { "application/json": { schema: ClusterDetail } } }, ...problemResponses(400, 401, 403, 404) },
+  request: {
+    params: EnvParam,
+    query: z.object({ at: Instant.optional().openapi({ type: "string", description: "ISO-8601 time or epoch ms, not in the future: the cluster as it was then" }) }),
+  },
+  responses: {
+    200: { description: "The cluster; with ?at= as of that instant", content: { "application/json": { schema: z.union([ClusterDetail, ClusterDetailAt]) } } },
+    ...problemResponses(400, 401, 403, 404),
+  },
 });
 
 const metricsRoute = createRoute({
@@ -119,7 +133,10 @@ export function registerClusterRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   app.openapi(detailRoute, async (c) => {
     const environment = environmentOrThrow(c.req.valid("param").environment);
     const { at } = c.req.valid("query");
-    if (at !== undefined) return c.json(await clusterDetailAt(deps.log, deps.readStore, environment, at), 200);
+    if (at !== undefined) {
+      const asOf = Date.parse(resolveInstant(at, deps.clock.now()));
+      return c.json(await clusterDetailAt(deps.log, deps.readStore, environment, asOf), 200);
+    }
     return c.json(await clusterDetail(deps.readStore, environment), 200);
   });
 
