@@ -13,7 +13,7 @@ const REQUESTS = 20_000;
 const WARMUP = 2_000;
 const IDENTITIES = 1_000;
 // high enough that every request is allowed: we measure the counting, not the refusal
-const limits: Record<RateLimitClass, number> = { auth: 1e9, deployments: 1e9, approvals: 1e9, clusters: 1e9, agents: 1e9, global: 1e9 };
+const limits: Record<RateLimitClass, number> = { auth: 1e9, deployments: 1e9, approvals: 1e9, clusters: 1e9, agents: 1e9, queries: 1e9, sse: 1e9, global: 1e9 };
 
 function app(coordination: Coordination | null): Hono {
   const a = new Hono();

@@ -46,7 +46,7 @@ export function rateLimit(opts: RateLimitOptions): MiddlewareHandler {
       decision = await opts.coordination.hit(`http:${cls}:${opts.identify(c)}`, limit, WINDOW_MS);
     } catch (err) {
       // reads keep being served whatever the mode: only writes are failed closed
-      if (opts.config.failMode === "closed" && !["GET", "HEAD", "OPTIONS"].includes(c.req.method)) {
+      if (opts.config.failMode === "closed" && !READ_METHODS.has(c.req.method)) {
         return problem(c, 503, "The rate limiter is unavailable; try again shortly.");
       }
       const now = clock.now();
@@ -86,21 +86,33 @@ export function rateLimitHeaders(d: RateLimitDecision): Record<string, string> {
 }
 
 const EXEMPT = ["/health", "/metrics", "/openapi.json", "/swagger"];
-const PREFIXES: [string, RateLimitClass][] = [
-  ["/api/v1/authentication/", "auth"],
+/** the classes commands are counted in, by resource, as the reference system has them */
+const COMMAND_PREFIXES: [string, RateLimitClass][] = [
   ["/api/v1/deployments", "deployments"],
   ["/api/v1/approvals", "approvals"],
   ["/api/v1/clusters", "clusters"],
-  ["/api/v1/agent", "agents"],
 ];
+const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+const AGENTS = "/api/v1/agent";
+
+/** Event streams hold a connection open; their connects are paced apart from ordinary reads. */
+function isEventStream(path: string): boolean {
+  return path.endsWith("/events") || (path.startsWith(AGENTS) && path.endsWith("/desired-state/stream"));
+}
 
 /**
- * The default classification by path. `method` is part of the signature so a class can later
- * depend on it (e.g. reads vs writes) without changing callers.
+ * Which budget a request draws from. Authentication commands (login above all) keep the tight
+ * `auth` limit against password guessing, and the agent protocol keeps `agents`; otherwise event
+ * stream connects are `sse`, reads are `queries`, and commands count against their resource's
+ * class, or `global`.
  */
 export function classifyRequest(method: string, path: string): RateLimitClass | null {
-  void method;
   if (EXEMPT.some((p) => path === p || path.startsWith(`${p}/`))) return null;
-  for (const [prefix, cls] of PREFIXES) if (path.startsWith(prefix)) return cls;
+  const read = READ_METHODS.has(method.toUpperCase());
+  if (read && isEventStream(path)) return "sse";
+  if (path.startsWith(AGENTS)) return "agents";
+  if (read) return "queries";
+  if (path.startsWith("/api/v1/authentication/")) return "auth";
+  for (const [prefix, cls] of COMMAND_PREFIXES) if (path.startsWith(prefix)) return cls;
   return "global";
 }

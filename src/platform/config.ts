@@ -64,6 +64,10 @@ const EnvSchema = z.object({
   /** run: this instance writes the read models; follow: another instance does, into the shared MONGODB_URL */
   PROJECTIONS_MODE: z.enum(["run", "follow"]).default("run"),
   AUDIT_RETENTION_DAYS: int(1).default(90),
+  /** the audit chain is anchored in the event log every this many events at most */
+  AUDIT_ANCHOR_EVERY_EVENTS: int(1).default(1000),
+  /** and at least this often while events come in (also at shutdown) */
+  AUDIT_ANCHOR_INTERVAL_SECONDS: z.coerce.number().positive().default(60),
   OTEL_EXPORTER_OTLP_ENDPOINT: url.optional(),
   OTEL_SERVICE_NAME: z.string().default("kernel-orchestrator"),
   /** when set, GET /metrics needs Authorization: Bearer <METRICS_TOKEN> */
@@ -106,7 +110,12 @@ function resolveMode(appMode: "development" | "production" | undefined, nodeEnv:
   return "development";
 }
 
-export const RateLimitClasses = ["auth", "deployments", "approvals", "clusters", "agents", "global"] as const;
+/**
+ * Commands (POST/PUT/DELETE) keep the reference system's per-resource limits; reads are `queries`
+ * and event-stream connects `sse`, so polling a deployment or a dashboard does not use up the
+ * deployment budget (classifyRequest in src/http/rate-limit.ts assigns them).
+ */
+export const RateLimitClasses = ["auth", "deployments", "approvals", "clusters", "agents", "queries", "sse", "global"] as const;
 export type RateLimitClass = (typeof RateLimitClasses)[number];
 
 function parseJson(name: string, raw: string | undefined, problems: string[]): unknown {
@@ -135,8 +144,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
 
   const limitsPerMinute: Record<RateLimitClass, number> = dev
-    ? { auth: 50, deployments: 100, approvals: 300, clusters: 600, agents: 100_000, global: 10_000 }
-    : { auth: 5, deployments: 10, approvals: 30, clusters: 60, agents: 100_000, global: 1000 };
+    ? { auth: 50, deployments: 100, approvals: 300, clusters: 600, agents: 100_000, queries: 6000, sse: 600, global: 10_000 }
+    : { auth: 5, deployments: 10, approvals: 30, clusters: 60, agents: 100_000, queries: 600, sse: 60, global: 1000 };
   const overrides = parseJson("RATE_LIMITS", e.RATE_LIMITS, problems);
   if (overrides !== undefined) {
     const o = z.partialRecord(z.enum(RateLimitClasses), z.number().int().positive()).safeParse(overrides);
@@ -241,6 +250,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     projectionsMode: e.PROJECTIONS_MODE,
     leaseTtlMs: e.LEASE_TTL_MS,
     auditRetentionMs: e.AUDIT_RETENTION_DAYS * 86_400_000,
+    auditAnchor: { everyEvents: e.AUDIT_ANCHOR_EVERY_EVENTS, intervalMs: e.AUDIT_ANCHOR_INTERVAL_SECONDS * 1000 },
     otel: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
 }

@@ -146,13 +146,16 @@ if (!redis) {
       // one token works on both: same signing key, users from the shared log
       const admin = await login(a, "admin", "Admin123!");
 
-      // rate limits: one window over both instances (the deployer's; the admin's below is separate)
+      // rate limits: one window over both instances (the deployer's; the admin's below is separate).
+      // Commands count against the deployments class (reads are queries): pausing an unknown
+      // deployment is a command with no effect
       const deployer = await login(b, "deployer", "Deploy123!");
+      const pauseUnknown = (i: Instance) => call(i, "/api/v1/deployments/00000000-0000-4000-8000-000000000000/pause", deployer, { method: "POST" });
       const codes: number[] = [];
-      for (const i of [a, b, a]) codes.push((await call(i, "/api/v1/deployments?limit=1", deployer)).status);
-      assert.equal(codes, [200, 200, 200], "three hits, spread over A and B, are allowed");
+      for (const i of [a, b, a]) codes.push((await pauseUnknown(i)).status);
+      assert.equal(codes, [404, 404, 404], "three hits, spread over A and B, are allowed");
       for (const i of [b, a]) {
-        const limited = await call(i, "/api/v1/deployments?limit=1", deployer);
+        const limited = await pauseUnknown(i);
         assert.is(limited.status, 429, `the 4th and later hits are refused on ${i.name} too`);
         assert.ok(Number(limited.headers.get("retry-after")) >= 1, "429 carries Retry-After");
       }
