@@ -79,13 +79,32 @@ export class EventLog {
     return this.skipped;
   }
 
-  /** The event as this code understands it (upcast, validated), or null for a type it does not know. */
+  /**
+   * The event as this code understands it (upcast, validated), or null for one it cannot: a type
+   * it does not know, or a schemaVersion newer than its own whose data its schema does not accept
+   * (newer versions that only add fields are read, the additions dropped).
+   */
   decode(event: RecordedEvent): RecordedEvent | null {
-    if (this.catalog.has(event.type)) return this.upcast(event);
-    const label = /^[A-Za-z][A-Za-z0-9_.-]{0,99}$/.test(event.type) && (this.skipped.has(event.type) || this.skipped.size < MAX_UNKNOWN_TYPE_LABELS) ? event.type : "other";
+    const unknown = this.unknownLabel(event);
+    if (unknown === null) return this.upcast(event);
+    const label = this.skipped.has(unknown) || this.skipped.size < MAX_UNKNOWN_TYPE_LABELS ? unknown : "other";
     this.skipped.set(label, (this.skipped.get(label) ?? 0) + 1);
     for (const o of this.observers) o.unknownType?.(label, 1);
     return null;
+  }
+
+  /** Whether decode() gives this event to its readers (rather than skipping it as newer code's). */
+  knows(event: RecordedEvent): boolean {
+    return this.unknownLabel(event) === null;
+  }
+
+  /** null when this code can read the event, else the label its skip is counted under. */
+  private unknownLabel(event: RecordedEvent): string | null {
+    const def = this.catalog.get(event.type);
+    const version = event.metadata.schemaVersion;
+    if (def && (version <= def.version || def.schema.safeParse(event.data).success)) return null;
+    if (!/^[A-Za-z][A-Za-z0-9_.-]{0,99}$/.test(event.type)) return "other";
+    return def ? `${event.type}@v${version}` : event.type;
   }
 
   /** Wraps domain events in envelopes; one metadata per event (eventIds must differ). Validation happens on append. */
@@ -137,7 +156,7 @@ export class EventLog {
     const from = expected === "no_stream" ? 0 : expected + 1;
     if (err.actual < from) return undefined;
     const gained = await this.store.readStream(streamId, { fromRevision: from });
-    if (gained.length === 0 || gained.some((e) => this.catalog.has(e.type))) return undefined;
+    if (gained.length === 0 || gained.some((e) => this.knows(e))) return undefined;
     for (const e of gained) this.decode(e);
     return gained.at(-1)!.revision;
   }

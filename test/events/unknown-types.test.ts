@@ -95,6 +95,24 @@ test("an append expecting the last known revision goes through when only unknown
   }
 });
 
+test("a known type at a newer schemaVersion: read by this code's schema when it fits (new fields dropped), else skipped and counted", async ({ store, log }) => {
+  await store.append(
+    "s",
+    [
+      newEvent("Added", { n: 1, unit: "items" }, { schemaVersion: 2 }),
+      newEvent("Added", { amount: 2 }, { schemaVersion: 3 }),
+      added(3),
+    ],
+    "no_stream",
+  );
+  const read = await log.readStream("s");
+  assert.equal(
+    read.map((e) => e.data),
+    [{ n: 1 }, { n: 3 }],
+  );
+  assert.equal([...log.unknownTypes()], [["Added@v3", 1]]);
+});
+
 test("odd type names share one label, so skipped events cannot grow metrics without bound", async ({ store, log }) => {
   await store.append("s", [newEvent("has space"), newEvent("__proto__x\n"), newEvent("Fine.Name_1")], "no_stream");
   assert.equal(await log.readStream("s"), []);

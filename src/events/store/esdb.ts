@@ -7,6 +7,7 @@
 // for {commit: p, prepare: p} and drops events at or before p on the client side. If a server
 // version reports one commit position for every event of a multi-event append, those events
 // share a position; the contract suite (run with EVENTSTORE_URL) is what checks this.
+import { AsyncLocalStorage } from "node:async_hooks";
 import {
   ANY,
   BACKWARDS,
@@ -23,9 +24,11 @@ import {
   jsonEvent,
   streamNameFilter,
   type AllStreamResolvedEvent,
+  type AllStreamSubscription,
   type AppendExpectedRevision,
   type Filter,
   type JSONType,
+  type Position,
   type ReadPosition,
   type ResolvedEvent,
 } from "@eventstore/db-client";
@@ -77,12 +80,30 @@ function toRecorded(resolved: ResolvedEvent | AllStreamResolvedEvent): RecordedE
   };
 }
 
-/** Server-side filtering is one kind at a time; the exact port filter is re-applied on the client. */
-function serverFilter(filter: EventFilter | undefined): Filter {
-  if (filter?.streamPrefixes && filter.streamPrefixes.length > 0) return streamNameFilter({ prefixes: filter.streamPrefixes });
-  if (filter?.eventTypes && filter.eventTypes.length > 0) return eventTypeFilter({ prefixes: filter.eventTypes });
-  return excludeSystemEvents();
+type CheckpointReached = (subscription: AllStreamSubscription, position: Position) => Promise<void> | void;
+
+/**
+ * Server-side filtering is one kind at a time; the exact port filter is re-applied on the client.
+ * Event types are matched exactly (an anchored regex), not as prefixes: "Node" must not bring
+ * "NodeUpdated" along. `checkpointReached` hears how far the server has scanned.
+ */
+function serverFilter(filter: EventFilter | undefined, checkpointReached?: CheckpointReached): Filter {
+  const progress = checkpointReached ? { checkpointInterval: 1, checkpointReached } : {};
+  if (filter?.streamPrefixes && filter.streamPrefixes.length > 0) return streamNameFilter({ prefixes: filter.streamPrefixes, ...progress });
+  if (filter?.eventTypes && filter.eventTypes.length > 0) return eventTypeFilter({ regex: `^(?:${filter.eventTypes.map(escapeRegex).join("|")})$`, ...progress });
+  return excludeSystemEvents(progress);
 }
+
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** An empty list of prefixes or types matches nothing: no need to ask the server. */
+const matchesNothing = (filter: EventFilter | undefined) => filter?.streamPrefixes?.length === 0 || filter?.eventTypes?.length === 0;
+
+/** Marks code running inside a subscription's handler, so stop() called from there does not wait on itself. */
+const insideHandler = new AsyncLocalStorage<Subscription>();
+
+/** How far back locate() looks for an event it just appended. */
+const LOCATE_SCAN_LIMIT = 10_000;
 
 export class EsdbEventStore implements EventStore {
   readonly kind = "eventstoredb";
@@ -105,10 +126,10 @@ export class EsdbEventStore implements EventStore {
     );
     try {
       const result = await this.client.appendToStream(streamId, data, { expectedRevision: toEsdbExpected(expected) });
-      return {
-        nextRevision: Number(result.nextExpectedRevision),
-        position: result.position ? Number(result.position.commit) : await this.headPosition(),
-      };
+      if (result.position) return { nextRevision: Number(result.nextExpectedRevision), position: Number(result.position.commit) };
+      // no position in the answer (an idempotent repeat, an older server): the head would be
+      // wherever any writer got to, so find our own last event instead
+      return await this.locate(streamId, events.at(-1)!.metadata.eventId);
     } catch (err) {
       if (err instanceof WrongExpectedVersionError) {
         const actual = err.actualVersion === NO_STREAM ? "no_stream" : Number(err.actualVersion);
@@ -148,15 +169,79 @@ export class EsdbEventStore implements EventStore {
     return out;
   }
 
+  /** Revision and position of the event with this id, searched from the end of its stream, then of $all. */
+  private async locate(streamId: string, eventId: string): Promise<AppendResult> {
+    let revision: number | undefined;
+    let scanned = 0;
+    for await (const resolved of this.client.readStream(streamId, { direction: BACKWARDS, fromRevision: END })) {
+      const e = toRecorded(resolved);
+      if (e?.metadata.eventId === eventId) {
+        if (e.position >= 0) return { nextRevision: e.revision, position: e.position };
+        revision = e.revision;
+        break;
+      }
+      if (++scanned >= LOCATE_SCAN_LIMIT) break;
+    }
+    if (revision !== undefined) {
+      scanned = 0;
+      for await (const resolved of this.client.readAll({ direction: BACKWARDS, fromPosition: END })) {
+        const e = toRecorded(resolved);
+        if (e?.streamId === streamId && e.metadata.eventId === eventId) return { nextRevision: revision, position: e.position };
+        if (++scanned >= LOCATE_SCAN_LIMIT) break;
+      }
+    }
+    throw new Error(`${streamId}: appended, but event ${eventId} was not found near the end of the stream and of $all to learn its position`);
+  }
+
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     const after = options.after ?? 0;
     const out: RecordedEvent[] = [];
-    if (options.maxCount === 0) return out;
+    if (options.maxCount === 0 || matchesNothing(options.filter)) return out;
+    if (options.filter) return this.readAllFiltered(after, options.maxCount, options.filter);
     for await (const resolved of this.client.readAll({ direction: FORWARDS, fromPosition: afterPosition(after) })) {
       const e = toRecorded(resolved);
-      if (!e || e.position <= after || !matchesFilter(e, options.filter)) continue;
+      if (!e || e.position <= after) continue;
       out.push(e);
       if (options.maxCount !== undefined && out.length >= options.maxCount) break;
+    }
+    return out;
+  }
+
+  /**
+   * The client's readAll takes no filter, but a catch-up subscription does, and the server then
+   * skips what does not match instead of sending all of $all over the wire. The read ends at the
+   * head as it was when it began: the first event past it, a checkpoint past it (the server's
+   * word for "scanned this far" when nothing matched), or the switch to live.
+   */
+  private async readAllFiltered(after: number, maxCount: number | undefined, filter: EventFilter): Promise<RecordedEvent[]> {
+    const head = await this.headPosition();
+    const out: RecordedEvent[] = [];
+    if (head <= after) return out;
+    let finished = false;
+    let source: AllStreamSubscription | undefined;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      // cancelling ends the stream: the loop below drains what already arrived, then stops
+      void source?.unsubscribe();
+    };
+    source = this.client.subscribeToAll({
+      fromPosition: afterPosition(after),
+      filter: serverFilter(filter, (_sub, position) => {
+        if (Number(position.commit) >= head) finish();
+      }),
+    });
+    source.once("caughtUp", finish);
+    try {
+      for await (const resolved of source) {
+        const e = toRecorded(resolved);
+        if (!e || e.position <= after || !matchesFilter(e, filter)) continue;
+        if (e.position > head) break;
+        out.push(e);
+        if ((maxCount !== undefined && out.length >= maxCount) || e.position === head) break;
+      }
+    } finally {
+      finish();
     }
     return out;
   }
@@ -169,37 +254,45 @@ export class EsdbEventStore implements EventStore {
     return 0;
   }
 
+  /**
+   * A catch-up subscription to $all. If the connection drops, `done` rejects with the client's
+   * error (and ends if the server closes the stream): the EventLog above resubscribes from the
+   * last position it passed, the same way for every adapter.
+   */
   subscribe(options: SubscribeOptions, handler: (event: RecordedEvent) => Promise<void> | void): Subscription {
     const after = options.after ?? 0;
-    const source = this.client.subscribeToAll({ fromPosition: afterPosition(after), filter: serverFilter(options.filter) });
     let stopped = false;
-    let handling = false;
+    if (matchesNothing(options.filter)) {
+      // nothing can ever match: an idle subscription that only ends when stopped
+      let end!: () => void;
+      const idle: Subscription = { done: new Promise<void>((resolve) => (end = resolve)), stop: async () => end() };
+      return idle;
+    }
+    const source = this.client.subscribeToAll({ fromPosition: afterPosition(after), filter: serverFilter(options.filter) });
     const run = async () => {
       // for-await pulls the next event only after the handler finished: the awaited-handler rule
       for await (const resolved of source) {
         if (stopped) break;
         const e = toRecorded(resolved);
         if (!e || e.position <= after || !matchesFilter(e, options.filter)) continue;
-        handling = true;
-        try {
-          await handler(e);
-        } finally {
-          handling = false;
-        }
+        await insideHandler.run(subscription, () => handler(e));
       }
     };
-    const done = run().finally(() => {
+    const done = run().finally(async () => {
       stopped = true;
       this.subscriptions.delete(subscription);
-      return source.unsubscribe();
+      // the stream may already be gone (the error that ended the loop): that is not news
+      await source.unsubscribe().catch(() => undefined);
     });
     const subscription: Subscription = {
       done,
       stop: async () => {
         stopped = true;
-        await source.unsubscribe();
-        // stop() awaited from inside the handler would otherwise wait for itself
-        if (!handling) await done.catch(() => undefined);
+        await source.unsubscribe().catch(() => undefined);
+        // from inside the handler, waiting for the loop would wait for itself; from anywhere
+        // else, stop() returns only once the handler in flight has finished
+        if (insideHandler.getStore() === subscription) return;
+        await done.catch(() => undefined);
       },
     };
     this.subscriptions.add(subscription);
