@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { hostname } from "node:os";
 import { LiveFeed } from "./events/live-feed.js";
 import { SseLimits } from "./http/sse.js";
+import { answerClientError } from "./http/client-error.js";
 import { DeploymentRunner } from "./processes/deployment-runner.js";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
@@ -112,6 +113,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const app = buildApp(deps);
   const fleet = await startFleet(deps, app);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
+  server.on("clientError", answerClientError);
   await once(server, "listening");
   const port = (server.address() as AddressInfo).port;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
