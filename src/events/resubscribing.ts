@@ -99,6 +99,8 @@ class ResubscribingSubscription implements Subscription {
         this.wakeUp = undefined;
         resolve();
       }, ms);
+      // waiting to resubscribe is no reason to keep a process alive that has nothing else to do
+      timer.unref();
       this.wakeUp = () => {
         clearTimeout(timer);
         this.wakeUp = undefined;
