@@ -165,7 +165,8 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   };
   const pace = (nodeId: string) => async () => {
     try {
-      await paceHeartbeat(deps.coordination, nodeId, heartbeatIntervalMs / 2);
+      // whole milliseconds: Redis expiries take integers
+      await paceHeartbeat(deps.coordination, nodeId, Math.floor(heartbeatIntervalMs / 2));
     } catch (err) {
       if (err instanceof DomainError) throw err;
       // a missing heartbeat would mark the node Unhealthy: an unreachable limiter lets it through
