@@ -70,7 +70,9 @@ function runFile(file) {
         if (fileFailed) reason = `${fileFailed} of ${total} tests failed`;
         if (code !== 0 && fileFailed === 0) {
           fileFailed = 1;
-          reason = `every test passed, but the process ended with ${exit} (an error after the tests, or an open handle)`;
+          reason = timedOut
+            ? `every test passed, but the process did not exit within ${fileTimeoutMs} ms (an open handle: server, socket, timer)`
+            : `every test passed, but the process ended with ${exit} (an error after the tests)`;
         }
       }
       passed += filePassed;
