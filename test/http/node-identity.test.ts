@@ -3,7 +3,8 @@ import * as assert from "uvu/assert";
 import { streams } from "../../src/events/streams.js";
 import { DEMO, startTestServer, type TestServer } from "../helpers/server.js";
 import { nodeIdFor } from "../../src/fleet/environments.js";
-import { goodMetrics, JOIN_TOKEN } from "../fleet/helpers.js";
+import { desiredStateWatch } from "../../src/fleet/desired-state-watch.js";
+import { goodMetrics, JOIN_TOKEN, requestUpdate, until } from "../fleet/helpers.js";
 
 // Issue 10, finding 6: a node's identity is a credential the node holds, not its hostname.
 
@@ -148,6 +149,37 @@ t("reset-credential: Admin only; the old token and secret stop working; the next
   assert.is((await register(s, "qa-reset-01", {}, oldToken)).status, 409);
   assert.is((await heartbeat(s, nodeId, oldToken)).status, 401);
   assert.is((await register(s, "qa-reset-01", { nodeSecret: claim.body.nodeSecret })).status, 200);
+});
+
+t("a reset also ends what the old token holds open: its desired-state stream and a waiting long-poll", async ({ s, admin }) => {
+  const first = await register(s, "qa-reset-open");
+  const { nodeId, token } = first.body as Required<Registered["body"]>;
+  const controller = new AbortController();
+  const stream = await s.call(`/api/v1/agents/${nodeId}/desired-state/stream`, { token, signal: controller.signal });
+  assert.is(stream.status, 200);
+  const reader = stream.body!.getReader();
+  let text = "";
+  const readUntil = async (pattern: RegExp) => {
+    while (!pattern.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) return true;
+      text += new TextDecoder().decode(value);
+    }
+    return false;
+  };
+  assert.not.ok(await readUntil(/event: desired-state/), "the current state first");
+  const initial = (await (await desired(s, nodeId, token)).json()) as { version: string };
+  const waiting = s.call(`/api/v1/agents/${nodeId}/desired-state?after=${initial.version}&waitSeconds=30`, { token });
+  const watch = desiredStateWatch(s.deps.readStore, s.deps.projections);
+  await until("the long-poll to park beside the stream", async () => watch.size >= 2);
+
+  assert.is((await resetCredential(s, "QA", nodeId, admin)).status, 200);
+  await requestUpdate(s, { nodeId, moduleName: "net-filter", toVersion: "9.9.9" });
+  const polled = await waiting;
+  assert.is(polled.status, 401, await polled.text());
+  text = "";
+  assert.ok(await readUntil(/9\.9\.9/), `the stream ended instead of delivering the change: ${text}`);
+  controller.abort();
 });
 
 t("a node registered before node credentials existed is claimed by its next registration", async ({ s }) => {

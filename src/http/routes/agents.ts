@@ -41,6 +41,7 @@ const nodeParams = z.object({ nodeId: NodeId });
 /** desired-state streams and parked long-polls one node may hold open on one instance */
 const WATCHERS_PER_NODE = 2;
 const WATCHER_RETRY_AFTER_SECONDS = 5;
+const TOKEN_REVOKED = "this node's credential was reset or claimed again since the token was issued; register again";
 const nodeOnly = [requireRoles("Node")];
 const json = <T extends z.ZodType>(schema: T) => ({ required: true, content: { "application/json": { schema } } });
 
@@ -176,13 +177,13 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
 
   // A Node token counts only while it is of its node's current credential generation: an Admin's
   // reset, or a new claim of the node, revokes the older tokens on the next request.
-  app.use("/api/v1/agents/*", async (c, next) => {
+  const stillCurrent = async (c: Context<AppEnv>) => {
     const p = c.get("principal");
-    if (!p?.roles.includes("Node") || c.req.path === registerRoute.path) return next();
-    if (!(await nodeTokenIsCurrent(deps, p.sub, p.ver))) {
-      return problem(c, 401, "this node's credential was reset or claimed again since the token was issued; register again");
-    }
-    return next();
+    return !p?.roles.includes("Node") || (await nodeTokenIsCurrent(deps, p.sub, p.ver));
+  };
+  app.use("/api/v1/agents/*", async (c, next) => {
+    if (c.req.path === registerRoute.path || (await stillCurrent(c))) return next();
+    return problem(c, 401, TOKEN_REVOKED);
   });
 
   app.openapi(registerRoute, async (c) => {
@@ -241,6 +242,7 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     } finally {
       release();
     }
+    if (!(await stillCurrent(c))) throw new DomainError("unauthorized", TOKEN_REVOKED);
     if (!doc) return c.json({ ...current, changed: false }, 200);
     return c.json({ ...desiredStateView(nodeId, doc), changed: true }, 200);
   });
@@ -267,6 +269,8 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
         while (!abort.signal.aborted) {
           const doc = await watch().wait(nodeId, Number(state.version), deps.config.sse.heartbeatMs, abort.signal);
           if (abort.signal.aborted) break;
+          // a credential reset while the stream is open ends it at the next change or keep-alive
+          if (!(await stillCurrent(c))) break;
           if (!doc) {
             await stream.write(": keep-alive\n\n");
             continue;
