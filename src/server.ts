@@ -5,6 +5,7 @@ import { LiveFeed } from "./events/live-feed.js";
 import { SseLimits } from "./http/sse.js";
 import { answerClientError } from "./http/client-error.js";
 import { DeploymentRunner } from "./processes/deployment-runner.js";
+import { AuditAnchor } from "./processes/audit-anchor.js";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { seedDemoUsers } from "./commands/users.js";
@@ -109,6 +110,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   const runner = new DeploymentRunner({ log, readStore, feed, projections, coordination, clock, logger, metrics, instanceId, leaseTtlMs: config.leaseTtlMs });
   await runner.start();
+  // any instance anchors: the anchor stream's expected revision keeps each range anchored once
+  const anchors = new AuditAnchor({ log, clock, logger, feed, everyEvents: config.auditAnchor.everyEvents });
+  anchors.start(config.auditAnchor.intervalMs);
 
   const app = buildApp(deps);
   const fleet = await startFleet(deps, app);
@@ -134,6 +138,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
       await runner.stop();
+      // after the last writer in this process, so a restart finds the whole log anchored
+      await anchors.stop();
       users.stop();
       await feed.stop();
       await projections.stop();

@@ -5,11 +5,13 @@ import { canonicalEvent } from "./canonical.js";
 /** The hash before the first event: 64 zeros. */
 export const GENESIS_HASH = "0".repeat(64);
 
+type Hashable = Parameters<typeof canonicalEvent>[0];
+
 /**
  * One link of the tamper-evident chain: sha-256 over the previous hash and the event's canonical
- * bytes. Both the audit projection and verify call this, so they cannot drift apart.
+ * bytes. The anchor process and verify both call this, so they cannot drift apart.
  */
-export function chainHash(previousHash: string, event: Parameters<typeof canonicalEvent>[0]): string {
+export function chainHash(previousHash: string, event: Hashable): string {
   return createHash("sha256").update(previousHash).update("\n").update(canonicalEvent(event)).digest("hex");
 }
 
@@ -18,4 +20,12 @@ export function chainOver(previousHash: string, events: Iterable<RecordedEvent>)
   let hash = previousHash;
   for (const e of events) hash = chainHash(hash, e);
   return hash;
+}
+
+/**
+ * One event's own fingerprint, sha-256 of its canonical bytes: what an audit entry carries. It
+ * depends on that event alone, so the projection that stores it stays a pure function.
+ */
+export function eventDigest(event: Hashable): string {
+  return createHash("sha256").update(canonicalEvent(event)).digest("hex");
 }

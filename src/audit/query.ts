@@ -1,5 +1,5 @@
 import { DomainError } from "../commands/errors.js";
-import { auditEntryId, type AuditDoc, type AuditEntryDoc } from "../projections/audit.js";
+import { auditEntryId, type AuditEntryDoc, type AuditStreamDoc } from "../projections/audit.js";
 import type { Collection, Filter } from "../projections/store/port.js";
 
 export interface AuditQuery {
@@ -18,10 +18,10 @@ export interface AuditQuery {
   cursor?: string;
 }
 
-/** An entry as the API shows it: storage-only fields removed. */
-export function toAuditView(doc: AuditEntryDoc) {
+/** An entry as the API shows it: storage-only fields removed, the stream's environment filled in. */
+export function toAuditView(doc: AuditEntryDoc, streamEnvironment: string | null = null) {
   const { _id, kind, lastPosition, occurredAtDate, ...view } = doc;
-  return view;
+  return { ...view, environment: view.environment ?? streamEnvironment };
 }
 export type AuditView = ReturnType<typeof toAuditView>;
 
@@ -37,7 +37,10 @@ export function decodeAuditCursor(cursor: string): number {
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
-/** The MongoDB filter for a query; entries only (the chain head and stream docs share the collection). */
+/**
+ * The MongoDB filter for a query, without the environment (see queryAuditLog). Entries only: a
+ * read model built by an older version may still hold other documents until it is rebuilt.
+ */
 export function auditFilter(q: AuditQuery): Filter {
   const filter: Filter = { kind: "entry" };
   if (q.types?.length) filter.type = q.types.length === 1 ? q.types[0] : { $in: q.types };
@@ -45,7 +48,6 @@ export function auditFilter(q: AuditQuery): Filter {
   if (q.stream) {
     filter.streamId = q.stream.endsWith("*") ? { $regex: "^" + escapeRegex(q.stream.slice(0, -1)) } : q.stream;
   }
-  if (q.environment) filter.environment = q.environment;
   if (q.from || q.to) filter.occurredAtDate = { ...(q.from && { $gte: q.from }), ...(q.to && { $lte: q.to }) };
   if (q.cursor !== undefined) {
     // entry ids sort like positions, so paging rides on _id (an index everywhere, no sort in memory)
@@ -54,10 +56,49 @@ export function auditFilter(q: AuditQuery): Filter {
   return filter;
 }
 
-/** One page of the audit log, newest first by default: the code path of GET /api/v1/audit-logs. */
-export async function queryAuditLog(collection: Collection<AuditDoc>, q: AuditQuery): Promise<{ items: AuditView[]; nextCursor: string | null }> {
-  const docs = (await collection.find(auditFilter(q), { sort: { _id: q.order === "desc" ? -1 : 1 }, limit: q.limit + 1 })) as AuditEntryDoc[];
+/** Stream ids of `environment` that the query's stream condition admits. */
+async function streamsIn(streams: Collection<AuditStreamDoc>, environment: string, stream: string | undefined): Promise<string[]> {
+  const ids = (await streams.find({ environment }, { projection: { _id: 1 } })).map((d) => d._id);
+  if (!stream) return ids;
+  return stream.endsWith("*") ? ids.filter((id) => id.startsWith(stream.slice(0, -1))) : ids.filter((id) => id === stream);
+}
+
+/**
+ * One page of the audit log, newest first by default: the code path of GET /api/v1/audit-logs.
+ * An entry is in an environment when its event names it or its stream (a deployment, a node) is
+ * in it; that is two indexed queries whose pages are merged by position.
+ */
+export async function queryAuditLog(
+  entries: Collection<AuditEntryDoc>,
+  q: AuditQuery,
+  streams?: Collection<AuditStreamDoc>,
+): Promise<{ items: AuditView[]; nextCursor: string | null }> {
+  const base = auditFilter(q);
+  const options = { sort: { _id: q.order === "desc" ? -1 : 1 } as const, limit: q.limit + 1 };
+  let docs: AuditEntryDoc[];
+  if (!q.environment) {
+    docs = await entries.find(base, options);
+  } else {
+    const named = await entries.find({ ...base, environment: q.environment }, options);
+    const ids = streams ? await streamsIn(streams, q.environment, q.stream) : [];
+    const carried = ids.length ? await entries.find({ ...base, streamId: ids.length === 1 ? ids[0] : { $in: ids } }, options) : [];
+    const byId = new Map([...named, ...carried].map((d) => [d._id, d]));
+    docs = [...byId.values()].sort((a, b) => (q.order === "desc" ? b.position - a.position : a.position - b.position)).slice(0, q.limit + 1);
+  }
   const page = docs.slice(0, q.limit);
   const nextCursor = docs.length > q.limit ? encodeAuditCursor(page.at(-1)!.position) : null;
-  return { items: page.map(toAuditView), nextCursor };
+  const environments = await streamEnvironments(page, streams);
+  return { items: page.map((d) => toAuditView(d, environments.get(d.streamId) ?? null)), nextCursor };
+}
+
+/** The environments of the streams of entries that do not name one. */
+async function streamEnvironments(page: AuditEntryDoc[], streams: Collection<AuditStreamDoc> | undefined): Promise<Map<string, string>> {
+  const wanted = [...new Set(page.filter((d) => d.environment === null).map((d) => d.streamId))];
+  if (!streams || wanted.length === 0) return new Map();
+  return new Map((await streams.find({ _id: { $in: wanted } })).map((d) => [d._id, d.environment]));
+}
+
+/** One entry as the API shows it, its stream's environment joined in. */
+export async function auditView(doc: AuditEntryDoc, streams: Collection<AuditStreamDoc>): Promise<AuditView> {
+  return toAuditView(doc, (await streamEnvironments([doc], streams)).get(doc.streamId) ?? null);
 }

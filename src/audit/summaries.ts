@@ -67,6 +67,8 @@ const byType: Record<string, Summarise> = {
   // clusters
   ClusterProvisioned: (d) => `cluster ${s(d.environment)} provisioned (${s(d.strategy)})`,
   ClusterSettingsChanged: (d) => `cluster ${s(d.environment)} settings changed (${s(d.strategy)})`,
+  // the audit chain itself
+  AuditAnchored: (d) => `audit chain anchored: positions ${s(d.fromPosition)}-${s(d.position)} (${plural(typeof d.events === "number" ? d.events : 0, "event")}), hash ${s(d.hash).slice(0, 12)}`,
   // Idempotency-Key records
   IdempotencyKeyClaimed: (d) => `an Idempotency-Key claimed for ${s(d.method)} ${s(d.route)}`,
   IdempotencyKeyAnswered: (d) => `an Idempotency-Key request answered ${s(d.status)}`,

@@ -1,22 +1,17 @@
-import { chainHash, GENESIS_HASH } from "../audit/chain.js";
+import { eventDigest } from "../audit/chain.js";
 import { environmentIn, summarize, traceIdOf } from "../audit/summaries.js";
-import type { Actor, RecordedEvent } from "../events/envelope.js";
+import type { Actor } from "../events/envelope.js";
 import { streamPrefixes } from "../events/streams.js";
 import type { ProjectedDoc, Projection } from "./projection.js";
 import type { IndexSpec } from "./store/port.js";
 
 export const AUDIT_COLLECTION = "audit_log";
-/** the chain head: hash after the newest event applied */
-export const CHAIN_HEAD_ID = "_chain:head";
+/** the environment of each stream whose later events do not name it (deployments, nodes) */
+export const AUDIT_STREAMS_COLLECTION = "audit_streams";
 export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
 
 /** Entry ids sort like their positions (the memory store pages on _id without a full sort). */
 export const auditEntryId = (position: number) => `e:${String(position).padStart(16, "0")}`;
-const streamDocId = (streamId: string) => `_stream:${streamId}`;
-
-/** Streams whose later events do not name their environment: it is carried per stream. */
-const carriesEnvironment = (streamId: string) =>
-  streamId.startsWith(streamPrefixes.deployment) || streamId.startsWith(streamPrefixes.node) || streamId.startsWith(streamPrefixes.cluster);
 
 export interface AuditEntryDoc extends ProjectedDoc {
   kind: "entry";
@@ -29,6 +24,7 @@ export interface AuditEntryDoc extends ProjectedDoc {
   occurredAt: string;
   /** the TTL index's field: MongoDB expires on a Date, never on a string */
   occurredAtDate: Date;
+  /** the environment this event names itself; the stream's is joined in at query time (src/audit/query.ts) */
   environment: string | null;
   eventId: string;
   correlationId: string;
@@ -37,32 +33,16 @@ export interface AuditEntryDoc extends ProjectedDoc {
   sourceIp: string | null;
   userAgent: string | null;
   tenantId: string;
-  /** the chain: hash = sha256(prevHash, canonical event); null only if the head was unknown (see apply) */
-  prevHash: string | null;
-  hash: string | null;
-}
-
-export interface ChainHeadDoc extends ProjectedDoc {
-  kind: "head";
+  /** sha-256 of this event's canonical bytes as the projection read it; verify compares it with the log */
   hash: string;
-  position: number;
 }
 
-interface StreamDoc extends ProjectedDoc {
-  kind: "stream";
+/** The audit collection holds entries only; the name stays for the code that reads it. */
+export type AuditDoc = AuditEntryDoc;
+
+export interface AuditStreamDoc extends ProjectedDoc {
   streamId: string;
-  environment: string | null;
-}
-
-export type AuditDoc = AuditEntryDoc | ChainHeadDoc | StreamDoc;
-
-/** What one event has computed so far, shared by the apply calls for its two or three documents. */
-interface Step {
-  keys: string[];
-  next: number;
-  prevHash: string | null;
-  hash: string | null;
-  environment: string | null;
+  environment: string;
 }
 
 export interface AuditProjectionOptions {
@@ -71,22 +51,16 @@ export interface AuditProjectionOptions {
 }
 
 /**
- * The audit log: one entry per event in the log, plus a chain head document and a small
- * per-stream document carrying the environment. keys() lists [head, stream?, entry] and the
- * runner applies them in that order; the entry takes its hash from the head's apply for the
- * same event, handed over in `steps` (keyed by the event object, so two appliers sharing this
- * projection cannot mix their events). A document passed as null is recognised by its place
- * in that order. One case stays ambiguous: an entry missing (pruned by TTL) while the head has
- * already passed its event, replayed after a crash between a batch write and its checkpoint;
- * the head's apply then meets the entry key and the runner stops the projection with an
- * "_id" error. A rebuild (npm run projections:rebuild -- audit) repairs it.
+ * The audit log: one entry per event, a pure function of that event (DESIGN.md section 5). What
+ * depends on other events lives elsewhere: the hash chain in the log's own AuditAnchored events
+ * (src/processes/audit-anchor.ts), a stream's environment in the audit-streams projection below.
  */
-export function createAuditProjection(options: AuditProjectionOptions = {}): Projection<AuditDoc> & { indexes: IndexSpec[] } {
+export function createAuditProjection(options: AuditProjectionOptions = {}): Projection<AuditEntryDoc> & { indexes: IndexSpec[] } {
   const retentionSeconds = Math.round((options.retentionMs ?? DEFAULT_AUDIT_RETENTION_MS) / 1000);
-  const steps = new WeakMap<RecordedEvent, Step>();
   return {
     name: "audit",
-    version: 1,
+    // 2: entries carry their event's digest instead of a chain link, and no chain head document
+    version: 2,
     collection: AUDIT_COLLECTION,
     indexes: [
       { name: "audit_ttl", keys: { occurredAtDate: 1 }, expireAfterSeconds: retentionSeconds },
@@ -96,36 +70,13 @@ export function createAuditProjection(options: AuditProjectionOptions = {}): Pro
       { name: "audit_stream", keys: { streamId: 1, position: -1 } },
       { name: "audit_environment", keys: { environment: 1, position: -1 } },
     ],
-    keys(event) {
-      const keys = [CHAIN_HEAD_ID];
-      if (carriesEnvironment(event.streamId)) keys.push(streamDocId(event.streamId));
-      keys.push(auditEntryId(event.position));
-      steps.set(event, { keys, next: 0, prevHash: null, hash: null, environment: environmentIn(event) });
-      return keys;
-    },
+    keys: (event) => [auditEntryId(event.position)],
     apply(doc, event) {
-      const step = steps.get(event);
-      if (!step) throw new Error("audit projection: apply() without keys() for this event");
-      const key = doc ? doc._id : step.keys[step.next];
-      if (key === undefined) throw new Error(`audit projection: unexpected document for position ${event.position}`);
-      step.next = step.keys.indexOf(key) + 1;
-
-      if (key === CHAIN_HEAD_ID) {
-        const prev = doc?.kind === "head" ? doc.hash : GENESIS_HASH;
-        step.prevHash = prev;
-        step.hash = chainHash(prev, event);
-        return { _id: CHAIN_HEAD_ID, kind: "head", hash: step.hash, position: event.position };
-      }
-      if (key.startsWith("_stream:")) {
-        step.environment ??= doc?.kind === "stream" ? doc.environment : null;
-        return { _id: key, kind: "stream", streamId: event.streamId, environment: step.environment };
-      }
-      steps.delete(event);
-      // entries never change once written; the runner's position guard keeps it that way
+      // entries never change once written
       if (doc) return doc;
       const m = event.metadata;
       return {
-        _id: key,
+        _id: auditEntryId(event.position),
         kind: "entry",
         position: event.position,
         streamId: event.streamId,
@@ -135,7 +86,7 @@ export function createAuditProjection(options: AuditProjectionOptions = {}): Pro
         actor: { kind: m.actor.kind, id: m.actor.id },
         occurredAt: m.occurredAt,
         occurredAtDate: new Date(m.occurredAt),
-        environment: step.environment,
+        environment: environmentIn(event),
         eventId: m.eventId,
         correlationId: m.correlationId,
         causationId: m.causationId,
@@ -143,11 +94,33 @@ export function createAuditProjection(options: AuditProjectionOptions = {}): Pro
         sourceIp: m.sourceIp ?? null,
         userAgent: m.userAgent ?? null,
         tenantId: m.tenantId,
-        prevHash: step.prevHash,
-        hash: step.hash,
+        hash: eventDigest(event),
       };
     },
   };
+}
+
+/**
+ * A deployment's or node's environment, from the one event that names it (DeploymentRequested,
+ * NodeRegistered), keyed by stream id: the audit log's environment filter and view join it to the
+ * entries of the same stream. Neither kind of stream ever changes environment.
+ */
+export const auditStreamsProjection: Projection<AuditStreamDoc> & { indexes: IndexSpec[] } = {
+  name: "audit-streams",
+  version: 1,
+  collection: AUDIT_STREAMS_COLLECTION,
+  filter: { streamPrefixes: [streamPrefixes.deployment, streamPrefixes.node] },
+  indexes: [{ name: "audit_streams_environment", keys: { environment: 1 } }],
+  keys: (event) => (environmentIn(event) ? [event.streamId] : []),
+  apply(doc, event) {
+    const environment = environmentIn(event) ?? doc?.environment;
+    return environment ? { _id: event.streamId, streamId: event.streamId, environment } : doc;
+  },
+};
+
+/** Both audit read models. The casts: a Projection of a narrower document type is used as the generic one. */
+export function auditProjections(options: AuditProjectionOptions = {}): (Projection & { indexes: IndexSpec[] })[] {
+  return [createAuditProjection(options) as unknown as Projection & { indexes: IndexSpec[] }, auditStreamsProjection as unknown as Projection & { indexes: IndexSpec[] }];
 }
 
 /** With the default retention; the server builds its own from config.auditRetentionMs. */

@@ -1,4 +1,4 @@
-import { createAuditProjection } from "./audit.js";
+import { auditProjections } from "./audit.js";
 import { clustersProjection } from "./clusters.js";
 import { deploymentsProjection } from "./deployments.js";
 import { desiredStateProjection } from "./desired-state.js";
@@ -13,6 +13,6 @@ export function allProjections(options: { auditRetentionMs?: number } = {}): Pro
     nodeOutcomesProjection,
     desiredStateProjection,
     clustersProjection,
-    createAuditProjection({ retentionMs: options.auditRetentionMs }) as unknown as Projection,
+    ...auditProjections({ retentionMs: options.auditRetentionMs }),
   ];
 }

@@ -1,3 +1,4 @@
+import { auditEvents } from "./audit.js";
 import type { EventDefinition } from "./define.js";
 import { clusterEvents } from "./cluster.js";
 import { deploymentEvents } from "./deployment.js";
@@ -17,4 +18,4 @@ export function buildCatalog(definitions: readonly EventDefinition[]): Catalog {
 }
 
 /** Every event type the system writes. */
-export const catalog: Catalog = buildCatalog([...userEvents, ...deploymentEvents, ...nodeEvents, ...clusterEvents, ...idempotencyEvents]);
+export const catalog: Catalog = buildCatalog([...userEvents, ...deploymentEvents, ...nodeEvents, ...clusterEvents, ...idempotencyEvents, ...auditEvents]);

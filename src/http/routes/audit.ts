@@ -1,9 +1,9 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { notFound } from "../../commands/errors.js";
 import { EnvironmentSchema } from "../../strategies/settings.js";
-import { queryAuditLog, toAuditView } from "../../audit/query.js";
+import { auditView, queryAuditLog, type AuditQuery } from "../../audit/query.js";
 import { verifyAuditChain } from "../../audit/verify.js";
-import { AUDIT_COLLECTION, auditEntryId, auditProjection, type AuditDoc, type AuditEntryDoc } from "../../projections/audit.js";
+import { AUDIT_COLLECTION, AUDIT_STREAMS_COLLECTION, auditEntryId, auditProjection, type AuditEntryDoc, type AuditStreamDoc } from "../../projections/audit.js";
 import { requireRoles } from "../auth.js";
 import { ConsistencyQuery } from "../consistency.js";
 import type { AppDeps, AppEnv } from "../env.js";
@@ -30,8 +30,7 @@ const AuditEntry = z
     sourceIp: z.string().nullable(),
     userAgent: z.string().nullable(),
     tenantId: z.string(),
-    prevHash: z.string().nullable(),
-    hash: z.string().nullable(),
+    hash: z.string().openapi({ description: "sha-256 of the event's canonical JSON; the chain over the log is anchored in AuditAnchored events" }),
   })
   .openapi("AuditEntry");
 
@@ -71,7 +70,25 @@ const VerifyResult = z
     to: z.number(),
     checked: z.number(),
     skipped: z.number(),
-    firstMismatch: z.object({ position: z.number(), expected: z.string(), actual: z.string().nullable() }).nullable(),
+    firstMismatch: z
+      .object({ position: z.number(), expected: z.string(), actual: z.string().nullable() })
+      .nullable()
+      .openapi({ description: "the first entry whose digest differs from its event in the log" }),
+    anchors: z.object({
+      checked: z.number().openapi({ description: "anchors whose whole range lies in [from, to]" }),
+      anchoredTo: z.number().nullable().openapi({ description: "end of the last anchor checked; later events are vouched for by the read model only" }),
+      firstBad: z
+        .object({
+          anchorPosition: z.number(),
+          fromPosition: z.number().nullable(),
+          position: z.number().nullable(),
+          expected: z.string().nullable(),
+          actual: z.string().nullable(),
+          reason: z.enum(["hash", "link", "malformed"]),
+        })
+        .nullable()
+        .openapi({ description: "the first anchor the log no longer agrees with: hash (an event in its range changed, appeared or vanished), link (an anchor or events between anchors removed), malformed" }),
+    }),
   })
   .openapi("AuditVerifyResult");
 
@@ -79,7 +96,7 @@ const verifyRoute = createRoute({
   method: "get",
   path: "/api/v1/audit-logs/verify",
   tags: ["Audit"],
-  summary: "Recompute the hash chain from the event log over a position range and compare it with the stored entries (Admin)",
+  summary: "Check the event log over a position range against the audit entries and against the chain anchors stored in the log (Admin)",
   security,
   middleware: admin,
   request: {
@@ -126,11 +143,12 @@ function redact(data: unknown): unknown {
 }
 
 export function registerAuditRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
-  const entries = () => deps.readStore.collection<AuditDoc>(AUDIT_COLLECTION);
+  const entries = () => deps.readStore.collection<AuditEntryDoc>(AUDIT_COLLECTION);
+  const streams = () => deps.readStore.collection<AuditStreamDoc>(AUDIT_STREAMS_COLLECTION);
 
   app.openapi(listRoute, async (c) => {
     const q = c.req.valid("query");
-    const page = await queryAuditLog(entries(), {
+    const query: AuditQuery = {
       types: q.type?.split(",").map((t) => t.trim()).filter(Boolean),
       actor: q.actor,
       stream: q.stream,
@@ -140,7 +158,8 @@ export function registerAuditRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
       order: q.order,
       limit: q.limit,
       cursor: q.cursor,
-    });
+    };
+    const page = await queryAuditLog(entries(), query, streams());
     return c.json(page, 200);
   });
 
@@ -160,6 +179,6 @@ export function registerAuditRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     const [event] = await deps.log.readAll({ after: position - 1, maxCount: 1 });
     if (!event || event.position !== position) throw notFound(`event ${position}`);
     const full = { type: event.type, streamId: event.streamId, revision: event.revision, position: event.position, data: redact(event.data), metadata: event.metadata };
-    return c.json({ ...toAuditView(doc as AuditEntryDoc), event: full }, 200);
+    return c.json({ ...(await auditView(doc, streams())), event: full }, 200);
   });
 }
