@@ -7,6 +7,7 @@ import type { LiveFeed } from "../events/live-feed.js";
 import { streamCategory, streamKey, streams } from "../events/streams.js";
 import { WrongExpectedRevisionError } from "../events/store/port.js";
 import { fleetView } from "../fleet/fleet-view.js";
+import type { DeploymentDoc } from "../projections/deployments.js";
 import type { ReadStore } from "../projections/store/port.js";
 import type { Clock } from "../platform/clock.js";
 import type { Coordination, Lease } from "../platform/coordination/port.js";
@@ -23,6 +24,12 @@ const QUEUE_CACHE_MS = 250;
 /** a step that fails alike this many times in a row fails its deployment instead of trying forever */
 export const MAX_STEP_FAILURES = 5;
 const STEP_RETRY_MS = 1000;
+/** how long start() waits for the read models to list what is in flight before it serves what they list */
+const RESUME_WAIT_MS = 60_000;
+/** then, in the background, how long each further wait lasts before resuming what they list by then */
+const RESUME_RETRY_MS = 10_000;
+/** what stop() gives steps in flight when its caller names no bound */
+const STOP_WAIT_MS = 10_000;
 
 export interface RunnerDeps {
   log: EventLog;
@@ -98,6 +105,9 @@ export class DeploymentRunner {
   private tickQueued = false;
   private gapTimer?: NodeJS.Timeout;
   private readonly leaseTtlMs: number;
+  /** steps running now: stop() lets them finish (bounded) before letting go of their leases */
+  private readonly inFlight = new Set<Promise<void>>();
+  private stopping?: Promise<void>;
 
   constructor(private readonly deps: RunnerDeps) {
     this.leaseTtlMs = deps.leaseTtlMs ?? 10_000;
@@ -119,8 +129,12 @@ export class DeploymentRunner {
     };
     // resume everything in flight: the read model, once it has caught up with what the feed has not
     // delivered, lists it; later deployments arrive through the feed
-    await this.deps.projections.waitFor(attachment.position, 60_000);
+    const caughtUp = await this.deps.projections.waitFor(attachment.position, RESUME_WAIT_MS);
     for (const id of await this.nonTerminalIds()) this.track(id, null);
+    // A read model still behind may leave out deployments whose streams get no new event for a long
+    // time (a canary between waves, an approval): serve what it lists now, and list again once it
+    // has caught up, however long that takes.
+    if (!caughtUp) void this.resumeWhenCaughtUp(attachment.position);
     this.timer = setInterval(() => {
       void this.keepLeases();
       void this.tick();
@@ -129,12 +143,46 @@ export class DeploymentRunner {
     await this.tick();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Starts no more steps, lets the ones in flight finish (each ends after its current append, or
+   * before it when the stores are closed under it: either way the stream holds whole steps only,
+   * and whoever folds it next decides again), at most `timeoutMs`, then lets go of the leases so
+   * another instance can take over at once.
+   */
+  stop(timeoutMs = STOP_WAIT_MS): Promise<void> {
+    this.stopping ??= this.shutDown(timeoutMs);
+    return this.stopping;
+  }
+
+  private async shutDown(timeoutMs: number): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
     clearTimeout(this.gapTimer);
     this.detach?.();
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const settled = Promise.allSettled([...this.inFlight]).then(() => true);
+    const finished = await Promise.race([settled, bound]);
+    clearTimeout(timer);
+    if (!finished) this.deps.logger.warn({ steps: this.inFlight.size, timeoutMs }, "deployment steps still running at shutdown; leaving them to whoever resumes the deployments");
     await Promise.all([...this.leases.values()].map((l) => this.deps.coordination.release(l).catch(() => {})));
+  }
+
+  private async resumeWhenCaughtUp(position: number): Promise<void> {
+    this.deps.logger.warn({ position }, "read models are behind the log at start; resuming what they list, and the rest once they catch up");
+    for (;;) {
+      const caughtUp = await this.deps.projections.waitFor(position, RESUME_RETRY_MS).catch(() => false);
+      if (this.stopped) return;
+      try {
+        for (const id of await this.nonTerminalIds()) this.track(id, null);
+        if (caughtUp) {
+          this.deps.logger.info({ position }, "read models caught up: every deployment in flight is resumed");
+          return;
+        }
+      } catch (err) {
+        this.deps.logger.warn({ err }, "could not list deployments in flight; trying again");
+      }
+    }
   }
 
   /**
@@ -160,8 +208,14 @@ export class DeploymentRunner {
   async tick(): Promise<void> {
     const now = this.deps.clock.now();
     await Promise.all(
-      [...this.tracked.entries()].filter(([, t]) => t.wakeAt !== null && t.wakeAt <= now).map(([id]) => this.step(id)),
+      [...this.tracked.entries()].filter(([, t]) => t.wakeAt !== null && t.wakeAt <= now).map(([id]) => this.stepTracked(id)),
     );
+  }
+
+  private stepTracked(id: string): Promise<void> {
+    const running = this.step(id);
+    this.inFlight.add(running);
+    return running.finally(() => this.inFlight.delete(running));
   }
 
   private async nonTerminalIds(): Promise<string[]> {
@@ -223,6 +277,8 @@ export class DeploymentRunner {
       t.stepFailures = undefined;
     } catch (err) {
       t.wakeAt = this.deps.clock.now() + STEP_RETRY_MS;
+      // stores closed under a step at shutdown: nothing to report, the next owner decides again
+      if (this.stopped && !(err instanceof ProcessStepError)) return;
       if (err instanceof ProcessStepError) {
         const count = t.stepFailures?.message === err.message ? t.stepFailures.count + 1 : 1;
         t.stepFailures = { message: err.message, count };
@@ -380,12 +436,15 @@ export class DeploymentRunner {
   }
 
   /**
-   * One active deployment per cluster: the oldest waiting one goes first, and a cluster-slot
-   * lease owned by the deployment makes it exclusive across instances.
+   * One active deployment per cluster: the one ready to start the longest goes first, and a
+   * cluster-slot lease owned by the deployment makes it exclusive across instances. Only a
+   * deployment that may start now asks for the slot: one still waiting for its approval must not
+   * hold it (the lease outlives the step by a minute, and nothing renews or frees it meanwhile).
    */
   private async mayStart(state: DeploymentState): Promise<boolean> {
     const env = state.targetEnvironment!;
     const started = ACTIVE.has(state.status) || state.waves.length > 0;
+    if (!started && state.status !== "Pending") return false;
     if (!started) {
       const queue = await this.queueOf(env);
       if (queue.busy || (queue.first !== undefined && queue.first !== state.executionId)) return false;
@@ -395,23 +454,33 @@ export class DeploymentRunner {
   }
 
   /**
-   * Whether the cluster has a started deployment, and which waiting one is oldest. Read at most
-   * every QUEUE_CACHE_MS per environment: with hundreds queued, each asking would scan them all.
+   * Whether the cluster has a started deployment, and which waiting one was ready first. Read at
+   * most every QUEUE_CACHE_MS per environment: with hundreds queued, each asking would scan them all.
+   *
+   * Ready means Pending: requested (no approval needed) or approved. The queue is in the order they
+   * became ready, so an approval given late does not put its deployment ahead of one that was
+   * approved earlier and has waited for the cluster since; one waiting for approval is not in line.
    */
   private async queueOf(env: string): Promise<{ busy: boolean; first: string | undefined }> {
     const now = this.deps.clock.now();
     const cached = this.queues.get(env);
     if (cached && now - cached.at < QUEUE_CACHE_MS) return cached;
     const docs = await this.deps.readStore
-      .collection("deployments")
-      .find({ targetEnvironment: env, status: { $in: ["Pending", ...ACTIVE] } }, { sort: { createdAt: 1, _id: 1 }, projection: { status: 1, executionId: 1 } });
+      .collection<DeploymentDoc>("deployments")
+      .find({ targetEnvironment: env, status: { $in: ["Pending", ...ACTIVE] } }, { projection: { status: 1, executionId: 1, createdAt: 1, approval: 1 } });
+    const waiting = docs.filter((d) => d.status === "Pending").map((d) => ({ id: d.executionId, readyAt: readyAt(d) }));
+    waiting.sort((a, b) => (a.readyAt !== b.readyAt ? (a.readyAt < b.readyAt ? -1 : 1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const queue = {
       at: now,
       busy: docs.some((d) => ACTIVE.has(String(d.status))),
-      first: docs.find((d) => d.status === "Pending")?.executionId as string | undefined,
+      first: waiting[0]?.id,
     };
     this.queues.set(env, queue);
     return queue;
   }
 }
 
+/** When a Pending deployment became ready to start: its approval, or its request when it needed none (ISO times sort as text). */
+function readyAt(doc: Pick<DeploymentDoc, "createdAt" | "approval">): string {
+  return doc.approval?.decidedAt ?? doc.createdAt ?? "";
+}
