@@ -11,6 +11,7 @@ import { chainOver, GENESIS_HASH } from "../../src/audit/chain.js";
 import { readAnchors, verifyAuditChain } from "../../src/audit/verify.js";
 import { ANCHOR_STREAM, type AuditAnchoredData } from "../../src/events/catalog/audit.js";
 import { catalog } from "../../src/events/catalog/index.js";
+import type { RecordedEvent } from "../../src/events/envelope.js";
 import { EventLog } from "../../src/events/event-log.js";
 import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 import { ManualClock } from "../../src/platform/clock.js";
@@ -112,15 +113,21 @@ t("anchors do not anchor themselves: a log that only gained anchors gets no new 
 
 t("started, it anchors a backlog of full ranges at once, then each time N more events come in, and the tail at stop", async ({ log }) => {
   await logins(log, 5);
-  const listeners: ((e: unknown) => void)[] = [];
-  const feed = { attach: (l: (e: unknown) => void) => (listeners.push(l), { position: 0, detach: () => listeners.splice(0) }) };
+  const listeners: ((event: RecordedEvent) => void)[] = [];
+  const feed = {
+    attach(listener: (event: RecordedEvent) => void) {
+      listeners.push(listener);
+      return { position: 0, detach: () => void listeners.splice(0) };
+    },
+  };
   const a = new AuditAnchor({ log, clock, everyEvents: 2, feed });
   a.start(3_600_000);
   await a.idle();
   assert.equal((await anchors(log)).map((x) => x.position), [2, 4]);
   // after 4: 5 and the anchors at 6 and 7, then the logins at 8 and 9; ranges [5, 6] and [7, 8]
   await logins(log, 2);
-  for (const l of listeners) l({}), l({});
+  const [event] = await log.readAll({ maxCount: 1 });
+  for (const l of listeners) l(event!), l(event!);
   await a.idle();
   assert.equal((await anchors(log)).map((x) => x.position), [2, 4, 6, 8]);
   await logins(log, 1);
