@@ -1,5 +1,5 @@
 import type { EventLog } from "../events/event-log.js";
-import { waitForPosition, type ReadModelProgress } from "./progress.js";
+import { waitForPosition, type ProjectionRetry, type ReadModelProgress } from "./progress.js";
 import type { Projection } from "./projection.js";
 import { CHECKPOINTS, type Checkpoint, type ProjectionFailure, type RunnerLogger } from "./runner.js";
 import type { ReadStore } from "./store/port.js";
@@ -27,6 +27,8 @@ export class ProjectionFollower implements ReadModelProgress {
   private timer?: NodeJS.Timeout;
   private reported = -1;
   private readonly warned = new Set<string>();
+  /** checkpoint reads failing in a row (the poll itself is the retry) */
+  private pollFailure: ProjectionRetry | undefined;
 
   constructor(private readonly o: ProjectionFollowerOptions) {}
 
@@ -34,7 +36,14 @@ export class ProjectionFollower implements ReadModelProgress {
     const head = await this.o.log.headPosition();
     await this.poll();
     this.timer = setInterval(() => {
-      this.poll().catch((err: unknown) => this.o.logger.warn({ err }, "reading projection checkpoints failed"));
+      this.poll().then(
+        () => (this.pollFailure = undefined),
+        (err: unknown) => {
+          const attempts = (this.pollFailure?.attempts ?? 0) + 1;
+          this.pollFailure = { projection: "all", op: "read checkpoints", attempts, error: err instanceof Error ? err.message : String(err) };
+          this.o.logger.warn({ err, attempts }, "reading projection checkpoints failed");
+        },
+      );
     }, this.o.pollMs ?? 100);
     this.timer.unref();
     if (!(await this.waitFor(head, this.o.startWaitMs ?? 60_000))) {
@@ -62,6 +71,10 @@ export class ProjectionFollower implements ReadModelProgress {
       const failure = this.failureOf(p);
       return failure ? [failure] : [];
     });
+  }
+
+  retrying(): ProjectionRetry[] {
+    return this.pollFailure ? [this.pollFailure] : [];
   }
 
   waitFor(position: number, timeoutMs: number): Promise<boolean> {

@@ -21,6 +21,17 @@ export function waitForPosition(progress: Pick<ReadModelProgress, "position" | "
   });
 }
 
+/** A store call the read models are waiting on: it failed, and is being retried with backoff. */
+export interface ProjectionRetry {
+  /** the projection, or "all" for a call on behalf of every projection (reading the log, or the checkpoints) */
+  projection: string;
+  op: string;
+  /** failed attempts so far */
+  attempts: number;
+  /** the last error's message */
+  error: string;
+}
+
 export interface ReadModelProgress {
   /** resolves once the read models have caught up with the log as it was at the call */
   start(): Promise<void>;
@@ -29,6 +40,8 @@ export interface ReadModelProgress {
   position(): number;
   positionOf(name: string): number | undefined;
   failures(): ProjectionFailure[];
+  /** store calls failing and being retried now: the read models are stale, not failed (/health: degraded) */
+  retrying(): ProjectionRetry[];
   /** true once position() >= position, false after timeoutMs (read-your-writes) */
   waitFor(position: number, timeoutMs: number): Promise<boolean>;
   onProgress(listener: (position: number) => void): () => void;

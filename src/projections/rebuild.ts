@@ -1,6 +1,8 @@
 import type { EventLog } from "../events/event-log.js";
+import { CHECKPOINTS, type Checkpoint } from "./checkpoints.js";
 import type { Projection } from "./projection.js";
-import { BatchApplier, CHECKPOINTS, type Checkpoint, type IndexedProjection } from "./runner.js";
+import { shadowOf, switchIn } from "./rebuild-shadow.js";
+import { BatchApplier, type IndexedProjection } from "./runner.js";
 import type { ReadStore } from "./store/port.js";
 
 export interface RebuildResult {
@@ -10,9 +12,11 @@ export interface RebuildResult {
 }
 
 /**
- * Drops a read model and replays the whole log into it, page by page, checkpointing as it goes.
- * Run it while no ProjectionRunner is writing the same store (the CLI's case); a running server
- * rebuilds by itself when a projection's version changes.
+ * Replays the whole log into a fresh copy of a read model, page by page, checkpointing as it
+ * goes, beside the served one (see rebuild-shadow.ts), and switches it in at the end: readers
+ * keep the old model, whole, until then. Run it while no ProjectionRunner is writing the same
+ * store (the CLI's case): what a runner writes meanwhile is replaced by the switch. A running
+ * server rebuilds by itself, the same way, when a projection's version changes.
  */
 export async function rebuildProjection(
   log: EventLog,
@@ -21,12 +25,14 @@ export async function rebuildProjection(
   pageSize = 1000,
 ): Promise<RebuildResult> {
   const checkpoints = store.collection<Checkpoint>(CHECKPOINTS);
+  const shadow = shadowOf(projection);
+  const indexes = (projection as IndexedProjection).indexes ?? [];
   const head = await log.headPosition();
-  await store.drop(projection.collection);
-  await checkpoints.put({ _id: projection.name, position: 0, version: projection.version });
-  for (const index of (projection as IndexedProjection).indexes ?? []) await store.collection(projection.collection).ensureIndex(index);
+  await store.drop(shadow.collection);
+  await checkpoints.put({ _id: shadow.checkpointId, position: 0, version: projection.version });
+  for (const index of indexes) await store.collection(shadow.collection).ensureIndex(index);
 
-  const applier = new BatchApplier(store);
+  const applier = new BatchApplier(store, () => shadow.collection);
   let position = 0;
   let events = 0;
   for (;;) {
@@ -36,12 +42,10 @@ export async function rebuildProjection(
     await applier.flush(projection);
     position = page[page.length - 1]!.position;
     events += page.length;
-    await checkpoints.put({ _id: projection.name, position, version: projection.version });
+    await checkpoints.put({ _id: shadow.checkpointId, position, version: projection.version });
   }
   // Filtered-out events up to the head at start are passed too.
-  if (head > position) {
-    position = head;
-    await checkpoints.put({ _id: projection.name, position, version: projection.version });
-  }
+  position = Math.max(position, head);
+  await switchIn(store, projection, indexes, position);
   return { projection: projection.name, events, position };
 }

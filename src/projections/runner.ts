@@ -1,9 +1,15 @@
 import type { RecordedEvent } from "../events/envelope.js";
 import type { EventLog } from "../events/event-log.js";
+import { backoffDelay, DEFAULT_BACKOFF, type Backoff } from "../events/resubscribing.js";
 import { matchesFilter, type EventFilter, type Subscription } from "../events/store/port.js";
-import { waitForPosition, type ReadModelProgress } from "./progress.js";
+import { realSleep, type Sleep } from "../platform/sleep.js";
+import { CHECKPOINTS, type Checkpoint } from "./checkpoints.js";
+import { waitForPosition, type ProjectionRetry, type ReadModelProgress } from "./progress.js";
 import type { ProjectedDoc, Projection } from "./projection.js";
-import type { Doc, IndexSpec, ReadStore } from "./store/port.js";
+import { shadowOf, switchIn } from "./rebuild-shadow.js";
+import { DuplicateKeyError, type IndexSpec, type ReadStore } from "./store/port.js";
+
+export { CHECKPOINTS, type Checkpoint } from "./checkpoints.js";
 
 /** Structurally a subset of pino's logger. */
 export interface RunnerLogger {
@@ -14,29 +20,55 @@ export interface RunnerLogger {
 
 const silent: RunnerLogger = { info() {}, warn() {}, error() {} };
 
+/** What the runner counts; the server wires it to projection_retries_total. */
+export interface RunnerMetrics {
+  projectionRetry(projection: string): void;
+}
+
 /**
  * A projection may also declare the indexes of its collection: the runner (re)creates them at
- * start and after every rebuild, since dropping a collection drops its indexes.
+ * start and on every rebuild, since a new collection has none.
  */
 export type IndexedProjection = Projection & { indexes?: IndexSpec[] };
-
-export const CHECKPOINTS = "_checkpoints";
 
 /** how stale read models may get while a backlog is being delivered (besides batchSize) */
 const MAX_FLUSH_DELAY_MS = 100;
 
-export interface Checkpoint extends Doc {
-  /** events up to and including this position are applied and stored */
-  position: number;
-  version: number;
-  failed?: { position: number; message: string };
-}
+/** the label of retries that belong to no single projection (reading the log or every checkpoint) */
+const ALL = "all";
 
 export interface ProjectionFailure {
   projection: string;
   position: number;
   error: unknown;
 }
+
+/**
+ * Thrown by the projection's own code (keys, apply, finish): a bug, the same on every retry, so
+ * the projection is stopped and reported. Everything a store throws is taken for transient
+ * (an election, a dropped connection) and retried, except a unique-index violation.
+ */
+export class ProjectionCodeError extends Error {
+  constructor(
+    readonly projection: string,
+    override readonly cause: unknown,
+  ) {
+    super(`projection ${projection}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = "ProjectionCodeError";
+  }
+}
+
+function own<T>(projection: Projection, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    throw new ProjectionCodeError(projection.name, error);
+  }
+}
+
+const isPermanent = (error: unknown) => error instanceof ProjectionCodeError || error instanceof DuplicateKeyError;
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /** One projection's documents touched within a batch: read once, written once at batch end. */
 class BatchState {
@@ -47,49 +79,53 @@ class BatchState {
 /**
  * Applies events to projections with a per-batch document cache, so a hot document (one cluster
  * touched by every heartbeat) costs one read and one write per batch rather than per event.
+ * Either call may be repeated after a store error: an event is applied only once all its
+ * documents are read, and a batch is forgotten only once written.
  */
 export class BatchApplier {
   private batches = new Map<string, BatchState>();
 
-  constructor(private readonly store: ReadStore) {}
+  /** `target`: the collection a projection writes (its own, or the shadow a rebuild goes into) */
+  constructor(
+    private readonly store: ReadStore,
+    private readonly target: (projection: Projection) => string = (p) => p.collection,
+  ) {}
 
-  /** Applies one event to one projection; throws what the projection throws. */
+  /** Applies one event to one projection; what the projection throws comes out as ProjectionCodeError. */
   async apply(projection: Projection, event: RecordedEvent): Promise<void> {
     if (!matchesFilter(event, projection.filter)) return;
-    const keys = projection.keys(event);
+    const keys = own(projection, () => projection.keys(event));
     if (keys.length === 0) return;
     let batch = this.batches.get(projection.name);
     if (!batch) this.batches.set(projection.name, (batch = new BatchState()));
-    const collection = this.store.collection<ProjectedDoc>(projection.collection);
+    const collection = this.store.collection<ProjectedDoc>(this.target(projection));
+    // every read before any apply: a store error then leaves this event untouched for the retry
+    for (const key of keys) if (!batch.docs.has(key)) batch.docs.set(key, await collection.get(key));
     for (const key of keys) {
-      let doc = batch.docs.get(key);
-      if (doc === undefined) {
-        doc = await collection.get(key);
-        batch.docs.set(key, doc);
-      }
+      const doc = batch.docs.get(key) ?? null;
       // Already applied (a replay, or a checkpoint that lagged behind its documents).
       if (doc && doc.lastPosition >= event.position) continue;
-      const next = projection.apply(doc, event);
-      if (next && next._id !== key) throw new Error(`projection ${projection.name} returned _id ${String(next._id)} for key ${key}`);
+      const next = own(projection, () => projection.apply(doc, event));
+      if (next && next._id !== key) throw new ProjectionCodeError(projection.name, new Error(`returned _id ${String(next._id)} for key ${key}`));
       // Omit<> over an index-signature type forgets _id; it was checked just above.
       batch.docs.set(key, next ? ({ ...next, lastPosition: event.position } as ProjectedDoc) : null);
       batch.dirty.add(key);
     }
   }
 
-  /** Writes one projection's touched documents and forgets them. */
+  /** Writes one projection's touched documents, then forgets them. */
   async flush(projection: Projection): Promise<void> {
     const batch = this.batches.get(projection.name);
     if (!batch) return;
-    this.batches.delete(projection.name);
-    const collection = this.store.collection<ProjectedDoc>(projection.collection);
+    const collection = this.store.collection<ProjectedDoc>(this.target(projection));
     const puts: ProjectedDoc[] = [];
     for (const key of batch.dirty) {
       const doc = batch.docs.get(key);
-      if (doc) puts.push(projection.finish ? projection.finish(doc) : doc);
+      if (doc) puts.push(projection.finish ? own(projection, () => projection.finish!(doc)) : doc);
       else await collection.delete(key);
     }
     await collection.putMany(puts);
+    this.batches.delete(projection.name);
   }
 
   /** Drops one projection's unwritten work (it failed). */
@@ -135,18 +171,32 @@ export interface ProjectionRunnerOptions {
   logger?: RunnerLogger;
   /** events per batch before documents and checkpoints are written; default 500 */
   batchSize?: number;
+  /** how failed store calls are retried: capped exponential backoff with jitter, waited through `sleep` */
+  retry?: { backoff?: Backoff; sleep?: Sleep };
+  metrics?: RunnerMetrics;
 }
 
 interface Running {
   projection: IndexedProjection;
+  /** the collection written: the projection's own, or its shadow while a new version is rebuilt beside it */
+  target: string;
+  /** the checkpoint document written: the projection's name, or its shadow's */
+  checkpointId: string;
   /** persisted position: every event up to it is applied and stored */
   checkpoint: number;
+  /** set while rebuilding beside the served model: the position at which the rebuild is switched in */
+  switchAt?: number;
   failure?: ProjectionFailure;
 }
 
 /**
  * Keeps every projection's read model up to date with one catch-up subscription to the log,
  * writing documents and checkpoints per batch. See DESIGN.md section 5.
+ *
+ * Store calls that fail are retried with capped backoff for as long as it takes (the events wait:
+ * the subscription is not read past an event until it is applied), counted, and listed by
+ * retrying() so /health shows the read models degraded. Only a projection's own code failing
+ * stops that projection, alone.
  */
 export class ProjectionRunner implements ReadModelProgress {
   private readonly log: EventLog;
@@ -156,6 +206,13 @@ export class ProjectionRunner implements ReadModelProgress {
   private readonly running: Running[];
   private readonly filter: EventFilter | undefined;
   private readonly listeners = new Set<(position: number) => void>();
+  private readonly backoff: Backoff;
+  private readonly sleep: Sleep;
+  private readonly metrics: RunnerMetrics | undefined;
+  /** store calls being retried, by projection and operation */
+  private readonly retries = new Map<string, ProjectionRetry>();
+  /** cuts a backoff short on stop */
+  private readonly stopping = new AbortController();
   private applier: BatchApplier;
   private subscription: Subscription | undefined;
   /** position of the last event handed to us by the subscription */
@@ -173,59 +230,76 @@ export class ProjectionRunner implements ReadModelProgress {
     this.store = options.store;
     this.logger = options.logger ?? silent;
     this.batchSize = options.batchSize ?? 500;
-    this.applier = new BatchApplier(this.store);
+    this.backoff = options.retry?.backoff ?? DEFAULT_BACKOFF;
+    this.sleep = options.retry?.sleep ?? realSleep;
+    this.metrics = options.metrics;
     const names = new Set<string>();
     const collections = new Set<string>();
     for (const p of options.projections) {
       if (names.has(p.name)) throw new Error(`projection ${p.name} registered twice`);
-      // A rebuild drops the collection, so two projections may not share one.
+      // A rebuild replaces the collection, so two projections may not share one.
       if (collections.has(p.collection)) throw new Error(`collection ${p.collection} used by two projections`);
       if (p.collection === CHECKPOINTS) throw new Error(`collection ${CHECKPOINTS} is reserved`);
       names.add(p.name);
       collections.add(p.collection);
     }
-    this.running = options.projections.map((projection) => ({ projection, checkpoint: 0 }));
+    this.running = options.projections.map((projection) => ({ projection, target: projection.collection, checkpointId: projection.name, checkpoint: 0 }));
+    const byName = new Map(this.running.map((r) => [r.projection.name, r]));
+    this.applier = new BatchApplier(this.store, (p) => byName.get(p.name)?.target ?? p.collection);
     this.filter = unionFilter(options.projections);
   }
 
-  /** Loads checkpoints, rebuilds projections whose version changed, and resolves once caught up with the head. */
+  /**
+   * Loads checkpoints, starts a rebuild beside the served model for projections whose version
+   * changed, and resolves once caught up with the head (rebuilds switched in).
+   */
   async start(): Promise<void> {
-    const head = await this.log.headPosition();
-    const checkpoints = this.store.collection<Checkpoint>(CHECKPOINTS);
-    for (const r of this.running) {
-      const p = r.projection;
-      const cp = await checkpoints.get(p.name);
-      if (!cp || cp.version !== p.version) {
-        this.logger.info({ projection: p.name, from: cp?.version, to: p.version }, "rebuilding projection");
-        await this.store.drop(p.collection);
-        await checkpoints.put({ _id: p.name, position: 0, version: p.version });
-        r.checkpoint = 0;
-      } else {
-        r.checkpoint = cp.position;
-      }
-      for (const index of p.indexes ?? []) await this.store.collection(p.collection).ensureIndex(index);
-    }
+    const head = await this.retry(ALL, "headPosition", () => this.log.headPosition());
+    for (const r of this.running) await this.retry(r.projection.name, "load checkpoint", () => this.load(r, head));
+    for (const r of this.running) await this.switchWhenCaughtUp(r);
     this.delivered = Math.min(...this.running.map((r) => r.checkpoint), head);
     if (this.running.length === 0) return;
-    this.subscription = this.log.subscribe({ after: this.delivered, ...(this.filter && { filter: this.filter }) }, (e) =>
-      this.onEvent(e),
+    const subscription = this.log.subscribe({ after: this.delivered, ...(this.filter && { filter: this.filter }) }, (e) => this.onEvent(e));
+    this.subscription = subscription;
+    // The log resubscribes after store faults by itself; it ends only when a handler fails, and
+    // ours fails only when stopped mid-retry. Either way this must not become an unhandled rejection.
+    const ended = subscription.done.then(
+      () => {
+        if (!this.stopped) throw new Error("projection subscription ended");
+      },
+      (err: unknown) => {
+        if (!this.stopped) throw err;
+      },
     );
-    this.subscription.done.then(() => {
-      if (!this.stopped) this.logger.error({ position: this.delivered }, "projection subscription ended");
-    });
+    ended.catch((err: unknown) => this.logger.error({ position: this.delivered, err }, "projection subscription ended; read models stop here"));
+    await Promise.race([this.caughtUp(head), ended]);
+  }
+
+  /** Resolves once every projection has passed `head` or failed (a failed one waits for nothing). */
+  private caughtUp(head: number): Promise<void> {
     void this.probe();
-    const caughtUp = this.waitFor(head, Infinity);
-    const ended = this.subscription.done.then(() => {
-      if (!this.stopped) throw new Error("projection subscription ended before catching up");
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.position() < head && !this.running.every((r) => r.failure)) return;
+        off();
+        resolve();
+      };
+      const off = this.onProgress(check);
+      check();
     });
-    await Promise.race([caughtUp, ended]);
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.stopping.abort();
     await this.subscription?.stop();
-    await this.locked(() => this.flush());
+    try {
+      await this.locked(() => this.flush());
+    } catch (err) {
+      // harmless: the checkpoint lags its documents, and the next start re-applies those events
+      this.logger.warn({ err }, "projections: the last batch was not written on stop");
+    }
   }
 
   /** The position every healthy projection has passed (failed projections are reported by failures()). */
@@ -243,6 +317,10 @@ export class ProjectionRunner implements ReadModelProgress {
     return this.running.flatMap((r) => (r.failure ? [r.failure] : []));
   }
 
+  retrying(): ProjectionRetry[] {
+    return [...this.retries.values()];
+  }
+
   /** Resolves true once position() >= position, or false after timeoutMs (read-your-writes). */
   waitFor(position: number, timeoutMs: number): Promise<boolean> {
     if (this.position() >= position) return Promise.resolve(true);
@@ -256,6 +334,34 @@ export class ProjectionRunner implements ReadModelProgress {
     return () => this.listeners.delete(listener);
   }
 
+  /** Where a projection resumes: its checkpoint, from scratch, or a rebuild beside the served model. */
+  private async load(r: Running, head: number): Promise<void> {
+    const p = r.projection;
+    const checkpoints = this.store.collection<Checkpoint>(CHECKPOINTS);
+    const cp = await checkpoints.get(p.name);
+    if (cp && cp.version === p.version) {
+      r.checkpoint = cp.position;
+    } else if (!cp) {
+      // nothing is served yet (the memory store at every start): build in place
+      await this.store.drop(p.collection);
+      await checkpoints.put({ _id: p.name, position: 0, version: p.version });
+      r.checkpoint = 0;
+    } else {
+      const shadow = shadowOf(p);
+      const resumed = await checkpoints.get(shadow.checkpointId);
+      if (resumed?.version !== p.version) {
+        await this.store.drop(shadow.collection);
+        await checkpoints.put({ _id: shadow.checkpointId, position: 0, version: p.version });
+      }
+      r.target = shadow.collection;
+      r.checkpointId = shadow.checkpointId;
+      r.checkpoint = resumed?.version === p.version ? resumed.position : 0;
+      r.switchAt = head;
+      this.logger.info({ projection: p.name, from: cp.version, to: p.version, resumeAt: r.checkpoint, switchAt: head }, "rebuilding projection beside the served one");
+    }
+    for (const index of p.indexes ?? []) await this.store.collection(r.target).ensureIndex(index);
+  }
+
   private locked<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.lock.then(fn);
     this.lock = run.then(
@@ -265,6 +371,33 @@ export class ProjectionRunner implements ReadModelProgress {
     return run;
   }
 
+  /**
+   * Runs a store call until it answers: a transient failure waits (capped backoff with jitter)
+   * and tries again; a permanent one, or any once stopped, is thrown.
+   */
+  private async retry<T>(projection: string, op: string, call: () => Promise<T>): Promise<T> {
+    const key = `${projection}\u0000${op}`;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const value = await call();
+          if (attempt > 0) this.logger.info({ projection, op, attempts: attempt }, "store call succeeded after retries");
+          return value;
+        } catch (error) {
+          if (isPermanent(error) || this.stopped) throw error;
+          const delayMs = backoffDelay(this.backoff, attempt);
+          this.retries.set(key, { projection, op, attempts: attempt + 1, error: messageOf(error) });
+          this.metrics?.projectionRetry(projection);
+          this.logger.warn({ projection, op, attempt: attempt + 1, delayMs, err: error }, "store call failed; retrying");
+          await this.sleep(delayMs, this.stopping.signal);
+          if (this.stopped) throw error;
+        }
+      }
+    } finally {
+      this.retries.delete(key);
+    }
+  }
+
   private onEvent(event: RecordedEvent): Promise<void> {
     this.deliveries++;
     this.scheduleIdle();
@@ -272,9 +405,10 @@ export class ProjectionRunner implements ReadModelProgress {
       for (const r of this.running) {
         if (r.failure || event.position <= r.checkpoint) continue;
         try {
-          await this.applier.apply(r.projection, event);
+          await this.retry(r.projection.name, "apply", () => this.applier.apply(r.projection, event));
         } catch (error) {
-          this.fail(r, event.position, error);
+          if (this.stopped) throw error;
+          await this.fail(r, event.position, error);
         }
       }
       this.delivered = event.position;
@@ -305,55 +439,98 @@ export class ProjectionRunner implements ReadModelProgress {
   private probe(): Promise<void> {
     return this.locked(async () => {
       if (this.stopped) return;
-      const head = await this.log.headPosition();
+      const head = await this.retry(ALL, "headPosition", () => this.log.headPosition());
       // known events only: one of a type this code does not know is never delivered, so it must not hold the checkpoint back
       const ahead =
-        head > this.delivered ? await this.log.readAll({ after: this.delivered, maxCount: 1, ...(this.filter && { filter: this.filter }) }) : [];
+        head > this.delivered
+          ? await this.retry(ALL, "readAll", () => this.log.readAll({ after: this.delivered, maxCount: 1, ...(this.filter && { filter: this.filter }) }))
+          : [];
       // the subscription has more to deliver, and will look for idleness again after it
       if (ahead.length && performance.now() - this.flushedAt < MAX_FLUSH_DELAY_MS) return;
       await this.flush();
       if (head > this.position() && ahead.length === 0) await this.advance(head);
-    }).catch((error) => this.logger.error({ err: error }, "projection probe failed"));
+    }).catch((error) => {
+      if (!this.stopped) this.logger.error({ err: error }, "projection probe failed");
+    });
   }
 
   private async flush(): Promise<void> {
     this.flushedAt = performance.now();
     this.pending = 0;
+    await this.stopIfSuperseded();
     for (const r of this.running) {
       if (r.failure) continue;
       try {
-        await this.applier.flush(r.projection);
+        await this.retry(r.projection.name, "write", () => this.applier.flush(r.projection));
       } catch (error) {
-        this.fail(r, this.delivered, error);
+        if (this.stopped) throw error;
+        await this.fail(r, this.delivered, error);
       }
     }
     await this.advance(this.delivered);
   }
 
-  /** Moves every healthy checkpoint up to `position` and tells the listeners. */
+  /**
+   * Another instance, running another version of a projection, may have switched its rebuild in
+   * over the model this one serves (a rolling upgrade). Writing on would put documents of this
+   * version's shape into that model: such a projection stops here, and is reported as failed.
+   */
+  private async stopIfSuperseded(): Promise<void> {
+    const served = this.running.filter((r) => !r.failure && r.switchAt === undefined);
+    if (served.length === 0) return;
+    const ids = served.map((r) => r.projection.name);
+    const stored = await this.retry(ALL, "read checkpoints", () => this.store.collection<Checkpoint>(CHECKPOINTS).find({ _id: { $in: ids } }));
+    for (const cp of stored) {
+      const r = served.find((x) => x.projection.name === cp._id);
+      if (!r || cp.version === r.projection.version) continue;
+      const error = new Error(`superseded: the stored read model is version ${cp.version}, this code writes version ${r.projection.version}`);
+      await this.fail(r, this.delivered, error, false);
+    }
+  }
+
+  /** Moves every healthy checkpoint up to `position`, switches in caught-up rebuilds, and tells the listeners. */
   private async advance(position: number): Promise<void> {
     const checkpoints = this.store.collection<Checkpoint>(CHECKPOINTS);
     let moved = false;
     for (const r of this.running) {
       if (r.failure || r.checkpoint >= position) continue;
-      await checkpoints.put({ _id: r.projection.name, position, version: r.projection.version });
+      await this.retry(r.projection.name, "checkpoint", () => checkpoints.put({ _id: r.checkpointId, position, version: r.projection.version }));
       r.checkpoint = position;
       moved = true;
+      await this.switchWhenCaughtUp(r);
     }
     if (!moved) return;
     const now = this.position();
     for (const listener of this.listeners) listener(now);
   }
 
-  private fail(r: Running, position: number, error: unknown): void {
-    // Everything before this event is applied; keep it, and stop this projection only.
-    r.failure = { projection: r.projection.name, position, error };
+  /** A rebuild that has reached the head it started from replaces the served model. */
+  private async switchWhenCaughtUp(r: Running): Promise<void> {
+    if (r.failure || r.switchAt === undefined || r.checkpoint < r.switchAt) return;
+    const p = r.projection;
+    await switchIn(this.store, p, p.indexes ?? [], r.checkpoint, (op, call) => this.retry(p.name, op, call));
+    r.target = p.collection;
+    r.checkpointId = p.name;
+    r.switchAt = undefined;
+    this.logger.info({ projection: p.name, version: p.version, position: r.checkpoint }, "rebuilt projection switched in");
+  }
+
+  /**
+   * Stops one projection; everything before `position` stays applied. `persist`: record the
+   * failure in its checkpoint, where followers read it (not when the checkpoint is another version's).
+   */
+  private async fail(r: Running, position: number, error: unknown, persist = true): Promise<void> {
+    const cause = error instanceof ProjectionCodeError ? error.cause : error;
+    r.failure = { projection: r.projection.name, position, error: cause };
     this.applier.discard(r.projection);
-    this.logger.error({ projection: r.projection.name, position, err: error }, "projection failed; stopped");
-    const message = error instanceof Error ? error.message : String(error);
-    void this.store
-      .collection<Checkpoint>(CHECKPOINTS)
-      .put({ _id: r.projection.name, position: r.checkpoint, version: r.projection.version, failed: { position, message } })
-      .catch(() => undefined);
+    this.logger.error({ projection: r.projection.name, position, err: cause }, "projection failed; stopped");
+    // position() now leaves it out, which may move it
+    const now = this.position();
+    for (const listener of this.listeners) listener(now);
+    if (!persist) return;
+    const failed = { position, message: messageOf(cause) };
+    await this.retry(r.projection.name, "checkpoint", () =>
+      this.store.collection<Checkpoint>(CHECKPOINTS).put({ _id: r.checkpointId, position: r.checkpoint, version: r.projection.version, failed }),
+    ).catch(() => undefined); // only when stopping: the failure is still reported by failures()
   }
 }

@@ -1,86 +1,12 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { z } from "zod";
-import { buildCatalog } from "../../src/events/catalog/index.js";
-import { defineEvent } from "../../src/events/catalog/define.js";
 import type { RecordedEvent } from "../../src/events/envelope.js";
-import { EventLog } from "../../src/events/event-log.js";
-import { SqliteEventStore } from "../../src/events/store/sqlite.js";
-import type { ProjectedDoc, Projection } from "../../src/projections/projection.js";
+import type { Projection } from "../../src/projections/projection.js";
 import { rebuildProjection } from "../../src/projections/rebuild.js";
 import { CHECKPOINTS, ProjectionRunner, replayInto, unionFilter } from "../../src/projections/runner.js";
 import { MemoryReadStore } from "../../src/projections/store/memory.js";
-import type { ReadStore } from "../../src/projections/store/port.js";
-
-const catalog = buildCatalog([
-  defineEvent("Ticked", z.object({ n: z.number().int() })),
-  defineEvent("Cleared", z.object({})),
-  defineEvent("Ignored", z.object({})),
-]);
-
-interface Counter extends ProjectedDoc {
-  ticks: number;
-  sum: number;
-}
-
-/** Ticks per stream; Cleared deletes the stream's document. */
-const counts = (version = 1): Projection<Counter> => ({
-  name: "counts",
-  version,
-  collection: "counts",
-  filter: { eventTypes: ["Ticked", "Cleared"] },
-  keys: (e) => [e.streamId],
-  apply: (doc, e) => {
-    if (e.type === "Cleared") return null;
-    const n = (e.data as { n: number }).n;
-    return { _id: e.streamId, ticks: (doc?.ticks ?? 0) + 1, sum: (doc?.sum ?? 0) + n };
-  },
-});
-
-/** A second read model: the total over all streams, in one hot document. */
-const totals: Projection<ProjectedDoc & { sum: number }> = {
-  name: "totals",
-  version: 1,
-  collection: "totals",
-  filter: { eventTypes: ["Ticked"] },
-  keys: () => ["all"],
-  apply: (doc, e) => ({ _id: "all", sum: (doc?.sum ?? 0) + (e.data as { n: number }).n }),
-};
-
-async function withLog(fn: (log: EventLog, store: SqliteEventStore) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "runner-test-"));
-  const store = new SqliteEventStore({ file: join(dir, "events.db"), synchronous: "NORMAL", pollIntervalMs: 20 });
-  try {
-    await fn(new EventLog(store, catalog), store);
-  } finally {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-type Ev = { stream: string; type: "Ticked" | "Cleared" | "Ignored"; n?: number };
-
-async function append(log: EventLog, events: Ev[]): Promise<number> {
-  let position = 0;
-  for (const e of events) {
-    const data = e.type === "Ticked" ? { n: e.n ?? 1 } : {};
-    const env = log.envelope([{ type: e.type, data }], () => ({
-      actor: { kind: "system", id: "test" },
-      correlationId: "c",
-      causationId: "c",
-    }));
-    position = (await log.append(e.stream, env, "any")).position;
-  }
-  return position;
-}
-
-async function dump(store: ReadStore, collection: string) {
-  return store.collection(collection).find({}, { sort: { _id: 1 } });
-}
+import { append, counts, dump, totals, withLog, type Ev } from "./fixtures.js";
 
 test("catches up on start, then follows live appends; waitFor gives read-your-writes", () =>
   withLog(async (log) => {
