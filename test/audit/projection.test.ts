@@ -17,7 +17,7 @@ const ENVS = ["Development", "QA", "Staging", "Production"] as const;
 
 /** One step of a synthetic history: which stream family, which aggregate, and a choice of type. */
 const StepArb = fc.record({ family: fc.constantFrom("user", "deployment", "node", "cluster"), id: fc.integer({ min: 0, max: 3 }), pick: fc.nat(), env: fc.constantFrom(...ENVS) });
-type Step = { family: string; id: number; pick: number; env: (typeof ENVS)[number] };
+type Step = typeof StepArb extends fc.Arbitrary<infer T> ? T : never;
 
 /** A log of events across user, deployment, node and cluster streams, positions 1..n. */
 function history(steps: Step[]): RecordedEvent[] {
