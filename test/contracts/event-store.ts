@@ -10,6 +10,7 @@ import { defineEvent } from "../../src/events/catalog/define.js";
 import { EventMetadataSchema, type EventMetadata, type NewEvent, type RecordedEvent } from "../../src/events/envelope.js";
 import { EventLog } from "../../src/events/event-log.js";
 import { WrongExpectedRevisionError, type EventStore } from "../../src/events/store/port.js";
+import { FaultPlan, faultyEventStore } from "../helpers/faults.js";
 
 export interface EventStoreFixture {
   store: EventStore;
@@ -333,6 +334,65 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
       assert.is((err as Error).message, "handler broke");
     }
     await failing.stop();
+  });
+
+  test("subscription: stop() from outside returns only after the handler in flight has finished", async ({ store }) => {
+    const p = unique("contract-stopwait-");
+    const head0 = await store.headPosition();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let entered = false;
+    let finished = false;
+    const sub = store.subscribe({ after: head0, filter: { streamPrefixes: [p] } }, async () => {
+      entered = true;
+      await gate;
+      finished = true;
+    });
+    await store.append(`${p}1`, [newEvent("One"), newEvent("Two")], "no_stream");
+    await waitUntil(() => entered);
+    let stopped = false;
+    const stopping = sub.stop().then(() => (stopped = true));
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.not.ok(stopped, "stop() must wait for the handler");
+    release();
+    await stopping;
+    assert.ok(finished, "the handler had finished when stop() returned");
+  });
+
+  test("readAll by event type matches the type exactly, not as a prefix", async ({ store }) => {
+    const p = unique("contract-exact-");
+    const typeX = `X${p.replace(/-/g, "")}`;
+    const head0 = await store.headPosition();
+    await store.append(`${p}1`, [newEvent(typeX), newEvent(`${typeX}Longer`), newEvent(typeX)], "no_stream");
+    const read = await store.readAll({ after: head0, filter: { eventTypes: [typeX] } });
+    assert.equal(
+      read.map((e) => e.type),
+      [typeX, typeX],
+    );
+    assert.equal((await store.readAll({ after: head0, filter: { eventTypes: [typeX] }, maxCount: 1 })).length, 1);
+  });
+
+  test("EventLog resubscribes after the adapter's subscription drops: no gap, no duplicate, unknown types skipped", async ({ store }) => {
+    const p = unique("contract-drop-");
+    const head0 = await store.headPosition();
+    for (let i = 0; i < 6; i++) await store.append(`${p}${i % 2}`, [newEvent(i % 3 === 2 ? "ContractFutureThing" : "ContractWidgetRenamed", { name: `n${i}`, label: "l" })], "any");
+    // drops in history, then live; an adapter that is a real server sees a new subscription each time
+    const plan = new FaultPlan({ rules: [{ ops: ["deliver"], nth: [2, 3, 8] }] });
+    const log = new EventLog(faultyEventStore(store, plan), upcastCatalog, { backoff: { baseMs: 1, maxMs: 1, random: () => 0 } });
+    let drops = 0;
+    log.observe({ subscriptionDropped: () => drops++ });
+    const delivered: RecordedEvent[] = [];
+    const sub = log.subscribe({ after: head0, filter: { streamPrefixes: [p] } }, (e) => {
+      delivered.push(e);
+    });
+    await waitUntil(() => delivered.length >= 4);
+    for (let i = 6; i < 12; i++) await store.append(`${p}${i % 2}`, [newEvent(i % 3 === 2 ? "ContractFutureThing" : "ContractWidgetRenamed", { name: `n${i}`, label: "l" })], "any");
+    await waitUntil(() => delivered.length >= 8);
+    await sub.stop();
+    const expected = (await store.readAll({ after: head0, filter: { streamPrefixes: [p] } })).filter((e) => e.type === "ContractWidgetRenamed");
+    assert.equal(positions(delivered), positions(expected));
+    assert.is(drops, 3);
+    assert.ok((log.unknownTypes().get("ContractFutureThing") ?? 0) >= 4);
   });
 
   test("old schema versions are upcast on read through EventLog", async ({ store }) => {
