@@ -122,7 +122,7 @@ export async function verifyAuditChain(
         open.gap = true;
       }
       if (raw.position < from || result.firstMismatch) continue;
-      if (!log.catalog.has(raw.type)) {
+      if (!log.knows(raw)) {
         result.skipped++;
         continue;
       }
