@@ -1,6 +1,15 @@
 import { ConfigError, loadConfig } from "./platform/config.js";
 import { startServer, StartupRefusedError } from "./server.js";
 
+// Node exits on a promise rejected with nobody listening. Here that would end every deployment
+// step in flight, SSE feed and long-poll at once over what is usually one lost background write,
+// and a restart would find the same state. Failures are handled (retried, reported) where they
+// happen; this only makes one that slipped through visible. uncaughtException still exits: after
+// a synchronous throw the process state is unknown.
+process.on("unhandledRejection", (reason) => {
+  console.error(JSON.stringify({ level: "error", time: new Date().toISOString(), msg: "unhandled rejection (not exiting)", err: reason instanceof Error ? reason.stack : String(reason) }));
+});
+
 let config;
 try {
   config = loadConfig();

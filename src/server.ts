@@ -23,6 +23,7 @@ import { ProjectionFollower } from "./projections/follower.js";
 import type { ReadModelProgress } from "./projections/progress.js";
 import { ProjectionRunner } from "./projections/runner.js";
 import type { ReadStore } from "./projections/store/port.js";
+import { countingErrors } from "./projections/store/around.js";
 import { openReadStore } from "./projections/store/open.js";
 import { systemClock, type Clock } from "./platform/clock.js";
 import type { Config } from "./platform/config.js";
@@ -68,13 +69,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       throw new StartupRefusedError(demoUsersRefusal(demo));
     }
   }
-  const readStore = options.readStore ?? (await openReadStore({ mongodbUrl: config.mongodbUrl, mongodbDb: config.mongodbDb }));
+  const metrics = createMetrics();
+  const bareReadStore = options.readStore ?? (await openReadStore({ mongodbUrl: config.mongodbUrl, mongodbDb: config.mongodbDb }));
+  const readStore = countingErrors(bareReadStore, (op) => metrics.storeErrors.inc({ adapter: bareReadStore.kind, op }));
   const coordination = await openCoordination({ redisUrl: config.redisUrl, clock });
   const projectionList = allProjections({ auditRetentionMs: config.auditRetentionMs });
   const projections: ReadModelProgress =
     config.projectionsMode === "follow"
       ? new ProjectionFollower({ log, store: readStore, projections: projectionList, logger })
-      : new ProjectionRunner({ log, store: readStore, projections: projectionList, logger });
+      : new ProjectionRunner({
+          log,
+          store: readStore,
+          projections: projectionList,
+          logger,
+          metrics: { projectionRetry: (projection) => metrics.projectionRetries.inc({ projection }) },
+        });
   await projections.start();
   const instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const feed = new LiveFeed(log);
@@ -82,7 +91,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // before any request is served: authentication asks it about every user token
   const users = new UserDirectory(log, feed, clock);
   await users.start();
-  const metrics = createMetrics();
   // skips counted while the projections caught up are replayed into the counter here
   log.observe({
     unknownType: (type, count) => metrics.eventsUnknownType.inc({ type }, count),

@@ -75,6 +75,18 @@ export function createMetrics() {
       help: "Password hashes computed to answer logins (scrypt, ~150 ms and 32 MiB each), unknown usernames included",
       registers,
     }),
+    projectionRetries: new Counter({
+      name: "projection_retries_total",
+      help: "Read-store calls of the projection runner retried after a transient failure, by projection (\"all\": on behalf of every projection)",
+      labelNames: ["projection"] as const,
+      registers,
+    }),
+    storeErrors: new Counter({
+      name: "store_errors_total",
+      help: "Failed read-store calls, by adapter and operation (each failed attempt counts)",
+      labelNames: ["adapter", "op"] as const,
+      registers,
+    }),
     heartbeatsAccepted: new Counter({
       name: "heartbeats_accepted_total",
       help: "Node agent heartbeats accepted",

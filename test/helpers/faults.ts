@@ -7,7 +7,8 @@ import type { EventStore, Subscription } from "../../src/events/store/port.js";
 import type { Clock } from "../../src/platform/clock.js";
 import type { Coordination } from "../../src/platform/coordination/port.js";
 import { realSleep, type Sleep } from "../../src/platform/sleep.js";
-import type { Collection, Doc, ReadStore } from "../../src/projections/store/port.js";
+import { aroundReadStore } from "../../src/projections/store/around.js";
+import type { ReadStore } from "../../src/projections/store/port.js";
 
 /** mulberry32: a small deterministic PRNG, so fault schedules (and a runner's jitter) replay from a seed. */
 export function seededRandom(seed: number): () => number {
@@ -155,31 +156,10 @@ export class FaultPlan {
 
 /** A ReadStore whose every call (collection methods included) first asks the plan. */
 export function faultyReadStore(store: ReadStore, plan: FaultPlan): ReadStore {
-  const check = (op: string, collection?: string) => plan.check({ target: "readStore", op, ...(collection !== undefined && { collection }) });
-  return {
-    get kind() {
-      return store.kind;
-    },
-    collection<T extends Doc = Doc>(name: string): Collection<T> {
-      const c = store.collection<T>(name);
-      const on = (op: string) => check(op, name);
-      return {
-        get: async (id) => (await on("get"), c.get(id)),
-        put: async (doc) => (await on("put"), c.put(doc)),
-        putMany: async (docs) => (await on("putMany"), c.putMany(docs)),
-        delete: async (id) => (await on("delete"), c.delete(id)),
-        deleteMany: async (filter) => (await on("deleteMany"), c.deleteMany(filter)),
-        find: async (filter, options) => (await on("find"), c.find(filter, options)),
-        count: async (filter) => (await on("count"), c.count(filter)),
-        aggregate: async <R = Doc>(pipeline: Record<string, unknown>[]) => (await on("aggregate"), c.aggregate<R>(pipeline)),
-        ensureIndex: async (spec) => (await on("ensureIndex"), c.ensureIndex(spec)),
-      };
-    },
-    drop: async (name) => (await check("drop", name), store.drop(name)),
-    rename: async (from, to) => (await check("rename", from), store.rename(from, to)),
-    ping: async () => (await check("ping"), store.ping()),
-    close: () => store.close(),
-  };
+  return aroundReadStore(store, async (call, run) => {
+    await plan.check({ target: "readStore", ...call });
+    return run();
+  });
 }
 
 /** An EventStore whose calls ask the plan; a "deliver" hit drops the subscription. */

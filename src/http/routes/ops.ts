@@ -5,7 +5,8 @@ import type { AppDeps, AppEnv } from "../env.js";
 import { problem } from "../problem.js";
 
 const Check = z.object({
-  status: z.enum(["up", "down"]),
+  /** degraded: working, but behind (the read models while a store call is being retried); still ready */
+  status: z.enum(["up", "degraded", "down"]),
   kind: z.string(),
   /** adapter error text (host names, connection strings): only an authenticated Admin sees it */
   error: z.string().optional(),
@@ -54,14 +55,19 @@ export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
       probe(deps.coordination.kind, () => deps.coordination.ping()),
     ]);
     const failed = deps.projections.failures().map((f) => f.projection);
+    const retrying = deps.projections.retrying().map((r) => `${r.projection} ${r.op} (${r.attempts} failed: ${r.error})`);
     const projections: z.infer<typeof Check> = failed.length
       ? { status: "down", kind: "projections", error: `failed: ${failed.join(", ")}` }
-      : { status: "up", kind: "projections" };
+      : retrying.length
+        ? { status: "degraded", kind: "projections", error: `retrying: ${retrying.join("; ")}` }
+        : { status: "up", kind: "projections" };
     const checks = { eventStore, readStore, coordination, projections };
-    const ready = Object.values(checks).every((x) => x.status === "up");
+    // stale read models still answer (and ?minPosition waits): an instance is taken out of service only for what is down
+    const ready = Object.values(checks).every((x) => x.status !== "down");
     const admin = c.get("principal")?.roles.includes("Admin") ?? false;
     const shown = admin ? checks : withoutErrors(checks);
-    const body = { status: ready ? ("ok" as const) : ("degraded" as const), live: true, ready, readPosition: deps.projections.position(), checks: shown };
+    const allUp = Object.values(checks).every((x) => x.status === "up");
+    const body = { status: allUp ? ("ok" as const) : ("degraded" as const), live: true, ready, readPosition: deps.projections.position(), checks: shown };
     return ready ? c.json(body, 200) : c.json(body, 503);
   });
 
