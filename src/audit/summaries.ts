@@ -11,6 +11,7 @@ const list = (v: unknown): string => (Array.isArray(v) ? v.map((x) => s(x)).join
 const count = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 const dep = (e: RecordedEvent) => `deployment ${streamKey(e.streamId).slice(0, 8)}`;
+const sec = (e: RecordedEvent) => `secret ${streamKey(e.streamId)}`;
 const reason = (v: unknown) => (typeof v === "string" && v ? `: ${v}` : "");
 
 const byType: Record<string, Summarise> = {
@@ -73,6 +74,22 @@ const byType: Record<string, Summarise> = {
   IdempotencyKeyClaimed: (d) => `an Idempotency-Key claimed for ${s(d.method)} ${s(d.route)}`,
   IdempotencyKeyAnswered: (d) => `an Idempotency-Key request answered ${s(d.status)}`,
   IdempotencyKeyReleased: (d) => `an Idempotency-Key released after ${s(d.status)}${reason(d.reason)}`,
+  // secrets (never a value: only versions, labels and reasons)
+  SecretCreated: (d) => `secret ${s(d.name)} created (${s(d.kind)})`,
+  SecretVersionAdded: (d, e) => `${sec(e)}: version ${s(d.version)} added`,
+  SecretLabelsMoved: (d, e) => `${sec(e)}: labels current=${s(d.current, "none")} pending=${s(d.pending, "none")} previous=${s(d.previous, "none")} (${s(d.cause)})`,
+  SecretVersionDestroyed: (d, e) => `${sec(e)}: version ${s(d.version)} destroyed${reason(d.reason)}`,
+  SecretPolicyChanged: (_d, e) => `${sec(e)}: policy changed`,
+  RotationRequested: (d, e) => `${sec(e)}: ${d.scheduled === true ? "scheduled " : ""}rotation ${s(d.rotationId).slice(0, 8)} requested by ${s(d.requestedBy)}${reason(d.reason)}`,
+  RotationStepCompleted: (d, e) => `${sec(e)}: rotation ${s(d.rotationId).slice(0, 8)} step ${s(d.step)} done (version ${s(d.version)})`,
+  RotationTimerSet: (d, e) => `${sec(e)}: rotation ${s(d.rotationId).slice(0, 8)} waits (${s(d.purpose)}) until ${s(d.dueAt)}`,
+  RotationFailed: (d, e) => `${sec(e)}: rotation ${s(d.rotationId).slice(0, 8)} step ${s(d.step)} failed (attempt ${s(d.attempt)})${reason(d.reason)}`,
+  RotationRolledBack: (d, e) => `${sec(e)}: rotation ${s(d.rotationId).slice(0, 8)} rolled back${reason(d.reason)}`,
+  RotationCompleted: (d, e) => `${sec(e)}: rotation ${s(d.rotationId).slice(0, 8)} completed, version ${s(d.version)} current`,
+  SecretRotationFailing: (d, e) => `${sec(e)}: rotation failing${reason(d.reason)}`,
+  SecretValueRead: (d, e) => `${sec(e)}: value of version ${s(d.version)} read by ${e.metadata.actor.id}`,
+  SecretExpiryWarned: (d, e) => `${sec(e)}: version ${s(d.version)} expires ${s(d.expiresAt)}`,
+  SecretMasterKeyRewrapped: (d, e) => `${sec(e)}: ${plural(count(d.versions), "data key")} re-wrapped under master key ${s(d.kekId)}`,
 };
 
 /** "PascalCaseWords" -> "pascal case words" */

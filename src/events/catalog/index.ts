@@ -4,6 +4,7 @@ import { clusterEvents } from "./cluster.js";
 import { deploymentEvents } from "./deployment.js";
 import { idempotencyEvents } from "./idempotency.js";
 import { nodeEvents } from "./node.js";
+import { secretEvents } from "./secret.js";
 import { userEvents } from "./user.js";
 
 export type Catalog = ReadonlyMap<string, EventDefinition>;
@@ -18,4 +19,4 @@ export function buildCatalog(definitions: readonly EventDefinition[]): Catalog {
 }
 
 /** Every event type the system writes. */
-export const catalog: Catalog = buildCatalog([...userEvents, ...deploymentEvents, ...nodeEvents, ...clusterEvents, ...idempotencyEvents, ...auditEvents]);
+export const catalog: Catalog = buildCatalog([...userEvents, ...deploymentEvents, ...nodeEvents, ...clusterEvents, ...idempotencyEvents, ...auditEvents, ...secretEvents]);
