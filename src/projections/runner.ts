@@ -34,6 +34,12 @@ export type IndexedProjection = Projection & { indexes?: IndexSpec[] };
 /** how stale read models may get while a backlog is being delivered (besides batchSize) */
 const MAX_FLUSH_DELAY_MS = 100;
 
+/**
+ * how often a writer busy with a backlog looks whether another version took its read models over
+ * (a query per look); a flush when idle always looks
+ */
+const SUPERSEDED_CHECK_MS = 100;
+
 /** the label of retries that belong to no single projection (reading the log or every checkpoint) */
 const ALL = "all";
 
@@ -221,6 +227,7 @@ export class ProjectionRunner implements ReadModelProgress {
   private deliveries = 0;
   private idleScheduled = false;
   private flushedAt = 0;
+  private supersededCheckedAt = -Infinity;
   /** serialises event handling, flushes and probes */
   private lock: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -376,25 +383,25 @@ export class ProjectionRunner implements ReadModelProgress {
    * and tries again; a permanent one, or any once stopped, is thrown.
    */
   private async retry<T>(projection: string, op: string, call: () => Promise<T>): Promise<T> {
-    const key = `${projection}\u0000${op}`;
-    try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const value = await call();
-          if (attempt > 0) this.logger.info({ projection, op, attempts: attempt }, "store call succeeded after retries");
-          return value;
-        } catch (error) {
-          if (isPermanent(error) || this.stopped) throw error;
-          const delayMs = backoffDelay(this.backoff, attempt);
-          this.retries.set(key, { projection, op, attempts: attempt + 1, error: messageOf(error) });
-          this.metrics?.projectionRetry(projection);
-          this.logger.warn({ projection, op, attempt: attempt + 1, delayMs, err: error }, "store call failed; retrying");
-          await this.sleep(delayMs, this.stopping.signal);
-          if (this.stopped) throw error;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const value = await call();
+        if (attempt > 0) {
+          this.retries.delete(`${projection}\u0000${op}`);
+          this.logger.info({ projection, op, attempts: attempt }, "store call succeeded after retries");
         }
+        return value;
+      } catch (error) {
+        if (isPermanent(error) || this.stopped) {
+          if (attempt > 0) this.retries.delete(`${projection}\u0000${op}`);
+          throw error;
+        }
+        const delayMs = backoffDelay(this.backoff, attempt);
+        this.retries.set(`${projection}\u0000${op}`, { projection, op, attempts: attempt + 1, error: messageOf(error) });
+        this.metrics?.projectionRetry(projection);
+        this.logger.warn({ projection, op, attempt: attempt + 1, delayMs, err: error }, "store call failed; retrying");
+        await this.sleep(delayMs, this.stopping.signal);
       }
-    } finally {
-      this.retries.delete(key);
     }
   }
 
@@ -447,17 +454,18 @@ export class ProjectionRunner implements ReadModelProgress {
           : [];
       // the subscription has more to deliver, and will look for idleness again after it
       if (ahead.length && performance.now() - this.flushedAt < MAX_FLUSH_DELAY_MS) return;
-      await this.flush();
+      await this.flush(true);
       if (head > this.position() && ahead.length === 0) await this.advance(head);
     }).catch((error) => {
       if (!this.stopped) this.logger.error({ err: error }, "projection probe failed");
     });
   }
 
-  private async flush(): Promise<void> {
+  /** `idle`: between bursts of events (a query more costs little there) */
+  private async flush(idle = false): Promise<void> {
     this.flushedAt = performance.now();
     this.pending = 0;
-    await this.stopIfSuperseded();
+    await this.stopIfSuperseded(idle);
     for (const r of this.running) {
       if (r.failure) continue;
       try {
@@ -474,10 +482,15 @@ export class ProjectionRunner implements ReadModelProgress {
    * Another instance, running another version of a projection, may have switched its rebuild in
    * over the model this one serves (a rolling upgrade). Writing on would put documents of this
    * version's shape into that model: such a projection stops here, and is reported as failed.
+   * Best effort: within a backlog it is looked at every SUPERSEDED_CHECK_MS, and a switch may
+   * fall between the look and the write, so a few documents written around the switch may still
+   * be of the old shape. Rolling upgrades that bump a version should stop the old writer first
+   * (or run old instances with PROJECTIONS_MODE=follow).
    */
-  private async stopIfSuperseded(): Promise<void> {
+  private async stopIfSuperseded(always: boolean): Promise<void> {
     const served = this.running.filter((r) => !r.failure && r.switchAt === undefined);
-    if (served.length === 0) return;
+    if (served.length === 0 || (!always && performance.now() - this.supersededCheckedAt < SUPERSEDED_CHECK_MS)) return;
+    this.supersededCheckedAt = performance.now();
     const ids = served.map((r) => r.projection.name);
     const stored = await this.retry(ALL, "read checkpoints", () => this.store.collection<Checkpoint>(CHECKPOINTS).find({ _id: { $in: ids } }));
     for (const cp of stored) {

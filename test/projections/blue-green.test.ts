@@ -72,7 +72,8 @@ test("an old instance still writing stops writing a model a new version switched
   withLog(async (log) => {
     await append(log, [{ stream: "s-a", type: "Ticked", n: 1 }]);
     const store = new MemoryReadStore({ ttlIntervalMs: 0 });
-    const old = new ProjectionRunner({ log, store, projections: [counts(1, 1)], batchSize: 1 });
+    // live events are written when the subscription goes idle, where a writer always looks first
+    const old = new ProjectionRunner({ log, store, projections: [counts(1, 1)] });
     await old.start();
     const v2 = new ProjectionRunner({ log, store, projections: [counts(2, 10)], batchSize: 1 });
     await v2.start();

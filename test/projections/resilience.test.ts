@@ -6,6 +6,7 @@ import * as assert from "uvu/assert";
 import { ManualClock } from "../../src/platform/clock.js";
 import type { Sleep } from "../../src/platform/sleep.js";
 import type { Projection } from "../../src/projections/projection.js";
+import { ProjectionFollower } from "../../src/projections/follower.js";
 import { CHECKPOINTS, ProjectionRunner, type ProjectionRunnerOptions } from "../../src/projections/runner.js";
 import { MemoryReadStore } from "../../src/projections/store/memory.js";
 import { FaultPlan, faultyEventStore, faultyReadStore, seededRandom } from "../helpers/faults.js";
@@ -179,5 +180,26 @@ test("a dropped event subscription is resumed; the read model misses nothing and
     (s) => faultyEventStore(s, plan),
   ).finally(() => clearInterval(keepAlive));
 });
+
+test("a follower whose checkpoint reads fail says it is retrying, and clears once they answer", () =>
+  withLog(async (log) => {
+    let down = false;
+    const plan = new FaultPlan({ rules: [{ target: "readStore", collections: [CHECKPOINTS], when: () => down }] });
+    const silentLogger = { info() {}, warn() {}, error() {} };
+    const f = new ProjectionFollower({ log, store: faultyReadStore(new MemoryReadStore({ ttlIntervalMs: 0 }), plan), projections: [counts()], logger: silentLogger, pollMs: 5 });
+    await f.start();
+    assert.equal(f.retrying(), []);
+    down = true;
+    const polled = async (ok: () => boolean) => {
+      // the follower polls on a real timer; bounded
+      for (let i = 0; i < 1_000 && !ok(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+    await polled(() => f.retrying().length > 0);
+    assert.is(f.retrying()[0]!.op, "read checkpoints");
+    down = false;
+    await polled(() => f.retrying().length === 0);
+    assert.equal(f.retrying(), []);
+    await f.stop();
+  }));
 
 test.run();
