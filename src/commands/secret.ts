@@ -266,15 +266,18 @@ export type SecretCommand =
   | { type: "WarnExpiry"; version: number; expiresAt: string; now: number }
   | { type: "RecordRewrap"; kekId: string; versions: number[]; now: number };
 
+/** details naming the request field at fault, as the HTTP edge spells it (problem+json errors[].path) */
+const field = (path: string, message: string) => ({ errors: [{ path, message }] });
+
 function expectVersion(state: SecretState, expected: number | undefined): void {
   if (expected !== undefined && expected !== state.labels.current) {
-    throw conflict(`the current version is ${state.labels.current ?? "none"}, not ${expected}`, { field: "expectedVersion", current: state.labels.current });
+    throw conflict(`the current version is ${state.labels.current ?? "none"}, not ${expected}`, { ...field("json.expectedVersion", "does not match the current version"), current: state.labels.current });
   }
 }
 
 function requireRotation(state: SecretState, rotationId: string): RotationState {
   const r = activeRotation(state);
-  if (!r || r.rotationId !== rotationId) throw conflict(`rotation ${rotationId} is not in progress`, { field: "rotationId" });
+  if (!r || r.rotationId !== rotationId) throw conflict(`rotation ${rotationId} is not in progress`);
   return r;
 }
 
@@ -305,7 +308,7 @@ export const secretDecider: Decider<SecretState, SecretCommand, SecretEvent> = {
   evolve: evolveSecret,
   decide(command, state) {
     if (command.type === "CreateSecret") {
-      if (state.exists) throw conflict(`secret ${command.name} already exists`, { field: "name" });
+      if (state.exists) throw conflict(`secret ${command.name} already exists`, field("json.name", "already exists"));
       const at = isoAt(command.now);
       return [
         { type: "SecretCreated", data: { name: command.name, kind: command.kind, policy: command.policy, at } },
@@ -318,7 +321,7 @@ export const secretDecider: Decider<SecretState, SecretCommand, SecretEvent> = {
     switch (command.type) {
       case "RequestRotation": {
         const running = activeRotation(state);
-        if (running) throw conflict(`rotation ${running.rotationId} is in progress`, { field: "name", rotationId: running.rotationId });
+        if (running) throw conflict(`rotation ${running.rotationId} is in progress; wait for it or roll it back`, { ...field("path.name", "a rotation is in progress"), rotationId: running.rotationId });
         expectVersion(state, command.expectedVersion);
         return [
           {
@@ -388,7 +391,7 @@ export const secretDecider: Decider<SecretState, SecretCommand, SecretEvent> = {
         const running = activeRotation(state);
         if (running) return rollBackRotation(state, running, command.reason, at);
         const previous = state.labels.previous !== null ? versionOf(state, state.labels.previous) : undefined;
-        if (!previous || previous.destroyed) throw conflict("there is no previous version to roll back to", { field: "name" });
+        if (!previous || previous.destroyed) throw conflict("there is no previous version to roll back to", field("path.name", "no previous version"));
         const labels: SecretLabels = { current: previous.version, pending: null, previous: state.labels.current };
         return [
           {
@@ -399,10 +402,10 @@ export const secretDecider: Decider<SecretState, SecretCommand, SecretEvent> = {
       }
       case "DestroyVersion": {
         const v = versionOf(state, command.version);
-        if (!v) throw new DomainError("not_found", `version ${command.version} not found`, { field: "version" });
-        if (v.destroyed) throw conflict(`version ${command.version} is already destroyed`, { field: "version" });
-        if (state.labels.current === v.version) throw conflict("the current version cannot be destroyed; rotate first", { field: "version" });
-        if (state.labels.pending === v.version) throw conflict("the pending version belongs to a rotation in progress; roll it back instead", { field: "version" });
+        if (!v) throw new DomainError("not_found", `version ${command.version} not found`, field("path.version", "no such version"));
+        if (v.destroyed) throw conflict(`version ${command.version} is already destroyed`, field("path.version", "already destroyed"));
+        if (state.labels.current === v.version) throw conflict("the current version cannot be destroyed; rotate first", field("path.version", "is the current version"));
+        if (state.labels.pending === v.version) throw conflict("the pending version belongs to a rotation in progress; roll it back instead", field("path.version", "is the pending version"));
         const events: SecretEvent[] = [];
         if (state.labels.previous === v.version) {
           events.push({ type: "SecretLabelsMoved", data: { ...state.labels, previous: null, previousValidUntil: null, cause: "previous destroyed", at } });
@@ -417,8 +420,8 @@ export const secretDecider: Decider<SecretState, SecretCommand, SecretEvent> = {
       }
       case "RecordValueRead": {
         const v = versionOf(state, command.version);
-        if (!v) throw new DomainError("not_found", `version ${command.version} not found`, { field: "version" });
-        if (v.destroyed) throw conflict(`version ${command.version} was destroyed; its value is gone`, { field: "version" });
+        if (!v) throw new DomainError("not_found", `version ${command.version} not found`, field("query.version", "no such version"));
+        if (v.destroyed) throw conflict(`version ${command.version} was destroyed; its value is gone`, field("query.version", "destroyed"));
         return [{ type: "SecretValueRead", data: { version: v.version, at } }];
       }
       case "WarnExpiry":

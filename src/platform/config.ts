@@ -4,6 +4,7 @@ import { DomainError } from "../commands/errors.js";
 import { resolveSettings } from "../strategies/settings.js";
 import { parseTrustProxy, type TrustProxy } from "../http/trust-proxy.js";
 import { DEV_SECRETS_FILE, loadOrCreateDevSecrets } from "./dev-secrets.js";
+import { SecretsEnvShape, secretsConfig } from "../secrets/config.js";
 
 const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 const int = (min = 0) => z.coerce.number().int().min(min);
@@ -84,6 +85,8 @@ export class ConfigError extends Error {
 const DEV_STRATEGY_SETTINGS = {
   "*": {
     checkIntervalMs: 1000,
+  /** SECRETS_BACKEND, SECRETS_MASTER_KEY, VAULT_*, SECRET_ROTATION_*: see src/secrets/config.ts */
+  ...SecretsEnvShape,
     requiredStableChecks: 2,
     minWaitMs: 1000,
     maxWaitMs: 20_000,
@@ -198,6 +201,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
 
   return {
+  const secrets = secretsConfig(e, dev, resolve(e.DATA_DIR), problems);
     mode,
     dev,
     port: e.PORT,
@@ -251,6 +255,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     leaseTtlMs: e.LEASE_TTL_MS,
     auditRetentionMs: e.AUDIT_RETENTION_DAYS * 86_400_000,
     auditAnchor: { everyEvents: e.AUDIT_ANCHOR_EVERY_EVENTS, intervalMs: e.AUDIT_ANCHOR_INTERVAL_SECONDS * 1000 },
+    secrets,
     otel: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
 }

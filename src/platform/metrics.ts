@@ -87,6 +87,12 @@ export function createMetrics() {
       labelNames: ["adapter", "op"] as const,
       registers,
     }),
+    secretRotations: new Counter({
+      name: "secret_rotations_total",
+      help: "Secret rotations that ended, by kind and outcome (completed, rolled_back; failing: retries used up)",
+      labelNames: ["kind", "outcome"] as const,
+      registers,
+    }),
     heartbeatsAccepted: new Counter({
       name: "heartbeats_accepted_total",
       help: "Node agent heartbeats accepted",
