@@ -12,7 +12,7 @@
 // Status precedence: unsigned; invalid (integrity or a weak/unsupported algorithm or key);
 // revoked; expired; untrusted; verified.
 export { ModuleFormatError } from "./errors.js";
-export { splitKernelSignature, MODULE_SIGNATURE_MAGIC } from "./trailer.js";
+export { splitKernelSignature, appendKernelSignature, kernelTrailer, MODULE_SIGNATURE_MAGIC } from "./trailer.js";
 export { parseSignature } from "./signature.js";
 export { parseCertificates, parseCertificate } from "./certificate.js";
 export { verifyModule } from "./verify.js";
