@@ -74,6 +74,13 @@ const byType: Record<string, Summarise> = {
   IdempotencyKeyClaimed: (d) => `an Idempotency-Key claimed for ${s(d.method)} ${s(d.route)}`,
   IdempotencyKeyAnswered: (d) => `an Idempotency-Key request answered ${s(d.status)}`,
   IdempotencyKeyReleased: (d) => `an Idempotency-Key released after ${s(d.status)}${reason(d.reason)}`,
+  // signed modules: the registry and the trust store
+  ModuleVersionRegistered: (d) => `module ${s(d.name)}@${s(d.version)} registered (${s(d.digest)}, ${s(d.size)} bytes, ${s((d.signature as Data | undefined)?.source, "?")} signature)`,
+  ModuleVersionVerified: (d) => `module ${s(d.name)}@${s(d.version)} judged ${s((d.verification as Data | undefined)?.status)} (${s(d.trigger)})${reason((d.verification as Data | undefined)?.reason)}`,
+  TrustRootAdded: (d) => `trusted root ${s(d.subject)} added (${s(d.fingerprint256)})`,
+  TrustRootRemoved: (d) => `trusted root ${s(d.subject)} removed (${s(d.fingerprint256)})`,
+  TrustCertificateRevoked: (d) => `certificate ${s(d.fingerprint256)} revoked${reason(d.reason)}`,
+  TrustPolicyChanged: (d) => `trust policy set: ${d.environments && typeof d.environments === "object" ? Object.entries(d.environments as Data).map(([env, p]) => `${env} ${s((p as Data | null)?.level)}`).join(", ") : "?"}`,
   // secrets (never a value: only versions, labels and reasons)
   SecretCreated: (d) => `secret ${s(d.name)} created (${s(d.kind)})`,
   SecretVersionAdded: (d, e) => `${sec(e)}: version ${s(d.version)} added`,

@@ -6,6 +6,10 @@ export const streams = {
   node: (nodeId: string) => `node-${nodeId}`,
   secret: (name: string) => `secret-${name}`,
   user: (username: string) => `user-${username}`,
+  /** the registry's versions of one module */
+  module: (name: string) => `module-${name}`,
+  /** the trust store: roots, revocations and the per-environment policy */
+  trust: () => "trust-store",
   /** one per (actor, Idempotency-Key): keyHash is a SHA-256 of both, so no key text lands in a stream id */
   idempotency: (keyHash: string) => `idempotency-${keyHash}`,
 } as const;
@@ -17,6 +21,7 @@ export const streamPrefixes = {
   node: "node-",
   secret: "secret-",
   user: "user-",
+  module: "module-",
   idempotency: "idempotency-",
 } as const;
 

@@ -3,6 +3,7 @@ import type { EventDefinition } from "./define.js";
 import { clusterEvents } from "./cluster.js";
 import { deploymentEvents } from "./deployment.js";
 import { idempotencyEvents } from "./idempotency.js";
+import { moduleEvents } from "./module.js";
 import { nodeEvents } from "./node.js";
 import { secretEvents } from "./secret.js";
 import { userEvents } from "./user.js";
@@ -19,4 +20,4 @@ export function buildCatalog(definitions: readonly EventDefinition[]): Catalog {
 }
 
 /** Every event type the system writes. */
-export const catalog: Catalog = buildCatalog([...userEvents, ...deploymentEvents, ...nodeEvents, ...clusterEvents, ...idempotencyEvents, ...auditEvents, ...secretEvents]);
+export const catalog: Catalog = buildCatalog([...userEvents, ...deploymentEvents, ...nodeEvents, ...clusterEvents, ...idempotencyEvents, ...auditEvents, ...secretEvents, ...moduleEvents]);
