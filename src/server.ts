@@ -17,6 +17,9 @@ import { startFleet } from "./fleet/index.js";
 import { buildApp } from "./http/routes/index.js";
 import { TokenService } from "./http/auth.js";
 import { UserDirectory } from "./identity/user-directory.js";
+import { SecretKindRegistry } from "./secrets/kind.js";
+import { genericKind } from "./secrets/kinds/generic.js";
+import { startSecrets } from "./secrets/runtime.js";
 import type { AppDeps } from "./http/env.js";
 import { allProjections } from "./projections/index.js";
 import { ProjectionFollower } from "./projections/follower.js";
@@ -91,6 +94,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // before any request is served: authentication asks it about every user token
   const users = new UserDirectory(log, feed, clock);
   await users.start();
+  // the kinds this instance can rotate; a built-in secret is seeded at start once its kind is registered
+  const secretKinds = new SecretKindRegistry([genericKind()]);
+  const secrets = await startSecrets({ config, log, feed, coordination, clock, logger, metrics, instanceId, kinds: secretKinds });
   // skips counted while the projections caught up are replayed into the counter here
   log.observe({
     unknownType: (type, count) => metrics.eventsUnknownType.inc({ type }, count),
@@ -113,11 +119,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     feed,
     instanceId,
     sseLimits: new SseLimits({ total: config.sse.maxConnections, perUser: config.sse.maxConnectionsPerUser }),
+    secrets,
   };
   if (config.dev) await seedDemoUsers(log, clock.now());
 
   const runner = new DeploymentRunner({ log, readStore, feed, projections, coordination, clock, logger, metrics, instanceId, leaseTtlMs: config.leaseTtlMs });
   await runner.start();
+  await secrets.startRotation();
   // any instance anchors: the anchor stream's expected revision keeps each range anchored once
   const anchors = new AuditAnchor({ log, clock, logger, feed, everyEvents: config.auditAnchor.everyEvents });
   anchors.start(config.auditAnchor.intervalMs);
@@ -149,6 +157,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       // after the last writer in this process, so a restart finds the whole log anchored
       await anchors.stop();
       users.stop();
+    await secrets.stop();
       await feed.stop();
       await projections.stop();
       await coordination.close();

@@ -137,7 +137,7 @@ t("production mode refuses to start without a signing key and hides demo credent
     assert.instance(err, ConfigError);
     assert.match((err as Error).message, "JWT_SECRET");
   }
-  const prod = await startTestServer({ APP_MODE: "production", JWT_SECRET: "x".repeat(40), AGENT_JOIN_TOKEN: "j".repeat(20) });
+  const prod = await startTestServer({ APP_MODE: "production", JWT_SECRET: "x".repeat(40), AGENT_JOIN_TOKEN: "j".repeat(20), SECRETS_MASTER_KEY: "a".repeat(64) });
   try {
     assert.is((await prod.call("/api/v1/authentication/demo-credentials")).status, 404);
     assert.is((await prod.call("/api/v1/authentication/login", { method: "POST", json: { username: "admin", password: "Admin123!" } })).status, 401);

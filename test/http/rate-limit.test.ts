@@ -196,7 +196,7 @@ test.after(() => {
 });
 
 test("RATE_LIMITS sets queries and sse like the other classes; production keeps the reference limits for commands", () => {
-  const prod = { APP_MODE: "production", JWT_SECRET: "s".repeat(40), AGENT_JOIN_TOKEN: "j".repeat(20) };
+  const prod = { APP_MODE: "production", JWT_SECRET: "s".repeat(40), AGENT_JOIN_TOKEN: "j".repeat(20), SECRETS_MASTER_KEY: "a".repeat(64) };
   const defaults = loadConfig({ ...prod, DATA_DIR: tempDir() }).rateLimit.limitsPerMinute;
   assert.equal([defaults.auth, defaults.deployments, defaults.approvals, defaults.clusters], [5, 10, 30, 60]);
   assert.ok(defaults.queries >= 60 && defaults.sse >= 10, "reads and stream connects have budgets of their own");

@@ -11,7 +11,7 @@ import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 import { TokenService } from "../../src/http/auth.js";
 import { DEMO, startTestServer } from "../helpers/server.js";
 
-const PROD = { APP_MODE: "production", JWT_SECRET: "p".repeat(40), AGENT_JOIN_TOKEN: "j".repeat(24) };
+const PROD = { APP_MODE: "production", JWT_SECRET: "p".repeat(40), AGENT_JOIN_TOKEN: "j".repeat(24), SECRETS_MASTER_KEY: "a".repeat(64) };
 /** the signing key every development server used to share, written in the source */
 const OLD_CONSTANT_KEY = "development-only-secret-do-not-use-in-production!";
 

@@ -22,7 +22,7 @@ function configError(env: Record<string, string>): ConfigError {
   throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
 }
 
-const PROD_SECRETS = { JWT_SECRET: "s".repeat(40), AGENT_JOIN_TOKEN: "j".repeat(20) };
+const PROD_SECRETS = { JWT_SECRET: "s".repeat(40), AGENT_JOIN_TOKEN: "j".repeat(20), SECRETS_MASTER_KEY: "a".repeat(64) };
 
 test("an unknown APP_MODE is a config error naming APP_MODE", () => {
   for (const value of ["prod", "Production", "staging"]) {

@@ -8,6 +8,7 @@ import { registerClusterRoutes } from "./clusters.js";
 import { registerDeploymentRoutes } from "./deployments.js";
 import { registerOpsRoutes } from "./ops.js";
 import { registerUserRoutes } from "./users.js";
+import { registerSecretRoutes } from "./secrets.js";
 
 /** The whole HTTP API. Each resource registers its own routes. */
 export function buildApp(deps: AppDeps) {
@@ -15,6 +16,7 @@ export function buildApp(deps: AppDeps) {
   registerOpsRoutes(app, deps);
   registerAuthRoutes(app, deps);
   registerUserRoutes(app, deps);
+  registerSecretRoutes(app, deps);
   registerDeploymentRoutes(app, deps);
   registerApprovalRoutes(app, deps);
   registerAgentRoutes(app, deps);

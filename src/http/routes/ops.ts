@@ -3,6 +3,7 @@ import { secretsEqual } from "../../platform/secrets-equal.js";
 import { bearerToken } from "../auth.js";
 import type { AppDeps, AppEnv } from "../env.js";
 import { problem } from "../problem.js";
+import { secretAlerts } from "../../secrets/monitoring.js";
 
 const Check = z.object({
   /** degraded: working, but behind (the read models while a store call is being retried); still ready */
@@ -18,6 +19,13 @@ const Health = z
     ready: z.boolean(),
     readPosition: z.number(),
     checks: z.record(z.string(), Check),
+    /** authenticated callers only: secrets past expiry, and secrets whose rotation keeps failing */
+    secrets: z
+      .object({
+        expired: z.array(z.object({ name: z.string(), kind: z.string(), version: z.number(), expiresAt: z.string() })),
+        failing: z.array(z.object({ name: z.string(), kind: z.string(), reason: z.string(), since: z.string() })),
+      })
+      .optional(),
   })
   .openapi("Health");
 
@@ -61,13 +69,17 @@ export function registerOpsRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
       : retrying.length
         ? { status: "degraded", kind: "projections", error: `retrying: ${retrying.join("; ")}` }
         : { status: "up", kind: "projections" };
-    const checks = { eventStore, readStore, coordination, projections };
+    // the secret backend down: keys already loaded keep signing, so degraded, not out of service
+    const backend = await probe(deps.secrets.backend.kind, () => deps.secrets.backend.check());
+    const secretBackend: z.infer<typeof Check> = backend.status === "down" ? { ...backend, status: "degraded" } : backend;
+    const checks = { eventStore, readStore, coordination, projections, secretBackend };
     // stale read models still answer (and ?minPosition waits): an instance is taken out of service only for what is down
     const ready = Object.values(checks).every((x) => x.status !== "down");
     const admin = c.get("principal")?.roles.includes("Admin") ?? false;
     const shown = admin ? checks : withoutErrors(checks);
     const allUp = Object.values(checks).every((x) => x.status === "up");
     const body = { status: allUp ? ("ok" as const) : ("degraded" as const), live: true, ready, readPosition: deps.projections.position(), checks: shown };
+    if (c.get("principal")) Object.assign(body, { secrets: secretAlerts(deps.secrets.directory, deps.clock.now()) });
     return ready ? c.json(body, 200) : c.json(body, 503);
   });
 
