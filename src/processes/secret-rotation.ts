@@ -88,6 +88,11 @@ export class SecretRotationRunner {
     return this.stopping;
   }
 
+  /** Resolves once no step is running (tests on a manual clock wait for it after a tick). */
+  async whenIdle(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+
   /** Steps every secret that is due. Tests on a manual clock call it after moving time. */
   async tick(): Promise<void> {
     const now = this.deps.clock.now();
