@@ -337,6 +337,73 @@ test("unsigned module: status unsigned, integrity failed with 'no signature'", (
   assert.is(v.signer, null);
 });
 
+// ---- one certificate, one identity ----
+
+/** DER TLV with a minimal definite length. */
+function tlv(tag: number, content: Uint8Array): Buffer {
+  const n = content.length;
+  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
+  return Buffer.concat([Buffer.from([tag, ...len]), content]);
+}
+
+/** Children of the DER SEQUENCE at the start of `b` (definite lengths only), as whole TLVs. */
+function sequenceChildren(b: Uint8Array): Buffer[] {
+  const header = (p: number): [number, number] => {
+    const first = b[p + 1]!;
+    if (first < 0x80) return [2, first];
+    const n = first & 0x7f;
+    let len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + b[p + 2 + i]!;
+    return [2 + n, len];
+  };
+  const [h, len] = header(0);
+  const out: Buffer[] = [];
+  for (let p = h; p < h + len; ) {
+    const [ch, clen] = header(p);
+    out.push(Buffer.from(b.subarray(p, p + ch + clen)));
+    p += ch + clen;
+  }
+  return out;
+}
+
+function pemOf(der: Uint8Array): string {
+  return `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString("base64").replace(/(.{64})/g, "$1\n")}\n-----END CERTIFICATE-----\n`;
+}
+
+test("a certificate re-encoded with a non-minimal length is refused, not given a second fingerprint", () => {
+  const der = parseCertificates(std.signer.pem)[0]!.der;
+  assert.is(der[1], 0x82);
+  const longer = Buffer.concat([Buffer.from([0x30, 0x83, 0x00]), der.subarray(2)]);
+  assertFormatError(() => parseCertificates(pemOf(longer)), /not DER: non-minimal length/);
+  const shorter = Buffer.from(der);
+  shorter[3]! -= 1; // outer length one short: the signature BIT STRING would run past it
+  assertFormatError(() => parseCertificates(pemOf(shorter)), /not DER|trailing/);
+});
+
+test("an ECDSA-signed certificate re-signed as (r, n-s): another fingerprint256, the same tbsFingerprint256, revocable by it", () => {
+  const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+  const original = parseCertificates(id.underOther!.pem)[0]!;
+  const [tbs, alg, bits] = sequenceChildren(original.der);
+  const [r, sInt] = sequenceChildren(bits!.subarray(3 + (bits![1]! >= 0x80 ? bits![1]! & 0x7f : 0)));
+  const s = BigInt(`0x${sInt!.subarray(2).toString("hex")}`);
+  let hex = (P256_N - s).toString(16);
+  if (hex.length % 2) hex = `0${hex}`;
+  if (parseInt(hex.slice(0, 2), 16) >= 0x80) hex = `00${hex}`;
+  const sig = tlv(0x30, Buffer.concat([r!, tlv(0x02, Buffer.from(hex, "hex"))]));
+  const twin = tlv(0x30, Buffer.concat([tbs!, alg!, tlv(0x03, Buffer.concat([Buffer.from([0]), sig]))]));
+  const parsedTwin = parseCertificates(pemOf(twin))[0]!;
+  assert.is.not(parsedTwin.fingerprint256, original.fingerprint256);
+  assert.is(parsedTwin.tbsFingerprint256, original.tbsFingerprint256);
+
+  const file = signModule(mod.path, id.underOther!, "kernel").artifact;
+  const v = kernel(file, pemOf(twin), trust([id.otherRoot!]));
+  assertVerified(v, 2);
+  assert.is(v.chainTbsFingerprints?.[0], original.tbsFingerprint256);
+  // What the registry does on a revocation: the fingerprint256 plus the tbs fingerprints it has seen with it.
+  const revoked = { ...trust([id.otherRoot!]), revokedFingerprints: new Set([original.fingerprint256, original.tbsFingerprint256]) };
+  assertFails(kernel(file, pemOf(twin), revoked), "revoked", "revocation", "revoked");
+});
+
 // ---- the kernel trailer ----
 
 test("wrong magic: treated as unsigned", () => {

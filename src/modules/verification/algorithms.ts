@@ -4,7 +4,7 @@ import * as pkijs from "pkijs";
 import { decodeOne, errorText } from "./asn1.js";
 import { ownedCopy } from "./bytes.js";
 import { OID } from "./oids.js";
-import type { AlgorithmRef, FailureCode } from "./types.js";
+import type { AlgorithmRef, FailureCode, ParsedCertificate } from "./types.js";
 
 // One table for CMS signer infos and certificate signatures alike, so "SHA-256 or stronger" means
 // the same thing everywhere.
@@ -126,6 +126,17 @@ function resolvePss(alg: AlgorithmRef, digestHint?: AlgorithmRef): Resolved<Sign
   }
   if (params.trailerField !== 1) return { ok: false, problem: { code: "unsupported-algorithm", reason: "RSASSA-PSS trailer field other than 1" } };
   return { ok: true, value: { scheme: "pss", hash: h.value, saltLength: params.saltLength }, ...(h.weak ? { weak: h.weak } : {}) };
+}
+
+// createPublicKey costs ~0.1 ms and a chain asks for each key several times; certificates are
+// shared objects (see the parse cache), so the answer is remembered per certificate.
+const keys = new WeakMap<ParsedCertificate, Resolved<KeyObject>>();
+
+/** The certificate's public key, resolved once per parsed certificate. */
+export function certificateKey(cert: ParsedCertificate): Resolved<KeyObject> {
+  let k = keys.get(cert);
+  if (!k) keys.set(cert, (k = resolveKey(cert.spki)));
+  return k;
 }
 
 /** A public key from DER SubjectPublicKeyInfo; RSA below 2048 bits resolves with `weak` (still usable to tell a forged link). */

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { algorithmRef, children, decodeOne, errorText, raw } from "./asn1.js";
+import { assertStrictDer } from "./der-strict.js";
 import { colonHex, equalBytes, ownedCopy, upperHex } from "./bytes.js";
 import { ModuleFormatError } from "./errors.js";
 import { formatName } from "./names.js";
@@ -33,9 +34,34 @@ export function parseCertificates(input: string | Uint8Array): ParsedCertificate
   });
 }
 
+/**
+ * Parsing with pkijs costs about a millisecond per certificate while the same roots and
+ * intermediates come back on every verification (and on every re-verification after a trust
+ * change), so parses are remembered by the SHA-256 of their DER. Parsed certificates are shared:
+ * treat them as read-only.
+ */
+const PARSE_CACHE_SIZE = 1024;
+const parsed = new Map<string, ParsedCertificate>();
+
 /** Parses one DER certificate. `what` names it in error messages. */
 export function parseCertificate(input: Uint8Array, what = "certificate"): ParsedCertificate {
+  const digest = createHash("sha256").update(input).digest();
+  const key = digest.toString("hex");
+  const hit = parsed.get(key);
+  if (hit) {
+    parsed.delete(key);
+    parsed.set(key, hit);
+    return hit;
+  }
+  const cert = parseUncached(input, what, digest);
+  if (parsed.size >= PARSE_CACHE_SIZE) parsed.delete(parsed.keys().next().value!);
+  parsed.set(key, cert);
+  return cert;
+}
+
+function parseUncached(input: Uint8Array, what: string, digest: Uint8Array): ParsedCertificate {
   const der = ownedCopy(input);
+  assertStrictDer(der, what);
   const top = decodeOne(der, what);
   let cert: pkijs.Certificate;
   try {
@@ -52,7 +78,12 @@ export function parseCertificate(input: Uint8Array, what = "certificate"): Parse
     throw new ModuleFormatError(`${what} is not an X.509 certificate (missing fields)`);
   }
   if (!equalBytes(raw(tbsAlg), raw(outerAlg))) throw new ModuleFormatError(`${what}: signature algorithm inside the certificate differs from the outer one`);
+  if (sigBits.idBlock.isConstructed) throw new ModuleFormatError(`${what}: signature bit string is constructed`);
   if (sigBits.valueBlock.unusedBits !== 0) throw new ModuleFormatError(`${what}: signature bit string has unused bits`);
+  const { notBefore, notAfter } = { notBefore: cert.notBefore.value, notAfter: cert.notAfter.value };
+  if (!(notBefore instanceof Date) || !(notAfter instanceof Date) || Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) {
+    throw new ModuleFormatError(`${what}: validity dates are not valid times`);
+  }
 
   const ext = readExtensions(cert, what);
   return {
@@ -61,10 +92,11 @@ export function parseCertificate(input: Uint8Array, what = "certificate"): Parse
     issuer: formatName(cert.issuer),
     subjectDer: raw(subjectBlock),
     issuerDer: raw(issuerBlock),
-    fingerprint256: colonHex(createHash("sha256").update(der).digest()),
+    fingerprint256: colonHex(digest),
+    tbsFingerprint256: colonHex(createHash("sha256").update(raw(tbsBlock)).digest()),
     serialNumber: serialHex(cert.serialNumber),
-    notBefore: cert.notBefore.value,
-    notAfter: cert.notAfter.value,
+    notBefore,
+    notAfter,
     tbs: raw(tbsBlock),
     signatureAlgorithm: algorithmRef(outerAlg, what),
     signature: sigBits.valueBlock.valueHexView,

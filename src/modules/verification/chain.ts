@@ -1,5 +1,5 @@
 import { equalBytes, normalizeFingerprint } from "./bytes.js";
-import { resolveKey, resolveSignatureAlgorithm, verifySignature, type Problem } from "./algorithms.js";
+import { certificateKey, resolveSignatureAlgorithm, verifySignature, type Problem } from "./algorithms.js";
 import { OID } from "./oids.js";
 import { statusOf, statusRank } from "./verdict.js";
 import type { Failure, ParsedCertificate } from "./types.js";
@@ -111,7 +111,7 @@ function uniqueByFingerprint(certs: readonly ParsedCertificate[]): ParsedCertifi
 function checkLink(child: ParsedCertificate, issuer: ParsedCertificate): Link {
   const alg = resolveSignatureAlgorithm(child.signatureAlgorithm);
   if (!alg.ok) return { ok: false, problem: alg.problem };
-  const key = resolveKey(issuer.spki);
+  const key = certificateKey(issuer);
   if (!key.ok) return { ok: false, problem: key.problem };
   if (!verifySignature(alg.value, key.value, child.tbs, child.signature)) return { ok: false };
   return alg.weak ? { ok: true, weak: alg.weak } : { ok: true };
@@ -123,7 +123,7 @@ function judgePath(certs: readonly ParsedCertificate[], link: (c: ParsedCertific
   const auth = (code: Failure["code"], reason: string): void => void out.push({ check: "authenticity", code, reason });
   certs.forEach((cert, i) => {
     const name = `"${cert.subject}"`;
-    const key = resolveKey(cert.spki);
+    const key = certificateKey(cert);
     if (!key.ok) auth(key.problem.code, `${name}: ${key.problem.reason}`);
     else if (key.weak) auth(key.weak.code, `${name}: ${key.weak.reason}`);
     const issuer = certs[i + 1];
@@ -146,7 +146,7 @@ function judgePath(certs: readonly ParsedCertificate[], link: (c: ParsedCertific
 
     if (input.now < cert.notBefore) out.push({ check: "expiry", code: "not-yet-valid", reason: `${name} is not valid before ${cert.notBefore.toISOString()}` });
     else if (input.now > cert.notAfter) out.push({ check: "expiry", code: "expired", reason: `${name} expired at ${cert.notAfter.toISOString()}` });
-    if (input.revoked.has(normalizeFingerprint(cert.fingerprint256))) out.push({ check: "revocation", code: "revoked", reason: `${i === 0 ? "signer" : "certificate"} ${name} (${cert.fingerprint256}) is revoked` });
+    if (input.revoked.has(normalizeFingerprint(cert.fingerprint256)) || input.revoked.has(normalizeFingerprint(cert.tbsFingerprint256))) out.push({ check: "revocation", code: "revoked", reason: `${i === 0 ? "signer" : "certificate"} ${name} (${cert.fingerprint256}) is revoked` });
   });
   return out;
 }

@@ -39,7 +39,7 @@ function fromAsn1(der: Uint8Array, top: asn1js.AsnType): ParsedSignature {
   if (info.contentType !== OID.signedData) throw new ModuleFormatError(`signature is a CMS ${info.contentType}, not a SignedData`);
   const signed = new pkijs.SignedData({ schema: info.content });
   if (signed.encapContentInfo.eContentType !== OID.data) throw new ModuleFormatError(`signature covers content of type ${signed.encapContentInfo.eContentType}, not data`);
-  if (signed.encapContentInfo.eContent) throw new ModuleFormatError("signature carries its content; a module signature must be detached (openssl cms -sign -binary without -nodetach)");
+  if (carriesContent(top)) throw new ModuleFormatError("signature carries its content; a module signature must be detached (openssl cms -sign -binary without -nodetach)");
   if (signed.signerInfos.length !== 1) throw new ModuleFormatError(`signature has ${signed.signerInfos.length} signers; exactly one is supported`);
   const si = signed.signerInfos[0]!;
   return {
@@ -51,6 +51,17 @@ function fromAsn1(der: Uint8Array, top: asn1js.AsnType): ParsedSignature {
     signedAttributes: si.signedAttrs ? signedAttributes(si.signedAttrs) : null,
     certificates: embeddedCertificates(top),
   };
+}
+
+/**
+ * Read from the tree rather than pkijs's eContent, which pkijs fills with a placeholder for the
+ * indefinite-length encoding a streaming signer (openssl cms -stream) writes.
+ */
+function carriesContent(top: asn1js.AsnType): boolean {
+  const [, explicit] = children(top);
+  const [signedData] = children(explicit);
+  const encap = children(signedData)[2];
+  return children(encap).some((b) => b.idBlock.tagClass === 3 && b.idBlock.tagNumber === 0);
 }
 
 function algorithm(a: pkijs.AlgorithmIdentifier): AlgorithmRef {

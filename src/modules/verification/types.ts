@@ -61,6 +61,13 @@ export interface Verification {
   chain: string[];
   /** fingerprint256 of each certificate in `chain`, signer first, root last. */
   chainFingerprints: string[];
+  /**
+   * SHA-256 of each certificate's signed part (tbsCertificate), same order and format. Unlike
+   * fingerprint256 it survives re-signing: an ECDSA signature (r, s) is also valid as (r, n-s), so
+   * anyone holding a certificate can mint a second encoding with another fingerprint256. Put these
+   * into revokedFingerprints beside the fingerprint256 being revoked.
+   */
+  chainTbsFingerprints?: string[];
   checks: Record<CheckName, CheckOutcome>;
   /** The first failure's reason (the one that decided `status`), null when verified. */
   reason: string | null;
@@ -71,7 +78,11 @@ export interface Verification {
 export interface TrustMaterial {
   /** Trust anchors, PEM (or already parsed). An anchor need not be self-signed. Unparseable entries are ignored: validate roots when they are added. */
   roots: ReadonlyArray<string | ParsedCertificate>;
-  /** fingerprint256 values; compared ignoring case and ':' separators. */
+  /**
+   * fingerprint256 values (or tbsFingerprint256 values, see Verification.chainTbsFingerprints);
+   * compared ignoring case and ':' separators. A certificate is revoked when either of its two
+   * fingerprints is in the set.
+   */
   revokedFingerprints: ReadonlySet<string>;
   now: Date;
 }
@@ -108,6 +119,8 @@ export interface ParsedCertificate {
   subjectDer: Uint8Array;
   issuerDer: Uint8Array;
   fingerprint256: string;
+  /** SHA-256 of tbsCertificate (see Verification.chainTbsFingerprints). */
+  tbsFingerprint256: string;
   serialNumber: string;
   notBefore: Date;
   notAfter: Date;

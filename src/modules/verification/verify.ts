@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { resolveHash, resolveKey, resolveSignatureAlgorithm, verifySignature } from "./algorithms.js";
+import { certificateKey, resolveHash, resolveSignatureAlgorithm, verifySignature } from "./algorithms.js";
 import { equalBytes, normalizeFingerprint } from "./bytes.js";
 import { parseCertificates } from "./certificate.js";
 import { judgeChain } from "./chain.js";
@@ -26,7 +26,7 @@ export function verifyModule(input: VerifyInput): Verification {
       { check: "integrity", code: "signer-certificate-missing", reason: `cannot check the signature: ${reason}` },
       { check: "authenticity", code: "signer-certificate-missing", reason },
     ];
-    return { status: "invalid", signer: null, chain: [], chainFingerprints: [], checks: checksOf(failures, ["expiry", "revocation"]), reason: failures[0]!.reason, failures };
+    return { status: "invalid", signer: null, chain: [], chainFingerprints: [], chainTbsFingerprints: [], checks: checksOf(failures, ["expiry", "revocation"]), reason: failures[0]!.reason, failures };
   }
 
   const chain = judgeChain({ signer, pool, anchors, now: input.trust.now, revoked: new Set([...input.trust.revokedFingerprints].map(normalizeFingerprint)) });
@@ -36,6 +36,7 @@ export function verifyModule(input: VerifyInput): Verification {
     signer: { subject: signer.subject, fingerprint256: signer.fingerprint256, serialNumber: signer.serialNumber, notAfter: signer.notAfter.toISOString() },
     chain: chain.certs.map((c) => c.subject),
     chainFingerprints: chain.certs.map((c) => c.fingerprint256),
+    chainTbsFingerprints: chain.certs.map((c) => c.tbsFingerprint256),
     checks: checksOf(failures),
     reason: failures[0]?.reason ?? null,
     failures,
@@ -47,7 +48,7 @@ function unsigned(): Verification {
     { check: "integrity", code: "no-signature", reason: "no signature" },
     { check: "authenticity", code: "no-signature", reason: "no signature: nobody vouches for these bytes" },
   ];
-  return { status: "unsigned", signer: null, chain: [], chainFingerprints: [], checks: checksOf(failures, ["expiry", "revocation"]), reason: "no signature", failures };
+  return { status: "unsigned", signer: null, chain: [], chainFingerprints: [], chainTbsFingerprints: [], checks: checksOf(failures, ["expiry", "revocation"]), reason: "no signature", failures };
 }
 
 /** The module bytes are exactly what the signer signed, with algorithms strong enough to say so. */
@@ -56,7 +57,7 @@ function integrity(module: Uint8Array, sig: ParsedSignature, signer: ParsedCerti
   const fail = (code: Failure["code"], reason: string): void => void out.push({ check: "integrity", code, reason });
   const digest = resolveHash(sig.digestAlgorithm);
   const scheme = resolveSignatureAlgorithm(sig.signatureAlgorithm, sig.digestAlgorithm);
-  const key = resolveKey(signer.spki);
+  const key = certificateKey(signer);
   for (const r of [digest, scheme]) {
     if (!r.ok) fail(r.problem.code, r.problem.reason);
     else if (r.weak) fail(r.weak.code, r.weak.reason);
