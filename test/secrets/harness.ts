@@ -7,6 +7,7 @@ import type { CommandContext } from "../../src/commands/handler.js";
 import { catalog } from "../../src/events/catalog/index.js";
 import { EventLog } from "../../src/events/event-log.js";
 import { LiveFeed } from "../../src/events/live-feed.js";
+import type { EventStore } from "../../src/events/store/port.js";
 import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 import { ManualClock } from "../../src/platform/clock.js";
 import { loadConfig } from "../../src/platform/config.js";
@@ -28,6 +29,8 @@ export const T0 = Date.parse("2026-03-01T10:00:00.000Z");
 export interface HarnessOptions {
   kinds?: SecretKindHandler[];
   settings?: Partial<RotationSettings>;
+  /** wraps the event store (fault injection) */
+  wrapStore?: (s: EventStore) => EventStore;
   /** wraps the backend (fault injection) */
   wrapBackend?: (b: SecretBackend) => SecretBackend;
   dir?: string;
@@ -40,7 +43,7 @@ export async function secretsHarness(options: HarnessOptions = {}) {
   const clock = options.clock ?? new ManualClock(T0);
   const config = loadConfig({ APP_MODE: "development", DATA_DIR: dir, LOG_LEVEL: "silent", AGENT_JOIN_TOKEN: "test-join-token-0123" });
   const store = new SqliteEventStore({ file: join(dir, "events.db"), synchronous: "NORMAL" });
-  const log = new EventLog(store, catalog);
+  const log = new EventLog(options.wrapStore ? options.wrapStore(store) : store, catalog);
   const feed = new LiveFeed(log);
   await feed.start();
   const directory = new SecretDirectory(log, feed);
@@ -69,7 +72,8 @@ export async function secretsHarness(options: HarnessOptions = {}) {
   });
   await runner.start();
 
-  const ctx = (actor = "admin"): CommandContext => ({ actor: { kind: "user", id: actor }, correlationId: `req-${clock.now()}`, now: clock.now() });
+  let requests = 0;
+  const ctx = (actor = "admin"): CommandContext => ({ actor: { kind: "user", id: actor }, correlationId: `req-${++requests}`, now: clock.now() });
 
   /** lets the process run until the log stops growing (bounded) at the current time */
   async function drive(rounds = 50): Promise<void> {
