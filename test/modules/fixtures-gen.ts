@@ -124,10 +124,11 @@ export class Pki {
   }
 
   /** A fresh private key file. */
-  key(spec: KeySpec, name = `key${++this.seq}`): string {
+  key(spec: KeySpec, name = `key${++this.seq}`, o: { publicExponent?: bigint } = {}): string {
     const path = join(this.dir, `${name}.key`);
-    const alg =
-      spec.startsWith("rsa") ? ["-algorithm", "RSA", "-pkeyopt", `rsa_keygen_bits:${spec.slice(3)}`] : ["-algorithm", "EC", "-pkeyopt", `ec_paramgen_curve:P-${spec.slice(2)}`];
+    const alg = spec.startsWith("rsa")
+      ? ["-algorithm", "RSA", "-pkeyopt", `rsa_keygen_bits:${spec.slice(3)}`, ...(o.publicExponent ? ["-pkeyopt", `rsa_keygen_pubexp:${o.publicExponent}`] : [])]
+      : ["-algorithm", "EC", "-pkeyopt", `ec_paramgen_curve:P-${spec.slice(2)}`];
     openssl(["genpkey", ...alg, "-out", path]);
     return path;
   }

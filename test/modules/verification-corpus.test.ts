@@ -112,6 +112,7 @@ test.before(() => {
   id.underOther = pki.issue("under-other-root", { issuer: id.otherRoot, key: same(signer) });
   id.sha1Cert = pki.issue("sha1-cert-signer", { issuer: intermediate, key: same(signer), md: "sha1" });
   id.rsa1024 = pki.issue("rsa1024-signer", { issuer: intermediate, key: "rsa1024" });
+  id.bigExponent = pki.issue("big-exponent-signer", { issuer: intermediate, key: { keyPath: pki.key("rsa2048", "big-exponent", { publicExponent: 2n ** 33n + 1n }) } });
   id.critical = pki.issue("unknown-critical-signer", { issuer: intermediate, key: same(signer), extra: ["1.3.6.1.4.1.55738.666.1 = critical,ASN1:NULL"] });
   id.unrelated = pki.issue("unrelated-critical-int", { subj: "/CN=unrelated-intermediate", issuer: root, key: same(intermediate), ca: true, extra: ["1.3.6.1.4.1.55738.666.1 = critical,ASN1:NULL"] });
   // Two CAs that issue each other (x509-limbo intermediate-cycle-distinct-cas).
@@ -279,6 +280,12 @@ test("SHA-1 digest: integrity (weak-algorithm); a SHA-1-signed certificate: auth
 
 test("RSA-1024 signer key: authenticity (weak-key), invalid", () => {
   assertFails(kernelBy(id.rsa1024!, id.rsa1024!.pem + std.intermediate.pem, trust([std.root])), "invalid", "authenticity", "weak-key");
+});
+
+test("an RSA key with a huge public exponent (costly to verify, never used by real signers): unsupported-algorithm, invalid", () => {
+  const v = kernelBy(id.bigExponent!, id.bigExponent!.pem + std.intermediate.pem, trust([std.root]));
+  assert.is(v.status, "invalid");
+  assert.ok(v.failures.some((f) => f.code === "unsupported-algorithm" && /exponent/.test(f.reason)), JSON.stringify(v.failures));
 });
 
 test("chain with a loop (limbo intermediate-cycle-distinct-cas): authenticity (chain-loop)", () => {

@@ -43,6 +43,10 @@ const WEAK_SIGNATURE_ALGORITHMS: ReadonlyMap<string, { name: string; scheme: Sch
 ]);
 
 export const MIN_RSA_BITS = 2048;
+// RSA verification costs grow with the modulus and the public exponent: a bundle of certificates
+// with 3072-bit exponents would make path building take seconds. Real keys use e = 65537.
+const MAX_RSA_BITS = 8192;
+const MAX_RSA_EXPONENT = 2n ** 32n;
 const CURVES: ReadonlyMap<string, string> = new Map([
   ["prime256v1", "P-256"],
   ["secp384r1", "P-384"],
@@ -151,6 +155,8 @@ export function resolveKey(spki: Uint8Array): Resolved<KeyObject> {
   const details = key.asymmetricKeyDetails ?? {};
   if (type === "rsa" || type === "rsa-pss") {
     const bits = details.modulusLength ?? 0;
+    if (bits > MAX_RSA_BITS) return { ok: false, problem: { code: "unsupported-algorithm", reason: `RSA key of ${bits} bits (at most ${MAX_RSA_BITS} supported)` } };
+    if ((details.publicExponent ?? 0n) > MAX_RSA_EXPONENT) return { ok: false, problem: { code: "unsupported-algorithm", reason: "RSA public exponent above 2^32" } };
     if (bits < MIN_RSA_BITS) return { ok: true, value: key, weak: { code: "weak-key", reason: `RSA key of ${bits} bits (at least ${MIN_RSA_BITS} required)` } };
     return { ok: true, value: key };
   }
