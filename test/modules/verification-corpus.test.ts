@@ -470,6 +470,13 @@ test("garbage certificate PEM: ModuleFormatError naming the block", () => {
   assert.is(parseCertificates(std.bundle).length, 2);
 });
 
+test("bundles as uploaded bytes: PEM with openssl's subject=/issuer= lines, or one DER certificate", () => {
+  const annotated = `subject=O = Example Corp, CN = Example Module Signer\nissuer=O = Example Corp, CN = Example Intermediate CA\n${std.signer.pem}\n${std.intermediate.pem}`;
+  assert.equal(parseCertificates(new Uint8Array(Buffer.from(annotated))).map((c) => c.fingerprint256), [std.signer.fingerprint256, std.intermediate.fingerprint256]);
+  const der = parseCertificates(std.signer.pem)[0]!.der;
+  assert.is(parseCertificates(der)[0]!.fingerprint256, std.signer.fingerprint256);
+});
+
 test("a signature that is not CMS: ModuleFormatError", () => {
   assertFormatError(() => parseSignature(new Uint8Array([1, 2, 3, 4])), /signature/);
   assertFormatError(() => parseSignature(new Uint8Array(Buffer.from(std.signer.pem.split("\n").slice(1, -2).join(""), "base64"))), /not a CMS SignedData/);

@@ -43,8 +43,8 @@ interface Candidate {
  * Builds every path from the signer to a trust anchor through certificates whose subject is the
  * child's issuer AND whose key verifies the child's signature (names alone never link), then
  * judges each (constraints, dates, revocation) and returns the best: anchored first, then the
- * mildest status, then the fewest failures. Without any anchored path, the longest broken-off
- * path is judged so its failures (and the reason it broke off) are reported.
+ * mildest status, then the fewest failures. Without any anchored path, the mildest broken-off
+ * path is reported, with the reason it broke off as one of its failures.
  */
 export function judgeChain(input: ChainInput): ChainResult {
   const anchorFps = new Set(input.anchors.map((a) => a.fingerprint256));

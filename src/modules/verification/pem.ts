@@ -7,13 +7,12 @@ export interface PemBlock {
   index: number;
 }
 
-const BLOCK = /-----BEGIN ([A-Z0-9 ]{1,40})-----([^-]*)-----END ([A-Z0-9 ]{1,40})-----/g;
+const BLOCK = /-----BEGIN ([A-Z0-9 #]{1,40})-----([^-]*)-----END ([A-Z0-9 #]{1,40})-----/g;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
+/** DER certificates and CMS messages are SEQUENCEs, so start with 0x30; anything else is read as PEM text (which may have text before its blocks). */
 export function looksLikePem(bytes: Uint8Array): boolean {
-  let i = 0;
-  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09)) i++;
-  return Buffer.from(bytes.buffer, bytes.byteOffset + i, Math.min(11, bytes.length - i)).toString("latin1") === "-----BEGIN ";
+  return bytes.length > 0 && bytes[0] !== 0x30;
 }
 
 /**

@@ -19,7 +19,8 @@ export function parseSignature(input: Uint8Array): ParsedSignature {
   if (looksLikePem(input)) {
     const blocks = pemBlocks(Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString("latin1"));
     const [block] = blocks;
-    if (blocks.length !== 1 || !block) throw new ModuleFormatError(`signature: expected one PEM block, found ${blocks.length}`);
+    if (!block) throw new ModuleFormatError("signature is neither DER (an ASN.1 SEQUENCE) nor PEM");
+    if (blocks.length !== 1) throw new ModuleFormatError(`signature: expected one PEM block, found ${blocks.length}`);
     if (!CMS_LABELS.has(block.label)) throw new ModuleFormatError(`signature: PEM block is a ${block.label}, not a CMS or PKCS7`);
     der = block.der;
   } else {
