@@ -18,6 +18,11 @@ export interface FakeVault {
   requests: string[];
   /** the stored KV paths (for assertions) */
   paths(): string[];
+  /**
+   * The next request matching method and path prefix is held unanswered (its client sees a step
+   * in flight) until release(); resolves when it arrives.
+   */
+  hold(method: string, pathPrefix: string): { arrived: Promise<void>; release(): void };
   close(): Promise<void>;
 }
 
@@ -25,9 +30,18 @@ export async function startFakeVault(mount = "secret"): Promise<FakeVault> {
   const token = "fake-root-token";
   const kv = new Map<string, Entry>();
   const requests: string[] = [];
+  const holds: { method: string; prefix: string; arrive: () => void; released: Promise<void> }[] = [];
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     requests.push(`${req.method} ${url.pathname}`);
+    const held = holds.findIndex((h) => h.method === req.method && url.pathname.startsWith(h.prefix));
+    if (held >= 0) {
+      const [h] = holds.splice(held, 1);
+      h!.arrive();
+      // the request goes on only once released; its client may have died by then
+      void h!.released.then(() => server.emit("request", req, res));
+      return;
+    }
     const send = (status: number, body?: unknown) => {
       res.writeHead(status, { "content-type": "application/json" });
       res.end(body === undefined ? "" : JSON.stringify(body));
@@ -79,6 +93,18 @@ export async function startFakeVault(mount = "secret"): Promise<FakeVault> {
     token,
     requests,
     paths: () => [...kv.keys()],
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    hold(method, pathPrefix) {
+      let arrive!: () => void;
+      let release!: () => void;
+      const arrived = new Promise<void>((r) => (arrive = r));
+      const released = new Promise<void>((r) => (release = r));
+      holds.push({ method, prefix: pathPrefix, arrive, released });
+      return { arrived, release };
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
