@@ -150,7 +150,7 @@ export function projectionFold<D extends ProjectedDoc>(projection: Projection<D>
     evolve(doc, event) {
       if (!matchesFilter(event, projection.filter) || !projection.keys(event).includes(key)) return doc;
       if (doc && doc.lastPosition >= event.position) return doc;
-      const next = projection.apply(doc, event);
+      const next = projection.apply(doc, event, key);
       if (!next) return null;
       const stamped = { ...next, lastPosition: event.position } as D;
       return projection.finish ? projection.finish(stamped) : stamped;

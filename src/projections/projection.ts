@@ -20,8 +20,13 @@ export interface Projection<D extends ProjectedDoc = ProjectedDoc> {
   filter?: EventFilter;
   /** ids of the documents this event touches */
   keys(event: RecordedEvent): string[];
-  /** the new document, or null to delete it; must set nothing but its own fields (runner sets lastPosition) */
-  apply(doc: D | null, event: RecordedEvent): Omit<D, "lastPosition"> | null;
+  /**
+   * the new document, or null to delete it; must set nothing but its own fields (runner sets lastPosition).
+   * `key` is the id (one of keys(event)) being applied: with several keys, a document that does not
+   * exist yet cannot tell from (null, event) alone which one it is. The runner and folds always pass
+   * it; single-key projections may ignore it.
+   */
+  apply(doc: D | null, event: RecordedEvent, key?: string): Omit<D, "lastPosition"> | null;
   /**
    * Fields derived from the whole document, computed once before it is stored rather than after
    * every event: a batch of a thousand node events on one deployment builds its view once.

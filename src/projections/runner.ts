@@ -111,7 +111,7 @@ export class BatchApplier {
       const doc = batch.docs.get(key) ?? null;
       // Already applied (a replay, or a checkpoint that lagged behind its documents).
       if (doc && doc.lastPosition >= event.position) continue;
-      const next = own(projection, () => projection.apply(doc, event));
+      const next = own(projection, () => projection.apply(doc, event, key));
       if (next && next._id !== key) throw new ProjectionCodeError(projection.name, new Error(`returned _id ${String(next._id)} for key ${key}`));
       // Omit<> over an index-signature type forgets _id; it was checked just above.
       batch.docs.set(key, next ? ({ ...next, lastPosition: event.position } as ProjectedDoc) : null);
