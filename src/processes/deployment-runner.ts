@@ -171,7 +171,8 @@ export class DeploymentRunner {
   private async resumeWhenCaughtUp(position: number): Promise<void> {
     this.deps.logger.warn({ position }, "read models are behind the log at start; resuming what they list, and the rest once they catch up");
     for (;;) {
-      const caughtUp = await this.deps.projections.waitFor(position, RESUME_RETRY_MS).catch(() => false);
+      let failed = false;
+      const caughtUp = await this.deps.projections.waitFor(position, RESUME_RETRY_MS).catch(() => (failed = true) && false);
       if (this.stopped) return;
       try {
         for (const id of await this.nonTerminalIds()) this.track(id, null);
@@ -180,8 +181,11 @@ export class DeploymentRunner {
           return;
         }
       } catch (err) {
+        failed = true;
         this.deps.logger.warn({ err }, "could not list deployments in flight; trying again");
       }
+      // a wait that times out paces this loop; one that fails at once must not spin it
+      if (failed) await new Promise((resolve) => setTimeout(resolve, STEP_RETRY_MS).unref());
     }
   }
 
