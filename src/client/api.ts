@@ -17,6 +17,13 @@ import type {
   ListDeploymentsQuery,
   LoginResult,
   MetricsQuery,
+  CreateSecretBody,
+  SecretDetailView,
+  SecretPolicyBody,
+  SecretRotateAccepted,
+  SecretRotationView,
+  SecretSummaryView,
+  SecretValueView,
   User,
 } from "./types.js";
 
@@ -147,6 +154,53 @@ export class OrchestratorClient {
 
   clusterMetrics(environment: Environment, query: MetricsQuery = {}): Promise<ClusterMetrics> {
     return this.request("GET", `/api/v1/clusters/${environment}/metrics`, { query: { ...query } });
+  }
+
+  // --- secrets (Admin): values only through secretValue, and each read is recorded
+
+  listSecrets(): Promise<{ items: SecretSummaryView[]; position: number }> {
+    return this.request("GET", "/api/v1/secrets");
+  }
+
+  getSecret(name: string): Promise<SecretDetailView> {
+    return this.request("GET", `/api/v1/secrets/${encodeURIComponent(name)}`);
+  }
+
+  createSecret(body: CreateSecretBody, options: { idempotencyKey?: string } = {}): Promise<SecretDetailView> {
+    const headers: Record<string, string> = options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : {};
+    return this.request("POST", "/api/v1/secrets", { body, headers });
+  }
+
+  setSecretPolicy(name: string, policy: SecretPolicyBody): Promise<SecretDetailView> {
+    return this.request("PUT", `/api/v1/secrets/${encodeURIComponent(name)}/policy`, { body: policy });
+  }
+
+  /** Starts a rotation (202); follow it with getRotation. 409 while another one runs. */
+  rotateSecret(name: string, body: { reason?: string; expectedVersion?: number } = {}, options: { idempotencyKey?: string } = {}): Promise<SecretRotateAccepted> {
+    const headers: Record<string, string> = options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : {};
+    return this.request("POST", `/api/v1/secrets/${encodeURIComponent(name)}/rotate`, { body, headers });
+  }
+
+  getRotation(name: string, rotationId: string): Promise<SecretRotationView> {
+    return this.request("GET", `/api/v1/secrets/${encodeURIComponent(name)}/rotations/${encodeURIComponent(rotationId)}`);
+  }
+
+  /** Abandons a rotation in progress, or makes the previous version current again. */
+  rollbackSecret(name: string, body: { reason?: string; expectedVersion?: number } = {}): Promise<SecretDetailView> {
+    return this.request("POST", `/api/v1/secrets/${encodeURIComponent(name)}/rollback`, { body });
+  }
+
+  secretValue(name: string, version?: number): Promise<SecretValueView> {
+    return this.request("GET", `/api/v1/secrets/${encodeURIComponent(name)}/value`, { query: { version } });
+  }
+
+  destroySecretVersion(name: string, version: number): Promise<SecretDetailView> {
+    return this.request("DELETE", `/api/v1/secrets/${encodeURIComponent(name)}/versions/${version}`);
+  }
+
+  /** One secret's events (no values, no ciphertext); runs until aborted. */
+  secretEvents(name: string, options: FeedOptions = {}): Subscription {
+    return subscribe({ ...options, url: this.url(`/api/v1/secrets/${encodeURIComponent(name)}/events`), token: () => this.token, fetch: this.fetchImpl });
   }
 
   // --- live progress (SSE)

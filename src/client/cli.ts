@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { OrchestratorClient } from "./api.js";
 import { credentialsPath, readCredentials, writeCredentials } from "./credentials.js";
 import { ApiError } from "./errors.js";
+import type { SecretDetailView } from "./types.js";
 import { clustersText, deploymentText, eventLine, headline, watchBlock } from "./render.js";
 import type { DeploymentRequest, DeploymentView, Environment } from "./types.js";
 
@@ -21,6 +22,9 @@ const USAGE = `usage: korch <command> [options]
   reject <id> --reason R                 (Admin)
   rollback <id> [--reason R] | pause <id> | resume <id> | abort <id> [--reason R]
   clusters [environment]                 clusters, or one cluster's nodes
+  secrets list | secrets show <name>     versions, labels, policy, rotation times; never values (Admin)
+  secrets rotate <name> [--reason R] [--wait]   start a rotation; --wait follows it (exit 1 if rolled back)
+  secrets rollback <name> [--reason R]   abandon a rotation in progress, or make the previous version current
 
   --server URL   (or KORCH_SERVER, or the stored login; default http://localhost:3000)
   --json         one JSON object per line, for scripts
@@ -46,6 +50,7 @@ const { values: opts, positionals } = (() => {
         description: { type: "string" },
         "idempotency-key": { type: "string" },
         watch: { type: "boolean", default: false },
+        wait: { type: "boolean", default: false },
         reason: { type: "string" },
         at: { type: "string" },
         status: { type: "string" },
@@ -130,6 +135,58 @@ async function watch(id: string): Promise<number> {
   return view.status === "Succeeded" ? 0 : FAILED.has(view.status) ? 1 : 3;
 }
 
+function secretText(s: SecretDetailView): string {
+  const versions = s.versions.map((v) => `  v${v.version}  ${v.labels.join(",") || "-"}  created ${v.createdAt}${v.expiresAt ? `  expires ${v.expiresAt}` : ""}${v.destroyed ? "  destroyed" : ""}`);
+  const p = s.policy;
+  return [
+    `${s.name} (${s.kind})  ${s.status}  current v${s.currentVersion ?? "-"}`,
+    `policy: every ${p.intervalDays ?? "-"} day(s), overlap ${p.overlapSeconds} s, expires after ${p.expiresAfterDays ?? "-"} day(s), warn ${p.notifyBeforeDays ?? "-"} day(s) before, keep ${p.maxVersions}`,
+    `last rotated ${s.lastRotatedAt ?? "-"}, next ${s.nextRotationAt ?? "-"}${s.previousValidUntil ? `, previous valid until ${s.previousValidUntil}` : ""}`,
+    ...(s.rotation ? [`rotation ${s.rotation.rotationId} in progress: ${s.rotation.steps.map((x) => x.step).join(" -> ") || "requested"}${s.rotation.waitingUntil ? ` (waiting until ${s.rotation.waitingUntil.dueAt})` : ""}`] : []),
+    ...(s.failing ? [`ROTATION FAILING since ${s.failing.at}: ${s.failing.reason}`] : []),
+    ...versions,
+  ].join("\n");
+}
+
+async function secretsCommand(sub: string): Promise<number> {
+  switch (sub) {
+    case "list": {
+      const { items } = await client.listSecrets();
+      if (opts.json) for (const s of items) console.log(JSON.stringify(s));
+      else for (const s of items) console.log(`${s.name}  ${s.kind}  ${s.status}  v${s.currentVersion ?? "-"}  rotated ${s.lastRotatedAt ?? "-"}  next ${s.nextRotationAt ?? "-"}${s.expiresAt ? `  expires ${s.expiresAt}` : ""}`);
+      return 0;
+    }
+    case "show": {
+      const s = await client.getSecret(arg(2, "name"));
+      print(s, () => secretText(s));
+      return 0;
+    }
+    case "rotate": {
+      const name = arg(2, "name");
+      const accepted = await client.rotateSecret(name, opts.reason ? { reason: opts.reason } : {}, { idempotencyKey: opts["idempotency-key"] });
+      if (!opts.wait) {
+        print(accepted, () => `rotation ${accepted.rotationId} of ${name} started`);
+        return 0;
+      }
+      for (;;) {
+        const r = await client.getRotation(name, accepted.rotationId);
+        if (r.status !== "InProgress") {
+          print(r, () => `rotation ${r.rotationId} of ${name}: ${r.outcome ?? r.status}${r.version ? ` (version ${r.version})` : ""}`);
+          return r.status === "Completed" ? 0 : 1;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+    case "rollback": {
+      const s = await client.rollbackSecret(arg(2, "name"), opts.reason ? { reason: opts.reason } : {});
+      print(s, () => secretText(s));
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown secrets command ${sub}`);
+  }
+}
+
 async function main(): Promise<number> {
   const [command] = positionals;
   if (opts.help || !command) {
@@ -204,6 +261,8 @@ async function main(): Promise<number> {
       print(result, () => accepted(result));
       return 0;
     }
+    case "secrets":
+      return secretsCommand(arg(1, "list|show|rotate|rollback"));
     case "clusters": {
       if (positionals[1]) {
         const detail = await client.cluster(environment(positionals[1]), { at: opts.at });

@@ -10,6 +10,15 @@ import type { DeploymentView } from "../projections/deployments.js";
 import type { Environment, StrategyName } from "../strategies/settings.js";
 
 export type { DeploymentStatus, DeploymentView, Environment, Problem, Role, StrategyName, DeploymentEvent };
+export type {
+  CreateSecretBody,
+  SecretDetailView,
+  SecretPolicyBody,
+  SecretRotateAccepted,
+  SecretRotationView,
+  SecretSummaryView,
+  SecretValueView,
+} from "../http/routes/secrets.js";
 
 /** POST /api/v1/deployments body (optional fields may be left out). */
 export type DeploymentRequest = z.input<typeof DeploymentRequestSchema>;

@@ -272,3 +272,12 @@ export function registerSecretRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     });
   });
 }
+
+/** The API's shapes, for the typed client (src/client). */
+export type SecretSummaryView = z.infer<typeof Summary>;
+export type SecretDetailView = z.infer<typeof SecretView>;
+export type SecretRotationView = z.infer<typeof RotationView>;
+export type CreateSecretBody = z.input<typeof CreateSecretRequest>;
+export type SecretPolicyBody = z.input<typeof PolicyRequest>;
+export type SecretRotateAccepted = z.infer<typeof RotateAccepted>;
+export type SecretValueView = z.infer<typeof ValueAnswer>;
