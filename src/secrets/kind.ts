@@ -31,6 +31,12 @@ export interface SecretKindHandler {
   readonly kind: string;
   /** whether POST /api/v1/secrets may carry a value; generated kinds refuse one (400 naming json.value) */
   readonly clientValueAllowed: boolean;
+  /**
+   * Whether an Admin may read a value over GET .../value (each read audited). Kinds that take a
+   * caller's value are readable anyway; a generated value someone must hand out (a join token)
+   * sets this; a private key never does.
+   */
+  readonly valueReadable?: boolean;
   /** a fresh value for a new version; publicInfo is stored in clear beside its ciphertext (never secret material) */
   generate(ctx: SecretKindContext): Promise<{ value: Buffer; publicInfo?: Record<string, unknown> }>;
   /**

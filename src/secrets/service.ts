@@ -18,8 +18,6 @@ import type { SecretDirectory } from "./read-model.js";
 export const SECRET_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 export const SECRET_NAME_RULE = "lowercase letters, digits, . _ -; 1-63 characters, starting with a letter or digit";
 
-/** The kinds whose values the value route may return; the others (private keys, tokens the service checks) never leave it. */
-const READABLE_KINDS = new Set(["generic"]);
 
 export interface SecretsServiceDeps {
   log: EventLog;
@@ -130,7 +128,9 @@ export class SecretsService {
   /** A person reading a value: recorded (SecretValueRead) before it is decrypted and returned. */
   async readValue(name: string, version: number | undefined, ctx: CommandContext): Promise<{ version: number; value: string; position: number }> {
     const state = this.existing(name);
-    if (!READABLE_KINDS.has(state.kind)) throw new DomainError("forbidden", `values of ${state.kind} secrets never leave the service`);
+    // a value the caller gave, or one someone must hand out; never a private key
+    const handler = this.deps.kinds.get(state.kind);
+    if (!handler || !(handler.clientValueAllowed || handler.valueReadable)) throw new DomainError("forbidden", `values of ${state.kind} secrets never leave the service`);
     const wanted = version ?? state.labels.current;
     if (wanted === null) throw notFound(`a current version of secret ${name}`);
     const r = await this.command(name, { type: "RecordValueRead", version: wanted, now: ctx.now }, ctx);
