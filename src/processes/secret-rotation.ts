@@ -152,6 +152,12 @@ export class SecretRotationRunner {
     }
     const state = foldSecret(history as unknown as SecretEvent[]);
     await this.shredDestroyed(name, state, t);
+    if (!this.deps.kinds.get(state.kind)) {
+      // a kind this instance does not know (an older version beside a newer one): leave it to one that does
+      t.wakeAt = null;
+      await this.releaseLease(name);
+      return;
+    }
     const now = clock.now();
     const plan = planRotation(state, now, this.deps.settings);
     if (plan.kind === "idle") {
