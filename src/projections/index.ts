@@ -2,6 +2,7 @@ import { auditProjections } from "./audit.js";
 import { clustersProjection } from "./clusters.js";
 import { deploymentsProjection } from "./deployments.js";
 import { desiredStateProjection } from "./desired-state.js";
+import { graphProjection } from "./graph.js";
 import { nodeOutcomesProjection, nodesProjection } from "./nodes.js";
 import type { Projection } from "./projection.js";
 
@@ -13,6 +14,7 @@ export function allProjections(options: { auditRetentionMs?: number } = {}): Pro
     nodeOutcomesProjection,
     desiredStateProjection,
     clustersProjection,
+    graphProjection as unknown as Projection,
     ...auditProjections({ retentionMs: options.auditRetentionMs }),
   ];
 }

@@ -1,0 +1,412 @@
+// The knowledge graph as a projection of the log (docs/graph.md). Each event is turned into a plan:
+// document id -> a pure update of that document; keys() lists the plan's ids and apply() runs the
+// update for the key it is given. Nothing is ever deleted: edges that stop being true are closed
+// at the position that ended them, so any past position can be read back by filtering.
+import type { RecordedEvent } from "../events/envelope.js";
+import { streamKey } from "../events/streams.js";
+import { moduleVersionId, vertexKey, type EdgeType, type VertexKey, type VertexType } from "../graph/model.js";
+import { own, putOwn } from "../platform/own-keys.js";
+import {
+  eventEdgeId,
+  factEdgeId,
+  GRAPH,
+  runsDocId,
+  vertexDocId,
+  type EdgeDoc,
+  type GraphDoc,
+  type RunsDoc,
+  type RunsInterval,
+  type VertexDoc,
+} from "./graph-docs.js";
+import type { Projection } from "./projection.js";
+import type { IndexSpec } from "./store/port.js";
+
+type Stored<D> = Omit<D, "lastPosition">;
+type Update = (doc: GraphDoc | null) => Stored<GraphDoc> | null;
+
+const DEPLOYMENT_STATUS: Readonly<Record<string, string>> = {
+  ApprovalGranted: "Pending",
+  DeploymentPlanned: "Running",
+  DeploymentPaused: "Paused",
+  DeploymentResumed: "Running",
+  RollbackStarted: "RollingBack",
+  DeploymentSucceeded: "Succeeded",
+  DeploymentFailed: "Failed",
+  DeploymentRolledBack: "RolledBack",
+  DeploymentCancelled: "Cancelled",
+  DeploymentRejected: "Rejected",
+};
+
+const NODE_STATUS: Readonly<Record<string, string>> = {
+  NodeBecameUnhealthy: "Unhealthy",
+  NodeWentOffline: "Offline",
+  NodeRecovered: "Healthy",
+};
+
+const UPDATE_OUTCOMES: Readonly<Record<string, { kind: string; outcome: string }>> = {
+  NodeUpdated: { kind: "install", outcome: "succeeded" },
+  NodeUpdateFailed: { kind: "install", outcome: "failed" },
+  NodeRolledBack: { kind: "rollback", outcome: "succeeded" },
+  NodeRollbackFailed: { kind: "rollback", outcome: "failed" },
+};
+
+export const GRAPH_EVENT_TYPES = [
+  "NodeRegistered",
+  "NodeDeregistered",
+  "NodeDetailsChanged",
+  "ModuleInstalled",
+  "ModuleRemoved",
+  ...Object.keys(NODE_STATUS),
+  "DeploymentRequested",
+  "ApprovalRejected",
+  ...Object.keys(DEPLOYMENT_STATUS),
+  ...Object.keys(UPDATE_OUTCOMES),
+  "ModuleVersionRegistered",
+  "ModuleVersionVerified",
+  "TrustRootAdded",
+  "TrustRootRemoved",
+  "TrustCertificateRevoked",
+  "SecretCreated",
+  "RotationRequested",
+  "UserCreated",
+  "UserRolesChanged",
+  "UserDisabled",
+  "UserEnabled",
+];
+
+/** "<executionId>:<nodeId>:<seq>" (src/processes/deployment-process.ts) -> the deployment */
+function deploymentOfAssignment(assignmentId: string): string | null {
+  const colon = assignmentId.indexOf(":");
+  return colon > 0 ? assignmentId.slice(0, colon) : null;
+}
+
+/** Collects the updates one event makes; several updates of one document compose in order. */
+class Plan {
+  readonly updates = new Map<string, Update>();
+  readonly position: number;
+  readonly at: string;
+
+  constructor(readonly event: RecordedEvent) {
+    this.position = event.position;
+    this.at = event.metadata.occurredAt;
+  }
+
+  private add(id: string, update: Update): void {
+    const before = this.updates.get(id);
+    this.updates.set(id, before ? (doc) => update(before(doc) as GraphDoc | null) : update);
+  }
+
+  /** the vertex, created on first mention; `change` edits a copy (null: only if it exists) */
+  vertex(type: VertexType, id: string, change: (v: VertexDoc) => void = () => {}, createIfMissing = true): VertexKey {
+    const key = vertexKey(type, id);
+    this.add(vertexDocId(key), (doc) => {
+      if (!doc && !createIfMissing) return null;
+      const base = doc as VertexDoc | null;
+      const v: VertexDoc = base
+        ? { ...base, props: { ...base.props } }
+        : { _id: vertexDocId(key), kind: "vertex", vtype: type, vid: id, key, firstPosition: this.position, firstAt: this.at, props: {}, lastPosition: 0 };
+      change(v);
+      const { lastPosition: _runnerSetsIt, ...stored } = v;
+      return stored;
+    });
+    return key;
+  }
+
+  /** an edge that holds from its first assertion on; later assertions change nothing */
+  fact(type: EdgeType, from: VertexKey, to: VertexKey, props: Record<string, unknown> = {}): void {
+    const id = factEdgeId(type, from, to);
+    this.add(id, (doc) => doc ?? this.edge(id, type, from, to, props));
+  }
+
+  /** an edge per event: the same pair may be joined again and again (UPDATED, ROTATED_BY) */
+  eventEdge(type: EdgeType, from: VertexKey, to: VertexKey, props: Record<string, unknown>): void {
+    const id = eventEdgeId(type, from, to, this.position);
+    this.add(id, () => this.edge(id, type, from, to, props));
+  }
+
+  private edge(id: string, type: EdgeType, from: VertexKey, to: VertexKey, props: Record<string, unknown>): Stored<EdgeDoc> {
+    return { _id: id, kind: "edge", type, from, to, open: this.position, openedAt: this.at, props };
+  }
+
+  /** a module version mentioned anywhere: its vertex, its module's, and the VERSION_OF between */
+  moduleVersion(name: string, version: string, change?: (v: VertexDoc) => void): VertexKey {
+    const moduleKey = this.vertex("Module", name, (v) => void (v.props.name = name));
+    const key = this.vertex("ModuleVersion", moduleVersionId(name, version), (v) => {
+      v.props.name = name;
+      v.props.version = version;
+      change?.(v);
+    });
+    this.fact("VERSION_OF", key, moduleKey);
+    return key;
+  }
+
+  /** what node `nodeId` runs of `module` from here on: `next` (null: nothing) */
+  runs(nodeId: string, module: string, next: Omit<RunsInterval, "open" | "openedAt" | "close" | "closedAt"> | null): void {
+    this.add(runsDocId(nodeId, module), (doc) => {
+      const slot = doc as RunsDoc | null;
+      const intervals = [...(slot?.intervals ?? [])];
+      const last = intervals.at(-1);
+      if (last && last.close === null) intervals[intervals.length - 1] = { ...last, close: this.position, closedAt: this.at };
+      if (next) intervals.push({ ...next, open: this.position, openedAt: this.at, close: null, closedAt: null });
+      if (!slot && !next) return null;
+      return { _id: runsDocId(nodeId, module), kind: "runs", from: vertexKey("Node", nodeId), node: nodeId, module, current: next?.version ?? null, intervals };
+    });
+  }
+}
+
+function envsSeen(v: VertexDoc, environment: string): string | string[] {
+  const all = new Set([...(Array.isArray(v.environment) ? v.environment : v.environment ? [v.environment] : []), environment]);
+  return all.size === 1 ? environment : [...all].sort();
+}
+
+/** Ends the node's open registration (and with it every RUNS edge of that registration). */
+function endEpoch(v: VertexDoc, position: number, at: string): void {
+  const epochs = [...(v.epochs ?? [])];
+  const last = epochs.at(-1);
+  if (last && last.close === null) epochs[epochs.length - 1] = { ...last, close: position, closedAt: at };
+  v.epochs = epochs;
+  v.registered = false;
+  v.modules = {};
+}
+
+function withoutKey(record: Record<string, string>, key: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(record)) if (k !== key) putOwn(out, k, v);
+  return out;
+}
+
+type Data = Record<string, unknown>;
+const str = (d: Data, k: string): string => String(d[k]);
+
+function nodeEvent(p: Plan, e: RecordedEvent, d: Data): void {
+  const nodeId = str(d, "nodeId");
+  switch (e.type) {
+    case "NodeRegistered": {
+      const environment = str(d, "environment");
+      const modules = d.modules as Record<string, string>;
+      p.vertex("Environment", environment, (v) => void (v.props.name = environment));
+      p.vertex("Node", nodeId, (v) => {
+        endEpoch(v, p.position, p.at);
+        v.epochs = [...(v.epochs ?? []), { environment, open: p.position, openedAt: p.at, close: null, closedAt: null }];
+        v.environment = envsSeen(v, environment);
+        const copy: Record<string, string> = {};
+        for (const [m, version] of Object.entries(modules)) putOwn(copy, m, version);
+        v.modules = copy;
+        v.registered = true;
+        v.props = { ...v.props, hostname: d.hostname, labels: d.labels, status: "Healthy", environment };
+      });
+      for (const [module, version] of Object.entries(modules)) {
+        p.moduleVersion(module, version);
+        p.runs(nodeId, module, { version, via: null, digest: null });
+      }
+      return;
+    }
+    case "NodeDeregistered":
+      p.vertex("Node", nodeId, (v) => {
+        if (v.registered) endEpoch(v, p.position, p.at);
+        v.props.status = "Deregistered";
+      }, false);
+      return;
+    case "NodeDetailsChanged":
+      p.vertex("Node", nodeId, (v) => void (v.props.labels = d.labels), false);
+      return;
+    case "ModuleInstalled": {
+      const module = str(d, "moduleName");
+      const version = str(d, "version");
+      p.vertex("Node", nodeId, (v) => {
+        if (!v.registered) return;
+        const modules = { ...v.modules };
+        putOwn(modules, module, version);
+        v.modules = modules;
+      }, false);
+      p.moduleVersion(module, version);
+      const digest = typeof d.digest === "string" ? d.digest : null;
+      p.runs(nodeId, module, { version, via: deploymentOfAssignment(str(d, "assignmentId")), digest });
+      return;
+    }
+    case "ModuleRemoved": {
+      const module = str(d, "moduleName");
+      p.vertex("Node", nodeId, (v) => {
+        if (v.registered && own(v.modules, module) !== undefined) v.modules = withoutKey(v.modules ?? {}, module);
+      }, false);
+      p.runs(nodeId, module, null);
+      return;
+    }
+    default: {
+      const status = own(NODE_STATUS, e.type);
+      if (status) p.vertex("Node", nodeId, (v) => void (v.props.status = status), false);
+    }
+  }
+}
+
+function setStatus(v: VertexDoc, status: string, p: Plan): void {
+  const statuses = v.statuses ?? [];
+  if (statuses.at(-1)?.status === status) return;
+  v.statuses = [...statuses, { status, position: p.position, at: p.at }];
+  v.props.status = status;
+}
+
+function deploymentEvent(p: Plan, e: RecordedEvent, d: Data): void {
+  const executionId = streamKey(e.streamId);
+  if (e.type === "DeploymentRequested") {
+    const moduleName = str(d, "moduleName");
+    const version = str(d, "version");
+    const environment = str(d, "targetEnvironment");
+    const requestedBy = str(d, "requestedBy");
+    const deployment = p.vertex("Deployment", executionId, (v) => {
+      v.props = { ...v.props, moduleName, version, targetEnvironment: environment, strategy: d.strategy, requestedBy };
+      setStatus(v, d.requiresApproval ? "PendingApproval" : "Pending", p);
+    });
+    const mv = p.moduleVersion(moduleName, version);
+    p.fact("DEPLOYS", deployment, mv);
+    p.fact("TARGETS", deployment, p.vertex("Environment", environment, (v) => void (v.props.name = environment)));
+    p.fact("REQUESTED_BY", deployment, p.vertex("User", requestedBy, (v) => void (v.props.username = requestedBy)));
+    // optional fields of later schemas: read defensively
+    const artifact = d.artifact as { digest?: unknown; size?: unknown } | undefined;
+    if (artifact && typeof artifact.digest === "string") {
+      const digest = artifact.digest;
+      p.fact("HAS_ARTIFACT", mv, p.vertex("Artifact", digest, (v) => void Object.assign(v.props, { digest, size: artifact.size })));
+    }
+    const dependencies = Array.isArray(d.dependencies) ? (d.dependencies as { name: string; range: string }[]) : [];
+    for (const dep of dependencies) dependsOn(p, mv, dep, "request");
+    return;
+  }
+  const change = own(UPDATE_OUTCOMES, e.type);
+  if (change) {
+    const props: Record<string, unknown> = { ...change, assignmentId: d.assignmentId };
+    if (d.version !== undefined) props.version = d.version;
+    if (typeof d.error === "string") props.error = d.error;
+    p.eventEdge("UPDATED", vertexKey("Deployment", executionId), vertexKey("Node", str(d, "nodeId")), props);
+    return;
+  }
+  if (e.type === "ApprovalGranted" || e.type === "ApprovalRejected" || (e.type === "DeploymentRejected" && typeof d.by === "string")) {
+    const by = str(d, "by");
+    const type = e.type === "ApprovalGranted" ? "APPROVED_BY" : "REJECTED_BY";
+    p.fact(type, vertexKey("Deployment", executionId), p.vertex("User", by, (v) => void (v.props.username = by)), d.reason ? { reason: d.reason } : {});
+  }
+  const status = own(DEPLOYMENT_STATUS, e.type);
+  if (status) p.vertex("Deployment", executionId, (v) => setStatus(v, status, p), false);
+}
+
+function dependsOn(p: Plan, mv: VertexKey, dep: { name: string; range: string }, declaredBy: "registration" | "request"): void {
+  const target = p.vertex("Module", dep.name, (v) => void (v.props.name = dep.name));
+  p.fact("DEPENDS_ON", mv, target, { range: dep.range, declaredBy });
+}
+
+function moduleEvent(p: Plan, e: RecordedEvent, d: Data): void {
+  switch (e.type) {
+    case "ModuleVersionRegistered": {
+      const digest = str(d, "digest");
+      const mv = p.moduleVersion(str(d, "name"), str(d, "version"), (v) => {
+        v.props = { ...v.props, registered: true, digest, size: d.size, description: d.description, registeredBy: d.registeredBy, registeredAt: d.at };
+      });
+      p.fact("HAS_ARTIFACT", mv, p.vertex("Artifact", digest, (v) => void Object.assign(v.props, { digest, size: d.size })));
+      for (const dep of (d.dependencies as { name: string; range: string }[]) ?? []) dependsOn(p, mv, dep, "registration");
+      return;
+    }
+    case "ModuleVersionVerified": {
+      const digest = str(d, "digest");
+      const verification = d.verification as { status: string; signer: { fingerprint256: string; subject: string } | null; chain: string[]; chainFingerprints: string[] };
+      const artifact = p.vertex("Artifact", digest, (v) => {
+        v.props = { ...v.props, digest, verification: verification.status, verifiedAt: d.at };
+      });
+      p.moduleVersion(str(d, "name"), str(d, "version"), (v) => void (v.props.verification = verification.status));
+      const certificate = (fingerprint: string, subject: string | undefined) =>
+        p.vertex("Certificate", fingerprint, (v) => {
+          v.props.fingerprint256 = fingerprint;
+          if (subject !== undefined) v.props.subject = subject;
+        });
+      if (verification.signer) {
+        p.fact("SIGNED_BY", artifact, certificate(verification.signer.fingerprint256, verification.signer.subject));
+      }
+      // the chain runs from the signer up to the anchor: each certificate was issued by the next
+      const fps = verification.chainFingerprints ?? [];
+      for (let i = 0; i + 1 < fps.length; i++) {
+        p.fact("ISSUED_BY", certificate(fps[i]!, verification.chain?.[i]), certificate(fps[i + 1]!, verification.chain?.[i + 1]));
+      }
+      return;
+    }
+    case "TrustRootAdded":
+      p.vertex("Certificate", str(d, "fingerprint256"), (v) => {
+        v.props = { ...v.props, fingerprint256: d.fingerprint256, subject: d.subject, notAfter: d.notAfter, trustRoot: true };
+      });
+      return;
+    case "TrustRootRemoved":
+      p.vertex("Certificate", str(d, "fingerprint256"), (v) => void (v.props.trustRoot = false), false);
+      return;
+    case "TrustCertificateRevoked":
+      p.vertex("Certificate", str(d, "fingerprint256"), (v) => {
+        v.props.fingerprint256 = d.fingerprint256;
+        v.props.revoked = { reason: d.reason, at: d.at, position: p.position };
+      });
+  }
+}
+
+function otherEvent(p: Plan, e: RecordedEvent, d: Data): void {
+  switch (e.type) {
+    case "SecretCreated":
+      p.vertex("Secret", str(d, "name"), (v) => void Object.assign(v.props, { name: d.name, kind: d.kind }));
+      return;
+    case "RotationRequested": {
+      // a scheduled rotation is the system's doing: no user rotated anything
+      if (d.scheduled === true) return;
+      const name = streamKey(e.streamId);
+      const by = str(d, "requestedBy");
+      const secret = p.vertex("Secret", name, (v) => void (v.props.name = name));
+      p.eventEdge("ROTATED_BY", secret, p.vertex("User", by, (v) => void (v.props.username = by)), { rotationId: d.rotationId, reason: d.reason });
+      return;
+    }
+    case "UserCreated":
+    case "UserRolesChanged":
+      p.vertex("User", str(d, "username"), (v) => void Object.assign(v.props, { username: d.username, roles: d.roles }));
+      return;
+    case "UserDisabled":
+    case "UserEnabled":
+      p.vertex("User", str(d, "username"), (v) => void (v.props.disabled = e.type === "UserDisabled"));
+  }
+}
+
+const byStream: [string, (p: Plan, e: RecordedEvent, d: Data) => void][] = [
+  ["node-", nodeEvent],
+  ["deployment-", deploymentEvent],
+  ["approval-", deploymentEvent],
+  ["module-", moduleEvent],
+  ["trust-", moduleEvent],
+];
+
+function planFor(event: RecordedEvent): Plan {
+  const p = new Plan(event);
+  const data = event.data as Data;
+  const handler = byStream.find(([prefix]) => event.streamId.startsWith(prefix))?.[1] ?? otherEvent;
+  handler(p, event, data);
+  return p;
+}
+
+// keys() and apply() see the same event object from the runner: plan it once
+const plans = new WeakMap<RecordedEvent, Plan>();
+function planOf(event: RecordedEvent): Plan {
+  let p = plans.get(event);
+  if (!p) plans.set(event, (p = planFor(event)));
+  return p;
+}
+
+export const graphProjection: Projection<GraphDoc> & { indexes: IndexSpec[] } = {
+  name: "graph",
+  version: 1,
+  collection: GRAPH,
+  filter: { eventTypes: [...new Set(GRAPH_EVENT_TYPES)] },
+  indexes: [
+    { name: "from", keys: { from: 1 } },
+    { name: "to", keys: { to: 1 } },
+    { name: "module", keys: { module: 1 } },
+    { name: "vtype", keys: { vtype: 1 } },
+    { name: "environment", keys: { environment: 1 } },
+    { name: "type", keys: { type: 1 } },
+  ],
+  keys: (event) => [...planOf(event).updates.keys()],
+  apply(doc, event, key) {
+    if (key === undefined) throw new Error("the graph projection touches several documents per event: apply needs the key");
+    const update = planOf(event).updates.get(key);
+    return update ? update(doc) : doc;
+  },
+};
