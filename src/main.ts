@@ -28,11 +28,19 @@ const server = await startServer(config).catch((err: unknown) => {
 });
 console.log(`kernel orchestrator (${config.mode}) listening on ${server.url}  docs: ${server.url}/swagger`);
 
+// SIGTERM/SIGINT: close() ends feeds and long-polls, lets requests and steps in flight finish and
+// closes the stores, all within SHUTDOWN_TIMEOUT_MS; past it, or on a second signal, exit anyway
+// (1): whatever was not finished is resumed from the log by the next start.
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     if (stopping) process.exit(1);
     stopping = true;
+    const shutdownTimeoutMs = config.shutdownTimeoutMs;
+    setTimeout(() => {
+      console.error(JSON.stringify({ level: "error", time: new Date().toISOString(), msg: "shutdown did not finish in time; exiting", shutdownTimeoutMs }));
+      process.exit(1);
+    }, shutdownTimeoutMs).unref();
     server.close().then(
       () => process.exit(0),
       (err) => {

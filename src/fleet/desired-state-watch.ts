@@ -46,6 +46,8 @@ export class DesiredStateWatch {
     const timer = setTimeout(() => waiter.resolve(null), timeoutMs);
     const onAbort = () => waiter.resolve(null);
     signal?.addEventListener("abort", onAbort, { once: true });
+    // an abort that came first (the client left, the server is shutting down) fires no event
+    if (signal?.aborted) onAbort();
     try {
       const doc = await this.collection.get(nodeId);
       if (doc && doc.lastPosition > after) waiter.resolve(doc);

@@ -88,6 +88,7 @@ function shared(event: RecordedEvent): string {
 export function streamFeed(c: Context<AppEnv>, deps: AppDeps, options: FeedOptions): Response {
   const res = c.env?.outgoing;
   if (!res) throw new Error("event streams need @hono/node-server (c.env.outgoing)");
+  if (deps.shutdown?.aborted) throw new DomainError("unavailable", "the server is shutting down; connect again", { retryAfterSeconds: 1 });
   const release = deps.sseLimits.acquire(c.get("principal")?.sub ?? "anonymous");
   const head = c.newResponse(null, 200, {
     "content-type": "text/event-stream; charset=utf-8",
@@ -111,7 +112,9 @@ export function streamFeed(c: Context<AppEnv>, deps: AppDeps, options: FeedOptio
  * - live: writes each matching event; a write that fills the socket buffer, or an event the feed
  *   cannot classify, sends it back to catching up (once the client drains);
  * - a client that does not drain within SSE_STALL_SECONDS is disconnected; it resumes later with
- *   Last-Event-ID.
+ *   Last-Event-ID;
+ * - when the server shuts down, the stream ends cleanly with no `end` message (the feed is not
+ *   over), so the client reconnects, to another instance or after the restart, with Last-Event-ID.
  */
 class FeedConnection {
   private last: number;
@@ -124,6 +127,7 @@ class FeedConnection {
   private closed = false;
   private attachment?: Attachment;
   private heartbeat?: NodeJS.Timeout;
+  private readonly onShutdown = () => this.hangUp();
 
   constructor(
     private readonly res: ServerResponse,
@@ -147,6 +151,7 @@ class FeedConnection {
       if (resume) resume();
       else if (!this.live) this.catchUp();
     });
+    this.deps.shutdown?.addEventListener("abort", this.onShutdown, { once: true });
     this.attachment = this.deps.feed.attach((event) => this.onEvent(event));
     this.seenUpTo = this.attachment.position;
     this.heartbeat = setInterval(() => this.tick(), Math.min(config.sse.heartbeatMs, config.sse.stallTimeoutMs / 2));
@@ -222,6 +227,17 @@ class FeedConnection {
     this.cleanUp();
   }
 
+  /**
+   * Ends the response properly (a client cut off mid-chunk cannot tell a shutdown from a network
+   * fault) but without `end`: what is queued in the socket still goes out, and the client resumes.
+   */
+  private hangUp(): void {
+    if (this.closed) return;
+    this.write(": server shutting down; reconnect with Last-Event-ID\n\n");
+    this.res.end();
+    this.cleanUp();
+  }
+
   /** checked on the heartbeat's tick rather than with a timer per write, which thousands of clients would pay */
   private tick(): void {
     if (!this.blockedSince) return this.write(": heartbeat\n\n");
@@ -237,6 +253,7 @@ class FeedConnection {
     const { metrics } = this.deps;
     if (this.stalled) metrics.sseConnectionsDropped.inc();
     clearInterval(this.heartbeat);
+    this.deps.shutdown?.removeEventListener("abort", this.onShutdown);
     this.attachment?.detach();
     this.onDrain?.();
     metrics.sseConnections.dec();
