@@ -1,6 +1,6 @@
 import semver from "semver";
 import { z } from "zod";
-import type { DeploymentEvent, RollbackCause, StageName } from "../events/catalog/deployment.js";
+import type { DependencyOverrideSchema, DeploymentEvent, RollbackCause, StageName } from "../events/catalog/deployment.js";
 import type { Verdict } from "../strategies/health-analysis.js";
 import type { BlueGreenLayout, Color } from "../strategies/plan-types.js";
 import {
@@ -479,6 +479,9 @@ export type DeploymentCommand =
       executionId: string;
       /** username of the caller */
       requestedBy: string;
+      /** declared with the request for a module not in the registry (src/graph/dependencies.ts) */
+      dependencies?: { name: string; range: string }[];
+      dependencyOverride?: DependencyOverride;
       /** resolveSettings(targetEnvironment, overrides); the request's strategy wins over settings.strategy */
       settings: StrategySettings;
       now: number;
@@ -489,7 +492,9 @@ export type DeploymentCommand =
   | { type: "Pause"; by: string; now: number }
   | { type: "Resume"; by: string; now: number }
   | { type: "Abort"; by: string; reason?: string; now: number }
-  | { type: "Rollback"; by: string; reason?: string; now: number };
+  | { type: "Rollback"; by: string; reason?: string; now: number; dependencyOverride?: DependencyOverride };
+
+export type DependencyOverride = z.infer<typeof DependencyOverrideSchema>;
 
 function requireExisting(state: DeploymentState) {
   if (!state.exists) throw notFound("deployment");
@@ -533,6 +538,8 @@ function request(command: Extract<DeploymentCommand, { type: "RequestDeployment"
         requesterEmail: req.requesterEmail,
         requestedBy: command.requestedBy,
         description: req.description ?? null,
+        ...(command.dependencies?.length && { dependencies: command.dependencies }),
+        ...(command.dependencyOverride && { dependencyOverride: command.dependencyOverride }),
         settings,
         requiresApproval,
         approvalExpiresAt: expiresAt,
@@ -627,7 +634,9 @@ function decide(command: DeploymentCommand, state: DeploymentState): DeploymentE
           status: state.status,
         });
       }
-      return startRollback(state, "manual", { kind: "manual", by: command.by }, reason, at, command.by);
+      const events = startRollback(state, "manual", { kind: "manual", by: command.by }, reason, at, command.by);
+      const override = command.dependencyOverride;
+      return override ? events.map((e) => (e.type === "RollbackStarted" ? { ...e, data: { ...e.data, dependencyOverride: override } } : e)) : events;
     }
   }
 }

@@ -93,6 +93,8 @@ const COMMAND_PREFIXES: [string, RateLimitClass][] = [
   ["/api/v1/clusters", "clusters"],
 ];
 const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+/** POSTs that only read (a graph pattern is a body, not a command) */
+const READ_POSTS = new Set(["/api/v1/graph/query"]);
 const AGENTS = "/api/v1/agent";
 
 /** Event streams hold a connection open; their connects are paced apart from ordinary reads. */
@@ -108,7 +110,7 @@ function isEventStream(path: string): boolean {
  */
 export function classifyRequest(method: string, path: string): RateLimitClass | null {
   if (EXEMPT.some((p) => path === p || path.startsWith(`${p}/`))) return null;
-  const read = READ_METHODS.has(method.toUpperCase());
+  const read = READ_METHODS.has(method.toUpperCase()) || (method.toUpperCase() === "POST" && READ_POSTS.has(path));
   if (read && isEventStream(path)) return "sse";
   if (path.startsWith(AGENTS)) return "agents";
   if (read) return "queries";

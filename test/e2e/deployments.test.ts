@@ -197,7 +197,7 @@ t("bad requests: validation problems, roles, unknown ids", async ({ s, deployer,
   const extra = await s.call("/api/v1/deployments", {
     method: "POST",
     token: deployer,
-    json: { moduleName: "ok", version: "1.0.0", targetEnvironment: "QA", requesterEmail: "a@b.co", force: true },
+    json: { moduleName: "ok", version: "1.0.0", targetEnvironment: "QA", requesterEmail: "a@b.co", priority: "high" },
   });
   assert.is(extra.status, 400);
   const asViewer = await s.call("/api/v1/deployments", { method: "POST", token: viewer, json: { moduleName: "ok", version: "1.0.0", targetEnvironment: "QA", requesterEmail: "a@b.co" } });

@@ -41,6 +41,14 @@ export type RollbackCause = z.infer<typeof RollbackCauseSchema>;
 
 export const RollbackTriggerSchema = z.enum(["failure", "deadline", "manual", "abort"]);
 
+/** An Admin's `force: true` past modules a deployment or rollback left without what they depend on. */
+export const DependencyOverrideSchema = z.object({
+  by: z.string(),
+  dependents: z.array(
+    z.object({ nodeId: z.string(), module: z.string(), version: z.string(), dependsOn: z.string(), range: z.string(), after: z.string().nullable() }),
+  ),
+});
+
 export const deploymentEvents = [
   defineEvent(
     "DeploymentRequested",
@@ -54,6 +62,9 @@ export const deploymentEvents = [
       /** username of the caller */
       requestedBy: z.string(),
       description: z.string().nullable(),
+      /** what the version needs, declared with the request (a module not in the registry; absent in older events) */
+      dependencies: z.array(z.object({ name: z.string(), range: z.string() })).optional(),
+      dependencyOverride: DependencyOverrideSchema.optional(),
       /** resolved settings at request time: later config changes do not alter a running deployment */
       settings: StrategySettingsShape,
       requiresApproval: z.boolean(),
@@ -133,6 +144,7 @@ export const deploymentEvents = [
       cause: RollbackCauseSchema,
       /** every node this deployment touched: each returns to its previous version */
       nodeIds: z.array(z.string()),
+      dependencyOverride: DependencyOverrideSchema.optional(),
       at: iso,
     }),
   ),

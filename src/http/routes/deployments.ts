@@ -23,6 +23,8 @@ import { problemResponses } from "../problem.js";
 import { IdempotencyHeader, idempotentCommand } from "../idempotency.js";
 import { parseLastEventId, streamFeed } from "../sse.js";
 import { resolveInstant } from "./time-travel.js";
+import { DependencyRequestFields, judgeDeployment, judgeRollbackOf } from "../../graph/dependencies.js";
+import { dependencyRefusal } from "./graph.js";
 
 const ExecutionId = z.string().uuid().openapi({ param: { name: "id", in: "path" } });
 const IdParams = z.object({ id: ExecutionId });
@@ -47,6 +49,7 @@ const DeploymentView = z
 const TimeTravelView = DeploymentView.extend({ asOf: z.string(), position: z.number() });
 const Page = z.object({ items: z.array(DeploymentView), nextCursor: z.string().nullable() }).openapi("DeploymentPage");
 const ReasonBody = z.strictObject({ reason: z.string().max(1000).optional() });
+const RollbackBody = z.strictObject({ reason: z.string().max(1000).optional(), force: DependencyRequestFields.force });
 const TERMINAL_TYPES = ["DeploymentSucceeded", "DeploymentFailed", "DeploymentRolledBack", "DeploymentCancelled", "DeploymentRejected"];
 
 const writers = [requireRoles("Deployer", "Admin")];
@@ -62,7 +65,7 @@ const createDeployment = createRoute({
   middleware: writers,
   request: {
     headers: IdempotencyHeader,
-    body: { required: true, content: { "application/json": { schema: DeploymentRequestSchema.strict().openapi("DeploymentRequest") } } },
+    body: { required: true, content: { "application/json": { schema: DeploymentRequestSchema.extend(DependencyRequestFields).strict().openapi("DeploymentRequest") } } },
   },
   responses: {
     202: { description: "Accepted; the runner takes it from here", content: { "application/json": { schema: Accepted } } },
@@ -135,7 +138,7 @@ function action(name: "rollback" | "pause" | "resume" | "abort", summary: string
     summary,
     security,
     middleware: writers,
-    request: { params: IdParams, headers: IdempotencyHeader, body: { required: false, content: { "application/json": { schema: ReasonBody } } } },
+    request: { params: IdParams, headers: IdempotencyHeader, body: { required: false, content: { "application/json": { schema: name === "rollback" ? RollbackBody : ReasonBody } } } },
     responses: {
       202: { description: "Accepted", content: { "application/json": { schema: Accepted } } },
       ...problemResponses(400, 401, 403, 404, 409, 422),
@@ -230,6 +233,10 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
   app.openapi(createDeployment, async (c) => {
     const body = c.req.valid("json");
     const principal = c.get("principal")!;
+    // module dependencies on the target nodes, as they are now (src/graph/dependencies.ts)
+    const needs = await judgeDeployment(deps.readStore, body, principal);
+    if (!needs.ok) return dependencyRefusal(c, needs.refusal) as never;
+    const dependencyFields = { ...(needs.dependencies && { dependencies: needs.dependencies }), ...(needs.override && { dependencyOverride: needs.override }) };
     return idempotentCommand(c, deps, body, async (ctx) => {
       // with a key, a retry that runs again (its first attempt died midway) lands on the same deployment
       const executionId = ctx.idempotencyKey ? deterministicUuid(`deployment:${principal.sub}:${ctx.idempotencyKey}`) : randomUUID();
@@ -241,7 +248,7 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
       const settings = resolveSettings(body.targetEnvironment, deps.config.strategyOverrides, {
         approval: { timeoutMs: deps.config.approvals.timeoutMs, allowSelfApproval: deps.config.approvals.allowSelfApproval },
       });
-      const result = await deploymentCommand(deps.log, deps.metrics, executionId, { type: "RequestDeployment", executionId, requestedBy: principal.sub, settings, now: ctx.now, ...body }, ctx);
+      const result = await deploymentCommand(deps.log, deps.metrics, executionId, { type: "RequestDeployment", executionId, requestedBy: principal.sub, settings, now: ctx.now, ...body, ...dependencyFields }, ctx);
       return {
         status: 202,
         body: { executionId, status: result.state.status, position: result.position },
@@ -313,8 +320,13 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
       const { id } = c.req.valid("param");
       // the body is optional; an absent one is an empty reason
       const reason = c.req.header("content-length") && c.req.header("content-length") !== "0" ? (c.req.valid("json") as { reason?: string } | undefined)?.reason : undefined;
+      // a rollback must not leave modules on its nodes without what they depend on, unless an Admin forces it
+      const force = c.req.header("content-length") && c.req.header("content-length") !== "0" ? (c.req.valid("json") as { force?: boolean } | undefined)?.force : undefined;
+      const verdict = name === "rollback" ? await judgeRollbackOf(deps.readStore, deps.log, id, force, c.get("principal")!) : undefined;
+      if (verdict && !verdict.ok) return dependencyRefusal(c, verdict.refusal) as never;
+      const override = verdict?.ok && verdict.override ? { dependencyOverride: verdict.override } : {};
       return idempotentCommand(c, deps, { reason }, async (ctx) => {
-        const result = await deploymentCommand(deps.log, deps.metrics, id, commands[name](c.get("principal")!.sub, reason, ctx.now), ctx);
+        const result = await deploymentCommand(deps.log, deps.metrics, id, { ...commands[name](c.get("principal")!.sub, reason, ctx.now), ...override }, ctx);
         return { status: 202, body: { executionId: id, status: result.state.status, position: result.position } };
       });
     });

@@ -6,6 +6,7 @@ import { registerAuditRoutes } from "./audit.js";
 import { registerAuthRoutes } from "./auth.js";
 import { registerClusterRoutes } from "./clusters.js";
 import { registerDeploymentRoutes } from "./deployments.js";
+import { registerGraphRoutes } from "./graph.js";
 import { registerOpsRoutes } from "./ops.js";
 import { registerUserRoutes } from "./users.js";
 import { registerSecretRoutes } from "./secrets.js";
@@ -21,6 +22,7 @@ export function buildApp(deps: AppDeps) {
   registerApprovalRoutes(app, deps);
   registerAgentRoutes(app, deps);
   registerClusterRoutes(app, deps);
+  registerGraphRoutes(app, deps);
   registerAuditRoutes(app, deps);
   return app;
 }
