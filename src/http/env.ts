@@ -11,6 +11,7 @@ import type { LiveFeed } from "../events/live-feed.js";
 import type { Principal, TokenService } from "./auth.js";
 import type { UserDirectory } from "../identity/user-directory.js";
 import type { SseLimits } from "./sse.js";
+import type { ModuleService } from "../modules/service.js";
 import type { SecretsRuntime } from "../secrets/runtime.js";
 
 /** Per-request values set by middleware. */
@@ -40,6 +41,8 @@ export interface AppDeps {
   /** one live tail of the log shared by SSE connections and processes */
   feed: LiveFeed;
   sseLimits: SseLimits;
+  /** the module registry: artifacts, verdicts, trust store and the deployment gate */
+  modules: ModuleService;
   /** versioned secrets: read model, write service, values, the rotation process */
   secrets: SecretsRuntime;
   /** this process among several serving the same stores (lease owner, telemetry origin) */
