@@ -6,10 +6,6 @@ import { SseLimits } from "./http/sse.js";
 import { answerClientError } from "./http/client-error.js";
 import { DeploymentRunner } from "./processes/deployment-runner.js";
 import { AuditAnchor } from "./processes/audit-anchor.js";
-import { ModuleRevocation } from "./processes/module-revocation.js";
-import { openArtifactStore } from "./modules/artifacts/open.js";
-import { ModuleService } from "./modules/service.js";
-import { trustDemoPki } from "./modules/demo-trust.js";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { seedDemoUsers } from "./commands/users.js";
@@ -21,6 +17,10 @@ import { startFleet } from "./fleet/index.js";
 import { buildApp } from "./http/routes/index.js";
 import { TokenService } from "./http/auth.js";
 import { UserDirectory } from "./identity/user-directory.js";
+import { JoinTokens } from "./identity/join-tokens.js";
+import { KeyRing, tokenLifetimeProblem } from "./identity/key-ring.js";
+import { agentJoinTokenKind } from "./secrets/kinds/agent-join-token.js";
+import { jwtSigningKeyKind } from "./secrets/kinds/jwt-signing-key.js";
 import { SecretKindRegistry } from "./secrets/kind.js";
 import { genericKind } from "./secrets/kinds/generic.js";
 import { startSecrets } from "./secrets/runtime.js";
@@ -33,9 +33,9 @@ import type { ReadStore } from "./projections/store/port.js";
 import { countingErrors } from "./projections/store/around.js";
 import { openReadStore } from "./projections/store/open.js";
 import { systemClock, type Clock } from "./platform/clock.js";
-import type { Config } from "./platform/config.js";
+import { ConfigError, type Config } from "./platform/config.js";
 import { openCoordination } from "./platform/coordination/open.js";
-import { createLogger } from "./platform/logger.js";
+import { createLogger, type Logger } from "./platform/logger.js";
 import { createMetrics } from "./platform/metrics.js";
 import { startTelemetry } from "./platform/telemetry.js";
 
@@ -76,6 +76,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       throw new StartupRefusedError(demoUsersRefusal(demo));
     }
   }
+  const lifetimeProblem = await tokenLifetimeProblem(log, config.jwt.ttlSeconds);
+  if (lifetimeProblem) {
+    await store.close();
+    await telemetry.shutdown();
+    throw new ConfigError([lifetimeProblem]);
+  }
   const metrics = createMetrics();
   const bareReadStore = options.readStore ?? (await openReadStore({ mongodbUrl: config.mongodbUrl, mongodbDb: config.mongodbDb }));
   const readStore = countingErrors(bareReadStore, (op) => metrics.storeErrors.inc({ adapter: bareReadStore.kind, op }));
@@ -99,8 +105,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const users = new UserDirectory(log, feed, clock);
   await users.start();
   // the kinds this instance can rotate; a built-in secret is seeded at start once its kind is registered
-  const secretKinds = new SecretKindRegistry([genericKind()]);
+  // JWT keys and join tokens follow their secrets in the log; the jwt kind's install asks the ring
+  const keyRing = new KeyRing({ clock, logger });
+  const joinTokens = new JoinTokens({ clock, logger, seed: config.agentJoinToken });
+  const secretKinds = new SecretKindRegistry([genericKind(), jwtSigningKeyKind(keyRing), agentJoinTokenKind()]);
   const secrets = await startSecrets({ config, log, feed, coordination, clock, logger, metrics, instanceId, kinds: secretKinds });
+  // before any request is served: login signs with the ring's key, registration asks the join tokens
+  const secretSource = { directory: secrets.directory, log, readVersion: (name: string, version: number) => secrets.values.read(name, version) };
+  await keyRing.start(secretSource);
+  await joinTokens.start(secretSource);
+  warnAboutStaleSecrets(config, keyRing, joinTokens, clock, logger);
   // skips counted while the projections caught up are replayed into the counter here
   log.observe({
     unknownType: (type, count) => metrics.eventsUnknownType.inc({ type }, count),
@@ -109,8 +123,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       logger.warn({ err, delayMs }, "event subscription dropped; resubscribing");
     },
   });
-  const artifacts = await openArtifactStore({ dataDir: config.dataDir, mongodbUrl: config.mongodbUrl, mongodbDb: config.mongodbDb });
-  const modules = new ModuleService({ log, artifacts, clock, logger, dev: config.dev });
   const deps: AppDeps = {
     config,
     log,
@@ -120,27 +132,19 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metrics,
     logger,
     clock,
-    tokens: new TokenService(config.jwt, clock),
+    tokens: new TokenService(config.jwt, keyRing, clock),
+    keyRing,
+    joinTokens,
     users,
     feed,
     instanceId,
     sseLimits: new SseLimits({ total: config.sse.maxConnections, perUser: config.sse.maxConnectionsPerUser }),
-    modules,
     secrets,
   };
   if (config.dev) await seedDemoUsers(log, clock.now());
 
   const runner = new DeploymentRunner({ log, readStore, feed, projections, coordination, clock, logger, metrics, instanceId, leaseTtlMs: config.leaseTtlMs });
   await runner.start();
-  // revocation after the fact: in-flight deployments of a revoked module version stop
-  const revocation = new ModuleRevocation({ log, readStore, feed, projections, modules, clock, logger, metrics, dev: config.dev });
-  await revocation.start();
-  if (config.dev) await trustDemoPki(modules, config.dataDir, clock, logger);
-  // verdicts a crash left unjudged after a trust change catch up in the background
-  void modules.reverifyAll("reconciled", { actor: { kind: "system", id: "module-registry" }, correlationId: randomUUID(), now: clock.now() }).then(
-    (changes) => changes.length && logger.info({ changes: changes.length }, "module verdicts brought up to date with the trust store"),
-    (err: unknown) => logger.warn({ err }, "could not re-verify registered modules at start"),
-  );
   await secrets.startRotation();
   // any instance anchors: the anchor stream's expected revision keeps each range anchored once
   const anchors = new AuditAnchor({ log, clock, logger, feed, everyEvents: config.auditAnchor.everyEvents });
@@ -171,17 +175,30 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       });
       await runner.stop();
       // after the last writer in this process, so a restart finds the whole log anchored
-      await revocation.stop();
       await anchors.stop();
       users.stop();
+      keyRing.stop();
+      joinTokens.stop();
     await secrets.stop();
       await feed.stop();
       await projections.stop();
       await coordination.close();
       if (!options.readStore) await readStore.close(); // an injected store is its owner's to close
       await store.close();
-      await artifacts.close();
       await telemetry.shutdown();
     },
   };
+}
+
+/** Settings that no longer do what an operator may think they do, said once at start. */
+function warnAboutStaleSecrets(config: Config, keyRing: KeyRing, joinTokens: JoinTokens, clock: Clock, logger: Logger): void {
+  const since = keyRing.managedSinceMs();
+  if (config.jwt.legacy && since !== null && clock.now() >= since + config.jwt.ttlSeconds * 1000) {
+    logger.warn("JWT_SECRET is set but no longer verifies anything (every token it signed has expired); remove it");
+  }
+  if (!joinTokens.accepts(config.agentJoinToken, clock.now())) {
+    logger.warn(
+      "AGENT_JOIN_TOKEN only seeded the first version of the agent-join-token secret and is no longer accepted; agents register with the secret's current version",
+    );
+  }
 }

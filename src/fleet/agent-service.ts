@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import { fold } from "../commands/decider.js";
 import { DomainError, notFound } from "../commands/errors.js";
 import { handleCommand, type CommandContext } from "../commands/handler.js";
@@ -19,11 +18,6 @@ import { LIVENESS, recordHeartbeat, recordSignOfLife, type HeartbeatMetrics } fr
 export interface FleetDeps {
   log: EventLog;
   readStore: ReadStore;
-}
-
-export function joinTokenMatches(given: string, expected: string): boolean {
-  const h = (s: string) => createHash("sha256").update(s).digest();
-  return timingSafeEqual(h(given), h(expected));
 }
 
 export function environmentOrThrow(raw: string): Environment {
@@ -191,8 +185,6 @@ export interface ReportInput {
   outcome: "succeeded" | "failed";
   durationMs: number;
   error?: string;
-  /** sha256:<hex> of the installed bytes */
-  digest?: string;
 }
 
 /** Records the outcome of the node's current assignment of a module; anything else is refused. */
@@ -211,7 +203,7 @@ export async function reportOutcome(deps: FleetDeps, nodeId: string, input: Repo
     deps.log,
     streams.node(nodeId),
     nodeDecider,
-    { type: "ReportOutcome", assignment, outcome: input.outcome, durationMs: input.durationMs, error: input.error, digest: input.digest, now: ctx.now },
+    { type: "ReportOutcome", assignment, outcome: input.outcome, durationMs: input.durationMs, error: input.error, now: ctx.now },
     ctx,
   );
   return { assignment, position: r.position, recorded: r.events.length > 0, modules: r.state.modules };

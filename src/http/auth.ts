@@ -1,6 +1,8 @@
-import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import type { KeyObject } from "node:crypto";
+import { SignJWT, decodeProtectedHeader, jwtVerify, errors as joseErrors } from "jose";
 import type { MiddlewareHandler } from "hono";
 import { z } from "zod";
+import { DomainError } from "../commands/errors.js";
 import { RoleSchema, type Role } from "../events/catalog/user.js";
 import type { UserDirectory } from "../identity/user-directory.js";
 import { systemClock, type Clock } from "../platform/clock.js";
@@ -34,30 +36,68 @@ const ClaimsSchema = z.object({
 });
 
 export interface JwtSettings {
-  secret: string;
   issuer: string;
   audience: string;
+  /** the longest lifetime a token may have; verify refuses longer ones */
   ttlSeconds: number;
-  kid: string;
+  /**
+   * The HS256 secret of releases before managed keys, for verification only (never signs): tokens
+   * issued before an upgrade keep working until they expire. Only tokens with its kid are tried
+   * with it, and only until one token lifetime after the first managed key began to sign.
+   */
+  legacy?: { secret: string; kid: string };
 }
+
+/** What jose signs and verifies with (node:crypto KeyObjects are imported once, when a key is loaded). */
+export type VerificationKey = CryptoKey | KeyObject;
+
+/** The keys TokenService signs and verifies with; src/identity/key-ring.ts follows them in the event log. */
+export interface SigningKeys {
+  /** the private key that signs now, or null while none is loaded */
+  signer(): { kid: string; key: VerificationKey } | null;
+  /** the public key named `kid` when tokens signed with it still count at nowMs, else null */
+  verifier(kid: string, nowMs: number): VerificationKey | null;
+  /** when the first managed key began to sign (ms), null before; ends the legacy secret's window */
+  managedSinceMs(): number | null;
+}
+
+/** Managed keys sign with Ed25519 (RFC 8037); HS256 only ever verifies the legacy secret's tokens. */
+export const SIGNING_ALG = "EdDSA";
+const LEGACY_ALG = "HS256";
 
 const VERIFIED_CACHE_SIZE = 10_000;
 
-/** Signs and verifies bearer tokens (HS256 with a key id, so keys can be rotated). */
+interface Verified {
+  principal: Principal;
+  expiresAtMs: number;
+  /** the key that verified it: a cached token counts only while that key still does */
+  alg: string;
+  kid: string;
+}
+
+/**
+ * Signs bearer tokens with the current managed key (its kid names the key version) and verifies
+ * them with whichever key their kid names, while that key counts: next, current, or previous
+ * within its overlap. A token of a destroyed or unknown key is refused.
+ */
 export class TokenService {
-  // a CryptoKey imported once: jose would otherwise import the raw secret on every call
-  private readonly key: Promise<CryptoKey>;
+  private readonly legacyKey: Promise<CryptoKey> | null;
   /**
    * Tokens already verified, until they expire: agents and dashboards repeat the same token on
    * every request, and a signature check costs more than the rest of the request. Bounded; a
-   * token is only ever cached after a full verification.
+   * token is only ever cached after a full verification, and a hit is honoured only while its
+   * key still counts.
    */
-  private readonly verified = new Map<string, { principal: Principal; expiresAtMs: number }>();
+  private readonly verified = new Map<string, Verified>();
   constructor(
     private readonly settings: JwtSettings,
+    private readonly keys: SigningKeys,
     private readonly clock: Clock = systemClock,
   ) {
-    this.key = crypto.subtle.importKey("raw", Buffer.from(settings.secret, "utf8"), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+    const legacy = settings.legacy;
+    this.legacyKey = legacy
+      ? crypto.subtle.importKey("raw", Buffer.from(legacy.secret, "utf8"), { name: "HMAC", hash: "SHA-256" }, false, ["verify"])
+      : null;
   }
 
   /** ttlSeconds may shorten the configured lifetime, never lengthen it (verify would refuse the token). */
@@ -68,43 +108,59 @@ export class TokenService {
     claims: { ver?: number } = {},
   ): Promise<{ token: string; expiresAt: string }> {
     if (!(ttlSeconds > 0 && ttlSeconds <= this.settings.ttlSeconds)) throw new RangeError(`token lifetime must be 1..${this.settings.ttlSeconds} s`);
+    const signer = this.keys.signer();
+    // only between a first start and its key being loaded: a moment, so the caller may retry
+    if (!signer) throw new DomainError("unavailable", "no signing key is loaded yet; try again shortly", { retryAfterSeconds: 1 });
     const iat = Math.floor(nowMs / 1000);
     const exp = iat + ttlSeconds;
     const token = await new SignJWT({ roles: principal.roles, ...(claims.ver === undefined ? {} : { ver: claims.ver }) })
-      .setProtectedHeader({ alg: "HS256", kid: this.settings.kid, typ: TOKEN_TYPE })
+      .setProtectedHeader({ alg: SIGNING_ALG, kid: signer.kid, typ: TOKEN_TYPE })
       .setSubject(principal.sub)
       .setIssuer(this.settings.issuer)
       .setAudience(this.settings.audience)
       .setIssuedAt(iat)
       .setExpirationTime(exp)
       .setJti(crypto.randomUUID())
-      .sign(await this.key);
+      .sign(signer.key);
     return { token, expiresAt: new Date(exp * 1000).toISOString() };
   }
 
   /**
-   * The principal the token names, or null when it is forged, expired, for someone else or not
-   * strictly an access token of ours (RFC 8725, RFC 9068). Says nothing about whether the account
-   * may still act: that is the UserDirectory's call, on every request.
+   * The principal the token names, or null when it is forged, expired, for someone else, signed
+   * by a key that no longer counts, or not strictly an access token of ours (RFC 8725, RFC 9068).
+   * Says nothing about whether the account may still act: that is the UserDirectory's call, on
+   * every request.
    */
   async verify(token: string): Promise<Principal | null> {
     const nowMs = this.clock.now();
     const known = this.verified.get(token);
     if (known) {
-      if (known.expiresAtMs > nowMs) return known.principal;
+      if (known.expiresAtMs > nowMs && (await this.keyFor(known.alg, known.kid, nowMs))) return known.principal;
+      // expired, or its key stopped counting: a full check would refuse it too
       this.verified.delete(token);
+      return null;
     }
+    let alg: string;
+    let kid: string;
     try {
-      const { payload, protectedHeader } = await jwtVerify(token, await this.key, {
+      const header = decodeProtectedHeader(token);
+      if (typeof header.alg !== "string" || typeof header.kid !== "string") return null;
+      ({ alg, kid } = header as { alg: string; kid: string });
+    } catch {
+      return null;
+    }
+    // the key decides the algorithm, never the token: each kid has exactly one
+    const key = await this.keyFor(alg, kid, nowMs);
+    if (!key) return null;
+    try {
+      const { payload } = await jwtVerify(token, key, {
         issuer: this.settings.issuer,
         audience: this.settings.audience,
-        algorithms: ["HS256"],
+        algorithms: [alg],
         typ: TOKEN_TYPE,
         requiredClaims: ["exp", "iat", "sub", "jti"],
         currentDate: new Date(nowMs),
       });
-      // one key today; the key set (and its kids) arrives with key rotation
-      if (protectedHeader.kid !== this.settings.kid) return null;
       const parsed = ClaimsSchema.safeParse(payload);
       if (!parsed.success) return null;
       const { sub, roles, jti, iat, exp, ver } = parsed.data;
@@ -112,12 +168,22 @@ export class TokenService {
       if (exp - iat > this.settings.ttlSeconds) return null;
       const principal: Principal = { sub, roles, jti, exp, ...(ver === undefined ? {} : { ver }) };
       if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
-      this.verified.set(token, { principal, expiresAtMs: exp * 1000 });
+      this.verified.set(token, { principal, expiresAtMs: exp * 1000, alg, kid });
       return principal;
     } catch (err) {
       if (err instanceof joseErrors.JOSEError) return null;
       throw err;
     }
+  }
+
+  private async keyFor(alg: string, kid: string, nowMs: number): Promise<VerificationKey | null> {
+    if (alg === SIGNING_ALG) return this.keys.verifier(kid, nowMs);
+    const legacy = this.settings.legacy;
+    if (alg !== LEGACY_ALG || !legacy || !this.legacyKey || kid !== legacy.kid) return null;
+    // a legacy token lives at most one lifetime, so none issued before the switch outlives this
+    const since = this.keys.managedSinceMs();
+    if (since !== null && nowMs >= since + this.settings.ttlSeconds * 1000) return null;
+    return this.legacyKey;
   }
 }
 

@@ -10,8 +10,9 @@ import type { Metrics } from "../platform/metrics.js";
 import type { LiveFeed } from "../events/live-feed.js";
 import type { Principal, TokenService } from "./auth.js";
 import type { UserDirectory } from "../identity/user-directory.js";
+import type { JoinTokens } from "../identity/join-tokens.js";
+import type { KeyRing } from "../identity/key-ring.js";
 import type { SseLimits } from "./sse.js";
-import type { ModuleService } from "../modules/service.js";
 import type { SecretsRuntime } from "../secrets/runtime.js";
 
 /** Per-request values set by middleware. */
@@ -38,11 +39,13 @@ export interface AppDeps {
   tokens: TokenService;
   /** every user's current state and revoked tokens, followed from the log: asked on every request */
   users: UserDirectory;
+  /** the JWT signing keys (next, current, retired within the overlap), followed from the log */
+  keyRing: KeyRing;
+  /** the agent join tokens accepted now (current, previous within the overlap), followed from the log */
+  joinTokens: JoinTokens;
   /** one live tail of the log shared by SSE connections and processes */
   feed: LiveFeed;
   sseLimits: SseLimits;
-  /** the module registry: artifacts, verdicts, trust store and the deployment gate */
-  modules: ModuleService;
   /** versioned secrets: read model, write service, values, the rotation process */
   secrets: SecretsRuntime;
   /** this process among several serving the same stores (lease owner, telemetry origin) */

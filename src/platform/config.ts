@@ -25,11 +25,17 @@ const EnvSchema = z.object({
   REDIS_URL: url.optional(),
   SQLITE_SYNCHRONOUS: z.enum(["FULL", "NORMAL", "EXTRA", "OFF"]).default("FULL"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** migration only: the HS256 secret of older releases, to verify (never sign) tokens issued before the upgrade */
   JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   JWT_ISSUER: z.string().default("kernel-orchestrator"),
   JWT_AUDIENCE: z.string().default("kernel-orchestrator-api"),
   JWT_TTL_SECONDS: int(60).default(3600),
+  /** the kid JWT_SECRET's tokens carry */
   JWT_KID: z.string().default("k1"),
+  /** Cache-Control max-age of GET /.well-known/jwks.json (production 300, development 2) */
+  JWKS_MAX_AGE_SECONDS: int(0).optional(),
+  /** how long a new signing key is in the JWKS before it signs; at least JWKS_MAX_AGE_SECONDS (the default) */
+  JWKS_PUBLISH_AHEAD_SECONDS: z.coerce.number().min(0).optional(),
   LOCKOUT_MAX_ATTEMPTS: int(1).default(5),
   LOCKOUT_WINDOW_SECONDS: int(1).default(900),
   LOCKOUT_DURATION_SECONDS: int(1).default(900),
@@ -38,10 +44,6 @@ const EnvSchema = z.object({
   /** "false"/unset: X-Forwarded-For is ignored; a hop count, or a comma list of proxy addresses/CIDRs */
   TRUST_PROXY: z.string().optional(),
   BODY_LIMIT_BYTES: int(1024).default(64 * 1024),
-  /** largest module artifact POST /api/v1/modules accepts (that route is exempt from BODY_LIMIT_BYTES) */
-  MODULE_MAX_BYTES: int(1).default(64 * 1024 * 1024),
-  /** artifact downloads served at once by this instance; more get 429 with Retry-After */
-  MODULE_DOWNLOADS_MAX: int(1).default(32),
   RATE_LIMIT_ENABLED: bool.optional(),
   RATE_LIMIT_FAIL_MODE: z.enum(["open", "closed"]).default("open"),
   /** JSON object of per-class limits per minute, e.g. {"deployments":10,"auth":5} */
@@ -145,7 +147,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const mode = resolveMode(e.APP_MODE, e.NODE_ENV, problems);
   const dev = mode === "development";
   if (!dev && !e.AGENT_JOIN_TOKEN) problems.push("AGENT_JOIN_TOKEN: required in production mode (agents register with it)");
-  if (!dev && !e.JWT_SECRET) problems.push("JWT_SECRET: required in production mode (no default signing key outside development)");
+  // a verifier that cached the key set must find a new key in it before the key signs anything
+  const jwksMaxAgeSeconds = e.JWKS_MAX_AGE_SECONDS ?? (dev ? 2 : 300);
+  const publishAheadSeconds = e.JWKS_PUBLISH_AHEAD_SECONDS ?? jwksMaxAgeSeconds;
+  if (publishAheadSeconds < jwksMaxAgeSeconds) {
+    problems.push(`JWKS_PUBLISH_AHEAD_SECONDS: must be at least JWKS_MAX_AGE_SECONDS (${jwksMaxAgeSeconds} s), or a verifier with a cached key set meets a key it does not know`);
+  }
   if (e.PROJECTIONS_MODE === "follow" && !e.MONGODB_URL) {
     problems.push("PROJECTIONS_MODE: follow needs MONGODB_URL (the read models it follows are written there by another instance)");
   }
@@ -192,14 +199,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (problems.length) throw new ConfigError(problems);
 
   const dataDir = resolve(e.DATA_DIR);
-  let jwtSecret = e.JWT_SECRET;
   let agentJoinToken = e.AGENT_JOIN_TOKEN;
-  // only development gets here without both (production refused above); given values always win
-  if (!jwtSecret || !agentJoinToken) {
+  // only development gets here without it (production refused above); a given value always wins
+  if (!agentJoinToken) {
     try {
-      const generated = loadOrCreateDevSecrets(dataDir);
-      jwtSecret ??= generated.jwtSecret;
-      agentJoinToken ??= generated.agentJoinToken;
+      agentJoinToken = loadOrCreateDevSecrets(dataDir).agentJoinToken;
     } catch (err) {
       throw new ConfigError([`DATA_DIR: cannot keep development secrets in ${DEV_SECRETS_FILE}: ${err instanceof Error ? err.message : String(err)}`]);
     }
@@ -218,11 +222,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sqliteSynchronous: e.SQLITE_SYNCHRONOUS,
     logLevel: e.LOG_LEVEL,
     jwt: {
-      secret: jwtSecret,
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
       ttlSeconds: e.JWT_TTL_SECONDS,
-      kid: e.JWT_KID,
+      ...(e.JWT_SECRET === undefined ? {} : { legacy: { secret: e.JWT_SECRET, kid: e.JWT_KID } }),
+      jwksMaxAgeSeconds,
+      /** the jwt-signing-key kind's install step waits this long: the new key is in the JWKS, not yet signing */
+      publishAheadMs: publishAheadSeconds * 1000,
     },
     lockout: {
       maxAttempts: e.LOCKOUT_MAX_ATTEMPTS,
@@ -232,7 +238,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     trustProxy,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
-    modules: { maxBytes: e.MODULE_MAX_BYTES, downloadsMax: e.MODULE_DOWNLOADS_MAX },
     rateLimit: {
       enabled: e.RATE_LIMIT_ENABLED ?? true,
       failMode: e.RATE_LIMIT_FAIL_MODE,

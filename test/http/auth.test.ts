@@ -129,15 +129,16 @@ t("demo credentials in development; docs, health, metrics, request id", async ({
   assert.is(withId.headers.get("x-request-id"), "abc-123");
 });
 
-t("production mode refuses to start without a signing key and hides demo credentials", async () => {
+t("production mode refuses to start without the master key that guards the signing key, and hides demo credentials", async () => {
   try {
     loadConfig({ APP_MODE: "production", AGENT_JOIN_TOKEN: "j".repeat(20) });
     assert.unreachable("should have thrown");
   } catch (err) {
     assert.instance(err, ConfigError);
-    assert.match((err as Error).message, "JWT_SECRET");
+    // the signing key is a managed secret: no JWT_SECRET to demand, its master key instead
+    assert.match((err as Error).message, "SECRETS_MASTER_KEY");
   }
-  const prod = await startTestServer({ APP_MODE: "production", JWT_SECRET: "x".repeat(40), AGENT_JOIN_TOKEN: "j".repeat(20), SECRETS_MASTER_KEY: "a".repeat(64) });
+  const prod = await startTestServer({ APP_MODE: "production", AGENT_JOIN_TOKEN: "j".repeat(20), SECRETS_MASTER_KEY: "a".repeat(64) });
   try {
     assert.is((await prod.call("/api/v1/authentication/demo-credentials")).status, 404);
     assert.is((await prod.call("/api/v1/authentication/login", { method: "POST", json: { username: "admin", password: "Admin123!" } })).status, 401);

@@ -1,5 +1,7 @@
 // Bearer tokens are checked as RFC 8725 and RFC 9068 ask: the test signs its own tokens with the
-// server's key, so only the claims decide. Every malformed one is a 401 problem+json, never a 5xx.
+// server's current signing key (taken in-process from its key ring), so only the claims and the
+// header decide. Every malformed one is a 401 problem+json, never a 5xx.
+import { generateKeyPairSync } from "node:crypto";
 import { SignJWT, decodeJwt, decodeProtectedHeader, type JWTPayload } from "jose";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -16,12 +18,15 @@ interface Forge {
   claims?: JWTPayload & { roles?: string[] };
   /** claims to leave out */
   omit?: string[];
+  /** a key other than the server's to sign with (the header still names the server's kid unless told otherwise) */
+  key?: Parameters<SignJWT["sign"]>[0];
   alg?: string;
 }
 
 /** A token signed with the server's own key, as the server would sign it unless told otherwise. */
-async function forge(s: TestServer, { header = {}, claims = {}, omit = [], alg = "HS256" }: Forge = {}): Promise<string> {
-  const { secret, issuer, audience, kid } = s.deps.config.jwt;
+async function forge(s: TestServer, { header = {}, claims = {}, omit = [], key, alg = "EdDSA" }: Forge = {}): Promise<string> {
+  const { issuer, audience } = s.deps.config.jwt;
+  const signer = s.deps.keyRing.signer()!;
   const now = Math.floor(Date.now() / 1000);
   const payload: Record<string, unknown> = {
     sub: "admin",
@@ -35,7 +40,7 @@ async function forge(s: TestServer, { header = {}, claims = {}, omit = [], alg =
     ...claims,
   };
   for (const name of omit) delete payload[name];
-  return new SignJWT(payload).setProtectedHeader({ alg, kid, typ: "at+jwt", ...header }).sign(new TextEncoder().encode(secret));
+  return new SignJWT(payload).setProtectedHeader({ alg, kid: signer.kid, typ: "at+jwt", ...header }).sign(key ?? signer.key);
 }
 
 async function status(s: TestServer, token: string): Promise<number> {
@@ -48,9 +53,9 @@ t("a well-formed token signed with the server's key is accepted (the control cas
   assert.is(await status(s, await forge(s)), 200);
 });
 
-t("tokens the server issues are typed at+jwt and carry sub, iat, exp, jti and ver", async ({ s }) => {
+t("tokens the server issues are typed at+jwt, EdDSA with the signing key's version as kid, and carry sub, iat, exp, jti and ver", async ({ s }) => {
   const token = await s.login(...DEMO.viewer);
-  assert.is(decodeProtectedHeader(token).typ, "at+jwt");
+  assert.equal(decodeProtectedHeader(token), { alg: "EdDSA", kid: "jwt-signing-key@1", typ: "at+jwt" });
   const claims = decodeJwt(token);
   assert.is(claims.sub, "viewer");
   for (const name of ["iat", "exp", "jti"]) assert.ok(claims[name] !== undefined, `${name} present`);
@@ -81,10 +86,21 @@ t("iat more than 60 s in the future: 401; a little clock skew is tolerated", asy
   assert.is(await status(s, await forge(s, { claims: { iat: now + 20, exp: now + 600 } })), 200);
 });
 
-t("an unknown kid, no kid, or another algorithm: 401", async ({ s }) => {
+t("an unknown kid, no kid, another key under our kid, or another algorithm: 401", async ({ s }) => {
   assert.is(await status(s, await forge(s, { header: { kid: "someone-elses-key" } })), 401);
+  assert.is(await status(s, await forge(s, { header: { kid: "jwt-signing-key@99" } })), 401);
   assert.is(await status(s, await forge(s, { header: { kid: undefined } })), 401);
-  assert.is(await status(s, await forge(s, { alg: "HS512" })), 401);
+  assert.is(await status(s, await forge(s, { key: generateKeyPairSync("ed25519").privateKey })), 401);
+  // HS256 keyed with the public key's text (RFC 8725 2.1), or with any constant: the kid names an EdDSA key
+  const { x } = (await (await s.call("/.well-known/jwks.json")).json()).keys[0] as { x: string };
+  for (const secret of [x, "development-only-secret-do-not-use-in-production!", "secret"]) {
+    assert.is(await status(s, await forge(s, { alg: "HS256", key: new TextEncoder().encode(secret) })), 401, secret);
+    assert.is(await status(s, await forge(s, { alg: "HS256", key: new TextEncoder().encode(secret), header: { kid: "k1" } })), 401, `${secret} as k1`);
+  }
+  // an unsecured JWT (alg none) naming our key
+  const [, payload] = (await forge(s)).split(".");
+  const none = Buffer.from(JSON.stringify({ alg: "none", kid: s.deps.keyRing.signer()!.kid, typ: "at+jwt" })).toString("base64url");
+  assert.is(await status(s, `${none}.${payload}.`), 401);
 });
 
 t("a validly signed token for a user who does not exist: 401", async ({ s }) => {

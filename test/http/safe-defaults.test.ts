@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
@@ -8,10 +8,13 @@ import { createUser } from "../../src/commands/users.js";
 import { catalog } from "../../src/events/catalog/index.js";
 import { EventLog } from "../../src/events/event-log.js";
 import { SqliteEventStore } from "../../src/events/store/sqlite.js";
-import { TokenService } from "../../src/http/auth.js";
-import { DEMO, startTestServer } from "../helpers/server.js";
+import { generateKeyPairSync } from "node:crypto";
+import { SignJWT } from "jose";
+import { ManualClock } from "../../src/platform/clock.js";
+import { DEV_MASTER_KEY_FILE } from "../../src/secrets/master-key.js";
+import { DEMO, startTestServer, type TestServer } from "../helpers/server.js";
 
-const PROD = { APP_MODE: "production", JWT_SECRET: "p".repeat(40), AGENT_JOIN_TOKEN: "j".repeat(24), SECRETS_MASTER_KEY: "a".repeat(64) };
+const PROD = { APP_MODE: "production", AGENT_JOIN_TOKEN: "j".repeat(24), SECRETS_MASTER_KEY: "a".repeat(64) };
 /** the signing key every development server used to share, written in the source */
 const OLD_CONSTANT_KEY = "development-only-secret-do-not-use-in-production!";
 
@@ -44,14 +47,55 @@ async function startError(env: Record<string, string>, dataDir: string): Promise
   throw new Error("expected the server to refuse to start");
 }
 
-test("a token signed with the old built-in development key is refused", async () => {
+/** An admin access token as the server would make it, but signed by the test: alg, kid and key chosen. */
+async function forge(s: TestServer, alg: string, kid: string, key: Parameters<SignJWT["sign"]>[0], nowMs = Date.now()): Promise<string> {
+  const iat = Math.floor(nowMs / 1000);
+  return new SignJWT({ roles: ["Admin", "Deployer", "Viewer"], ver: 0 })
+    .setProtectedHeader({ alg, kid, typ: "at+jwt" })
+    .setSubject("admin")
+    .setIssuer(s.deps.config.jwt.issuer)
+    .setAudience(s.deps.config.jwt.audience)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + 300)
+    .setJti(crypto.randomUUID())
+    .sign(key);
+}
+const bytes = (text: string) => new TextEncoder().encode(text);
+const me = async (s: TestServer, token: string) => (await s.call("/api/v1/authentication/me", { token })).status;
+
+test("a token forged with any constant, or with a key of one's own, is refused: tokens are signed by the managed key only", async () => {
   const s = await startTestServer();
   try {
-    const forged = await new TokenService({ ...s.deps.config.jwt, secret: OLD_CONSTANT_KEY }).issue({ sub: "admin", roles: ["Admin", "Deployer", "Viewer"] }, Date.now());
-    assert.is((await s.call("/api/v1/authentication/me", { token: forged.token })).status, 401);
+    const ours = s.deps.keyRing.signer()!.kid;
+    for (const kid of ["k1", ours, "jwt-signing-key@2"]) {
+      for (const constant of [OLD_CONSTANT_KEY, "secret", "p".repeat(40)]) assert.is(await me(s, await forge(s, "HS256", kid, bytes(constant))), 401, `${constant} as ${kid}`);
+      assert.is(await me(s, await forge(s, "EdDSA", kid, generateKeyPairSync("ed25519").privateKey)), 401, `a stranger's Ed25519 key as ${kid}`);
+    }
     // the server's own tokens still work: it is the key that is refused
     const real = await s.login(...DEMO.admin);
-    assert.is((await s.call("/api/v1/authentication/me", { token: real })).status, 200);
+    assert.is(await me(s, real), 200);
+  } finally {
+    await s.stop();
+  }
+});
+
+test("JWT_SECRET (migration only): never signs; verifies tokens of its kid for one token lifetime after the managed key took over, then nothing", async () => {
+  const dataDir = tempDir();
+  const clock = new ManualClock(Date.now());
+  // a production data dir from before managed keys: a real admin, tokens signed with JWT_SECRET
+  const store = new SqliteEventStore({ file: join(dataDir, "events.db") });
+  await createUser(new EventLog(store, catalog), { username: "admin", password: "a-real-password-42", roles: ["Admin"] }, { actor: { kind: "system", id: "test" }, correlationId: "setup", now: clock.now() });
+  await store.close();
+  const legacySecret = "p".repeat(40);
+  const s = await startTestServer({ ...PROD, JWT_SECRET: legacySecret, JWT_TTL_SECONDS: "600" }, { dataDir, clock });
+  try {
+    const issued = await s.login("admin", "a-real-password-42");
+    assert.is(JSON.parse(Buffer.from(issued.split(".")[0]!, "base64url").toString()).alg, "EdDSA", "new tokens are never HS256");
+    assert.is(await me(s, await forge(s, "HS256", "k1", bytes(legacySecret), clock.now())), 200, "a token from before the upgrade");
+    assert.is(await me(s, await forge(s, "HS256", s.deps.keyRing.signer()!.kid, bytes(legacySecret), clock.now())), 401, "only its own kid");
+    assert.is(await me(s, await forge(s, "HS256", "k1", bytes(OLD_CONSTANT_KEY), clock.now())), 401);
+    clock.advance(600_000);
+    assert.is(await me(s, await forge(s, "HS256", "k1", bytes(legacySecret), clock.now())), 401, "a lifetime later no legacy token can be valid");
   } finally {
     await s.stop();
   }
@@ -72,7 +116,9 @@ test("production refuses a data dir with enabled demo users, naming them and the
   assert.is(r.code, 0, r.out);
   assert.match(r.out, "disabled admin");
 
-  const prod = await startTestServer(PROD, { dataDir });
+  // the secrets the development run made (its signing key among them) open with that run's master key
+  const devMasterKey = readFileSync(join(dataDir, DEV_MASTER_KEY_FILE), "utf8").trim();
+  const prod = await startTestServer({ ...PROD, SECRETS_MASTER_KEY: devMasterKey }, { dataDir });
   try {
     const login = await prod.call("/api/v1/authentication/login", { method: "POST", json: { username: "admin", password: "Admin123!" } });
     assert.is(login.status, 401);

@@ -57,17 +57,15 @@ test("development secrets are random per data directory, kept in a 0600 file, an
   const a1 = loadConfig({ APP_MODE: "development", DATA_DIR: a });
   const a2 = loadConfig({ APP_MODE: "development", DATA_DIR: a });
   const b1 = loadConfig({ APP_MODE: "development", DATA_DIR: b });
-  assert.is(a1.jwt.secret, a2.jwt.secret);
   assert.is(a1.agentJoinToken, a2.agentJoinToken);
-  assert.is.not(a1.jwt.secret, b1.jwt.secret);
   assert.is.not(a1.agentJoinToken, b1.agentJoinToken);
-  assert.ok(a1.jwt.secret.length >= 32);
   assert.ok(a1.agentJoinToken.length >= 16);
-  assert.is.not(a1.jwt.secret, "development-only-secret-do-not-use-in-production!");
   assert.is.not(a1.agentJoinToken, "development-join-token");
+  // tokens are signed by the managed jwt-signing-key; no HS256 secret is made or used
+  assert.is(a1.jwt.legacy, undefined);
   const file = join(a, "dev-secrets.json");
   assert.is(statSync(file).mode & 0o777, 0o600);
-  assert.match(readFileSync(file, "utf8"), a1.jwt.secret);
+  assert.match(readFileSync(file, "utf8"), a1.agentJoinToken);
 });
 
 test("a data directory the config creates is 0700", () => {
@@ -79,19 +77,20 @@ test("a data directory the config creates is 0700", () => {
 test("values from the environment win over generated ones, and then no secrets file is written", () => {
   const dir = tempDir();
   const c = loadConfig({ APP_MODE: "development", DATA_DIR: dir, ...PROD_SECRETS });
-  assert.is(c.jwt.secret, PROD_SECRETS.JWT_SECRET);
+  assert.equal(c.jwt.legacy, { secret: PROD_SECRETS.JWT_SECRET, kid: "k1" });
   assert.is(c.agentJoinToken, PROD_SECRETS.AGENT_JOIN_TOKEN);
   assert.throws(() => statSync(join(dir, "dev-secrets.json")));
   // one given, the other generated
   const only = loadConfig({ APP_MODE: "development", DATA_DIR: dir, AGENT_JOIN_TOKEN: PROD_SECRETS.AGENT_JOIN_TOKEN });
   assert.is(only.agentJoinToken, PROD_SECRETS.AGENT_JOIN_TOKEN);
-  assert.is.not(only.jwt.secret, PROD_SECRETS.JWT_SECRET);
+  assert.is(only.jwt.legacy, undefined);
 });
 
 test("production never generates secrets: both must be given", () => {
   const dir = tempDir();
   const err = configError({ APP_MODE: "production", DATA_DIR: dir });
-  assert.match(err.message, "JWT_SECRET");
+  // the signing key is a managed secret now: JWT_SECRET is an optional migration aid, never required
+  assert.not.match(err.message, "JWT_SECRET");
   assert.match(err.message, "AGENT_JOIN_TOKEN");
   assert.throws(() => statSync(join(dir, "dev-secrets.json")));
 });
@@ -106,6 +105,19 @@ test("METRICS_TOKEN, when set, must be long enough to be a secret", () => {
   assert.match(configError({ APP_MODE: "development", DATA_DIR: tempDir(), METRICS_TOKEN: "short" }).message, "METRICS_TOKEN");
   assert.is(loadConfig({ APP_MODE: "development", DATA_DIR: tempDir(), METRICS_TOKEN: "m".repeat(24) }).metricsToken, "m".repeat(24));
   assert.is(loadConfig({ APP_MODE: "development", DATA_DIR: tempDir() }).metricsToken, undefined);
+});
+
+test("JWKS: max-age and publish-ahead default by mode; publishing ahead for less than a cache lifetime is refused", () => {
+  const dev = loadConfig({ APP_MODE: "development", DATA_DIR: tempDir() }).jwt;
+  assert.is(dev.jwksMaxAgeSeconds, 2);
+  assert.is(dev.publishAheadMs, 2000);
+  const prod = loadConfig({ APP_MODE: "production", DATA_DIR: tempDir(), ...PROD_SECRETS, SECRETS_MASTER_KEY: Buffer.alloc(32, 7).toString("base64") }).jwt;
+  assert.is(prod.jwksMaxAgeSeconds, 300);
+  assert.is(prod.publishAheadMs, 300_000);
+  const ahead = loadConfig({ APP_MODE: "development", DATA_DIR: tempDir(), JWKS_MAX_AGE_SECONDS: "60" }).jwt;
+  assert.is(ahead.publishAheadMs, 60_000, "defaults to the max-age");
+  assert.match(configError({ APP_MODE: "development", DATA_DIR: tempDir(), JWKS_MAX_AGE_SECONDS: "60", JWKS_PUBLISH_AHEAD_SECONDS: "10" }).message, "JWKS_PUBLISH_AHEAD_SECONDS");
+  assert.match(configError({ APP_MODE: "development", DATA_DIR: tempDir(), JWKS_MAX_AGE_SECONDS: "-1" }).message, "JWKS_MAX_AGE_SECONDS");
 });
 
 test.after(() => {

@@ -8,7 +8,6 @@ import {
   desiredStateOf,
   desiredStateView,
   environmentOrThrow,
-  joinTokenMatches,
   knownNode,
   nodeTokenIsCurrent,
   paceHeartbeat,
@@ -188,7 +187,8 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
 
   app.openapi(registerRoute, async (c) => {
     const body = c.req.valid("json");
-    if (!joinTokenMatches(body.joinToken, deps.config.agentJoinToken)) throw new DomainError("unauthorized", "invalid join token");
+    // the managed agent-join-token: current, or previous within its overlap (constant time)
+    if (!deps.joinTokens.accepts(body.joinToken, deps.clock.now())) throw new DomainError("unauthorized", "invalid join token");
     const environment = environmentOrThrow(body.environment);
     const ctx = commandContext(c, deps);
     const { joinToken: _joinToken, nodeSecret, ...details } = body;
