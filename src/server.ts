@@ -6,6 +6,10 @@ import { SseLimits } from "./http/sse.js";
 import { answerClientError } from "./http/client-error.js";
 import { DeploymentRunner } from "./processes/deployment-runner.js";
 import { AuditAnchor } from "./processes/audit-anchor.js";
+import { ModuleRevocation } from "./processes/module-revocation.js";
+import { openArtifactStore } from "./modules/artifacts/open.js";
+import { ModuleService } from "./modules/service.js";
+import { trustDemoPki } from "./modules/demo-trust.js";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { seedDemoUsers } from "./commands/users.js";
@@ -123,6 +127,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       logger.warn({ err, delayMs }, "event subscription dropped; resubscribing");
     },
   });
+  const artifacts = await openArtifactStore({ dataDir: config.dataDir, mongodbUrl: config.mongodbUrl, mongodbDb: config.mongodbDb });
+  const modules = new ModuleService({ log, artifacts, clock, logger, dev: config.dev });
   const deps: AppDeps = {
     config,
     log,
@@ -139,12 +145,22 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     feed,
     instanceId,
     sseLimits: new SseLimits({ total: config.sse.maxConnections, perUser: config.sse.maxConnectionsPerUser }),
+    modules,
     secrets,
   };
   if (config.dev) await seedDemoUsers(log, clock.now());
 
   const runner = new DeploymentRunner({ log, readStore, feed, projections, coordination, clock, logger, metrics, instanceId, leaseTtlMs: config.leaseTtlMs });
   await runner.start();
+  // revocation after the fact: in-flight deployments of a revoked module version stop
+  const revocation = new ModuleRevocation({ log, readStore, feed, projections, modules, clock, logger, metrics, dev: config.dev });
+  await revocation.start();
+  if (config.dev) await trustDemoPki(modules, config.dataDir, clock, logger);
+  // verdicts a crash left unjudged after a trust change catch up in the background
+  void modules.reverifyAll("reconciled", { actor: { kind: "system", id: "module-registry" }, correlationId: randomUUID(), now: clock.now() }).then(
+    (changes) => changes.length && logger.info({ changes: changes.length }, "module verdicts brought up to date with the trust store"),
+    (err: unknown) => logger.warn({ err }, "could not re-verify registered modules at start"),
+  );
   await secrets.startRotation();
   // any instance anchors: the anchor stream's expected revision keeps each range anchored once
   const anchors = new AuditAnchor({ log, clock, logger, feed, everyEvents: config.auditAnchor.everyEvents });
@@ -175,6 +191,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       });
       await runner.stop();
       // after the last writer in this process, so a restart finds the whole log anchored
+      await revocation.stop();
       await anchors.stop();
       users.stop();
       keyRing.stop();
@@ -185,6 +202,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await coordination.close();
       if (!options.readStore) await readStore.close(); // an injected store is its owner's to close
       await store.close();
+      await artifacts.close();
       await telemetry.shutdown();
     },
   };

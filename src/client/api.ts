@@ -17,6 +17,14 @@ import type {
   ListDeploymentsQuery,
   LoginResult,
   MetricsQuery,
+  ModuleRegistered,
+  ModuleSummaryView,
+  ModuleVersionView,
+  ModuleView,
+  TrustPolicyBody,
+  TrustPolicyView,
+  TrustRevocationView,
+  TrustRootView,
   CreateSecretBody,
   SecretDetailView,
   SecretPolicyBody,
@@ -25,7 +33,22 @@ import type {
   SecretSummaryView,
   SecretValueView,
   User,
+  VerdictChangeView,
 } from "./types.js";
+
+/** What pushModule uploads. */
+export interface ModuleUpload {
+  name: string;
+  version: string;
+  artifact: Blob;
+  filename?: string;
+  /** detached CMS signature (DER or PEM); leave out for a module with an appended kernel signature */
+  signature?: Uint8Array;
+  /** PEM bundle: the signer's certificate and intermediates */
+  certificates?: string;
+  dependencies?: { name: string; range: string }[];
+  description?: string;
+}
 
 export interface ClientOptions {
   /** e.g. http://localhost:3000 (no /api/v1) */
@@ -154,6 +177,70 @@ export class OrchestratorClient {
 
   clusterMetrics(environment: Environment, query: MetricsQuery = {}): Promise<ClusterMetrics> {
     return this.request("GET", `/api/v1/clusters/${environment}/metrics`, { query: { ...query } });
+  }
+
+  // --- module registry and trust store
+
+  /** Registers a module version (multipart upload); `artifact` may be a Blob streamed from disk (fs.openAsBlob). */
+  pushModule(upload: ModuleUpload): Promise<ModuleRegistered> {
+    const form = new FormData();
+    form.set("name", upload.name);
+    form.set("version", upload.version);
+    if (upload.description !== undefined) form.set("description", upload.description);
+    if (upload.dependencies !== undefined) form.set("dependencies", JSON.stringify(upload.dependencies));
+    if (upload.certificates !== undefined) form.set("certificates", upload.certificates);
+    if (upload.signature !== undefined) form.set("signature", new Blob([new Uint8Array(upload.signature)]), "signature.p7s");
+    form.set("artifact", upload.artifact, upload.filename ?? `${upload.name}-${upload.version}.ko`);
+    return this.send("POST", "/api/v1/modules", form);
+  }
+
+  listModules(query: { minPosition?: number } = {}): Promise<{ items: ModuleSummaryView[] }> {
+    return this.request("GET", "/api/v1/modules", { query: { ...query } });
+  }
+
+  getModule(name: string, query: { minPosition?: number } = {}): Promise<ModuleView> {
+    return this.request("GET", `/api/v1/modules/${encodeURIComponent(name)}`, { query: { ...query } });
+  }
+
+  getModuleVersion(name: string, version: string, query: { minPosition?: number } = {}): Promise<ModuleVersionView> {
+    return this.request("GET", `/api/v1/modules/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}`, { query: { ...query } });
+  }
+
+  addTrustRoot(pem: string): Promise<Omit<TrustRootView, "pem"> & { position: number; reverified: VerdictChangeView[] }> {
+    return this.send("POST", "/api/v1/trust/roots", pem, { "content-type": "application/x-pem-file" });
+  }
+
+  trustRoots(): Promise<{ items: TrustRootView[] }> {
+    return this.request("GET", "/api/v1/trust/roots");
+  }
+
+  removeTrustRoot(fingerprint256: string): Promise<{ fingerprint256: string; position: number; reverified: VerdictChangeView[] }> {
+    return this.request("DELETE", `/api/v1/trust/roots/${encodeURIComponent(fingerprint256)}`);
+  }
+
+  revokeCertificate(fingerprint256: string, reason: string): Promise<{ fingerprint256: string; reason: string; position: number; reverified: VerdictChangeView[] }> {
+    return this.request("POST", "/api/v1/trust/revocations", { body: { fingerprint256, reason } });
+  }
+
+  revocations(): Promise<{ items: TrustRevocationView[] }> {
+    return this.request("GET", "/api/v1/trust/revocations");
+  }
+
+  trustPolicy(): Promise<TrustPolicyView> {
+    return this.request("GET", "/api/v1/trust/policy");
+  }
+
+  setTrustPolicy(policy: TrustPolicyBody): Promise<TrustPolicyView & { position: number }> {
+    return this.request("PUT", "/api/v1/trust/policy", { body: policy });
+  }
+
+  /** A request whose body is not JSON (a form, a PEM file). */
+  private async send<T>(method: string, path: string, body: FormData | string, headers: Record<string, string> = {}): Promise<T> {
+    const all: Record<string, string> = { accept: "application/json", ...headers };
+    if (this.token) all.authorization = `Bearer ${this.token}`;
+    const res = await this.fetchImpl(this.url(path), { method, headers: all, body });
+    if (!res.ok) throw await ApiError.from(res);
+    return (await res.json()) as T;
   }
 
   // --- secrets (Admin): values only through secretValue, and each read is recorded

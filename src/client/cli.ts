@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // korch: the command-line face of the orchestrator API. Exit codes: 0 ok (watch: Succeeded),
 // 1 the deployment ended Failed/RolledBack/Rejected/Cancelled, 2 usage, 3 API or network error.
+import { openAsBlob, readFileSync } from "node:fs";
+import { basename } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { OrchestratorClient } from "./api.js";
@@ -8,7 +10,7 @@ import { credentialsPath, readCredentials, writeCredentials } from "./credential
 import { ApiError } from "./errors.js";
 import type { SecretDetailView } from "./types.js";
 import { clustersText, deploymentText, eventLine, headline, watchBlock } from "./render.js";
-import type { DeploymentRequest, DeploymentView, Environment } from "./types.js";
+import type { DeploymentRequest, DeploymentView, Environment, TrustPolicyBody } from "./types.js";
 
 const USAGE = `usage: korch <command> [options]
 
@@ -25,6 +27,10 @@ const USAGE = `usage: korch <command> [options]
   secrets list | secrets show <name>     versions, labels, policy, rotation times; never values (Admin)
   secrets rotate <name> [--reason R] [--wait]   start a rotation; --wait follows it (exit 1 if rolled back)
   secrets rollback <name> [--reason R]   abandon a rotation in progress, or make the previous version current
+  modules push <name> <version> <file.ko> [--certificates PEM] [--signature SIG] [--dependencies JSON] [--description D]
+  modules list | modules show <name> [version]
+  trust add-root <ca.pem> | trust roots | trust revoke <fingerprint256> --reason R | trust revocations   (Admin)
+  trust policy [--set JSON|@file.json]   the per-environment trust policy, or replace it (Admin)
 
   --server URL   (or KORCH_SERVER, or the stored login; default http://localhost:3000)
   --json         one JSON object per line, for scripts
@@ -55,6 +61,10 @@ const { values: opts, positionals } = (() => {
         at: { type: "string" },
         status: { type: "string" },
         limit: { type: "string" },
+        signature: { type: "string" },
+        certificates: { type: "string" },
+        dependencies: { type: "string" },
+        set: { type: "string" },
       },
     });
   } catch (err) {
@@ -133,6 +143,99 @@ async function watch(id: string): Promise<number> {
   if (tty) draw();
   print({ executionId: id, status: view.status, final: true, failureReason: view.failureReason }, () => `${view.status}${view.failureReason ? `: ${view.failureReason}` : ""}`);
   return view.status === "Succeeded" ? 0 : FAILED.has(view.status) ? 1 : 3;
+}
+
+function jsonArgument(text: string, what: string): unknown {
+  const raw = text.startsWith("@") ? readFileSync(text.slice(1), "utf8") : text;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new UsageError(`${what} is not JSON`);
+  }
+}
+
+async function modulesCommand(sub: string): Promise<number> {
+  switch (sub) {
+    case "push": {
+      const [name, version, file] = [arg(2, "name"), arg(3, "version"), arg(4, "file.ko")];
+      const result = await client.pushModule({
+        name,
+        version,
+        // streamed from disk by fetch, not read into memory first
+        artifact: await openAsBlob(file),
+        filename: basename(file),
+        ...(opts.signature && { signature: new Uint8Array(readFileSync(opts.signature)) }),
+        ...(opts.certificates && { certificates: readFileSync(opts.certificates, "utf8") }),
+        ...(opts.dependencies && { dependencies: jsonArgument(opts.dependencies, "--dependencies") as { name: string; range: string }[] }),
+        ...(opts.description && { description: opts.description }),
+      });
+      const v = result.verification;
+      print(result, () => `${result.name}@${result.version} ${result.digest} (${result.size} bytes): ${v.status}${v.reason ? ` - ${v.reason}` : ""}`);
+      return 0;
+    }
+    case "list": {
+      const { items } = await client.listModules();
+      if (opts.json) for (const m of items) console.log(JSON.stringify(m));
+      else for (const m of items) console.log(`${m.name}  ${m.latest.version}  ${m.latest.status}  (${m.versions} version${m.versions === 1 ? "" : "s"})`);
+      return 0;
+    }
+    case "show": {
+      const name = arg(2, "name");
+      if (positionals[3]) {
+        const v = await client.getModuleVersion(name, positionals[3]);
+        print(v, () =>
+          [
+            `${v.name}@${v.version}  ${v.digest}  ${v.size} bytes  signature: ${v.signature}`,
+            `verification: ${v.verification.status}${v.verification.reason ? ` - ${v.verification.reason}` : ""}`,
+            `checks: ${Object.entries(v.verification.checks).map(([k, o]) => `${k} ${o}`).join(", ")}`,
+            ...(v.verification.signer ? [`signer: ${v.verification.signer.subject} (${v.verification.signer.fingerprint256})`] : []),
+            `running on: ${v.runningOn.length ? v.runningOn.map((n) => `${n.nodeId} (${n.environment})`).join(", ") : "no node"}`,
+          ].join("\n"),
+        );
+        return 0;
+      }
+      const m = await client.getModule(name);
+      print(m, () => m.versions.map((v) => `${m.name}@${v.version}  ${v.status}  ${v.digest}  ${v.registeredAt}`).join("\n"));
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown modules command ${sub}`);
+  }
+}
+
+async function trustCommand(sub: string): Promise<number> {
+  switch (sub) {
+    case "add-root": {
+      const r = await client.addTrustRoot(readFileSync(arg(2, "ca.pem"), "utf8"));
+      print(r, () => `trusted ${r.subject} (${r.fingerprint256}); ${r.reverified.length} verdict(s) changed`);
+      return 0;
+    }
+    case "roots": {
+      const { items } = await client.trustRoots();
+      if (opts.json) for (const r of items) console.log(JSON.stringify(r));
+      else for (const r of items) console.log(`${r.fingerprint256}  ${r.subject}  until ${r.notAfter}`);
+      return 0;
+    }
+    case "revoke": {
+      if (!opts.reason) throw new UsageError("trust revoke needs --reason");
+      const r = await client.revokeCertificate(arg(2, "fingerprint256"), opts.reason);
+      print(r, () => `revoked ${r.fingerprint256}; ${r.reverified.map((c) => `${c.name}@${c.version} ${c.from} -> ${c.to}`).join(", ") || "no verdict changed"}`);
+      return 0;
+    }
+    case "revocations": {
+      const { items } = await client.revocations();
+      if (opts.json) for (const r of items) console.log(JSON.stringify(r));
+      else for (const r of items) console.log(`${r.fingerprint256}  ${r.revokedAt}  ${r.reason}`);
+      return 0;
+    }
+    case "policy": {
+      const policy = opts.set ? await client.setTrustPolicy(jsonArgument(opts.set, "--set") as TrustPolicyBody) : await client.trustPolicy();
+      print(policy, () => JSON.stringify(policy, null, 2));
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown trust command ${sub}`);
+  }
 }
 
 function secretText(s: SecretDetailView): string {
@@ -274,6 +377,10 @@ async function main(): Promise<number> {
       else console.log(clustersText(clusters));
       return 0;
     }
+    case "modules":
+      return modulesCommand(arg(1, "push|list|show"));
+    case "trust":
+      return trustCommand(arg(1, "add-root|roots|revoke|revocations|policy"));
     default:
       throw new UsageError(`unknown command ${command}`);
   }

@@ -19,6 +19,9 @@ export type {
   SecretSummaryView,
   SecretValueView,
 } from "../http/routes/secrets.js";
+export type { ModuleRegistered, ModuleSummaryView, ModuleView, ModuleVersionView } from "../http/routes/modules.js";
+export type { TrustPolicyView, TrustRevocationView, TrustRootView, VerdictChangeView } from "../http/routes/trust.js";
+export type { TrustPolicyBody } from "../modules/policy.js";
 
 /** POST /api/v1/deployments body (optional fields may be left out). */
 export type DeploymentRequest = z.input<typeof DeploymentRequestSchema>;

@@ -110,6 +110,8 @@ export interface DeploymentState {
   requestedBy: string;
   description: string | null;
   settings: StrategySettings | null;
+  /** the registered bytes this deployment installs (absent in snapshots from before signed modules) */
+  artifact?: { digest: string; size: number } | null;
   status: DeploymentStatus;
   /** the stage running now, if any */
   stage: StageName | null;
@@ -148,6 +150,7 @@ export const initialDeploymentState: DeploymentState = {
   requestedBy: "",
   description: null,
   settings: null,
+  artifact: null,
   status: "Pending",
   stage: null,
   stages: [],
@@ -257,6 +260,7 @@ export function evolveDeployment(state: DeploymentState, event: DeploymentEvent)
         requestedBy: d.requestedBy,
         description: d.description,
         settings: d.settings,
+        artifact: d.artifact ? { digest: d.artifact.digest, size: d.artifact.size } : null,
         status: d.requiresApproval ? "PendingApproval" : "Pending",
         approval: { ...s.approval, status: d.requiresApproval ? "Pending" : "NotRequired", expiresAt: d.approvalExpiresAt },
         createdAt: d.at,
@@ -472,6 +476,10 @@ export const DeploymentRequestSchema = z.object({
 });
 export type DeploymentRequest = z.infer<typeof DeploymentRequestSchema>;
 
+type RequestedData = Extract<DeploymentEvent, { type: "DeploymentRequested" }>["data"];
+export type DeploymentArtifact = NonNullable<RequestedData["artifact"]>;
+export type DeploymentTrust = NonNullable<RequestedData["trust"]>;
+
 /** `now` is epoch ms from the caller's Clock; `by` the acting user's name. */
 export type DeploymentCommand =
   | ({
@@ -484,6 +492,9 @@ export type DeploymentCommand =
       dependencyOverride?: DependencyOverride;
       /** resolveSettings(targetEnvironment, overrides); the request's strategy wins over settings.strategy */
       settings: StrategySettings;
+      /** what the trust policy judged (src/modules/service.ts gate), recorded as it was */
+      artifact?: DeploymentArtifact;
+      trust?: DeploymentTrust;
       now: number;
     } & DeploymentRequest)
   | { type: "Approve"; by: string; byEmail?: string; reason?: string; now: number }
@@ -544,6 +555,8 @@ function request(command: Extract<DeploymentCommand, { type: "RequestDeployment"
         requiresApproval,
         approvalExpiresAt: expiresAt,
         at,
+        ...(command.artifact && { artifact: command.artifact }),
+        ...(command.trust && { trust: command.trust }),
       },
     },
     { type: "StageStarted", data: { stage: "Validate", at, message: "checking the request" } },

@@ -31,6 +31,8 @@ export interface Assignment {
   moduleName: string;
   toVersion: string | null;
   kind: "install" | "rollback" | "remove";
+  /** the registered bytes an install must be of */
+  artifact?: { digest: string } | null;
 }
 
 export type NodeCommand =
@@ -55,7 +57,7 @@ export type NodeCommand =
   | { type: "MarkOffline"; lastSeenAt: number; now: number }
   /** a sign of life (heartbeat): brings an Unhealthy or Offline node back */
   | { type: "RecordSignOfLife"; now: number }
-  | { type: "ReportOutcome"; assignment: Assignment; outcome: "succeeded" | "failed"; durationMs: number; error?: string; now: number };
+  | { type: "ReportOutcome"; assignment: Assignment; outcome: "succeeded" | "failed"; durationMs: number; error?: string; digest?: string; now: number };
 
 export const initialNodeState: NodeState = {
   exists: false,
@@ -182,7 +184,13 @@ function decideOutcome(c: Extract<NodeCommand, { type: "ReportOutcome" }>, state
   }
   // A rollback to "nothing installed before" is a removal.
   if (a.kind === "remove" || a.toVersion === null) return [{ type: "ModuleRemoved", data: base }];
-  return [{ type: "ModuleInstalled", data: { ...base, version: a.toVersion } }];
+  // an install bound to registered bytes counts only for those bytes: anything else was not what was verified
+  const expected = a.kind === "install" ? a.artifact?.digest : undefined;
+  if (expected !== undefined && c.digest !== expected) {
+    const error = c.digest ? `installed bytes ${c.digest} are not the artifact ${expected}` : `the node did not confirm the artifact digest ${expected}`;
+    return [{ type: "ModuleInstallFailed", data: { ...base, version: a.toVersion, error } }];
+  }
+  return [{ type: "ModuleInstalled", data: { ...base, version: a.toVersion, ...(c.digest !== undefined && { digest: c.digest }) } }];
 }
 
 /** One node's lifecycle: registration, health as seen by the heartbeat monitor, and what it runs. */

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { MemoryNodeSecretStore, nodeSecretKey, type NodeSecretStore } from "./node-secret-store.js";
 import type { DesiredState, Registration, RegisterBody } from "./protocol.js";
 import type { HeartbeatMetrics } from "./telemetry.js";
@@ -14,6 +15,14 @@ export class AgentHttpError extends Error {
   ) {
     super(`HTTP ${status}: ${detail}`);
     this.name = "AgentHttpError";
+  }
+}
+
+/** The bytes fetched are not the artifact the assignment names: never install them. */
+export class ArtifactMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ArtifactMismatchError";
   }
 }
 
@@ -56,8 +65,33 @@ export class AgentClient {
     return this.send("GET", `/api/v1/agents/${this.id()}/desired-state?${q}`, undefined, signal);
   }
 
-  report(body: { assignmentId: string; outcome: "succeeded" | "failed"; durationMs: number; error?: string }): Promise<{ recorded: boolean }> {
+  report(body: { assignmentId: string; outcome: "succeeded" | "failed"; durationMs: number; error?: string; digest?: string }): Promise<{ recorded: boolean }> {
     return this.send("POST", `/api/v1/agents/${this.id()}/reports`, body);
+  }
+
+  /**
+   * Fetches an assignment's artifact with the node token and checks it: the answer is the bytes
+   * with their digest only when the SHA-256 is the one the assignment names (and the size agrees);
+   * otherwise ArtifactMismatchError, and nothing may be installed.
+   */
+  async fetchArtifact(artifact: { digest: string; size: number; url: string }, signal?: AbortSignal): Promise<{ bytes: Uint8Array; digest: string }> {
+    const headers = new Headers({ accept: "application/octet-stream" });
+    if (this.registration) headers.set("authorization", `Bearer ${this.registration.token}`);
+    const res = await this.fetchFn(new Request(new URL(artifact.url, this.baseUrl).toString(), { headers, signal }));
+    if (!res.ok) throw new AgentHttpError(res.status, (await res.text()).slice(0, 500));
+    const hash = createHash("sha256");
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of res.body ?? []) {
+      size += chunk.byteLength;
+      // a server (or a proxy) sending more than was announced is not sending the artifact
+      if (size > artifact.size) throw new ArtifactMismatchError(`artifact is larger than the ${artifact.size} bytes announced`);
+      hash.update(chunk);
+      chunks.push(chunk);
+    }
+    const digest = `sha256:${hash.digest("hex")}`;
+    if (digest !== artifact.digest) throw new ArtifactMismatchError(`artifact digest mismatch: expected ${artifact.digest}, got ${digest}`);
+    return { bytes: Buffer.concat(chunks), digest };
   }
 
   deregister(): Promise<unknown> {

@@ -185,6 +185,8 @@ export interface ReportInput {
   outcome: "succeeded" | "failed";
   durationMs: number;
   error?: string;
+  /** sha256:<hex> of the installed bytes */
+  digest?: string;
 }
 
 /** Records the outcome of the node's current assignment of a module; anything else is refused. */
@@ -203,7 +205,7 @@ export async function reportOutcome(deps: FleetDeps, nodeId: string, input: Repo
     deps.log,
     streams.node(nodeId),
     nodeDecider,
-    { type: "ReportOutcome", assignment, outcome: input.outcome, durationMs: input.durationMs, error: input.error, now: ctx.now },
+    { type: "ReportOutcome", assignment, outcome: input.outcome, durationMs: input.durationMs, error: input.error, digest: input.digest, now: ctx.now },
     ctx,
   );
   return { assignment, position: r.position, recorded: r.events.length > 0, modules: r.state.modules };

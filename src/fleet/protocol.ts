@@ -63,6 +63,11 @@ export const Assignment = z
     kind: z.enum(["install", "rollback", "remove"]),
     requestedAt: z.string(),
     timeoutAt: z.string().nullable(),
+    artifact: z
+      .object({ digest: z.string(), size: z.number(), url: z.string() })
+      .nullable()
+      .optional()
+      .openapi({ description: "an install of a registered module: fetch url with the node token, check its SHA-256 against digest before installing, report that digest" }),
   })
   .openapi("Assignment");
 export const DesiredState = z
@@ -89,6 +94,11 @@ export const ReportRequest = z
     outcome: z.enum(["succeeded", "failed"]),
     durationMs: z.number().min(0).max(86_400_000),
     error: z.string().min(1).max(2000).optional(),
+    digest: z
+      .string()
+      .regex(/^sha256:[0-9a-f]{64}$/, "sha256:<64 lower-case hex digits>")
+      .optional()
+      .openapi({ description: "the SHA-256 of the bytes the node installed; required for a succeeded install of an assignment with an artifact" }),
   })
   .refine((r) => r.outcome === "succeeded" || r.error !== undefined, { message: "a failed outcome needs an error", path: ["error"] })
   .openapi("AgentReport");

@@ -1,5 +1,5 @@
 import semver from "semver";
-import { AgentClient, AgentHttpError, type DesiredAssignment, type DesiredState, type FetchLike } from "./agent-client.js";
+import { AgentClient, AgentHttpError, ArtifactMismatchError, type DesiredAssignment, type DesiredState, type FetchLike } from "./agent-client.js";
 import type { NodeSecretStore } from "./node-secret-store.js";
 import type { HeartbeatMetrics } from "./telemetry.js";
 import type { Random } from "./random.js";
@@ -167,15 +167,28 @@ export class SimulatedNode {
     }
   }
 
+  private async fetchArtifact(a: DesiredAssignment, artifact: { digest: string; size: number; url: string }): Promise<{ digest?: string; error?: string }> {
+    try {
+      return { digest: (await this.client.fetchArtifact(artifact, this.abort.signal)).digest };
+    } catch (err) {
+      if (err instanceof ArtifactMismatchError) return { error: err.message };
+      return { error: `could not fetch the artifact of ${a.moduleName}@${a.toVersion}: ${err instanceof Error ? err.message : String(err)}` };
+    }
+  }
+
   private async apply(a: DesiredAssignment): Promise<void> {
     const { profile, random } = this.o;
     const started = Date.now();
     await sleep(random.between(...profile.installLatencyMs), this.abort.signal);
     if (this.abort.signal.aborted) return;
     const fault = versionFault(a.toVersion);
-    let error: string | undefined;
-    if (a.kind === "install" && fault === "broken") error = `install of ${a.moduleName}@${a.toVersion} failed: package is broken`;
-    else if (a.kind === "install" && random.chance(profile.installFailureRate)) error = `install of ${a.moduleName}@${a.toVersion} failed (simulated)`;
+    // a registered module: its bytes are fetched and checked first, and only they are installed
+    const fetched: { digest?: string; error?: string } = a.kind === "install" && a.artifact ? await this.fetchArtifact(a, a.artifact) : {};
+    if (this.abort.signal.aborted) return;
+    let error = fetched.error;
+    if (!error && a.kind === "install" && fault === "broken") error = `install of ${a.moduleName}@${a.toVersion} failed: package is broken`;
+    else if (!error && a.kind === "install" && random.chance(profile.installFailureRate)) error = `install of ${a.moduleName}@${a.toVersion} failed (simulated)`;
+    const digest = fetched.digest;
     if (!error) {
       if (a.toVersion === null) delete this.modules[a.moduleName];
       else putOwn(this.modules, a.moduleName, a.toVersion);
@@ -184,7 +197,9 @@ export class SimulatedNode {
     }
     const durationMs = Date.now() - started;
     try {
-      await this.client.report(error ? { assignmentId: a.assignmentId, outcome: "failed", durationMs, error } : { assignmentId: a.assignmentId, outcome: "succeeded", durationMs });
+      await this.client.report(
+        error ? { assignmentId: a.assignmentId, outcome: "failed", durationMs, error } : { assignmentId: a.assignmentId, outcome: "succeeded", durationMs, ...(digest && { digest }) },
+      );
     } catch (err) {
       // stale (superseded) or already reported differently: the server's view wins
       if (!(err instanceof AgentHttpError && (err.status === 409 || err.status === 404))) throw err;

@@ -10,6 +10,7 @@ import { authenticate } from "./auth.js";
 import { withSpan } from "../platform/telemetry.js";
 import { readConsistency } from "./consistency.js";
 import { classifyRequest, rateLimit } from "./rate-limit.js";
+import { MODULES_PATH } from "../modules/upload.js";
 import { clientIp } from "./request-context.js";
 import type { AppDeps, AppEnv } from "./env.js";
 import { fieldErrors, problem, STATUS_BY_CODE } from "./problem.js";
@@ -45,17 +46,18 @@ export function createApp(deps: AppDeps) {
       "request",
     );
   });
-  app.use(
-    bodyLimit({
-      maxSize: deps.config.bodyLimitBytes,
-      onError: (c) => {
-        const res = problem(c, 413, `request body larger than ${deps.config.bodyLimitBytes} bytes`);
-        // the rest of the body is never read, so the connection cannot be reused safely
-        res.headers.set("Connection", "close");
-        return res;
-      },
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: deps.config.bodyLimitBytes,
+    onError: (c) => {
+      const res = problem(c, 413, `request body larger than ${deps.config.bodyLimitBytes} bytes`);
+      // the rest of the body is never read, so the connection cannot be reused safely
+      res.headers.set("Connection", "close");
+      return res;
+    },
+  });
+  // module uploads stream to artifact storage under their own limit (MODULE_MAX_BYTES); the body
+  // must stay unread until the route reads it (src/http/routes/modules.ts)
+  app.use((c, next) => (c.req.method === "POST" && c.req.path === MODULES_PATH ? next() : limitBody(c, next)));
   app.use(authenticate(deps.tokens, deps.users));
   app.use(
     rateLimit({

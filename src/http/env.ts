@@ -13,6 +13,7 @@ import type { UserDirectory } from "../identity/user-directory.js";
 import type { JoinTokens } from "../identity/join-tokens.js";
 import type { KeyRing } from "../identity/key-ring.js";
 import type { SseLimits } from "./sse.js";
+import type { ModuleService } from "../modules/service.js";
 import type { SecretsRuntime } from "../secrets/runtime.js";
 
 /** Per-request values set by middleware. */
@@ -46,6 +47,8 @@ export interface AppDeps {
   /** one live tail of the log shared by SSE connections and processes */
   feed: LiveFeed;
   sseLimits: SseLimits;
+  /** the module registry: artifacts, verdicts, trust store and the deployment gate */
+  modules: ModuleService;
   /** versioned secrets: read model, write service, values, the rotation process */
   secrets: SecretsRuntime;
   /** this process among several serving the same stores (lease owner, telemetry origin) */

@@ -20,7 +20,7 @@ export function judge(artifact: Uint8Array, signature: SignatureSource, certific
 export function trustMaterial(state: TrustState, now: number): TrustMaterial {
   return {
     roots: [...state.roots.values()].map((r) => r.pem),
-    revokedFingerprints: new Set(state.revocations.keys()),
+    revokedFingerprints: new Set([...state.revocations.values()].flatMap((r) => [r.fingerprint256, ...r.tbsFingerprints])),
     now: new Date(now),
   };
 }

@@ -39,6 +39,8 @@ export const TrustPolicyInput = z
     example: { environments: { Production: { level: "strict", trustedIdentities: ["O=Example Corp"] }, "*": { level: "permissive" } } },
   });
 
+export type TrustPolicyBody = zod.input<typeof TrustPolicyInput>;
+
 /**
  * Which checks each level enforces. Integrity is enforced at every level but skip; at audit only
  * against evidence of tampering (a signature that does not match the bytes): an unsigned or

@@ -19,6 +19,8 @@ export interface TrustRoot {
 
 export interface Revocation {
   fingerprint256: string;
+  /** the same certificate's tbsCertificate SHA-256 values, where known */
+  tbsFingerprints: string[];
   reason: string;
   revokedBy: string;
   revokedAt: string;
@@ -43,7 +45,7 @@ export function normalizeFingerprint(raw: string): string | null {
 export type TrustCommand =
   | { type: "AddRoot"; fingerprint256: string; subject: string; notAfter: string; pem: string; by: string; now: number }
   | { type: "RemoveRoot"; fingerprint256: string; by: string; now: number }
-  | { type: "Revoke"; fingerprint256: string; reason: string; by: string; now: number }
+  | { type: "Revoke"; fingerprint256: string; tbsFingerprints: string[]; reason: string; by: string; now: number }
   | { type: "SetPolicy"; environments: Record<string, PolicyEntry>; by: string; now: number };
 
 function evolve(state: TrustState, event: TrustEvent): TrustState {
@@ -59,7 +61,8 @@ function evolve(state: TrustState, event: TrustEvent): TrustState {
     }
     case "TrustCertificateRevoked": {
       const { fingerprint256, reason, by, at } = event.data;
-      return { ...state, revocations: new Map(state.revocations).set(fingerprint256, { fingerprint256, reason, revokedBy: by, revokedAt: at }) };
+      const tbsFingerprints = event.data.tbsFingerprints ?? [];
+      return { ...state, revocations: new Map(state.revocations).set(fingerprint256, { fingerprint256, tbsFingerprints, reason, revokedBy: by, revokedAt: at }) };
     }
     case "TrustPolicyChanged":
       return {
@@ -87,7 +90,8 @@ function decide(command: TrustCommand, state: TrustState): TrustEvent[] {
         if (earlier.reason === command.reason) return [];
         throw conflict(`${command.fingerprint256} was already revoked on ${earlier.revokedAt}: ${earlier.reason}`, { revokedAt: earlier.revokedAt });
       }
-      return [{ type: "TrustCertificateRevoked", data: { fingerprint256: command.fingerprint256, reason: command.reason, by: command.by, at } }];
+      const tbs = command.tbsFingerprints.length ? { tbsFingerprints: command.tbsFingerprints } : {};
+      return [{ type: "TrustCertificateRevoked", data: { fingerprint256: command.fingerprint256, ...tbs, reason: command.reason, by: command.by, at } }];
     }
     case "SetPolicy":
       return [{ type: "TrustPolicyChanged", data: { environments: command.environments, by: command.by, at } }];

@@ -44,6 +44,10 @@ const EnvSchema = z.object({
   /** "false"/unset: X-Forwarded-For is ignored; a hop count, or a comma list of proxy addresses/CIDRs */
   TRUST_PROXY: z.string().optional(),
   BODY_LIMIT_BYTES: int(1024).default(64 * 1024),
+  /** largest module artifact POST /api/v1/modules accepts (that route is exempt from BODY_LIMIT_BYTES) */
+  MODULE_MAX_BYTES: int(1).default(64 * 1024 * 1024),
+  /** artifact downloads served at once by this instance; more get 429 with Retry-After */
+  MODULE_DOWNLOADS_MAX: int(1).default(32),
   RATE_LIMIT_ENABLED: bool.optional(),
   RATE_LIMIT_FAIL_MODE: z.enum(["open", "closed"]).default("open"),
   /** JSON object of per-class limits per minute, e.g. {"deployments":10,"auth":5} */
@@ -238,6 +242,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     trustProxy,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    modules: { maxBytes: e.MODULE_MAX_BYTES, downloadsMax: e.MODULE_DOWNLOADS_MAX },
     rateLimit: {
       enabled: e.RATE_LIMIT_ENABLED ?? true,
       failMode: e.RATE_LIMIT_FAIL_MODE,

@@ -231,6 +231,8 @@ function request(s: DeploymentState, n: NodeState, kind: "install" | "rollback" 
       fromVersion: install ? n.previousVersion : s.version,
       toVersion: install ? s.version : n.previousVersion,
       kind,
+      // the registered bytes, when the deployment is bound to them (rollbacks restore what the node had)
+      ...(install && s.artifact && { artifact: { digest: s.artifact.digest, size: s.artifact.size } }),
       timeoutAt: isoAt(ctx.now + settings.installTimeoutMs),
       at: ctx.at,
     },

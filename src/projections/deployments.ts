@@ -31,6 +31,8 @@ export function toDeploymentView(state: DeploymentState) {
     })),
     nodes: planned.map((n) => ({ nodeId: n.nodeId, wave: n.wave, color: n.color, previousVersion: n.previousVersion, phase: n.phase, error: n.error })),
     servingColor: state.servingColor,
+    /** the registered bytes nodes install (null: the module was not in the registry) */
+    artifact: state.artifact ?? null,
     rollback: state.rollback
       ? { trigger: state.rollback.trigger, reason: state.rollback.reason, cause: state.rollback.cause, nodeIds: state.rollback.nodeIds, startedAt: state.rollback.startedAt, completedAt: state.rollback.completedAt }
       : null,

@@ -15,6 +15,8 @@ export interface DesiredAssignment {
   kind: "install" | "rollback" | "remove";
   requestedAt: string;
   timeoutAt: string | null;
+  /** an install of a registered module: the bytes to fetch (url relative to the server) and check */
+  artifact?: { digest: string; size: number; url: string } | null;
 }
 
 /**
@@ -37,6 +39,7 @@ interface NodeUpdateRequestedData {
   fromVersion: string | null;
   toVersion: string | null;
   kind: "install" | "rollback" | "remove";
+  artifact?: { digest: string; size: number };
   timeoutAt?: string;
   at?: string;
 }
@@ -65,6 +68,10 @@ export const desiredStateProjection: Projection<DesiredStateDoc> = {
           kind: d.kind,
           requestedAt: d.at ?? event.metadata.occurredAt,
           timeoutAt: d.timeoutAt ?? null,
+          artifact:
+            d.artifact && d.toVersion !== null
+              ? { ...d.artifact, url: `/api/v1/modules/${d.moduleName}/versions/${encodeURIComponent(d.toVersion)}/artifact` }
+              : null,
         },
       },
       superseded: superseded.slice(-KEEP_SUPERSEDED),

@@ -3,6 +3,7 @@ import { clustersProjection } from "./clusters.js";
 import { deploymentsProjection } from "./deployments.js";
 import { desiredStateProjection } from "./desired-state.js";
 import { graphProjection } from "./graph.js";
+import { moduleVersionsProjection } from "./modules.js";
 import { nodeOutcomesProjection, nodesProjection } from "./nodes.js";
 import type { Projection } from "./projection.js";
 
@@ -15,6 +16,7 @@ export function allProjections(options: { auditRetentionMs?: number } = {}): Pro
     desiredStateProjection,
     clustersProjection,
     graphProjection as unknown as Projection,
+    moduleVersionsProjection as unknown as Projection,
     ...auditProjections({ retentionMs: options.auditRetentionMs }),
   ];
 }

@@ -70,6 +70,16 @@ export const deploymentEvents = [
       requiresApproval: z.boolean(),
       approvalExpiresAt: iso.nullable(),
       at: iso,
+      /**
+       * The registered artifact the deployment is bound to and the verdict it relied on (nodes
+       * install exactly these bytes). Absent for a module not in the registry (allowed only where
+       * the policy does not enforce integrity) and in events from before signed modules.
+       */
+      artifact: z
+        .object({ digest: z.string(), size: z.number(), status: z.string(), checks: z.record(z.string(), z.string()), level: z.string().nullable() })
+        .optional(),
+      /** the trust policy level applied and the failures it only logged */
+      trust: z.object({ level: z.string().nullable(), logged: z.array(z.object({ check: z.string(), reason: z.string() })) }).optional(),
     }),
   ),
   defineEvent("StageStarted", z.object({ stage: StageNameSchema, at: iso, message: z.string() })),
@@ -110,6 +120,8 @@ export const deploymentEvents = [
       /** null with kind "remove" */
       toVersion: z.string().nullable(),
       kind: UpdateKindSchema,
+      /** an install of a registered module: the bytes the node must fetch and check */
+      artifact: z.object({ digest: z.string(), size: z.number() }).optional(),
       /** the outcome must arrive before this, or the update counts as failed */
       timeoutAt: iso,
       at: iso,

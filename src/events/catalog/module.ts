@@ -14,6 +14,8 @@ export const VerificationShape = z.object({
   signer: z.object({ subject: z.string(), fingerprint256: z.string(), serialNumber: z.string(), notAfter: z.string() }).nullable(),
   chain: z.array(z.string()),
   chainFingerprints: z.array(z.string()),
+  /** SHA-256 of each certificate's tbsCertificate: survives a re-encoded (ECDSA) signature */
+  chainTbsFingerprints: z.array(z.string()).optional(),
   checks: z.object({ integrity: CheckOutcomeShape, authenticity: CheckOutcomeShape, expiry: CheckOutcomeShape, revocation: CheckOutcomeShape }),
   reason: z.string().nullable(),
   failures: z.array(z.object({ check: z.string(), code: z.string(), reason: z.string() })),
@@ -60,7 +62,17 @@ export const moduleEvents = [
   defineEvent("TrustRootAdded", z.object({ fingerprint256: z.string(), subject: z.string(), notAfter: z.string(), pem: z.string(), by: z.string(), at: iso })),
   defineEvent("TrustRootRemoved", z.object({ fingerprint256: z.string(), subject: z.string(), by: z.string(), at: iso })),
   /** a root, intermediate or signer certificate no longer vouches for anything */
-  defineEvent("TrustCertificateRevoked", z.object({ fingerprint256: z.string(), reason: z.string(), by: z.string(), at: iso })),
+  defineEvent(
+    "TrustCertificateRevoked",
+    z.object({
+      fingerprint256: z.string(),
+      /** the certificate's tbsCertificate SHA-256, where it was known: revokes re-encodings of it too */
+      tbsFingerprints: z.array(z.string()).optional(),
+      reason: z.string(),
+      by: z.string(),
+      at: iso,
+    }),
+  ),
   /** the whole per-environment policy as it stands from now on */
   defineEvent("TrustPolicyChanged", z.object({ environments: z.record(z.string(), TrustPolicyEntryShape), by: z.string(), at: iso })),
 ] as const;

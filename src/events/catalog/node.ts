@@ -74,6 +74,8 @@ export const nodeEvents = [
       assignmentId: z.string(),
       durationMs: z.number().min(0),
       at: iso,
+      /** "sha256:<hex>" of the bytes the node installed, as it reported them (a registered module's artifact) */
+      digest: z.string().optional(),
     }),
   ),
   defineEvent(

@@ -19,7 +19,10 @@ import { EnvironmentSchema, resolveSettings } from "../../strategies/settings.js
 import { ANY_USER, requireRoles } from "../auth.js";
 import { ConsistencyQuery } from "../consistency.js";
 import type { AppDeps, AppEnv } from "../env.js";
-import { problemResponses } from "../problem.js";
+import { problem, problemResponses } from "../problem.js";
+import { commandContext } from "../request-context.js";
+import type { PolicyDecision } from "../../modules/policy.js";
+import type { Context } from "hono";
 import { IdempotencyHeader, idempotentCommand } from "../idempotency.js";
 import { parseLastEventId, streamFeed } from "../sse.js";
 import { resolveInstant } from "./time-travel.js";
@@ -187,6 +190,16 @@ function decodeCursor(cursor: string): [string, string] {
 
 const requestedFor = (e: RecordedEvent) => (e.data as DeploymentEventOf<"DeploymentRequested">["data"]).targetEnvironment;
 
+/** 422 naming each check the environment's trust policy enforces and the module version fails. */
+function refusedByTrustPolicy(c: Context<AppEnv>, body: { moduleName: string; version: string; targetEnvironment: string }, decision: PolicyDecision) {
+  const at = decision.level ? `its ${decision.level} trust policy` : "its trust policy";
+  const detail = `${body.moduleName}@${body.version} may not be deployed to ${body.targetEnvironment} under ${at}: ${decision.enforced.map((f) => `${f.check}: ${f.reason}`).join("; ")}`;
+  return problem(c, 422, detail, {
+    level: decision.level,
+    errors: decision.enforced.map((f) => ({ path: f.check, check: f.check, message: f.reason })),
+  }) as never;
+}
+
 const stripDoc = ({ _id, lastPosition, state, tenantId, ...view }: DeploymentDoc) => view;
 
 export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
@@ -233,6 +246,13 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
   app.openapi(createDeployment, async (c) => {
     const body = c.req.valid("json");
     const principal = c.get("principal")!;
+    // the target environment's trust policy judges the module version's verdict as of now
+    const gate = await deps.modules.gate(body.moduleName, body.version, body.targetEnvironment, { ...commandContext(c, deps), idempotencyKey: undefined });
+    if (!gate.decision.allowed) return refusedByTrustPolicy(c, body, gate.decision);
+    const trusted = {
+      ...(gate.binding && { artifact: gate.binding }),
+      trust: { level: gate.decision.level, logged: gate.decision.logged },
+    };
     // module dependencies on the target nodes, as they are now (src/graph/dependencies.ts)
     const needs = await judgeDeployment(deps.readStore, body, principal);
     if (!needs.ok) return dependencyRefusal(c, needs.refusal) as never;
@@ -248,7 +268,7 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
       const settings = resolveSettings(body.targetEnvironment, deps.config.strategyOverrides, {
         approval: { timeoutMs: deps.config.approvals.timeoutMs, allowSelfApproval: deps.config.approvals.allowSelfApproval },
       });
-      const result = await deploymentCommand(deps.log, deps.metrics, executionId, { type: "RequestDeployment", executionId, requestedBy: principal.sub, settings, now: ctx.now, ...body, ...dependencyFields }, ctx);
+      const result = await deploymentCommand(deps.log, deps.metrics, executionId, { type: "RequestDeployment", executionId, requestedBy: principal.sub, settings, now: ctx.now, ...body, ...trusted, ...dependencyFields }, ctx);
       return {
         status: 202,
         body: { executionId, status: result.state.status, position: result.position },

@@ -6,6 +6,8 @@ import { registerAuditRoutes } from "./audit.js";
 import { registerAuthRoutes } from "./auth.js";
 import { registerClusterRoutes } from "./clusters.js";
 import { registerDeploymentRoutes } from "./deployments.js";
+import { registerModuleRoutes } from "./modules.js";
+import { registerTrustRoutes } from "./trust.js";
 import { registerGraphRoutes } from "./graph.js";
 import { registerJwksRoutes } from "./jwks.js";
 import { registerOpsRoutes } from "./ops.js";
@@ -21,6 +23,8 @@ export function buildApp(deps: AppDeps) {
   registerUserRoutes(app, deps);
   registerSecretRoutes(app, deps);
   registerDeploymentRoutes(app, deps);
+  registerModuleRoutes(app, deps);
+  registerTrustRoutes(app, deps);
   registerApprovalRoutes(app, deps);
   registerAgentRoutes(app, deps);
   registerClusterRoutes(app, deps);

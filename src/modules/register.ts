@@ -1,0 +1,142 @@
+// Registering an uploaded version: judge the form fields and the signature material, verify the
+// staged bytes against the trust store in force, then commit the bytes and append the events.
+// Anything refused leaves nothing behind (the route discards the staged artifact).
+import { z } from "zod";
+import semver from "semver";
+import { DeploymentRequestSchema } from "../commands/deployment.js";
+import type { CommandContext } from "../commands/handler.js";
+import { digestOf } from "./artifacts/port.js";
+import { judge, REFUSED_CODES, trustMaterial, type SignatureSource } from "./judge.js";
+import type { RecordedVerification } from "./registry.js";
+import type { ModuleService } from "./service.js";
+import type { ModuleUpload } from "./upload.js";
+import { ModuleFormatError, parseCertificates, parseSignature, splitKernelSignature, type Verification } from "./verification/index.js";
+
+/** The upload is understood but not acceptable; `errors` name the parts or checks at fault. */
+export class UploadRefused extends Error {
+  constructor(
+    readonly status: 400 | 409 | 422,
+    message: string,
+    readonly errors: { path: string; message: string }[],
+  ) {
+    super(message);
+    this.name = "UploadRefused";
+  }
+}
+
+const Dependency = z.strictObject({
+  name: DeploymentRequestSchema.shape.moduleName,
+  range: z
+    .string()
+    .min(1)
+    .max(256)
+    .refine((r) => semver.validRange(r) !== null, "must be a semver range, e.g. ^2.1.0 or >=1.0.0 <2.0.0"),
+});
+
+const Fields = z.strictObject({
+  name: DeploymentRequestSchema.shape.moduleName,
+  version: z
+    .string()
+    .max(128)
+    .refine((v) => semver.valid(v) !== null, "must be a semantic version, e.g. 1.2.3"),
+  dependencies: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined || text.trim() === "") return [];
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: "custom", message: 'must be JSON: [{"name":"…","range":"…"}]' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.array(Dependency).max(64)),
+  description: z.string().max(2000).optional(),
+});
+
+export interface Registered {
+  name: string;
+  version: string;
+  digest: string;
+  size: number;
+  verification: RecordedVerification;
+  position: number;
+  created: boolean;
+}
+
+const toPem = (der: Uint8Array) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString("base64").match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
+
+/** ModuleFormatError -> 400 naming the form part it came from. */
+function formatCheck<T>(part: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ModuleFormatError) throw new UploadRefused(400, `${part}: ${err.message}`, [{ path: `form.${part}`, message: err.message }]);
+    throw err;
+  }
+}
+
+export async function register(modules: ModuleService, upload: ModuleUpload, ctx: CommandContext): Promise<Registered> {
+  const parsed = Fields.safeParse(Object.fromEntries(upload.fields));
+  if (!parsed.success) {
+    const errors = parsed.error.issues.map((i) => ({ path: ["form", ...i.path.map(String)].join("."), message: i.message }));
+    throw new UploadRefused(400, `the form is invalid: ${errors.map((e) => `${e.path} ${e.message}`).join("; ")}`, errors);
+  }
+  const { name, version, dependencies, description } = parsed.data;
+  const bytes = await upload.artifact.read();
+
+  // which bytes are signed, and by what: a detached signature covers the whole artifact; else an
+  // appended kernel signature covers what precedes it; else the module is unsigned
+  let signature: SignatureSource;
+  if (upload.signature) {
+    formatCheck("signature", () => parseSignature(new Uint8Array(upload.signature!)));
+    signature = { source: "detached", der: upload.signature.toString("base64") };
+  } else {
+    const split = formatCheck("artifact", () => splitKernelSignature(bytes));
+    if (split.signature) formatCheck("artifact", () => parseSignature(split.signature!));
+    signature = { source: split.signature ? "appended" : "none", der: null };
+  }
+  const certs = upload.certificates ? formatCheck("certificates", () => parseCertificates(new Uint8Array(upload.certificates!))) : [];
+  const certificates = certs.length ? certs.map((c) => toPem(c.der)).join("") : null;
+
+  const trust = await modules.trust();
+  const verification: Verification = formatCheck(signature.source === "detached" ? "signature" : "artifact", () =>
+    judge(bytes, signature, certificates, trustMaterial(trust, ctx.now)),
+  );
+  const unacceptable = verification.failures.filter((f) => REFUSED_CODES.has(f.code));
+  if (unacceptable.length) {
+    throw new UploadRefused(
+      422,
+      `the signature cannot be accepted: ${unacceptable.map((f) => f.reason).join("; ")}`,
+      unacceptable.map((f) => ({ path: `verification.${f.check}`, message: f.reason })),
+    );
+  }
+
+  const digest = digestOf(upload.artifact.sha256);
+  const existing = (await modules.module(name)).versions.get(version);
+  // the same version again: nothing to store; the decider answers idempotently or with 409
+  if (!existing) await upload.artifact.commit();
+  const r = await modules.moduleCommand(
+    name,
+    {
+      type: "RegisterVersion",
+      registration: {
+        name,
+        version,
+        digest,
+        size: upload.artifact.size,
+        description: description ?? null,
+        dependencies,
+        signature,
+        certificates,
+        registeredBy: ctx.actor.id,
+        at: new Date(ctx.now).toISOString(),
+      },
+      verification,
+    },
+    ctx,
+  );
+  const v = r.state.versions.get(version)!;
+  return { name, version, digest: v.digest, size: v.size, verification: v.verification, position: r.position, created: r.events.length > 0 };
+}
