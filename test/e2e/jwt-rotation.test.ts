@@ -206,10 +206,12 @@ test("agent-join-token rotation: the previous token registers agents during the 
     const id = await rotate(s, admin, "agent-join-token");
     await until("join-token rotation completes", () => rotation(s, admin, "agent-join-token", id), (r) => r.status === "Completed");
     const rotatedAt = clock.now();
-    // the value never leaves over the API; the test reads it in-process, as the service does
-    const { version, value } = await s.deps.secrets.values.current("agent-join-token");
+    // an Admin reads the new token to hand it out (an audited read); the signing key never leaves
+    const read = await s.call("/api/v1/secrets/agent-join-token/value", { token: admin });
+    assert.is(read.status, 200);
+    const { version, value: next } = (await read.json()) as { version: number; value: string };
     assert.is(version, 2);
-    const next = value.toString("utf8");
+    assert.is((await s.call("/api/v1/secrets/jwt-signing-key/value", { token: admin })).status, 403);
     assert.is.not(next, SEED_JOIN_TOKEN);
     await until("the new token registers", () => register(next), (st) => st === 201);
     assert.is(await register(SEED_JOIN_TOKEN), 201, "previous, within the overlap");

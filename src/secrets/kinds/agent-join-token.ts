@@ -16,7 +16,8 @@ export function joinTokenFingerprint(value: Buffer): string {
  * configured with it keep registering); a rotation makes 32 random bytes (base64url). Every
  * instance accepts the current version and the previous one until the overlap ends
  * (src/identity/join-tokens.ts), so nothing needs installing and there is nothing to wait for.
- * There is no scheduled rotation by default: a new token must be handed to every agent first.
+ * There is no scheduled rotation by default: a new token must be handed out first (an Admin reads
+ * it with GET /api/v1/secrets/agent-join-token/value, an audited read).
  */
 export function agentJoinTokenKind(): SecretKindHandler {
   const valueProblem = (value: Buffer): string | null => {
@@ -29,6 +30,8 @@ export function agentJoinTokenKind(): SecretKindHandler {
   return {
     kind: "agent-join-token",
     clientValueAllowed: false,
+    // a rotated token must be handed to whatever registers new agents: an Admin reads it, audited
+    valueReadable: true,
     async generate() {
       const value = Buffer.from(randomBytes(32).toString("base64url"));
       return { value, publicInfo: { fingerprint: joinTokenFingerprint(value) } };
