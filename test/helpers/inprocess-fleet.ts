@@ -9,7 +9,7 @@ import type { CommandContext } from "../../src/commands/handler.js";
 import { acceptHeartbeat, desiredStateOf, paceHeartbeat, registerNode, reportOutcome, type FleetDeps } from "../../src/fleet/agent-service.js";
 import type { DesiredAssignment } from "../../src/projections/desired-state.js";
 import { versionFault } from "../../src/fleet/sim-node.js";
-import type { HeartbeatMetrics } from "../../src/fleet/telemetry.js";
+import type { Heartbeat, HeartbeatMetrics } from "../../src/fleet/telemetry.js";
 import type { Clock } from "../../src/platform/clock.js";
 import type { Coordination } from "../../src/platform/coordination/port.js";
 import { putOwn } from "../../src/platform/own-keys.js";
@@ -20,6 +20,8 @@ import { seededRandom } from "./faults.js";
 export interface FleetLink extends FleetDeps {
   /** given: heartbeats go through paceHeartbeat (Coordination.hit) with this spacing */
   pace?: { coordination: Coordination; spacingMs: number };
+  /** called with every accepted heartbeat: the heartbeat route shares it with the other instances */
+  share?: (heartbeat: Heartbeat) => Promise<void>;
 }
 
 export interface InProcessFleetOptions extends FleetLink {
@@ -104,9 +106,9 @@ export class InProcessFleet {
 
   private async heartbeat(node: Node): Promise<void> {
     const now = this.o.clock.now();
-    const pace = this.link.pace;
+    const { pace, share } = this.link;
     try {
-      await acceptHeartbeat(
+      const r = await acceptHeartbeat(
         this.link,
         node.nodeId,
         { environment: node.environment, metrics: this.metrics(node), modules: { ...node.modules } },
@@ -114,6 +116,8 @@ export class InProcessFleet {
         () => this.context(node),
         pace ? () => paceHeartbeat(pace.coordination, node.nodeId, pace.spacingMs) : undefined,
       );
+      // as the route does: sharing is best effort, a failure is not the node's problem
+      await share?.(r.heartbeat).catch(() => undefined);
     } catch (err) {
       // a refusal (429: sooner than the pacing allows) is an answer, not an outage
       if (!(err instanceof DomainError)) this.errors.heartbeat++;

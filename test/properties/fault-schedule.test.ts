@@ -1,22 +1,27 @@
 // Issue 11: for any schedule of faults during a workload of deployments,
-//   1. every acknowledged command is in the log once (none lost, none twice),
+//   1. every acknowledged command is in the log once (none lost, none twice), and no node
+//      assignment of a deployment is requested twice,
 //   2. every read model converges to what a clean rebuild from the log gives,
 //   3. every deployment ends in a terminal state within a bounded number of ticks once the faults end,
 //   4. nothing is left unhandled: no unhandled rejection, no uncaught exception, no process.exit.
 //
-// The system is composed in process, on a manual clock the test moves one tick at a time: the
-// SQLite event log, the memory read store and the memory coordination, each behind the
-// fault-injection wrappers of test/helpers/faults.ts (one FaultPlan, one seed), the projection
-// runner, the live feed, the deployment runner, and a simulated fleet that speaks the agent
-// protocol's service functions (test/helpers/inprocess-fleet.ts). fast-check draws the workload
-// (deployments to Development/Direct and QA/Rolling, good/faulty/broken versions, pause, resume,
-// abort and rollback) and the fault schedule: which adapter and operations, which calls (the nth,
-// the first N, a window of ticks, a seeded probability), fail or delay, subscription drops
-// ("deliver") and lost acknowledgements ("appendAck": the append is stored, its answer is lost,
-// so the caller retries with its Idempotency-Key).
+// The system is composed in process, as startServer composes it, on a manual clock the test moves
+// one tick (250 ms) at a time: the SQLite event log, a memory read store and a memory
+// coordination, each behind the fault-injection wrappers of test/helpers/faults.ts (one FaultPlan,
+// one seed), the projection runner, the live feed, the deployment runner, and a simulated fleet
+// that calls the agent protocol's service functions (test/helpers/inprocess-fleet.ts).
+// fast-check draws the workload (deployments to all four environments, good/faulty/broken
+// versions; pause, resume, abort, rollback, approve, reject; restarts on the same log under the
+// faults, at once or rolling, the old instance running beside the new one for a while, with the
+// coordination shared as Redis would be) and the fault schedule: which adapter and operations, which calls (the
+// nth, the first N, a window of ticks, a seeded probability), fail or delay, subscription drops
+// ("deliver") and lost answers ("appendAck": the append is stored, its answer is lost, so the
+// caller retries with its Idempotency-Key). Faults are possible for WORKLOAD_TICKS ticks; then
+// an operator resumes what is paused and approves what waits, and the system must settle.
 //
-// FAULT_RUNS=<n> sets the number of schedules (default 16, a few seconds) for a soak; FAULT_SEED=<seed> and
-// FAULT_PATH=<path> replay the failing case fast-check prints; FAULT_LOG_LEVEL=debug shows the logs.
+// FAULT_RUNS=<n> sets the number of schedules (default 16, a few seconds; raise it for a soak);
+// the seed is printed first, and FAULT_SEED=<seed> FAULT_PATH=<path> replay the case fast-check
+// reports; FAULT_VERBOSE=1 prints each run's workload and outcome; FAULT_LOG_LEVEL=debug the logs.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,7 +40,7 @@ import type { EventStore } from "../../src/events/store/port.js";
 import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 import { streamKey, streams } from "../../src/events/streams.js";
 import { provisionClusters } from "../../src/fleet/index.js";
-import { ensureTelemetryIndexes } from "../../src/fleet/telemetry.js";
+import { ensureTelemetryIndexes, recordHeartbeat, TELEMETRY_CHANNEL, type Heartbeat } from "../../src/fleet/telemetry.js";
 import { ManualClock } from "../../src/platform/clock.js";
 import { loadConfig, type Config } from "../../src/platform/config.js";
 import { MemoryCoordination } from "../../src/platform/coordination/memory.js";
@@ -45,6 +50,7 @@ import { createMetrics } from "../../src/platform/metrics.js";
 import type { Sleep } from "../../src/platform/sleep.js";
 import type { Backoff } from "../../src/events/resubscribing.js";
 import { DeploymentRunner } from "../../src/processes/deployment-runner.js";
+import { HeartbeatMonitor } from "../../src/processes/heartbeat-monitor.js";
 import { allProjections } from "../../src/projections/index.js";
 import { ProjectionRunner, replayInto } from "../../src/projections/runner.js";
 import { MemoryReadStore } from "../../src/projections/store/memory.js";
@@ -81,7 +87,8 @@ const OPS: Record<FaultTarget, string[]> = {
   // appendAck: a hit after a stored append loses its answer; deliver: a hit drops the subscription
   eventStore: ["append", "appendAck", "readStream", "readAll", "headPosition", "deliver"],
   readStore: ["get", "put", "putMany", "delete", "find", "count", "aggregate"],
-  coordination: ["acquire", "renew", "release", "hit"],
+  // message: a hit loses one pub/sub message (a shared heartbeat), as Redis does while disconnected
+  coordination: ["acquire", "renew", "release", "hit", "publish", "message"],
 };
 
 type Trigger =
@@ -104,8 +111,11 @@ type Action = "Pause" | "Resume" | "Abort" | "Rollback" | "Approve" | "Reject";
 interface Workload {
   deployments: { tick: number; environment: Environment; moduleName: string; version: string }[];
   controls: { tick: number; target: number; action: Action }[];
-  /** ticks at which the instance is stopped and a new one started on the same log (faults stay on) */
-  restarts: number[];
+  /**
+   * ticks at which a new instance is started on the same log and the current one stopped (faults
+   * stay on): at once (overlap 0), or after running beside the new one for `overlap` ticks
+   */
+  restarts: { tick: number; overlap: number }[];
   faults: FaultSpec[];
   seed: number;
 }
@@ -154,7 +164,17 @@ const workloadArb: fc.Arbitrary<Workload> = fc.record({
   controls: fc.array(fc.record({ tick: tickArb, target: fc.nat(4), action: fc.constantFrom<Action>("Pause", "Resume", "Abort", "Rollback", "Approve", "Reject") }), {
     maxLength: 5,
   }),
-  restarts: fc.oneof({ weight: 2, arbitrary: fc.constant<number[]>([]) }, { weight: 1, arbitrary: fc.uniqueArray(tickArb, { minLength: 1, maxLength: 2 }) }),
+  restarts: fc.oneof(
+    { weight: 2, arbitrary: fc.constant<{ tick: number; overlap: number }[]>([]) },
+    {
+      weight: 1,
+      arbitrary: fc.uniqueArray(fc.record({ tick: tickArb, overlap: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 12 })) }), {
+        minLength: 1,
+        maxLength: 2,
+        selector: (r) => r.tick,
+      }),
+    },
+  ),
   faults: fc.array(faultArb, { minLength: 1, maxLength: 4 }),
   seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
 });
@@ -211,14 +231,17 @@ interface Shared {
   /** the log's store itself, without faults: what the properties are checked against */
   rawStore: SqliteEventStore;
   cleanLog: EventLog;
+  /** one for every instance, as Redis would be (faults are added per instance) */
+  coordination: MemoryCoordination;
   logger: ReturnType<typeof createLogger>;
   metrics: ReturnType<typeof createMetrics>;
 }
 
 /**
  * One server instance as startServer composes it (projections, live feed, clusters, telemetry
- * indexes, deployment runner), over the shared event store, with fresh in-memory read store and
- * coordination, every port behind the faults. A start that fails stops what it had started.
+ * indexes and the shared-heartbeat subscription, heartbeat monitor, deployment runner), over the
+ * shared event store and coordination, with a fresh in-memory read store, every port behind the
+ * faults. A start that fails stops what it had started.
  */
 async function startInstance(shared: Shared, name: string) {
   const { config, clock, plan, backoff, logger, metrics } = shared;
@@ -226,14 +249,13 @@ async function startInstance(shared: Shared, name: string) {
   const log = new EventLog(store, catalog, { backoff });
   const rawReadStore = new MemoryReadStore({ clock, ttlIntervalMs: 0 });
   const readStore = faultyReadStore(rawReadStore, plan);
-  const coordination = faultyCoordination(new MemoryCoordination(clock), plan);
+  const coordination = faultyCoordination(shared.coordination, plan);
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const s of stops.splice(0).reverse()) {
       trace(`    stopping ${name}: ${s.toString().slice(0, 40)}`);
       await s();
     }
-    await coordination.close();
     await rawReadStore.close();
   };
   try {
@@ -254,6 +276,13 @@ async function startInstance(shared: Shared, name: string) {
     await feed.start();
     await provisionClusters({ log, config }, clock.now());
     await ensureTelemetryIndexes(readStore, config.telemetryRetentionMs);
+    // what startFleet does: record the heartbeats other instances received
+    const unsubscribe = await coordination.subscribe(TELEMETRY_CHANNEL, (message) => {
+      const { origin, ...heartbeat } = JSON.parse(message) as Heartbeat & { origin: string };
+      if (origin !== name) recordHeartbeat(readStore, heartbeat).catch(() => undefined);
+    });
+    stops.push(unsubscribe);
+    const monitor = new HeartbeatMonitor({ log, readStore, clock, heartbeat: config.heartbeat, logger });
     const runner = new DeploymentRunner({
       log,
       readStore,
@@ -271,7 +300,8 @@ async function startInstance(shared: Shared, name: string) {
     trace(`    starting ${name}: runner`);
     await runner.start();
     trace(`    started ${name}`);
-    return { name, log, readStore, rawReadStore, coordination, projections, runner, stop };
+    const share = (heartbeat: Heartbeat) => coordination.publish(TELEMETRY_CHANNEL, JSON.stringify({ origin: name, ...heartbeat }));
+    return { name, log, readStore, rawReadStore, coordination, projections, monitor, runner, share, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -288,6 +318,7 @@ async function startSystem(seed: number) {
     LOG_LEVEL: "silent",
     STRATEGY_SETTINGS: FAST_STRATEGY_SETTINGS,
     AGENT_JOIN_TOKEN: "development-join-token",
+    SIMULATOR: "false",
   });
   const clock = new ManualClock(Date.parse("2026-04-01T08:00:00.000Z"));
   const rawStore = new SqliteEventStore({ file: join(dir, "events.db"), synchronous: "OFF" });
@@ -299,12 +330,17 @@ async function startSystem(seed: number) {
     backoff: { baseMs: 1, maxMs: 4, random: seededRandom(seed ^ 0x5bd1e995) },
     rawStore,
     cleanLog: new EventLog(rawStore, catalog),
+    coordination: new MemoryCoordination(clock),
     logger: createLogger(process.env.FAULT_LOG_LEVEL ?? "silent"),
     metrics: createMetrics(),
   };
-  let instance = await startInstance(shared, "instance-0");
-  const pace = (i: Instance) => ({ coordination: i.coordination, spacingMs: TICK_MS - 50 });
-  const fleet = new InProcessFleet({ log: instance.log, readStore: instance.readStore, pace: pace(instance), clock, sizes: SIZES, seed, installMs: [100, 500] });
+  /** live instances, the newest last: the fleet and the clients talk to the newest */
+  const instances = [await startInstance(shared, "instance-0")];
+  const current = () => instances.at(-1)!;
+  /** old instances of a rolling restart, with the ticks they keep running beside the new one */
+  const retiring = new Map<Instance, number>();
+  const link = (i: Instance) => ({ log: i.log, readStore: i.readStore, pace: { coordination: i.coordination, spacingMs: TICK_MS - 50 }, share: i.share });
+  const fleet = new InProcessFleet({ ...link(current()), clock, sizes: SIZES, seed, installMs: [100, 500] });
   await fleet.start();
   let restarts = 0;
   let failedStarts = 0;
@@ -314,23 +350,35 @@ async function startSystem(seed: number) {
   const settle = async (maxTurns: number) => {
     for (let i = 0; i < maxTurns; i++) {
       await new Promise((resolve) => setTimeout(resolve, 0));
-      if (instance.projections.position() >= (await rawStore.headPosition())) return true;
+      if (current().projections.position() >= (await rawStore.headPosition())) return true;
     }
     return false;
   };
   // the fleet is in the read models before the workload begins
-  assert.ok(await instance.projections.waitFor(await rawStore.headPosition(), 30_000), "read models caught up with the fleet's registration");
+  assert.ok(await current().projections.waitFor(await rawStore.headPosition(), 30_000), "read models caught up with the fleet's registration");
+  const stopInstance = async (i: Instance) => {
+    instances.splice(instances.indexOf(i), 1);
+    retiring.delete(i);
+    await i.stop();
+  };
   const tick = async () => {
     await fleet.step();
-    await instance.runner.tick();
+    for (const i of instances) {
+      await i.monitor.tick().catch(() => undefined); // a failed round is tried again at the next interval
+      await i.runner.tick();
+    }
     await settle(40);
     clock.advance(TICK_MS);
+    for (const [i, left] of retiring) {
+      if (left <= 1) await stopInstance(i);
+      else retiring.set(i, left - 1);
+    }
   };
   return {
     ...shared,
     fleet,
     get instance() {
-      return instance;
+      return current();
     },
     get stats() {
       return { restarts, failedStarts, faultsCutShort };
@@ -338,15 +386,24 @@ async function startSystem(seed: number) {
     settle,
     tick,
     /**
-     * Stops the instance (under whatever faults are on) and starts a new one on the same log, as a
-     * supervisor would. Time passes while it starts (a tick every few turns), so a fault window
-     * ends; a start that fails is tried again; after 100 ticks the faults are ended early, and
-     * the start must then work.
+     * Starts a new instance on the same log and stops the current one, as a supervisor or a
+     * rolling upgrade would, under whatever faults are on: with `overlap` 0 the old one stops
+     * first; otherwise the new one starts beside it, takes the fleet and the clients, and the old
+     * one keeps running `overlap` more ticks. Time passes while an instance starts (a tick every
+     * few turns), so a fault window ends; a start that fails is tried again a tick later; after
+     * 100 ticks the faults are ended early, and the start must then work.
      */
-    async restart() {
-      await instance.stop();
+    async restart(overlap: number) {
+      const old = current();
+      if (overlap === 0) await stopInstance(old);
       restarts++;
       let waited = 0;
+      const timePasses = () => {
+        clock.advance(TICK_MS);
+        if (++waited < 100) return;
+        shared.plan.clear();
+        faultsCutShort = true;
+      };
       for (;;) {
         const starting = startInstance(shared, `instance-${restarts}`);
         let settled = false;
@@ -356,26 +413,24 @@ async function startSystem(seed: number) {
         );
         for (let turn = 1; !settled; turn++) {
           await new Promise((resolve) => setTimeout(resolve, 0));
-          if (turn % 5 !== 0) continue;
-          clock.advance(TICK_MS);
-          if (++waited === 100) {
-            shared.plan.clear();
-            faultsCutShort = true;
-          }
+          if (turn % 5 === 0) timePasses();
         }
         try {
-          instance = await starting;
+          instances.push(await starting);
           break;
         } catch (err) {
           failedStarts++;
           if (faultsCutShort) throw err;
+          timePasses(); // the supervisor waits a little before it starts the process again
         }
       }
-      fleet.use({ log: instance.log, readStore: instance.readStore, pace: pace(instance) });
+      if (overlap > 0) retiring.set(old, overlap);
+      fleet.use(link(current()));
     },
     async stop() {
       shared.plan.clear();
-      await instance.stop();
+      for (const i of [...instances].reverse()) await stopInstance(i);
+      await shared.coordination.close();
       await rawStore.close();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -473,6 +528,7 @@ let runNo = 0;
 
 async function runWorkload(w: Workload): Promise<void> {
   trace(`run ${++runNo}: ${JSON.stringify(w)}`);
+  const began = performance.now();
   const sys = await startSystem(w.seed);
   const unhandledBefore = unhandled.length;
   try {
@@ -508,9 +564,10 @@ async function runWorkload(w: Workload): Promise<void> {
         const command = controlCommand(c.action);
         record(await send(sys, `control-${j}`, target, command, COMMAND_ATTEMPTS));
       }
-      if (w.restarts.includes(tick)) {
-        trace(`  restart at tick ${tick}`);
-        await sys.restart();
+      for (const r of w.restarts) {
+        if (r.tick !== tick) continue;
+        trace(`  restart at tick ${tick}, overlap ${r.overlap}`);
+        await sys.restart(r.overlap);
         trace(`  restarted`);
       }
       await sys.tick();
@@ -540,7 +597,7 @@ async function runWorkload(w: Workload): Promise<void> {
         const doc = await sys.instance.rawReadStore.collection("deployments").get(id);
         reasons.push(String(doc?.failureReason).slice(0, 300));
       }
-      console.log(JSON.stringify({ ...sys.stats, reasons, faults: w.faults.length, hits, acked: acked.length, replayed: acked.filter((a) => a.result.replayed).length, settleTicks: ticks, statuses: [...statuses.values()], fleetErrors: sys.fleet.errors }));
+      console.log(JSON.stringify({ ms: Math.round(performance.now() - began), ...sys.stats, reasons, faults: w.faults.length, hits, acked: acked.length, replayed: acked.filter((a) => a.result.replayed).length, settleTicks: ticks, statuses: [...statuses.values()], fleetErrors: sys.fleet.errors }));
     }
     // property 3
     const open = [...statuses].filter(([, s]) => !TERMINAL.includes(s));
