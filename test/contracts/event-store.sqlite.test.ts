@@ -51,6 +51,59 @@ test("sqlite: positions start at 1 and stay gap-free across failed appends", asy
   }
 });
 
+// Concurrent appends share one transaction (group commit); each runs in its own SAVEPOINT, so
+// one that fails halfway through its inserts leaves nothing behind and costs its neighbours nothing.
+test("sqlite: in a group commit a failed append is rolled back alone, positions stay gap-free", async () => {
+  const fx = fixture();
+  try {
+    const s = fx.store;
+    await s.append("seed", [newEvent("Seed")], "no_stream");
+    const twice = newEvent("Twice");
+    const badTime = newEvent("BadTime", {}, { occurredAt: "2026-01-01T00:00:00.000Z" });
+    badTime.metadata.occurredAt = "not a time"; // past the envelope schema: the store itself refuses it
+    const calls: { stream: string; events: ReturnType<typeof newEvent>[]; expected: number | "no_stream" | "any"; fails: boolean }[] = [];
+    for (let i = 0; i < 30; i++) {
+      calls.push({ stream: `good-${i % 7}`, events: [newEvent("Good", { i }), newEvent("Good", { i })], expected: "any", fails: false });
+      // the second insert of this batch hits the unique event id after the first went in
+      if (i === 5) calls.push({ stream: "dup", events: [twice, newEvent("Between"), twice], expected: "no_stream", fails: true });
+      if (i === 12) calls.push({ stream: "bad-time", events: [newEvent("Fine"), badTime], expected: "any", fails: true });
+      if (i === 20) calls.push({ stream: "seed", events: [newEvent("Stale")], expected: 3, fails: true });
+    }
+    const settled = await Promise.allSettled(calls.map((c) => s.append(c.stream, c.events, c.expected)));
+    settled.forEach((r, i) => assert.is(r.status, calls[i]!.fails ? "rejected" : "fulfilled", `append ${i}`));
+    const all = await s.readAll();
+    assert.equal(
+      all.map((e) => e.position),
+      all.map((_, k) => k + 1),
+      "positions 1..N without gap",
+    );
+    assert.is(all.length, 1 + 30 * 2);
+    assert.equal(await s.readStream("dup"), []);
+    assert.equal(await s.readStream("bad-time"), []);
+    // each caller's answer is its own: its last event's position, in call order
+    const good = settled.filter((r, i) => !calls[i]!.fails) as PromiseFulfilledResult<{ position: number }>[];
+    assert.equal(
+      good.map((r) => r.value.position),
+      good.map((_, k) => 1 + 2 * (k + 1)),
+    );
+  } finally {
+    await fx.cleanup();
+  }
+});
+
+test("sqlite: close() commits appends that were accepted but not yet flushed", async () => {
+  const fx = fixture();
+  const pending = fx.store.append("late", [newEvent("Late")], "no_stream");
+  const reopened = await fx.reopen();
+  assert.is((await pending).nextRevision, 0);
+  assert.is((await reopened.readStream("late")).length, 1);
+  await fx.cleanup();
+  // after close, an append is refused at once rather than left waiting
+  let refused: unknown;
+  await fx.store.append("late", [newEvent("Later")], 0).catch((err: unknown) => (refused = err));
+  assert.match(String(refused), /closed/);
+});
+
 test("sqlite: two stores on one file see each other's appends, live", async () => {
   const fx = fixture();
   const other = fx.store;

@@ -9,7 +9,7 @@ import { buildCatalog } from "../../src/events/catalog/index.js";
 import { defineEvent } from "../../src/events/catalog/define.js";
 import { EventMetadataSchema, type EventMetadata, type NewEvent, type RecordedEvent } from "../../src/events/envelope.js";
 import { EventLog } from "../../src/events/event-log.js";
-import { WrongExpectedRevisionError, type EventStore } from "../../src/events/store/port.js";
+import { WrongExpectedRevisionError, type AppendResult, type EventStore, type ExpectedRevision } from "../../src/events/store/port.js";
 import { FaultPlan, faultyEventStore } from "../helpers/faults.js";
 
 export interface EventStoreFixture {
@@ -138,6 +138,64 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
     assert.is(won.length, 1);
     for (const l of lost) assert.instance(l.reason, WrongExpectedRevisionError);
     assert.equal(revisions(await store.readStream(s)), [0, 1]);
+  });
+
+  // Adapters may commit concurrent appends together (group commit); from outside, each append
+  // must still look as if it had run alone, in some order.
+  test("many concurrent appends: each caller gets exactly its own result, conflicts stay per stream", async ({ store }) => {
+    const p = unique("contract-group-");
+    const head0 = await store.headPosition();
+    const contested = `${p}contested`;
+    await store.append(contested, [newEvent("Created")], "no_stream");
+    const retried = [newEvent("Retried", { n: 1 }), newEvent("Retried", { n: 2 })];
+
+    type Call = { stream: string; events: NewEvent[]; expected: ExpectedRevision; kind: "own" | "race" | "stale" | "retry" };
+    const calls: Call[] = [];
+    for (let i = 0; i < 40; i++) {
+      // different streams, batches of 1-3 events, every expected-revision form
+      const events = Array.from({ length: 1 + (i % 3) }, (_, k) => newEvent("Grouped", { i, k }));
+      calls.push({ stream: `${p}own-${i}`, events, expected: i % 2 ? "no_stream" : "any", kind: "own" });
+      // eight racers on one stream: exactly one may win
+      if (i % 5 === 0) calls.push({ stream: contested, events: [newEvent("Raced", { i })], expected: 0, kind: "race" });
+      // an append that must fail on its own stream, between others that must not
+      if (i % 10 === 3) calls.push({ stream: `${p}own-${i}`, events: [newEvent("Stale")], expected: 7, kind: "stale" });
+    }
+    // the same batch twice at once: one writes it, the other is answered as a retry
+    calls.push({ stream: `${p}retried`, events: retried, expected: "no_stream", kind: "retry" });
+    calls.push({ stream: `${p}retried`, events: retried, expected: "no_stream", kind: "retry" });
+
+    const settled = await Promise.allSettled(calls.map((c) => store.append(c.stream, c.events, c.expected)));
+
+    const raceWins = settled.filter((r, i) => calls[i]!.kind === "race" && r.status === "fulfilled");
+    assert.is(raceWins.length, 1, "exactly one racer wins");
+    const all = await store.readAll({ after: head0, filter: { streamPrefixes: [p] } });
+    const byId = new Map(all.map((e) => [e.metadata.eventId, e]));
+    settled.forEach((r, i) => {
+      const c = calls[i]!;
+      if (c.kind === "own" || c.kind === "retry") {
+        assert.is(r.status, "fulfilled", `${c.kind} append ${i} succeeds`);
+        const result = (r as PromiseFulfilledResult<AppendResult>).value;
+        const mine = c.events.map((e) => byId.get(e.metadata.eventId));
+        assert.ok(mine.every((e) => e?.streamId === c.stream), `append ${i}: its events are in its stream`);
+        // the answer is about this caller's events, not a neighbour's in the same commit
+        assert.is(result.position, mine.at(-1)!.position, `append ${i}: position of its own last event`);
+        assert.is(result.nextRevision, mine.at(-1)!.revision, `append ${i}: revision of its own last event`);
+        assert.equal(revisions(mine as RecordedEvent[]), c.events.map((_, k) => result.nextRevision - (c.events.length - 1) + k));
+      } else if (r.status === "rejected") {
+        assert.instance(r.reason, WrongExpectedRevisionError, `append ${i} fails with the typed conflict`);
+        assert.is((r.reason as WrongExpectedRevisionError).streamId, c.stream);
+        assert.ok(c.events.every((e) => !byId.has(e.metadata.eventId)), `append ${i}: nothing of a refused append is written`);
+      } else {
+        assert.is(c.kind, "race", `only a racer may win: append ${i}`);
+      }
+    });
+    const retriedResults = settled.filter((_, i) => calls[i]!.kind === "retry").map((r) => (r as PromiseFulfilledResult<AppendResult>).value);
+    assert.equal(retriedResults[0], retriedResults[1], "the concurrent retry gets the same answer");
+    assert.equal(revisions(await store.readStream(contested)), [0, 1]);
+    assert.equal(revisions(await store.readStream(`${p}retried`)), [0, 1]);
+    const expectedCount = calls.filter((c) => c.kind === "own").reduce((n, c) => n + c.events.length, 0) + 1 + 1 + retried.length;
+    assert.is(all.length, expectedCount, "every successful append's events, once");
+    assertIncreasing(positions(all), "global positions");
   });
 
   test("idempotent retry with the same event ids: same answer, no duplicate", async ({ store }) => {

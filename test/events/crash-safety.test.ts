@@ -11,6 +11,7 @@ import * as assert from "uvu/assert";
 import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 
 const writer = fileURLToPath(new URL("./crash-writer.ts", import.meta.url));
+const groupWriter = fileURLToPath(new URL("./group-crash-writer.ts", import.meta.url));
 
 interface Intent {
   intent: string[];
@@ -24,11 +25,12 @@ interface Ack {
 }
 
 /** Runs the writer until it has acknowledged `acks` more appends, then SIGKILLs it. */
-function runAndKill(file: string, acks: number): Promise<{ intents: Intent[]; acked: Ack[] }> {
+function runAndKill(file: string, acks: number, script = writer): Promise<{ intents: Intent[]; acked: Ack[]; messages: unknown[] }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", writer, file], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", script, file], { stdio: ["ignore", "pipe", "pipe"] });
     const intents: Intent[] = [];
     const acked: Ack[] = [];
+    const messages: unknown[] = [];
     let buffered = "";
     let stderr = "";
     let killed = false;
@@ -43,6 +45,7 @@ function runAndKill(file: string, acks: number): Promise<{ intents: Intent[]; ac
       buffered = lines.pop()!; // a line cut by the kill is not an acknowledgement
       for (const line of lines) {
         const msg = JSON.parse(line) as Partial<Intent & Ack>;
+        messages.push(msg);
         if (msg.intent) intents.push(msg as Intent);
         if (msg.ack) acked.push(msg as Ack);
       }
@@ -53,7 +56,7 @@ function runAndKill(file: string, acks: number): Promise<{ intents: Intent[]; ac
     });
     child.on("exit", (code, signal) => {
       clearTimeout(timer);
-      if (signal === "SIGKILL" && killed) resolve({ intents, acked });
+      if (signal === "SIGKILL" && killed) resolve({ intents, acked, messages });
       else reject(new Error(`writer exited by itself (${code ?? signal}): ${stderr}`));
     });
   });
@@ -110,6 +113,65 @@ test("SIGKILL mid-burst loses no acknowledged append and leaves no partial batch
       db.close();
     }
     assert.ok(acked.length >= 150 + 233 + 311);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+interface Round {
+  round: number;
+  intents: { stream: string; ids: string[] }[];
+  stale: string;
+}
+
+test("SIGKILL during group commits: each group is on disk whole or not at all, no acknowledged append lost", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "crash-safety-group-"));
+  const file = join(dir, "events.db");
+  try {
+    const rounds: Round[] = [];
+    const acked: Ack[] = [];
+    for (const n of [170, 301, 437]) {
+      const run = await runAndKill(file, n, groupWriter);
+      acked.push(...run.acked);
+      for (const line of run.messages as Partial<Round & { staleAccepted: boolean }>[]) {
+        assert.not.ok(line.staleAccepted, "an append with a stale revision was accepted");
+        if (line.intents) rounds.push(line as Round);
+      }
+
+      const store = new SqliteEventStore({ file });
+      const events = await store.readAll();
+      const byId = new Map(events.map((e) => [e.metadata.eventId, e]));
+      for (const a of acked) {
+        a.ack.forEach((id, k) => {
+          const e = byId.get(id);
+          assert.ok(e, `acknowledged event ${id} is missing`);
+          assert.is(e.streamId, a.stream);
+          assert.is(e.position, a.position - (a.ack.length - 1) + k);
+          assert.is(e.revision, a.nextRevision - (a.ack.length - 1) + k);
+        });
+      }
+      let partialRounds = 0;
+      for (const r of rounds) {
+        assert.not.ok(byId.has(r.stale), "the refused append's event is not in the log");
+        const present = r.intents.map((i) => i.ids.filter((id) => byId.has(id)).length);
+        r.intents.forEach((i, k) => assert.ok(present[k] === 0 || present[k] === i.ids.length, `append partly present: ${present[k]} of ${i.ids.length}`));
+        // a round is one group commit: one transaction, so all of it or none of it
+        const whole = present.filter((c, k) => c === r.intents[k]!.ids.length).length;
+        if (whole !== 0 && whole !== r.intents.length) partialRounds++;
+      }
+      assert.is(partialRounds, 0, "a group commit that is only partly on disk");
+      assert.is(events.length, rounds.filter((r) => byId.has(r.intents[0]!.ids[0]!)).reduce((n, r) => n + r.intents.reduce((m, i) => m + i.ids.length, 0), 0), "only the rounds' events");
+      assert.equal(
+        events.map((e) => e.position),
+        events.map((_, k) => k + 1),
+        "positions 1..N without gap",
+      );
+      await store.close();
+      const db = new Database(file, { readonly: true });
+      assert.is(db.pragma("integrity_check", { simple: true }) as string, "ok");
+      db.close();
+    }
+    assert.ok(acked.length >= 170 + 301 + 437);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

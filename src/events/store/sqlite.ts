@@ -24,7 +24,26 @@ export interface SqliteEventStoreOptions {
   pollIntervalMs?: number;
   /** how long a writer waits for another process's write lock before failing */
   busyTimeoutMs?: number;
+  /**
+   * Most appends one group commit (one transaction, one fsync) takes; the rest wait for the
+   * next. Bounds how long the write lock is held and how late the first caller hears back.
+   */
+  maxGroupAppends?: number;
 }
+
+/** One caller's append waiting for its group's transaction. */
+interface PendingAppend {
+  streamId: string;
+  events: NewEvent[];
+  expected: ExpectedRevision;
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
+}
+
+type Outcome = { ok: true; result: AppendResult } | { ok: false; error: unknown };
+
+/** A group also stops growing at this many events, so one huge batch does not drag others along. */
+const MAX_GROUP_EVENTS = 10_000;
 
 interface EventRow {
   position: number;
@@ -143,7 +162,15 @@ export class SqliteEventStore implements EventStore {
   private waiters = new Set<() => void>();
   private readonly subscriptions = new Set<{ stop(): Promise<void> }>();
   private readonly appendTx: (streamId: string, events: NewEvent[], expected: ExpectedRevision) => AppendResult;
+  private readonly groupTx: (group: PendingAppend[]) => Outcome[];
+  private readonly maxGroupAppends: number;
+  /** appends accepted but not yet in a transaction, in call order */
+  private queue: PendingAppend[] = [];
+  private flushScheduled = false;
+  /** set when the group transaction's BEGIN ran, to tell "never started" from "failed midway" */
+  private groupEntered = false;
   private closed = false;
+  private dbClosed = false;
 
   constructor(options: SqliteEventStoreOptions) {
     const synchronous = options.synchronous ?? "FULL";
@@ -161,6 +188,24 @@ export class SqliteEventStore implements EventStore {
     // IMMEDIATE takes the write lock at BEGIN, so the revision check and the insert see the same
     // state, and a second process waits (busy_timeout) instead of failing at commit
     this.appendTx = (s, e, x) => tx.immediate(s, e, x);
+    // Inside the group's transaction the same transaction function runs as a SAVEPOINT: an append
+    // that fails (conflict, duplicate id, bad time) is rolled back alone and the others stay.
+    this.groupTx = this.db
+      .transaction((group: PendingAppend[]): Outcome[] => {
+        this.groupEntered = true;
+        return group.map((p): Outcome => {
+          try {
+            return { ok: true, result: tx(p.streamId, p.events, p.expected) };
+          } catch (error) {
+            // some errors (disk full, I/O) make SQLite roll back the whole transaction: the
+            // appends before this one are gone too, so the group as a whole has failed
+            if (!this.db.inTransaction) throw error;
+            return { ok: false, error };
+          }
+        });
+      })
+      .immediate;
+    this.maxGroupAppends = Math.max(1, options.maxGroupAppends ?? 256);
   }
 
   private stmt(sql: string): Database.Statement {
@@ -179,9 +224,14 @@ export class SqliteEventStore implements EventStore {
 
   private appendInTransaction(streamId: string, events: NewEvent[], expected: ExpectedRevision): AppendResult {
     const ids = events.map((e) => e.metadata.eventId);
-    const already = this.stmt(
-      "SELECT position, stream_id, revision, event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY position",
-    ).all(JSON.stringify(ids)) as Pick<EventRow, "position" | "stream_id" | "revision" | "event_id">[];
+    // the common single event looks its id up directly, without building and parsing a JSON array
+    const already = (
+      ids.length === 1
+        ? this.stmt("SELECT position, stream_id, revision, event_id FROM events WHERE event_id = ?").all(ids[0])
+        : this.stmt(
+            "SELECT position, stream_id, revision, event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY position",
+          ).all(JSON.stringify(ids))
+    ) as Pick<EventRow, "position" | "stream_id" | "revision" | "event_id">[];
     if (already.length > 0) {
       // A retry of a batch that was acknowledged (or whose ack was lost) gets the original answer.
       const sameBatch =
@@ -219,10 +269,77 @@ export class SqliteEventStore implements EventStore {
     return { nextRevision: revision, position };
   }
 
-  async append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
-    const result = this.appendTx(streamId, events, expected);
+  /**
+   * Group commit: appends made in the same turn of the event loop (concurrent requests, each
+   * awaiting its own) wait for that turn to end and share one transaction and one fsync. Each
+   * append still runs its own checks in order, in its own SAVEPOINT, and its caller gets exactly
+   * its own result or error; a conflict of one never fails the others. Call order is commit order.
+   */
+  append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    if (this.dbClosed) return Promise.reject(new Error("the event store is closed"));
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.queue.push({ streamId, events, expected, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // setImmediate runs after the I/O callbacks of this loop turn: every request read from a
+        // socket in the meantime has reached its append by then (the path to it is synchronous work
+        // and microtasks), so a group forms without a timer and without delaying a lone append
+        setImmediate(this.flushQueued);
+      }
+    });
+  }
+
+  private readonly flushQueued = (): void => {
+    this.flushScheduled = false;
+    if (this.queue.length === 0 || this.dbClosed) return;
+    this.flushOne();
+    if (this.queue.length > 0) {
+      this.flushScheduled = true;
+      setImmediate(this.flushQueued);
+    }
+  };
+
+  /** Commits the next group from the queue and settles its callers. */
+  private flushOne(): void {
+    let take = 0;
+    let events = 0;
+    while (take < this.queue.length && take < this.maxGroupAppends && (take === 0 || events + this.queue[take]!.events.length <= MAX_GROUP_EVENTS)) {
+      events += this.queue[take]!.events.length;
+      take++;
+    }
+    const group = this.queue.length === take ? this.queue : this.queue.slice(0, take);
+    this.queue = this.queue.length === take ? [] : this.queue.slice(take);
+    const outcomes = this.commitGroup(group);
     this.wakeSubscribers();
-    return result;
+    for (let i = 0; i < group.length; i++) {
+      const o = outcomes[i]!;
+      if (o.ok) group[i]!.resolve(o.result);
+      else group[i]!.reject(o.error);
+    }
+  }
+
+  private commitGroup(group: PendingAppend[]): Outcome[] {
+    const one = (p: PendingAppend): Outcome => {
+      try {
+        return { ok: true, result: this.appendTx(p.streamId, p.events, p.expected) };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    };
+    // alone, it needs no savepoint
+    if (group.length === 1) return [one(group[0]!)];
+    this.groupEntered = false;
+    try {
+      return this.groupTx(group);
+    } catch (error) {
+      // BEGIN failed (another process held the lock past busy_timeout): each caller would get
+      // the same answer on its own, so they all get it now rather than wait that long again
+      if (!this.groupEntered) return group.map(() => ({ ok: false, error }));
+      // the group failed midway or at COMMIT, and SQLite rolled all of it back: each append goes
+      // again in its own transaction, so each caller gets the answer it would have had alone (an
+      // append that did reach the disk after all is answered as an idempotent retry)
+      return group.map(one);
+    }
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -320,6 +437,9 @@ export class SqliteEventStore implements EventStore {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
+    // appends accepted before close (a handler finishing its work may make one) are committed
+    while (this.queue.length > 0) this.flushOne();
+    this.dbClosed = true;
     this.db.close();
   }
 }
