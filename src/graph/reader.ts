@@ -6,6 +6,12 @@ import { GRAPH, vertexDocId, type EdgeDoc, type Epoch, type GraphDoc, type Inter
 import type { Collection, ReadStore } from "../projections/store/port.js";
 import { EDGE_TYPE_LIST, EDGE_TYPES, moduleVersionId, parseVertexKey, resolveEdgeName, splitModuleVersion, vertexKey, type EdgeName, type EdgeType, type VertexKey, type VertexType } from "./model.js";
 
+/**
+ * ids per `_id: {$in}` lookup: MongoDB takes thousands at once, but the memory store tests every
+ * candidate against the whole list, so long lists cost candidates x list
+ */
+const BY_ID_CHUNK = 100;
+
 /** the newest state: every open edge */
 export const NOW = Number.POSITIVE_INFINITY;
 
@@ -102,8 +108,8 @@ export class GraphReader {
   async vertices(keys: readonly VertexKey[], at: number): Promise<Map<VertexKey, VertexView>> {
     const out = new Map<VertexKey, VertexView>();
     const unique = [...new Set(keys)];
-    for (let i = 0; i < unique.length; i += 1000) {
-      const docs = await this.docs.find({ _id: { $in: unique.slice(i, i + 1000).map(vertexDocId) } });
+    for (let i = 0; i < unique.length; i += BY_ID_CHUNK) {
+      const docs = await this.docs.find({ _id: { $in: unique.slice(i, i + BY_ID_CHUNK).map(vertexDocId) } });
       for (const d of docs) if (d.kind === "vertex" && d.firstPosition <= at) out.set(d.key, viewOf(d, at));
     }
     return out;
@@ -200,8 +206,8 @@ export class GraphReader {
   private async epochsOf(nodeKeys: readonly VertexKey[]): Promise<Map<VertexKey, Epoch[]>> {
     const out = new Map<VertexKey, Epoch[]>();
     const unique = [...new Set(nodeKeys)];
-    for (let i = 0; i < unique.length; i += 1000) {
-      const docs = await this.docs.find({ _id: { $in: unique.slice(i, i + 1000).map(vertexDocId) } }, { projection: { key: 1, epochs: 1, kind: 1 } });
+    for (let i = 0; i < unique.length; i += BY_ID_CHUNK) {
+      const docs = await this.docs.find({ _id: { $in: unique.slice(i, i + BY_ID_CHUNK).map(vertexDocId) } });
       for (const d of docs) if (d.kind === "vertex") out.set(d.key, d.epochs ?? []);
     }
     return out;

@@ -401,7 +401,6 @@ export const graphProjection: Projection<GraphDoc> & { indexes: IndexSpec[] } = 
     { name: "module", keys: { module: 1 } },
     { name: "vtype", keys: { vtype: 1 } },
     { name: "environment", keys: { environment: 1 } },
-    { name: "type", keys: { type: 1 } },
   ],
   keys: (event) => [...planOf(event).updates.keys()],
   apply(doc, event, key) {
