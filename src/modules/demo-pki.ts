@@ -100,8 +100,8 @@ export async function ensureDemoPki(dataDir: string, now: number = Date.now()): 
       const p = paths(tmp);
       writeFileSync(p.caKeyPath, pem("PRIVATE KEY", await webcrypto.subtle.exportKey("pkcs8", ca.privateKey)), { mode: 0o600 });
       writeFileSync(p.signerKeyPath, pem("PRIVATE KEY", await webcrypto.subtle.exportKey("pkcs8", signer.privateKey)), { mode: 0o600 });
-      writeFileSync(p.caCertPath, pem("CERTIFICATE", caDer), { mode: 0o644 });
-      writeFileSync(p.signerCertPath, pem("CERTIFICATE", signerDer), { mode: 0o644 });
+      writeFileSync(p.caCertPath, pem("CERTIFICATE", caDer), { mode: 0o600 });
+      writeFileSync(p.signerCertPath, pem("CERTIFICATE", signerDer), { mode: 0o600 });
       renameSync(tmp, dir);
       created = true;
     } catch (err) {
