@@ -79,7 +79,8 @@ export async function startFleet(deps: AppDeps, app: { fetch(request: Request): 
     simulator = new Simulator({
       baseUrl: "http://simulator.internal",
       fetch: async (request) => app.fetch(request),
-      joinToken: deps.config.agentJoinToken,
+      // the managed token's current version: AGENT_JOIN_TOKEN only seeded it, and a rotation moves on
+      joinToken: await currentJoinToken(deps),
       clusterSizes: deps.config.simulator.clusterSizes,
       seed: deps.config.simulator.seed,
       // the simulated nodes' secrets live beside the data they belong to, so a restart finds them
@@ -106,4 +107,13 @@ export async function startFleet(deps: AppDeps, app: { fetch(request: Request): 
       await monitor.stop();
     },
   };
+}
+
+async function currentJoinToken(deps: AppDeps): Promise<string> {
+  try {
+    return (await deps.secrets.values.current("agent-join-token")).value.toString("utf8");
+  } catch (err) {
+    deps.logger.warn({ err }, "the agent-join-token secret cannot be read; the simulator registers with AGENT_JOIN_TOKEN");
+    return deps.config.agentJoinToken;
+  }
 }

@@ -226,4 +226,30 @@ test("agent-join-token rotation: the previous token registers agents during the 
   }
 });
 
+test("the in-process simulator registers with the join token's current version, after the seed stopped counting", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "korch-join-sim-"));
+  const clock = new ManualClock(Date.now());
+  const env = { SIMULATOR: "true", SIMULATOR_CLUSTER_SIZES: "Development:1,QA:0,Staging:0,Production:0" };
+  let s = await startTestServer(env, { clock, dataDir });
+  try {
+    const admin = await s.login(...DEMO.admin);
+    const id = await rotate(s, admin, "agent-join-token");
+    await until("join-token rotation completes", () => rotation(s, admin, "agent-join-token", id), (r) => r.status === "Completed");
+    await s.stop();
+    clock.advance(2 * 86_400_000); // past the overlap: the seed (AGENT_JOIN_TOKEN) is refused now
+    s = await startTestServer(env, { clock, dataDir });
+    const restartedAt = clock.now();
+    const token = await s.login(...DEMO.admin);
+    // the node registered again on start and heartbeats (a heartbeat carries the server's clock)
+    await until(
+      "the simulated node heartbeats after the restart",
+      async () => ((await (await s.call("/api/v1/clusters/Development", { token })).json()) as { nodes: { lastHeartbeatAt: string | null }[] }).nodes,
+      (nodes) => nodes.length === 1 && Date.parse(nodes[0]!.lastHeartbeatAt ?? "") >= restartedAt,
+    );
+  } finally {
+    await s.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 test.run();
