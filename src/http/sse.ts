@@ -111,8 +111,11 @@ export function streamFeed(c: Context<AppEnv>, deps: AppDeps, options: FeedOptio
  *   newer, so nothing falls in the seam;
  * - live: writes each matching event; a write that fills the socket buffer, or an event the feed
  *   cannot classify, sends it back to catching up (once the client drains);
- * - a client that does not drain within SSE_STALL_SECONDS is disconnected; it resumes later with
- *   Last-Event-ID;
+ * - a client that makes no progress for SSE_STALL_SECONDS is disconnected; it resumes later with
+ *   Last-Event-ID. Progress is a drain or fewer bytes waiting to go out, and the time counted is time
+ *   the server could watch: a heartbeat tick adds at most its own period, so a server whose loop was
+ *   blocked for longer than the timeout (a big synchronous step) does not blame the client for
+ *   drains it had no chance to see;
  * - when the server shuts down, the stream ends cleanly with no `end` message (the feed is not
  *   over), so the client reconnects, to another instance or after the restart, with Last-Event-ID.
  */
@@ -122,6 +125,12 @@ class FeedConnection {
   private live = false;
   private catchingUp = false;
   private blockedSince = 0;
+  /** observed time (ms) without progress while blocked, as heartbeat ticks saw it */
+  private stalledFor = 0;
+  private lastTickAt = 0;
+  private tickMs = 0;
+  /** bytes waiting to go out at the last tick while blocked: [stream buffer, libuv's queue] */
+  private pendingAtTick: readonly [number, number] = [0, 0];
   private onDrain?: () => void;
   private stalled = false;
   private closed = false;
@@ -146,6 +155,7 @@ class FeedConnection {
     this.res.on("error", () => this.cleanUp());
     this.res.on("drain", () => {
       this.blockedSince = 0;
+      this.stalledFor = 0;
       const resume = this.onDrain;
       this.onDrain = undefined;
       if (resume) resume();
@@ -154,7 +164,9 @@ class FeedConnection {
     this.deps.shutdown?.addEventListener("abort", this.onShutdown, { once: true });
     this.attachment = this.deps.feed.attach((event) => this.onEvent(event));
     this.seenUpTo = this.attachment.position;
-    this.heartbeat = setInterval(() => this.tick(), Math.min(config.sse.heartbeatMs, config.sse.stallTimeoutMs / 2));
+    this.tickMs = Math.min(config.sse.heartbeatMs, config.sse.stallTimeoutMs / 2);
+    this.lastTickAt = Date.now();
+    this.heartbeat = setInterval(() => this.tick(), this.tickMs);
     this.write("retry: 2000\n\n");
     if (this.options.endedBefore) this.end();
     else this.catchUp();
@@ -238,13 +250,41 @@ class FeedConnection {
     this.cleanUp();
   }
 
-  /** checked on the heartbeat's tick rather than with a timer per write, which thousands of clients would pay */
+  /**
+   * Checked on the heartbeat's tick rather than with a timer per write, which thousands of clients
+   * would pay. A tick adds to the stall at most its own period, however late it fires: after the
+   * server's loop was blocked, timers run before the I/O phase that would report the client's
+   * drain, so the lateness is the server's, not the client's.
+   */
   private tick(): void {
-    if (!this.blockedSince) return this.write(": heartbeat\n\n");
-    if (Date.now() - this.blockedSince > this.deps.config.sse.stallTimeoutMs) {
+    const now = Date.now();
+    const sinceTick = now - this.lastTickAt;
+    this.lastTickAt = now;
+    if (!this.blockedSince) {
+      this.stalledFor = 0;
+      this.pendingAtTick = [0, 0];
+      return this.write(": heartbeat\n\n");
+    }
+    const pending = this.pending();
+    const [buffered, queued] = this.pendingAtTick;
+    // while blocked nothing new is written, so less waiting is the client reading
+    const progressed = pending[0] < buffered || (pending[0] === buffered && pending[1] < queued);
+    this.pendingAtTick = pending;
+    this.stalledFor = progressed ? 0 : this.stalledFor + Math.min(sinceTick, now - this.blockedSince, this.tickMs);
+    if (this.stalledFor > this.deps.config.sse.stallTimeoutMs) {
       this.stalled = true;
       this.res.destroy();
     }
+  }
+
+  /**
+   * Bytes waiting to go out: in the response's stream buffer, and in libuv's queue for the write in
+   * progress (which shrinks as the kernel takes more; Node writes a backlog as one request, so the
+   * stream buffer alone moves only when all of it is out). `_handle` is internal: 0 without it.
+   */
+  private pending(): [number, number] {
+    const handle = (this.res.socket as { _handle?: { writeQueueSize?: unknown } } | null)?._handle;
+    return [this.res.writableLength, typeof handle?.writeQueueSize === "number" ? handle.writeQueueSize : 0];
   }
 
   private cleanUp(): void {
