@@ -1,6 +1,5 @@
 // "What runs where": module x environment -> versions and node counts, now or at any position.
 import semver from "semver";
-import type { VertexDoc } from "../projections/graph-docs.js";
 import { NOW, type GraphReader } from "./reader.js";
 
 export interface MatrixCell {
@@ -45,21 +44,15 @@ function tabulate(triples: Iterable<[string, string, string]>): MatrixRow[] {
     }));
 }
 
-/** The registration open now (the last one, unless the node was deregistered). */
-const currentEnvironment = (d: VertexDoc) => {
-  const last = d.epochs?.at(-1);
-  return d.registered && last && last.close === null ? last.environment : undefined;
-};
-
 export async function matrix(reader: GraphReader, at: number, filter: { module?: string; environment?: string } = {}): Promise<MatrixRow[]> {
   const keep = (module: string, environment: string) => (!filter.module || module === filter.module) && (!filter.environment || environment === filter.environment);
   const triples: [string, string, string][] = [];
   if (at === NOW) {
-    // now: every node's own document says where it is and what it runs (one document per node)
-    for (const node of await reader.nodeDocs()) {
-      const environment = currentEnvironment(node);
-      if (!environment) continue;
-      for (const [module, version] of Object.entries(node.modules ?? {})) if (keep(module, environment)) triples.push([module, environment, version]);
+    // now: one document per node says where it is and what it runs
+    for (const node of await reader.nodeModules()) {
+      const environment = node.registeredIn;
+      if (environment === null) continue;
+      for (const [module, version] of Object.entries(node.modules)) if (keep(module, environment)) triples.push([module, environment, version]);
     }
   } else {
     const runs = filter.module ? await reader.runsOf(filter.module, { at }) : await reader.allRuns({ at });

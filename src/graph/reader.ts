@@ -2,7 +2,7 @@
 // visible at P when open <= P < close. RUNS edges are assembled from the per-(node, module)
 // documents and cut at the end of the node's registration they began in; MEMBER_OF edges are the
 // node's registrations. Every lookup is by _id or an indexed field (from, to, module, vtype).
-import { GRAPH, vertexDocId, type EdgeDoc, type Epoch, type GraphDoc, type Interval, type RunsDoc, type VertexDoc } from "../projections/graph-docs.js";
+import { GRAPH, vertexDocId, type EdgeDoc, type Epoch, type GraphDoc, type Interval, type NodeModulesDoc, type RunsDoc, type VertexDoc } from "../projections/graph-docs.js";
 import type { Collection, ReadStore } from "../projections/store/port.js";
 import { EDGE_TYPE_LIST, EDGE_TYPES, moduleVersionId, parseVertexKey, resolveEdgeName, splitModuleVersion, vertexKey, type EdgeName, type EdgeType, type VertexKey, type VertexType } from "./model.js";
 
@@ -117,7 +117,8 @@ export class GraphReader {
 
   /** every vertex of a type that existed at the position, optionally only those matching `where` on their properties */
   async verticesOfType(type: VertexType, at: number, limit: number): Promise<VertexView[]> {
-    const docs = (await this.docs.find({ vtype: type, kind: "vertex" }, { sort: { _id: 1 } })) as VertexDoc[];
+    // sorted here: a sort on _id would make the memory store keep every id in order from then on
+    const docs = ((await this.docs.find({ vtype: type, kind: "vertex" })) as VertexDoc[]).sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
     const out: VertexView[] = [];
     for (const d of docs) {
       if (d.firstPosition > at) continue;
@@ -187,9 +188,9 @@ export class GraphReader {
     return slots.flatMap((s) => runsEdges(s, epochs.get(s.from), o));
   }
 
-  /** every Node vertex document (registrations and what each runs now) */
-  async nodeDocs(): Promise<VertexDoc[]> {
-    return (await this.docs.find({ vtype: "Node", kind: "vertex" })) as VertexDoc[];
+  /** what every node runs now and where it is registered (one small document per node) */
+  async nodeModules(): Promise<NodeModulesDoc[]> {
+    return (await this.docs.find({ kind: "modules" })) as NodeModulesDoc[];
   }
 
   /** every stored edge document (the facts), for export */

@@ -1,10 +1,11 @@
-// The graph read model's documents (one collection, three kinds). Why three and not just "one
+// The graph read model's documents (one collection, four kinds). Why three and not just "one
 // document per edge": a projection's apply sees one document and the event, and the events that
 // end a RUNS edge (ModuleInstalled of another version, ModuleRemoved, NodeDeregistered) do not say
 // which version they end. So what a node runs is kept where those events can find it:
 //   - "runs": one document per (node, module) with every interval the node ran some version of it;
-//   - "vertex": one per vertex; a Node's carries its registrations (MEMBER_OF intervals) and what it
-//     runs now, mirroring the nodes read model; a deregistration ends that node's RUNS edges there;
+//   - "vertex": one per vertex; a Node's carries its registrations (MEMBER_OF intervals), and a
+//     deregistration ends that node's RUNS edges there;
+//   - "modules": per node, what it runs now (the nodes read model's mirror, for the matrix);
 //   - "edge": one per edge that never ends (DEPLOYS, UPDATED, DEPENDS_ON, SIGNED_BY, ...).
 // Every interval is [open, close) in global positions, so "as of position P" is a filter.
 import type { ProjectedDoc } from "./projection.js";
@@ -56,8 +57,6 @@ export interface VertexDoc extends ProjectedDoc {
    * an array when several (rare: a node id re-registered elsewhere)
    */
   environment?: string | string[];
-  /** Node: module -> version it runs now, exactly as the nodes read model has it */
-  modules?: Record<string, string>;
   registered?: boolean;
   /** Deployment: its status after every change, oldest first */
   statuses?: StatusAt[];
@@ -84,9 +83,26 @@ export interface RunsDoc extends ProjectedDoc {
   intervals: RunsInterval[];
 }
 
-export type GraphDoc = VertexDoc | EdgeDoc | RunsDoc;
+/**
+ * What a node runs now, exactly as the nodes read model has it, and where it is registered: the
+ * "what runs where" matrix reads one of these per node. Apart from the vertex, which installs would
+ * otherwise rewrite and every RUN_BY lookup would copy.
+ */
+export interface NodeModulesDoc extends ProjectedDoc, NodeModulesFields {}
+// a type, not an interface: structurally a Doc (type aliases get an implicit index signature)
+export type NodeModulesFields = {
+  _id: string;
+  kind: "modules";
+  node: string;
+  /** the environment of the registration open now; null while deregistered */
+  registeredIn: string | null;
+  modules: Record<string, string>;
+};
+
+export type GraphDoc = VertexDoc | EdgeDoc | RunsDoc | NodeModulesDoc;
 
 export const vertexDocId = (key: VertexKey) => `v|${key}`;
+export const nodeModulesDocId = (nodeId: string) => `m|${nodeId}`;
 export const runsDocId = (nodeId: string, module: string) => `r|${nodeId}|${module}`;
 /** an edge asserted once whatever repeats it (VERSION_OF, DEPLOYS, DEPENDS_ON, ...) */
 export const factEdgeId = (type: EdgeType, from: VertexKey, to: VertexKey) => `${type}:${from}->${to}`;

@@ -10,10 +10,13 @@ import {
   eventEdgeId,
   factEdgeId,
   GRAPH,
+  nodeModulesDocId,
   runsDocId,
   vertexDocId,
   type EdgeDoc,
   type GraphDoc,
+  type NodeModulesDoc,
+  type NodeModulesFields,
   type RunsDoc,
   type RunsInterval,
   type VertexDoc,
@@ -140,6 +143,17 @@ class Plan {
     return key;
   }
 
+  /** what node `nodeId` runs now: `change` edits a copy of its document (if it exists, unless `create`) */
+  nodeModules(nodeId: string, change: (m: NodeModulesFields) => void, create = false): void {
+    this.add(nodeModulesDocId(nodeId), (doc) => {
+      const before = doc as NodeModulesDoc | null;
+      if (!before && !create) return null;
+      const m: NodeModulesFields = { _id: nodeModulesDocId(nodeId), kind: "modules", node: nodeId, registeredIn: before?.registeredIn ?? null, modules: before?.modules ?? {} };
+      change(m);
+      return m;
+    });
+  }
+
   /** what node `nodeId` runs of `module` from here on: `next` (null: nothing) */
   runs(nodeId: string, module: string, next: Omit<RunsInterval, "open" | "openedAt" | "close" | "closedAt"> | null): void {
     this.add(runsDocId(nodeId, module), (doc) => {
@@ -166,7 +180,6 @@ function endEpoch(v: VertexDoc, position: number, at: string): void {
   if (last && last.close === null) epochs[epochs.length - 1] = { ...last, close: position, closedAt: at };
   v.epochs = epochs;
   v.registered = false;
-  v.modules = {};
 }
 
 function withoutKey(record: Record<string, string>, key: string): Record<string, string> {
@@ -189,12 +202,15 @@ function nodeEvent(p: Plan, e: RecordedEvent, d: Data): void {
         endEpoch(v, p.position, p.at);
         v.epochs = [...(v.epochs ?? []), { environment, open: p.position, openedAt: p.at, close: null, closedAt: null }];
         v.environment = envsSeen(v, environment);
-        const copy: Record<string, string> = {};
-        for (const [m, version] of Object.entries(modules)) putOwn(copy, m, version);
-        v.modules = copy;
         v.registered = true;
         v.props = { ...v.props, hostname: d.hostname, labels: d.labels, status: "Healthy", environment };
       });
+      p.nodeModules(nodeId, (m) => {
+        const copy: Record<string, string> = {};
+        for (const [module, version] of Object.entries(modules)) putOwn(copy, module, version);
+        m.modules = copy;
+        m.registeredIn = environment;
+      }, true);
       for (const [module, version] of Object.entries(modules)) {
         p.moduleVersion(module, version);
         p.runs(nodeId, module, { version, via: null, digest: null });
@@ -206,6 +222,10 @@ function nodeEvent(p: Plan, e: RecordedEvent, d: Data): void {
         if (v.registered) endEpoch(v, p.position, p.at);
         v.props.status = "Deregistered";
       }, false);
+      p.nodeModules(nodeId, (m) => {
+        m.registeredIn = null;
+        m.modules = {};
+      });
       return;
     case "NodeDetailsChanged":
       p.vertex("Node", nodeId, (v) => void (v.props.labels = d.labels), false);
@@ -213,12 +233,12 @@ function nodeEvent(p: Plan, e: RecordedEvent, d: Data): void {
     case "ModuleInstalled": {
       const module = str(d, "moduleName");
       const version = str(d, "version");
-      p.vertex("Node", nodeId, (v) => {
-        if (!v.registered) return;
-        const modules = { ...v.modules };
+      p.nodeModules(nodeId, (m) => {
+        if (m.registeredIn === null) return;
+        const modules = { ...m.modules };
         putOwn(modules, module, version);
-        v.modules = modules;
-      }, false);
+        m.modules = modules;
+      });
       p.moduleVersion(module, version);
       const digest = typeof d.digest === "string" ? d.digest : null;
       p.runs(nodeId, module, { version, via: deploymentOfAssignment(str(d, "assignmentId")), digest });
@@ -226,9 +246,9 @@ function nodeEvent(p: Plan, e: RecordedEvent, d: Data): void {
     }
     case "ModuleRemoved": {
       const module = str(d, "moduleName");
-      p.vertex("Node", nodeId, (v) => {
-        if (v.registered && own(v.modules, module) !== undefined) v.modules = withoutKey(v.modules ?? {}, module);
-      }, false);
+      p.nodeModules(nodeId, (m) => {
+        if (m.registeredIn !== null && own(m.modules, module) !== undefined) m.modules = withoutKey(m.modules, module);
+      });
       p.runs(nodeId, module, null);
       return;
     }
@@ -392,7 +412,8 @@ function planOf(event: RecordedEvent): Plan {
 
 export const graphProjection: Projection<GraphDoc> & { indexes: IndexSpec[] } = {
   name: "graph",
-  version: 1,
+  // 2: what a node runs now in its own document
+  version: 2,
   collection: GRAPH,
   filter: { eventTypes: [...new Set(GRAPH_EVENT_TYPES)] },
   indexes: [
@@ -401,6 +422,7 @@ export const graphProjection: Projection<GraphDoc> & { indexes: IndexSpec[] } = 
     { name: "module", keys: { module: 1 } },
     { name: "vtype", keys: { vtype: 1 } },
     { name: "environment", keys: { environment: 1 } },
+    { name: "kind", keys: { kind: 1 } },
   ],
   keys: (event) => [...planOf(event).updates.keys()],
   apply(doc, event, key) {

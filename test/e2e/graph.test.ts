@@ -264,6 +264,22 @@ t("bad input answers 400 naming the field; unknown ids 404; Viewer may read, nob
   assert.is((await s.call("/api/v1/graph/vertices/Node/no-such-node", { token: viewer })).status, 404);
   assert.is((await s.call("/api/v1/graph/impact?module=no-such-module", { token: viewer })).status, 404);
   assert.is((await s.call("/api/v1/graph/paths?from=Module:kmod&to=User:nobody", { token: viewer })).status, 404);
+  // hostile ids: prototype names, NUL, very long, broken encoding: never a 5xx
+  for (const path of [
+    "/api/v1/graph/vertices/Node/__proto__",
+    "/api/v1/graph/vertices/Module/constructor?edge=HAS_VERSION",
+    "/api/v1/graph/impact?module=__proto__",
+    "/api/v1/graph/matrix?module=hasOwnProperty",
+    "/api/v1/graph/paths?from=Node:%00&to=User:admin",
+    `/api/v1/graph/neighbors/Node/${"x".repeat(6000)}`,
+    "/api/v1/graph/vertices/Node/%E0%A4%A",
+    "/api/v1/graph/export?around=Module:__proto__",
+  ]) {
+    const res = await s.call(path, { token: viewer });
+    assert.ok(res.status < 500, `${path}: ${res.status}`);
+    // nothing has those names: only the matrix answers (empty)
+    if (!path.includes("matrix")) assert.is.not(res.status, 200, path);
+  }
   // before the first event nothing existed
   assert.is((await s.call("/api/v1/graph/vertices/Module/kmod?at=2000-01-01T00:00:00Z", { token: viewer })).status, 404);
   assert.is((await s.call("/api/v1/graph/matrix")).status, 401);

@@ -6,7 +6,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { RecordedEvent } from "../../src/events/envelope.js";
 import { EDGE_TYPES } from "../../src/graph/model.js";
-import { GraphReader, selectEdges, type EdgeView } from "../../src/graph/reader.js";
+import { matrix } from "../../src/graph/matrix.js";
+import { GraphReader, NOW, selectEdges, type EdgeView } from "../../src/graph/reader.js";
 import { graphProjection } from "../../src/projections/graph.js";
 import { nodesProjection, type NodeDoc } from "../../src/projections/nodes.js";
 import type { ProjectedDoc, Projection } from "../../src/projections/projection.js";
@@ -77,6 +78,15 @@ test("RUNS at every position equals the nodes read model; inverses and closings 
       for (const [id, positions] of everVisible) {
         assert.is(positions.at(-1)! - positions[0]! + 1, positions.length, `${id} reopened: ${positions.join(",")}`);
       }
+      // what each node runs now (the matrix's source) is the nodes read model's, and the matrix
+      // read from it equals the one assembled from the RUNS intervals at the last position
+      const last = expected[events.length]!;
+      const mirror = (await reader.nodeModules()).filter((m) => m.registeredIn !== null);
+      assert.equal(
+        mirror.map((m) => `${m.node}:${m.registeredIn}:${JSON.stringify(Object.entries(m.modules).sort())}`).sort(),
+        [...last.values()].map((n) => `${n.nodeId}:${n.environment}:${JSON.stringify(Object.entries(n.modules).sort())}`).sort(),
+      );
+      assert.equal(await matrix(reader, NOW), await matrix(reader, events.length));
       // one event at a time, or in batches: the same documents
       const single = await graphOf(events, 1);
       const strip = (docs: unknown[]) => JSON.stringify(docs);
