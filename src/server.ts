@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { once } from "node:events";
+import { once, setMaxListeners } from "node:events";
+import type { Server } from "node:http";
+import { drainHttp, settledBy } from "./http/drain.js";
 import { hostname } from "node:os";
 import { LiveFeed } from "./events/live-feed.js";
 import { SseLimits } from "./http/sse.js";
@@ -127,6 +129,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       logger.warn({ err, delayMs }, "event subscription dropped; resubscribing");
     },
   });
+  // every event stream and parked long-poll listens to it
+  const shutdown = new AbortController();
+  setMaxListeners(0, shutdown.signal);
   const artifacts = await openArtifactStore({ dataDir: config.dataDir, mongodbUrl: config.mongodbUrl, mongodbDb: config.mongodbDb });
   const modules = new ModuleService({ log, artifacts, clock, logger, dev: config.dev });
   const deps: AppDeps = {
@@ -147,6 +152,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     sseLimits: new SseLimits({ total: config.sse.maxConnections, perUser: config.sse.maxConnectionsPerUser }),
     modules,
     secrets,
+    shutdown: shutdown.signal,
   };
   if (config.dev) await seedDemoUsers(log, clock.now());
 
@@ -175,35 +181,43 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   logger.info({ port, mode: config.mode, eventStore: store.kind, readStore: readStore.kind, coordination: coordination.kind }, "listening");
 
-  let closed = false;
+  let closing: Promise<void> | undefined;
+  /**
+   * In order, within SHUTDOWN_TIMEOUT_MS: stop accepting connections and end event streams and
+   * long-polls (clients reconnect elsewhere, with Last-Event-ID); let requests and deployment steps
+   * in flight finish (until a reserve for the rest is left, then cut them: an unfinished command
+   * appended nothing, or all it decided); then the writers and stores, in dependency order.
+   */
+  const shutDown = async () => {
+    const deadline = Date.now() + config.shutdownTimeoutMs;
+    const drainBy = deadline - Math.min(2000, config.shutdownTimeoutMs / 4);
+    shutdown.abort();
+    const http = drainHttp(server as Server, drainBy);
+    const fleetStopped = fleet.stop().catch((err: unknown) => logger.warn({ err }, "stopping the fleet failed"));
+    const [{ cut }] = await Promise.all([http, runner.stop(Math.max(0, drainBy - Date.now())), settledBy(fleetStopped, drainBy)]);
+    if (cut) logger.warn({ connections: cut, shutdownTimeoutMs: config.shutdownTimeoutMs }, "connections still busy at shutdown were cut");
+    // after the last writer in this process, so a restart finds the whole log anchored
+    await revocation.stop();
+    await anchors.stop();
+    users.stop();
+    keyRing.stop();
+    joinTokens.stop();
+    await secrets.stop();
+    await feed.stop();
+    await projections.stop();
+    await coordination.close();
+    if (!options.readStore) await readStore.close(); // an injected store is its owner's to close
+    await store.close();
+    await artifacts.close();
+    await telemetry.shutdown();
+  };
   return {
     url: `http://${host}:${port}`,
     port,
     deps,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await fleet.stop();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // SSE and keep-alive connections would otherwise hold close() open
-        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-      });
-      await runner.stop();
-      // after the last writer in this process, so a restart finds the whole log anchored
-      await revocation.stop();
-      await anchors.stop();
-      users.stop();
-      keyRing.stop();
-      joinTokens.stop();
-    await secrets.stop();
-      await feed.stop();
-      await projections.stop();
-      await coordination.close();
-      if (!options.readStore) await readStore.close(); // an injected store is its owner's to close
-      await store.close();
-      await artifacts.close();
-      await telemetry.shutdown();
+    close() {
+      closing ??= shutDown();
+      return closing;
     },
   };
 }

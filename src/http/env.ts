@@ -13,8 +13,8 @@ import type { UserDirectory } from "../identity/user-directory.js";
 import type { JoinTokens } from "../identity/join-tokens.js";
 import type { KeyRing } from "../identity/key-ring.js";
 import type { SseLimits } from "./sse.js";
-import type { ModuleService } from "../modules/service.js";
 import type { SecretsRuntime } from "../secrets/runtime.js";
+import type { ModuleService } from "../modules/service.js";
 
 /** Per-request values set by middleware. */
 export interface AppEnv {
@@ -47,10 +47,15 @@ export interface AppDeps {
   /** one live tail of the log shared by SSE connections and processes */
   feed: LiveFeed;
   sseLimits: SseLimits;
-  /** the module registry: artifacts, verdicts, trust store and the deployment gate */
-  modules: ModuleService;
   /** versioned secrets: read model, write service, values, the rotation process */
   secrets: SecretsRuntime;
+  /** the module registry: artifacts, verdicts, trust store and the deployment gate */
+  modules: ModuleService;
   /** this process among several serving the same stores (lease owner, telemetry origin) */
   instanceId: string;
+  /**
+   * Aborted when the server begins to shut down: event streams and long-polls end cleanly on it
+   * (clients reconnect elsewhere with Last-Event-ID). Absent where nothing shuts down (tests).
+   */
+  shutdown?: AbortSignal;
 }

@@ -71,6 +71,8 @@ const EnvSchema = z.object({
   SSE_STALL_SECONDS: z.coerce.number().positive().default(30),
   /** how long a runner instance holds a deployment without renewing before another may take over */
   LEASE_TTL_MS: int(1000).default(10_000),
+  /** SIGTERM/SIGINT: how long the server takes to end feeds, finish requests and steps, and close stores before it exits anyway (code 1) */
+  SHUTDOWN_TIMEOUT_MS: int(100).default(10_000),
   READ_WAIT_TIMEOUT_MS: int(0).default(5000),
   /** run: this instance writes the read models; follow: another instance does, into the shared MONGODB_URL */
   PROJECTIONS_MODE: z.enum(["run", "follow"]).default("run"),
@@ -269,6 +271,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     readWaitTimeoutMs: e.READ_WAIT_TIMEOUT_MS,
     projectionsMode: e.PROJECTIONS_MODE,
     leaseTtlMs: e.LEASE_TTL_MS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     auditRetentionMs: e.AUDIT_RETENTION_DAYS * 86_400_000,
     auditAnchor: { everyEvents: e.AUDIT_ANCHOR_EVERY_EVENTS, intervalMs: e.AUDIT_ANCHOR_INTERVAL_SECONDS * 1000 },
     otel: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
