@@ -138,7 +138,7 @@ export class GraphReader {
     let node: VertexDoc | null | undefined;
     if (parsed?.type === "Node" && (types.has("RUNS") || types.has("MEMBER_OF"))) node = await this.vertexDoc(key);
     for (const d of docs) {
-      if (d.kind === "edge" && types.has(d.type) && visible(d, o)) out.push(edgeView(d, o));
+      if (d.kind === "edge" && types.has(d.type) && visible(d, o)) out.push(edgeView(d));
       else if (d.kind === "runs" && types.has("RUNS")) out.push(...runsEdges(d, node?.epochs, o));
     }
     if (node && types.has("MEMBER_OF")) out.push(...memberEdges(node, o));
@@ -151,7 +151,7 @@ export class GraphReader {
     const parsed = parseVertexKey(key);
     const out: EdgeView[] = [];
     if ([...types].some((t) => t !== "RUNS" && t !== "MEMBER_OF")) {
-      for (const d of await this.docs.find({ to: key })) if (d.kind === "edge" && types.has(d.type) && visible(d, o)) out.push(edgeView(d, o));
+      for (const d of await this.docs.find({ to: key })) if (d.kind === "edge" && types.has(d.type) && visible(d, o)) out.push(edgeView(d));
     }
     if (parsed?.type === "ModuleVersion" && types.has("RUNS")) {
       const { name, version } = splitModuleVersion(parsed.id);
@@ -196,7 +196,7 @@ export class GraphReader {
   /** every stored edge document (the facts), for export */
   async factEdges(o: ReadOptions): Promise<EdgeView[]> {
     const docs = (await this.docs.find({ kind: "edge" })) as EdgeDoc[];
-    return docs.filter((d) => visible(d, o)).map((d) => edgeView(d, o));
+    return docs.filter((d) => visible(d, o)).map((d) => edgeView(d));
   }
 
   async allVertices(at: number): Promise<VertexView[]> {
@@ -224,7 +224,7 @@ export class GraphReader {
   }
 }
 
-function edgeView(d: EdgeDoc, o: ReadOptions): EdgeView {
+function edgeView(d: EdgeDoc): EdgeView {
   return { id: d._id, type: d.type, from: d.from, to: d.to, open: d.open, openedAt: d.openedAt, close: null, closedAt: null, props: d.props };
 }
 
@@ -277,9 +277,4 @@ export function viewOf(d: VertexDoc, at: number): VertexView {
     if (status) props.status = status.status;
   }
   return { key: d.key, type: d.vtype, id: d.vid, firstPosition: d.firstPosition, firstAt: d.firstAt, props };
-}
-
-/** the environment a node was registered in at a position (undefined: it was not) */
-export function nodeEnvironmentAt(d: VertexDoc, at: number): string | undefined {
-  return epochAt(d.epochs, at)?.environment;
 }

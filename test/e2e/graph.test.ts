@@ -283,6 +283,10 @@ t("bad input answers 400 naming the field; unknown ids 404; Viewer may read, nob
   // before the first event nothing existed
   assert.is((await s.call("/api/v1/graph/vertices/Module/kmod?at=2000-01-01T00:00:00Z", { token: viewer })).status, 404);
   assert.is((await s.call("/api/v1/graph/matrix")).status, 401);
+  const openapi = (await (await s.call("/openapi.json")).json()) as { paths: Record<string, unknown> };
+  for (const p of ["/api/v1/graph/vertices/{type}/{id}", "/api/v1/graph/neighbors/{type}/{id}", "/api/v1/graph/paths", "/api/v1/graph/impact", "/api/v1/graph/matrix", "/api/v1/graph/query", "/api/v1/graph/export"]) {
+    assert.ok(Object.hasOwn(openapi.paths, p), `${p} in the OpenAPI document`);
+  }
   const ok = await s.call("/api/v1/graph/matrix", { token: viewer });
   assert.is(ok.status, 200);
   assert.ok(ok.headers.get("x-read-position"));
