@@ -7,6 +7,7 @@ import { secureHeaders } from "hono/secure-headers";
 import { DomainError } from "../commands/errors.js";
 import { EventValidationError } from "../events/event-log.js";
 import { authenticate } from "./auth.js";
+import { uiSession } from "../ui/session.js";
 import { withSpan } from "../platform/telemetry.js";
 import { readConsistency } from "./consistency.js";
 import { classifyRequest, rateLimit } from "./rate-limit.js";
@@ -59,6 +60,8 @@ export function createApp(deps: AppDeps) {
   // must stay unread until the route reads it (src/http/routes/modules.ts)
   app.use((c, next) => (c.req.method === "POST" && c.req.path === MODULES_PATH ? next() : limitBody(c, next)));
   app.use(authenticate(deps.tokens, deps.users));
+  // the dashboard's session cookie, for /ui and the deployment feeds only (src/ui/session.ts)
+  app.use(uiSession(deps));
   app.use(
     rateLimit({
       coordination: deps.coordination,

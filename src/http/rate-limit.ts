@@ -114,7 +114,8 @@ export function classifyRequest(method: string, path: string): RateLimitClass | 
   if (read && isEventStream(path)) return "sse";
   if (path.startsWith(AGENTS)) return "agents";
   if (read) return "queries";
-  if (path.startsWith("/api/v1/authentication/")) return "auth";
+  // the dashboard's sign-in form runs the same login: the same budget against password guessing
+  if (path.startsWith("/api/v1/authentication/") || path === "/ui/login") return "auth";
   for (const [prefix, cls] of COMMAND_PREFIXES) if (path.startsWith(prefix)) return cls;
   return "global";
 }

@@ -13,6 +13,7 @@ import { registerJwksRoutes } from "./jwks.js";
 import { registerOpsRoutes } from "./ops.js";
 import { registerUserRoutes } from "./users.js";
 import { registerSecretRoutes } from "./secrets.js";
+import { registerUiRoutes } from "../../ui/index.js";
 
 /** The whole HTTP API. Each resource registers its own routes. */
 export function buildApp(deps: AppDeps) {
@@ -30,5 +31,6 @@ export function buildApp(deps: AppDeps) {
   registerClusterRoutes(app, deps);
   registerGraphRoutes(app, deps);
   registerAuditRoutes(app, deps);
+  registerUiRoutes(app, deps);
   return app;
 }

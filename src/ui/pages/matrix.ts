@@ -1,0 +1,52 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { DomainError } from "../../commands/errors.js";
+import { ENVIRONMENTS } from "../../fleet/environments.js";
+import { positionAt } from "../../graph/instant.js";
+import { matrix, type MatrixRow } from "../../graph/matrix.js";
+import { GraphReader, NOW } from "../../graph/reader.js";
+import type { AppDeps, AppEnv } from "../../http/env.js";
+import { asOfFrom, asOfPicker, pastBanner, type AsOf } from "../as-of.js";
+import { html, none, type Html } from "../html.js";
+import { render, viewerOf } from "../page.js";
+
+/** the graph at an instant, as GET /api/v1/graph/matrix?at= reads it: the last event at or before it */
+async function graphPoint(deps: AppDeps, asOf: AsOf | null): Promise<number> {
+  if (!asOf) return NOW;
+  const position = await positionAt(deps.log, asOf.iso);
+  if (deps.projections.position() < position && !(await deps.projections.waitFor(position, deps.config.readWaitTimeoutMs))) {
+    throw new DomainError("unavailable", `the graph has not reached position ${position} (as of ${asOf.iso}) yet`);
+  }
+  return position;
+}
+
+function table(rows: MatrixRow[], asOf: AsOf | null): Html {
+  if (!rows.length) return html`<p class="empty">${asOf ? "No module ran on any node then." : "No module runs on any node yet."}</p>`;
+  const seen = new Set(rows.flatMap((r) => r.environments.map((e) => e.environment)));
+  // the fixed order people know, then anything else the graph holds
+  const environments = [...ENVIRONMENTS.filter((e) => seen.has(e)), ...[...seen].filter((e) => !(ENVIRONMENTS as readonly string[]).includes(e)).sort()];
+  return html`<table class="list matrix">
+    <caption class="sr-only">Module versions per environment, with node counts</caption>
+    <thead><tr><th scope="col">Module</th>${environments.map((e) => html`<th scope="col">${e}</th>`)}</tr></thead>
+    <tbody>${rows.map(
+      (r) => html`<tr data-module="${r.module}"><th scope="row">${r.module}</th>${environments.map((env) => {
+        const cell = r.environments.find((c) => c.environment === env);
+        return html`<td data-label="${env}">${cell ? cell.versions.map((v, i) => html`${i ? html`<br>` : none}<strong>${v.version}</strong> <span class="muted">×${v.nodes}</span>`) : html`<span class="muted">–</span>`}</td>`;
+      })}</tr>`,
+    )}</tbody>
+  </table>`;
+}
+
+export function registerMatrixPages(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  const reader = new GraphReader(deps.readStore);
+  app.get("/ui/matrix", async (c) => {
+    viewerOf(c);
+    const asOf = asOfFrom(c, deps.clock.now());
+    const rows = await matrix(reader, await graphPoint(deps, asOf));
+    const body = html`<h1>What runs where</h1>
+      ${pastBanner(asOf)}
+      <p class="muted">Each module's versions per environment and on how many nodes, from the knowledge graph.</p>
+      ${asOfPicker("/ui/matrix", asOf)}
+      ${table(rows, asOf)}`;
+    return render(c, deps, { title: "What runs where", section: "matrix", body });
+  });
+}
