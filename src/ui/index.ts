@@ -13,6 +13,8 @@ import { registerDeploymentPages } from "./pages/deployment.js";
 import { registerDeploymentListPages } from "./pages/deployments.js";
 import { registerLoginPages } from "./pages/login.js";
 import { registerMatrixPages } from "./pages/matrix.js";
+import { registerModulePages } from "./pages/modules.js";
+import { registerSecretPages } from "./pages/secrets.js";
 
 export { uiSession } from "./session.js";
 
@@ -76,6 +78,8 @@ export function registerUiRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, api: A
   registerApprovalPages(app, deps, api);
   registerClusterPages(app, deps);
   registerMatrixPages(app, deps);
+  registerModulePages(app, deps);
+  registerSecretPages(app, deps, api);
   registerAuditPages(app, deps);
   app.all("/ui/*", (c) => errorPage(c, deps, 404, `There is no dashboard page at ${c.req.path}.`));
 }

@@ -58,6 +58,8 @@ function nav(o: PageOptions): Html {
         ${link("approvals", "/ui/approvals", "Approvals", count)}
         ${link("clusters", "/ui/clusters", "Clusters")}
         ${link("matrix", "/ui/matrix", "What runs where")}
+        ${link("modules", "/ui/modules", "Modules")}
+        ${admin ? link("secrets", "/ui/secrets", "Secrets") : none}
         ${admin ? link("audit", "/ui/audit", "Audit") : none}
       </ul>
     </nav>

@@ -63,6 +63,14 @@ if (!hasChromium()) {
   const t = suite<Ctx>("dashboard in a browser");
 
   t.before(async (ctx) => {
+    // uvu reports a failing before hook only as tests not run: say why
+    await setUp(ctx).catch((err: unknown) => {
+      console.error("dashboard tests: setting up failed:", err);
+      throw err;
+    });
+  });
+
+  async function setUp(ctx: Ctx): Promise<void> {
     ctx.contexts = [];
     ctx.s = await startTestServer({
       SIMULATOR: "true",
@@ -79,7 +87,7 @@ if (!hasChromium()) {
       await sleep(100);
     }
     ctx.browser = await launch();
-  });
+  }
 
   t.after(async (ctx) => {
     for (const c of ctx.contexts ?? []) await c.close().catch(() => {});

@@ -88,8 +88,8 @@ t("sign-in errors are said in words; five failures lock the account (423)", asyn
 
 t("pages: CSP without inline code, escaped data, roles named on 403, 404 in words", async ({ s }) => {
   const deployer = await s.login(...DEMO.deployer);
-  const { executionId } = await requestDeployment(s, deployer, { moduleName: "netfilter", version: "1.0.0", targetEnvironment: "Staging", strategy: undefined });
-  const api = await fetch(`${s.url}/api/v1/deployments/${executionId}`, { headers: { authorization: `Bearer ${deployer}` } });
+  const { executionId, position } = await requestDeployment(s, deployer, { moduleName: "netfilter", version: "1.0.0", targetEnvironment: "Staging" });
+  const api = await fetch(`${s.url}/api/v1/deployments/${executionId}?minPosition=${position}`, { headers: { authorization: `Bearer ${deployer}` } });
   assert.is(api.status, 200);
   const cookie = await cookieOf(s, ...DEMO.admin);
   const xss = `<script>alert(1)</script>"'`;
@@ -103,7 +103,7 @@ t("pages: CSP without inline code, escaped data, roles named on 403, 404 in word
   });
   assert.is(created.status, 303);
   const location = created.headers.get("location")!;
-  for (const path of ["/ui/deployments", location, "/ui/approvals", "/ui/clusters", "/ui/clusters/QA", "/ui/matrix", "/ui/audit"]) {
+  for (const path of ["/ui/deployments", location, "/ui/approvals", "/ui/clusters", "/ui/clusters/QA", "/ui/matrix", "/ui/modules", "/ui/secrets", "/ui/audit"]) {
     const res = await fetch(s.url + path, { headers: { cookie } });
     assert.is(res.status, 200, path);
     const csp = res.headers.get("content-security-policy")!;
@@ -130,6 +130,45 @@ t("pages: CSP without inline code, escaped data, roles named on 403, 404 in word
   const future = await fetch(`${s.url}/ui/clusters/QA?at=2999-01-01T00:00:00Z`, { headers: { cookie } });
   assert.is(future.status, 400);
   assert.match(await future.text(), /in the future/);
+});
+
+t("secrets: metadata for Admins with a Rotate button running the API's rotation; 403 for others", async ({ s }) => {
+  const admin = await s.login(...DEMO.admin);
+  const created = await s.call("/api/v1/secrets", { method: "POST", token: admin, json: { name: "ui-test-secret", kind: "generic", value: "s3cr3t-value-for-ui" } });
+  assert.is(created.status, 201);
+  const cookie = await cookieOf(s, ...DEMO.admin);
+  const page = await (await fetch(`${s.url}/ui/secrets`, { headers: { cookie } })).text();
+  assert.match(page, /id="secret-ui-test-secret"/);
+  assert.not.match(page, /s3cr3t-value-for-ui/, "no value on the page");
+  const rotate = await fetch(`${s.url}/ui/secrets/ui-test-secret/rotate`, { method: "POST", redirect: "manual", headers: { cookie, origin: s.url, "content-type": FORM }, body: form({ _csrf: csrfIn(page) }) });
+  assert.is(rotate.status, 303);
+  assert.is(rotate.headers.get("location"), "/ui/secrets?rotated=ui-test-secret");
+  const detail = (await (await s.call("/api/v1/secrets/ui-test-secret", { token: admin })).json()) as { rotations: number };
+  assert.is(detail.rotations, 1, "the API's rotation was requested once");
+  const deployerCookie = await cookieOf(s, ...DEMO.deployer);
+  const denied = await fetch(`${s.url}/ui/secrets`, { headers: { cookie: deployerCookie } });
+  assert.is(denied.status, 403);
+  assert.match(await denied.text(), /Secrets needs the Admin role/);
+});
+
+t("modules: registered versions with their verification, and where each runs", async ({ s }) => {
+  const deployer = await s.login(...DEMO.deployer);
+  const f = new FormData();
+  f.set("name", "uimod");
+  f.set("version", "1.2.3");
+  f.set("artifact", new Blob([new Uint8Array(2048).fill(7)]), "uimod.ko");
+  const res = await s.call("/api/v1/modules", { method: "POST", token: deployer, body: f });
+  assert.is(res.status, 201, await res.clone().text());
+  const cookie = await cookieOf(s, ...DEMO.deployer);
+  const list = await (await fetch(`${s.url}/ui/modules`, { headers: { cookie } })).text();
+  assert.match(list, /<tr data-module="uimod" data-version="1.2.3">/);
+  assert.match(list, /s-paused">unsigned</);
+  const detail = await fetch(`${s.url}/ui/modules/uimod/1.2.3`, { headers: { cookie } });
+  assert.is(detail.status, 200);
+  const text = await detail.text();
+  assert.match(text, /authenticity/);
+  assert.match(text, /No node runs this version now/);
+  assert.is((await fetch(`${s.url}/ui/modules/uimod/9.9.9`, { headers: { cookie } })).status, 404);
 });
 
 t("assets: content-versioned URLs cached for a year, others not; unknown names 404", async ({ s }) => {

@@ -55,7 +55,7 @@ function overview(clusters: Summary[]): Html {
 
 function metricLine(m: Detail["nodes"][number]["metrics"]): Html {
   if (!m) return none;
-  return html`<span class="metrics num">CPU ${round(m.cpu, 1)} % · mem ${round(m.memory, 1)} % · p95 ${round(m.latencyP95Ms, 0)} ms · err ${round(m.errorRate * 100, 2)} %</span>`;
+  return html`<span class="metrics num"><span>CPU ${round(m.cpu, 1)} %</span> <span>mem ${round(m.memory, 1)} %</span> <span>p95 ${round(m.latencyP95Ms, 0)} ms</span> <span>err ${round(m.errorRate * 100, 2)} %</span></span>`;
 }
 
 function nodeGrid(nodes: AnyNode[], now: number, past: boolean): Html {
