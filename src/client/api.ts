@@ -6,6 +6,7 @@ import type {
   ApprovalDecision,
   ClusterDetail,
   ClusterMetrics,
+  ClusterQuery,
   ClusterSummary,
   CommandAccepted,
   DeploymentAsOf,
@@ -171,8 +172,19 @@ export class OrchestratorClient {
     return this.request("GET", "/api/v1/clusters");
   }
 
-  cluster(environment: Environment, options: { at?: string } = {}): Promise<ClusterDetail> {
+  /** The cluster and one page of its nodes (`nextCursor` for the next); clusterNodes walks them all. */
+  cluster(environment: Environment, options: ClusterQuery = {}): Promise<ClusterDetail> {
     return this.request("GET", `/api/v1/clusters/${environment}`, { query: { ...options } });
+  }
+
+  /** Every node of the cluster, page after page. */
+  async *clusterNodes(environment: Environment, options: Omit<ClusterQuery, "cursor"> = {}): AsyncGenerator<Record<string, unknown>> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.cluster(environment, { ...options, ...(cursor !== undefined && { cursor }) });
+      yield* page.nodes;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
   }
 
   clusterMetrics(environment: Environment, query: MetricsQuery = {}): Promise<ClusterMetrics> {

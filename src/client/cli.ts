@@ -368,7 +368,16 @@ async function main(): Promise<number> {
       return secretsCommand(arg(1, "list|show|rotate|rollback"));
     case "clusters": {
       if (positionals[1]) {
-        const detail = await client.cluster(environment(positionals[1]), { at: opts.at });
+        const env = environment(positionals[1]);
+        const first = await client.cluster(env, { at: opts.at });
+        // every node: the answer holds one page of them
+        const nodes = [...first.nodes];
+        for (let cursor = first.nextCursor; cursor; ) {
+          const page = await client.cluster(env, { at: opts.at, cursor });
+          nodes.push(...page.nodes);
+          cursor = page.nextCursor;
+        }
+        const detail = { ...first, nodes, nextCursor: null };
         print(detail, () => JSON.stringify(detail, null, 2));
         return 0;
       }

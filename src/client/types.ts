@@ -74,7 +74,15 @@ export interface ApprovalDecision {
  * (the known fields are the ones DESIGN.md §7 promises).
  */
 export type ClusterSummary = { environment: Environment } & Record<string, unknown>;
-export type ClusterDetail = { environment: Environment; nodes: Record<string, unknown>[] } & Record<string, unknown>;
+/** One page of the cluster's nodes by hostname; `nextCursor` asks for the next (null on the last). */
+export type ClusterDetail = { environment: Environment; nodes: Record<string, unknown>[]; nextCursor: string | null } & Record<string, unknown>;
+
+export interface ClusterQuery {
+  at?: string;
+  /** nodes per page (server default 100, at most 1000) */
+  limit?: number;
+  cursor?: string;
+}
 export type ClusterMetrics = Record<string, unknown>;
 
 export interface ListDeploymentsQuery {

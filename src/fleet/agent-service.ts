@@ -5,19 +5,29 @@ import { nodeDecider, type NodeState } from "../commands/node.js";
 import type { Capacity, NodeEvent, NodeStatus } from "../events/catalog/node.js";
 import type { EventLog } from "../events/event-log.js";
 import type { Coordination } from "../platform/coordination/port.js";
-import { streams } from "../events/streams.js";
+import { streamPrefixes, streams } from "../events/streams.js";
 import { DESIRED_STATE, type DesiredAssignment, type DesiredStateDoc } from "../projections/desired-state.js";
 import { NODES, type NodeDoc } from "../projections/nodes.js";
 import type { ReadStore } from "../projections/store/port.js";
 import type { Environment } from "../strategies/settings.js";
 import { matchEnvironment, nodeIdFor } from "./environments.js";
 import { hashNodeSecret, newNodeSecret } from "./node-credentials.js";
-import { LIVENESS, recordHeartbeat, recordSignOfLife, type HeartbeatMetrics } from "./telemetry.js";
+import type { LiveFeed } from "../events/live-feed.js";
+import type { ReadModelProgress } from "../projections/progress.js";
+import type { Config } from "../platform/config.js";
+import { recordSignOfLife, telemetryOf, type Heartbeat, type HeartbeatMetrics } from "./telemetry.js";
 
 /** The slice of AppDeps the agent protocol needs. */
 export interface FleetDeps {
   log: EventLog;
   readStore: ReadStore;
+  /** the agent routes' cache of what heartbeats need of each node (absent: the read model every time) */
+  nodes?: NodeCache;
+}
+
+/** What agents are told to keep to: a third of the silence that makes a node Unhealthy. */
+export function heartbeatIntervalMs(config: Pick<Config, "heartbeat">): number {
+  return Math.max(250, Math.floor(config.heartbeat.unhealthyAfterMs / 3));
 }
 
 export function environmentOrThrow(raw: string): Environment {
@@ -82,7 +92,8 @@ export async function resetNodeCredential(deps: FleetDeps, nodeId: string, ctx: 
  */
 export async function nodeTokenIsCurrent(deps: FleetDeps, nodeId: string, tokenGeneration: number | undefined): Promise<boolean> {
   const ver = tokenGeneration ?? 0;
-  const doc = await deps.readStore.collection<NodeDoc>(NODES).get(nodeId);
+  if (deps.nodes?.get(nodeId)?.credentialGeneration === ver) return true;
+  const doc = await deps.nodes?.read(nodeId) ?? (await deps.readStore.collection<NodeDoc>(NODES).get(nodeId));
   if (doc && doc.credentialGeneration === ver) return true;
   const state = await loadNode(deps.log, nodeId);
   if (!state.exists || state.deregistered) return true;
@@ -95,12 +106,75 @@ interface KnownNode {
   status: NodeStatus;
 }
 
+/** What the agent routes need of a node on every request, as the nodes read model says. */
+interface CachedNode extends KnownNode {
+  credentialGeneration: number;
+}
+
+/**
+ * The nodes read model's answer for each node the agent routes asked about, kept while it stays
+ * right, so a heartbeat reads no document. It follows the log through the live feed: any event of
+ * a node's stream drops that node's entry, and a document older than the newest such event is
+ * not kept. An entry is used only while the feed has delivered everything the read models have
+ * applied (else an event they applied, say a credential reset, might not have dropped it yet);
+ * otherwise, and for nodes it does not hold, the read model answers, as without the cache.
+ */
+export class NodeCache {
+  private readonly entries = new Map<string, CachedNode>();
+  /** node id -> position of the newest event of its stream the feed delivered, until a document that recent is kept */
+  private readonly moved = new Map<string, number>();
+  private feedPosition: number;
+  private readonly detach: () => void;
+
+  constructor(
+    private readonly deps: { readStore: ReadStore; feed: LiveFeed; projections: Pick<ReadModelProgress, "position"> },
+    private readonly maxEntries = 1_000_000,
+  ) {
+    const attachment = deps.feed.attach((event) => {
+      this.feedPosition = event.position;
+      if (!event.streamId.startsWith(NODE_STREAM)) return;
+      const nodeId = event.streamId.slice(NODE_STREAM.length);
+      this.entries.delete(nodeId);
+      this.moved.set(nodeId, event.position);
+    });
+    this.feedPosition = attachment.position;
+    this.detach = attachment.detach;
+  }
+
+  /** the cached answer, if it may be used now */
+  get(nodeId: string): CachedNode | undefined {
+    if (this.feedPosition < this.deps.projections.position()) return undefined;
+    return this.entries.get(nodeId);
+  }
+
+  /** the read model's document, kept for next time when nothing newer is known of the node */
+  async read(nodeId: string): Promise<NodeDoc | null> {
+    const doc = await this.deps.readStore.collection<NodeDoc>(NODES).get(nodeId);
+    if (!doc) return null;
+    const moved = this.moved.get(nodeId);
+    if (moved === undefined || doc.lastPosition >= moved) {
+      this.moved.delete(nodeId);
+      if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(nodeId, { nodeId, environment: doc.environment, status: doc.status, credentialGeneration: doc.credentialGeneration });
+    }
+    return doc;
+  }
+
+  close(): void {
+    this.detach();
+  }
+}
+
+const NODE_STREAM = streamPrefixes.node;
+
 /**
  * The node as the read model knows it; a node not there yet (just registered, read model behind)
  * or not any more (deregistered) is looked up in its stream, which says which it is.
  */
 export async function knownNode(deps: FleetDeps, nodeId: string): Promise<KnownNode> {
-  const doc = await deps.readStore.collection<NodeDoc>(NODES).get(nodeId);
+  const cached = deps.nodes?.get(nodeId);
+  if (cached) return cached;
+  const doc = await deps.nodes?.read(nodeId) ?? (await deps.readStore.collection<NodeDoc>(NODES).get(nodeId));
   if (doc) return { nodeId, environment: doc.environment, status: doc.status };
   const state = await loadNode(deps.log, nodeId);
   if (!state.exists) throw notFound(`node ${nodeId}`);
@@ -134,11 +208,46 @@ export interface HeartbeatInput {
  */
 export async function paceHeartbeat(coordination: Coordination, nodeId: string, spacingMs: number): Promise<void> {
   const d = await coordination.hit(`agent-heartbeat:${nodeId}`, 1, spacingMs);
-  if (d.allowed) return;
-  const retryAfterSeconds = Math.max(1, Math.ceil(d.retryAfterMs / 1000));
-  throw new DomainError("rate_limited", `node ${nodeId} sends heartbeats more often than one per ${spacingMs} ms; this one was not stored`, {
-    retryAfterSeconds,
+  if (!d.allowed) throw tooSoon(nodeId, spacingMs, d.retryAfterMs);
+}
+
+function tooSoon(nodeId: string, spacingMs: number, retryAfterMs: number): DomainError {
+  return new DomainError("rate_limited", `node ${nodeId} sends heartbeats more often than one per ${spacingMs} ms; this one was not stored`, {
+    retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
   });
+}
+
+/**
+ * paceHeartbeat for the agent routes. With in-process coordination there is one instance, so the
+ * window of one hit per node is just the instant of the node's last accepted heartbeat, kept here:
+ * the same decisions as the coordination's sliding log (allowed once spacingMs have passed since
+ * it; Retry-After from it), without a key string, a log array and a promise per heartbeat.
+ * Shared coordination (Redis) keeps the window there, for every instance.
+ */
+export class HeartbeatPacer {
+  private readonly last = new Map<string, number>();
+  private sweptAt: number;
+
+  constructor(
+    private readonly coordination: Coordination,
+    private readonly clock: { now(): number },
+    readonly spacingMs: number,
+  ) {
+    this.sweptAt = clock.now();
+  }
+
+  async pace(nodeId: string): Promise<void> {
+    if (this.coordination.kind !== "memory") return paceHeartbeat(this.coordination, nodeId, this.spacingMs);
+    const now = this.clock.now();
+    const last = this.last.get(nodeId);
+    if (last !== undefined && now - last < this.spacingMs) throw tooSoon(nodeId, this.spacingMs, last + this.spacingMs - now);
+    this.last.set(nodeId, now);
+    // nodes that left stop costing memory: an instant older than the spacing decides nothing
+    if (now - this.sweptAt >= 60_000) {
+      this.sweptAt = now;
+      for (const [id, at] of this.last) if (now - at >= this.spacingMs) this.last.delete(id);
+    }
+  }
 }
 
 /**
@@ -156,8 +265,8 @@ export async function acceptHeartbeat(
   const node = await knownNode(deps, nodeId);
   checkCluster(node, input.environment);
   await pace();
-  const heartbeat = { nodeId, environment: node.environment, at: now, metrics: input.metrics, modules: input.modules ?? null };
-  await recordHeartbeat(deps.readStore, heartbeat);
+  const heartbeat: Heartbeat = { nodeId, environment: node.environment, at: now, metrics: input.metrics, modules: input.modules ?? null };
+  await telemetryOf(deps.readStore).record(heartbeat);
   let status = node.status;
   let position: number | undefined;
   if (status !== "Healthy") {
@@ -213,6 +322,6 @@ export async function reportOutcome(deps: FleetDeps, nodeId: string, input: Repo
 
 export async function deregisterNode(deps: FleetDeps, nodeId: string, reason: string, ctx: CommandContext) {
   const r = await handleCommand(deps.log, streams.node(nodeId), nodeDecider, { type: "DeregisterNode", reason, now: ctx.now }, ctx);
-  await deps.readStore.collection(LIVENESS).delete(nodeId);
+  await telemetryOf(deps.readStore).forget(nodeId);
   return { position: r.position };
 }

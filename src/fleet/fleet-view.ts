@@ -3,7 +3,8 @@ import { NODE_OUTCOMES, NODES, type NodeDoc, type OutcomeDoc } from "../projecti
 import type { ReadStore } from "../projections/store/port.js";
 import { own } from "../platform/own-keys.js";
 import type { MetricSample } from "../strategies/health-analysis.js";
-import { SAMPLES, toMetricSample, type SampleDoc } from "./telemetry.js";
+import type { Environment } from "../strategies/settings.js";
+import { telemetryOf } from "./telemetry.js";
 
 export type { AssignmentOutcome, FleetNode, MetricSample };
 
@@ -44,7 +45,7 @@ export async function fleetView(
     durationMs: o.durationMs,
     ...(o.error !== undefined ? { error: o.error } : {}),
   }));
-  const sampleDocs = await readStore.collection<SampleDoc>(SAMPLES).find({ environment, at: { $gte: samplesSince } }, { sort: { at: 1 } });
-  const samples = sampleDocs.filter((s) => known.has(s.nodeId)).map(toMetricSample);
+  // grouped by node, in time order per node: all the analysis needs (it judges each node's own samples)
+  const samples = (await telemetryOf(readStore).samplesSince(environment as Environment, samplesSince)).filter((s) => known.has(s.nodeId));
   return { nodes, outcomes, samples };
 }

@@ -9,7 +9,8 @@ import { resolveSettings } from "../strategies/settings.js";
 import { ENVIRONMENTS } from "./environments.js";
 import { FileNodeSecretStore } from "./node-secret-store.js";
 import { Simulator } from "./simulator.js";
-import { ensureTelemetryIndexes, HeartbeatMetricsSchema, recordHeartbeat, TELEMETRY_CHANNEL } from "./telemetry.js";
+import { HeartbeatMetricsSchema, openTelemetry, recordHeartbeat, TELEMETRY_CHANNEL } from "./telemetry.js";
+import { heartbeatIntervalMs } from "./agent-service.js";
 import { EnvironmentSchema } from "../strategies/settings.js";
 import { z } from "zod";
 
@@ -59,12 +60,20 @@ export interface Fleet {
  */
 export async function startFleet(deps: AppDeps, app: { fetch(request: Request): Response | Promise<Response> }): Promise<Fleet> {
   await provisionClusters(deps, deps.clock.now());
-  await ensureTelemetryIndexes(deps.readStore, deps.config.telemetryRetentionMs);
+  // ring buffers sized for the agents' interval and the longest analysis window (MongoDB: a time-series collection)
+  const telemetry = await openTelemetry(deps.readStore, {
+    retentionMs: deps.config.telemetryRetentionMs,
+    heartbeatIntervalMs: heartbeatIntervalMs(deps.config),
+    analysisWindowMs: Math.max(...ENVIRONMENTS.map((e) => resolveSettings(e, deps.config.strategyOverrides).analysisWindowMs)),
+    mongodbUrl: deps.config.mongodbUrl,
+    mongodbDb: deps.config.mongodbDb,
+    clock: deps.clock,
+  });
   const unsubscribe = await deps.coordination.subscribe(TELEMETRY_CHANNEL, (message) => {
     const shared = SharedHeartbeatSchema.safeParse(safeJson(message));
     if (!shared.success || shared.data.origin === deps.instanceId) return;
     const { origin: _origin, ...heartbeat } = shared.data;
-    recordHeartbeat(deps.readStore, heartbeat).catch((err) => deps.logger.warn({ err }, "could not record a shared heartbeat"));
+    recordHeartbeat(deps.readStore, heartbeat, true).catch((err) => deps.logger.warn({ err }, "could not record a shared heartbeat"));
   });
   const monitor = new HeartbeatMonitor({
     log: deps.log,
@@ -105,6 +114,7 @@ export async function startFleet(deps: AppDeps, app: { fetch(request: Request): 
       await simulator?.stop();
       await unsubscribe();
       await monitor.stop();
+      await telemetry.close();
     },
   };
 }

@@ -1,15 +1,12 @@
 import { z } from "zod";
+import type { Clock } from "../platform/clock.js";
+import type { ReadStore } from "../projections/store/port.js";
 import type { Environment } from "../strategies/settings.js";
 import type { MetricSample } from "../strategies/health-analysis.js";
-import type { Doc, ReadStore } from "../projections/store/port.js";
+import type { MetricPoint } from "./telemetry/aggregate.js";
+import { RingTelemetry } from "./telemetry/ring.js";
 
-/**
- * Heartbeats and metric samples are telemetry, not events: they live only in the read store, as a
- * time series that expires after the retention period (TTL index on MongoDB, periodic prune in memory).
- */
-export const SAMPLES = "fleet_samples";
-/** latest heartbeat per node, what the heartbeat monitor watches */
-export const LIVENESS = "fleet_liveness";
+export type { MetricPoint, MetricSample };
 
 /** The metrics an agent reports; out-of-range, negative, NaN or infinite values are refused. */
 export const HeartbeatMetricsSchema = z.strictObject({
@@ -21,16 +18,17 @@ export const HeartbeatMetricsSchema = z.strictObject({
 });
 export type HeartbeatMetrics = z.infer<typeof HeartbeatMetricsSchema>;
 
-export interface SampleDoc extends Doc, HeartbeatMetrics {
+export interface Heartbeat {
   nodeId: string;
   environment: Environment;
   /** epoch ms, server time of receipt */
   at: number;
-  /** the same instant as a Date, for the TTL index */
-  recordedAt: Date;
+  metrics: HeartbeatMetrics;
+  modules: Record<string, string> | null;
 }
 
-export interface LivenessDoc extends Doc {
+/** What is known of a node's life from telemetry: the heartbeat monitor and the node views read it. */
+export interface NodeLiveness {
   nodeId: string;
   environment: Environment;
   /** epoch ms of the last heartbeat or registration */
@@ -39,25 +37,51 @@ export interface LivenessDoc extends Doc {
   metrics: HeartbeatMetrics | null;
   /** what the node said it runs in its last heartbeat */
   reportedModules: Record<string, string> | null;
-  recordedAt: Date;
 }
 
-export async function ensureTelemetryIndexes(store: ReadStore, retentionMs: number): Promise<void> {
-  const ttl = Math.max(1, Math.round(retentionMs / 1000));
-  const samples = store.collection(SAMPLES);
-  await samples.ensureIndex({ name: "ttl", keys: { recordedAt: 1 }, expireAfterSeconds: ttl });
-  await samples.ensureIndex({ name: "environment_at", keys: { environment: 1, at: 1 } });
-  await samples.ensureIndex({ name: "node_at", keys: { nodeId: 1, at: 1 } });
-  // a node silent for the whole retention period is forgotten here too (it is Offline by then)
-  await store.collection(LIVENESS).ensureIndex({ name: "ttl", keys: { recordedAt: 1 }, expireAfterSeconds: ttl });
+/**
+ * The telemetry port. Heartbeats and metric samples are telemetry, not events: kept for the
+ * retention period and then forgotten, never in the log. The embedded default keeps them in
+ * compact per-node ring buffers (src/fleet/telemetry/ring.ts); in production a MongoDB time-series
+ * collection (src/fleet/telemetry/mongo.ts). test/contracts/telemetry.ts holds both to the same
+ * answers.
+ */
+export interface TelemetryStore {
+  readonly kind: string;
+  /**
+   * Keeps a heartbeat: one sample, and the node's liveness. `shared`: received from another
+   * instance over TELEMETRY_CHANNEL, which already stored it wherever stores are shared.
+   */
+  record(h: Heartbeat, shared?: boolean): Promise<void>;
+  /** A registration counts as a sign of life; the last heartbeat, if any, stays. */
+  signOfLife(nodeId: string, environment: Environment, at: number): Promise<void>;
+  /** A deregistered node: no liveness any more (its samples stay until they expire). */
+  forget(nodeId: string): Promise<void>;
+  /** the liveness of those of `nodeIds` that have any */
+  liveness(nodeIds: readonly string[]): Promise<Map<string, NodeLiveness>>;
+  /** nodes seen (heartbeat or registration) after `cutoff` */
+  seenSince(cutoff: number): Promise<Set<string>>;
+  /** samples of the environment's nodes taken at or after `since`: grouped by node, in time order per node */
+  samplesSince(environment: Environment, since: number): Promise<MetricSample[]>;
+  /** the metrics series over [from, to) in steps of stepMs (the plain definition: aggregateSamples) */
+  series(environment: Environment, from: number, to: number, stepMs: number): Promise<MetricPoint[]>;
+  /** samples held, of one node or of all */
+  count(nodeId?: string): Promise<number>;
+  close(): Promise<void>;
 }
 
-export interface Heartbeat {
-  nodeId: string;
-  environment: Environment;
-  at: number;
-  metrics: HeartbeatMetrics;
-  modules: Record<string, string> | null;
+export interface TelemetryOptions {
+  /** how long samples and liveness are kept (TELEMETRY_RETENTION_SECONDS) */
+  retentionMs: number;
+  /** what agents are told to keep to; the fleet's pacing refuses heartbeats sooner than half of it */
+  heartbeatIntervalMs?: number;
+  /** the longest health-analysis window of any environment: the runner reads twice that far back */
+  analysisWindowMs?: number;
+  /** MONGODB_URL: samples in a time-series collection there; unset, the ring buffers in memory */
+  mongodbUrl?: string;
+  mongodbDb?: string;
+  /** the retention timer's clock (the embedded store prunes once a minute, like MongoDB's TTL monitor) */
+  clock?: Clock;
 }
 
 /**
@@ -66,37 +90,51 @@ export interface Heartbeat {
  */
 export const TELEMETRY_CHANNEL = "fleet:telemetry";
 
-export async function recordHeartbeat(store: ReadStore, h: Heartbeat): Promise<void> {
-  const recordedAt = new Date(h.at);
-  await store.collection<SampleDoc>(SAMPLES).put({ _id: `${h.nodeId}:${h.at}`, nodeId: h.nodeId, environment: h.environment, at: h.at, recordedAt, ...h.metrics });
-  await store.collection<LivenessDoc>(LIVENESS).put({
-    _id: h.nodeId,
-    nodeId: h.nodeId,
-    environment: h.environment,
-    lastSeenAt: h.at,
-    lastHeartbeatAt: h.at,
-    metrics: h.metrics,
-    reportedModules: h.modules,
-    recordedAt,
-  });
+/**
+ * Telemetry lives beside the read store it belongs to: the code that holds a ReadStore (the
+ * deployment runner, the heartbeat monitor, the agent routes, the queries) reaches it through
+ * that store, and openTelemetry (at fleet start) chooses its adapter. A store nobody opened
+ * telemetry for gets ring buffers with the defaults and no retention timer.
+ */
+const attached = new WeakMap<ReadStore, TelemetryStore>();
+
+export function telemetryOf(readStore: ReadStore): TelemetryStore {
+  let t = attached.get(readStore);
+  if (!t) attached.set(readStore, (t = new RingTelemetry()));
+  return t;
+}
+
+/** Opens (or reconfigures) the telemetry kept beside `readStore`; close it when the fleet stops. */
+export async function openTelemetry(readStore: ReadStore, options: TelemetryOptions): Promise<TelemetryStore> {
+  const current = attached.get(readStore);
+  if (options.mongodbUrl) {
+    // loaded only when configured: the embedded default never pays for the driver
+    const { MongoTelemetry } = await import("./telemetry/mongo.js");
+    const t = await MongoTelemetry.connect(options.mongodbUrl, options.mongodbDb ?? "korch", options);
+    await current?.close();
+    attached.set(readStore, t);
+    return t;
+  }
+  if (current instanceof RingTelemetry) {
+    current.configure(options);
+    return current;
+  }
+  await current?.close();
+  const t = new RingTelemetry(options);
+  attached.set(readStore, t);
+  return t;
+}
+
+/** Kept for callers from before the telemetry port: opens the default with this retention. */
+export async function ensureTelemetryIndexes(readStore: ReadStore, retentionMs: number): Promise<void> {
+  await openTelemetry(readStore, { retentionMs });
+}
+
+export function recordHeartbeat(readStore: ReadStore, h: Heartbeat, shared = false): Promise<void> {
+  return telemetryOf(readStore).record(h, shared);
 }
 
 /** Registration counts as a sign of life; keeps the last heartbeat if there was one. */
-export async function recordSignOfLife(store: ReadStore, nodeId: string, environment: Environment, at: number): Promise<void> {
-  const liveness = store.collection<LivenessDoc>(LIVENESS);
-  const prev = await liveness.get(nodeId);
-  await liveness.put({
-    _id: nodeId,
-    nodeId,
-    environment,
-    lastSeenAt: at,
-    lastHeartbeatAt: prev?.lastHeartbeatAt ?? null,
-    metrics: prev?.metrics ?? null,
-    reportedModules: prev?.reportedModules ?? null,
-    recordedAt: new Date(at),
-  });
-}
-
-export function toMetricSample(d: SampleDoc): MetricSample {
-  return { nodeId: d.nodeId, at: d.at, cpu: d.cpu, memory: d.memory, latencyP95Ms: d.latencyP95Ms, errorRate: d.errorRate, requestRate: d.requestRate };
+export function recordSignOfLife(readStore: ReadStore, nodeId: string, environment: Environment, at: number): Promise<void> {
+  return telemetryOf(readStore).signOfLife(nodeId, environment, at);
 }

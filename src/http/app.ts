@@ -58,7 +58,16 @@ export function createApp(deps: AppDeps) {
   });
   // module uploads stream to artifact storage under their own limit (MODULE_MAX_BYTES); the body
   // must stay unread until the route reads it (src/http/routes/modules.ts)
-  app.use((c, next) => (c.req.method === "POST" && c.req.path === MODULES_PATH ? next() : limitBody(c, next)));
+  app.use((c, next) => {
+    if (c.req.method === "POST" && c.req.path === MODULES_PATH) return next();
+    // hono's bodyLimit reads req.raw.body first, which makes @hono/node-server build a whole web
+    // Request with a stream for every request (GETs too), and JSON then comes through that stream:
+    // a tenth of a heartbeat's cost. With a Content-Length (or no body at all) the check is the
+    // same one bodyLimit makes; only a chunked body needs it to count the bytes.
+    if (c.req.header("transfer-encoding") !== undefined) return limitBody(c, next);
+    const length = c.req.header("content-length");
+    return length !== undefined && parseInt(length, 10) > deps.config.bodyLimitBytes ? limitBody(c, next) : next();
+  });
   app.use(authenticate(deps.tokens, deps.users));
   // the dashboard's session cookie, for /ui and the deployment feeds only (src/ui/session.ts)
   app.use(uiSession(deps));

@@ -4,7 +4,7 @@ import { handleCommand, type CommandContext } from "../commands/handler.js";
 import { nodeDecider } from "../commands/node.js";
 import type { EventLog } from "../events/event-log.js";
 import { streams } from "../events/streams.js";
-import { LIVENESS, type LivenessDoc } from "../fleet/telemetry.js";
+import { telemetryOf } from "../fleet/telemetry.js";
 import { NODES, type NodeDoc } from "../projections/nodes.js";
 import type { ReadStore } from "../projections/store/port.js";
 import type { Clock } from "../platform/clock.js";
@@ -45,10 +45,8 @@ export class HeartbeatMonitor {
       .collection<NodeDoc>(NODES)
       .find({ status: { $ne: "Offline" } }, { projection: { _id: 1, status: 1, registeredAt: 1 } });
     if (nodes.length === 0) return result;
-    const liveness = this.deps.readStore.collection<LivenessDoc>(LIVENESS);
-    const fresh = new Set(
-      (await liveness.find({ lastSeenAt: { $gt: now - unhealthyAfterMs } }, { projection: { _id: 1 } })).map((d) => d._id),
-    );
+    const telemetry = telemetryOf(this.deps.readStore);
+    const fresh = await telemetry.seenSince(now - unhealthyAfterMs);
     const ctx = (): CommandContext => ({
       actor: { kind: "system", id: "heartbeat-monitor" },
       correlationId: randomUUID(),
@@ -56,7 +54,7 @@ export class HeartbeatMonitor {
     });
     for (const node of nodes) {
       if (fresh.has(node._id)) continue;
-      const seen = (await liveness.get(node._id))?.lastSeenAt ?? Date.parse(node.registeredAt);
+      const seen = (await telemetry.liveness([node._id])).get(node._id)?.lastSeenAt ?? Date.parse(node.registeredAt);
       const lastSeenAt = Math.max(seen, this.startedAt);
       const silence = now - lastSeenAt;
       const command =

@@ -61,6 +61,8 @@ t("silence makes a node Unhealthy, then Offline; its next heartbeat recovers it;
 t("a node silent for the whole offline period is marked Offline directly", async ({ s }) => {
   const monitor = new HeartbeatMonitor({ log: s.deps.log, readStore: s.deps.readStore, clock, heartbeat: s.deps.config.heartbeat });
   const n = await registerAgent(s, "qa-vanished");
+  // the monitor walks the nodes read model: the registration must be in it
+  await settle(s);
   clock.advance(20_000);
   const r = await monitor.tick();
   assert.ok(r.offline.includes(n.nodeId));

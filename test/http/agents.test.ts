@@ -1,7 +1,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { streams } from "../../src/events/streams.js";
-import { SAMPLES } from "../../src/fleet/telemetry.js";
+import { telemetryOf } from "../../src/fleet/telemetry.js";
 import { DEMO, startTestServer, type TestServer } from "../helpers/server.js";
 import { goodMetrics, registerAgent, requestUpdate } from "../fleet/helpers.js";
 
@@ -23,7 +23,7 @@ const desired = async (s: TestServer, nodeId: string, token: string, query = "")
 // credential events are node-identity.test.ts's subject
 const nodeEvents = async (s: TestServer, nodeId: string) =>
   (await s.deps.log.readStream(streams.node(nodeId))).map((e) => e.type).filter((type) => !type.startsWith("NodeCredential"));
-const sampleCount = (s: TestServer) => s.deps.readStore.collection(SAMPLES).count();
+const sampleCount = (s: TestServer) => telemetryOf(s.deps.readStore).count();
 
 async function expectProblem(res: Response, status: number, detailPattern?: RegExp) {
   const text = await res.text();

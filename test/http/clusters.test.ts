@@ -61,6 +61,35 @@ t("GET /clusters/{env}: nodes with status, versions, heartbeat, metrics, labels,
   assert.is((await s.call("/api/v1/clusters/Staging")).status, 401);
 });
 
+t("GET /clusters/{env}: nodes come in pages by hostname (?limit, ?cursor=nextCursor); the counts are the whole cluster's", async ({ s, viewer }) => {
+  type Page = { nodeCount: number; healthyCount: number; nodes: { hostname: string }[]; nextCursor: string | null };
+  const get = async (q: string) => {
+    const res = await s.call(`/api/v1/clusters/Staging${q}`, { token: viewer });
+    assert.is(res.status, 200, q);
+    return (await res.json()) as Page;
+  };
+  const all = await get("");
+  assert.equal(all.nodes.map((n) => n.hostname), ["stg-1", "stg-2", "stg-3"], "a small cluster: every node in the first page");
+  assert.is(all.nextCursor, null);
+  const first = await get("?limit=2");
+  assert.equal(first.nodes.map((n) => n.hostname), ["stg-1", "stg-2"]);
+  assert.type(first.nextCursor, "string");
+  const second = await get(`?limit=2&cursor=${encodeURIComponent(first.nextCursor!)}`);
+  assert.equal(second.nodes.map((n) => n.hostname), ["stg-3"]);
+  assert.is(second.nextCursor, null);
+  for (const p of [first, second]) assert.equal([p.nodeCount, p.healthyCount], [3, 3]);
+  const past = await get(`?limit=2&at=${encodeURIComponent(new Date(clock.now()).toISOString())}`);
+  assert.equal(past.nodes.map((n) => n.hostname), ["stg-1", "stg-2"], "time travel pages alike");
+  assert.type(past.nextCursor, "string");
+  const list = (await (await s.call("/api/v1/clusters", { token: viewer })).json()) as Record<string, unknown>[];
+  for (const c of list) assert.not.ok("nodes" in c, "the cluster list carries counts, not nodes");
+  for (const q of ["?cursor=bm90LWEtY3Vyc29y", "?cursor=%%%", "?limit=0", "?limit=1001", "?limit=x"]) {
+    const bad = await s.call(`/api/v1/clusters/Staging${q}`, { token: viewer });
+    assert.is(bad.status, 400, q);
+    assert.match(bad.headers.get("content-type") ?? "", "problem+json");
+  }
+});
+
 t("GET /clusters/{env}?at= answers from the past", async ({ s, viewer }) => {
   const before = new Date(clock.now() - 60_000).toISOString();
   const res = await s.call(`/api/v1/clusters/Staging?at=${encodeURIComponent(before)}`, { token: viewer });

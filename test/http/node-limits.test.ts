@@ -1,6 +1,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { SAMPLES } from "../../src/fleet/telemetry.js";
+import { telemetryOf } from "../../src/fleet/telemetry.js";
 import { ManualClock } from "../../src/platform/clock.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { goodMetrics, registerAgent, until } from "../fleet/helpers.js";
@@ -17,7 +17,7 @@ t.after(async (ctx) => ctx.s.stop());
 
 const heartbeat = (s: TestServer, nodeId: string, token: string) =>
   s.call(`/api/v1/agents/${nodeId}/heartbeat`, { method: "POST", token, json: { metrics: goodMetrics } });
-const samplesOf = (s: TestServer, nodeId: string) => s.deps.readStore.collection(SAMPLES).count({ nodeId });
+const samplesOf = (s: TestServer, nodeId: string) => telemetryOf(s.deps.readStore).count(nodeId);
 
 async function expect429(res: Response) {
   if (res.status !== 429) await res.body?.cancel(); // an accepted stream would never end

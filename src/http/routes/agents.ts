@@ -8,9 +8,11 @@ import {
   desiredStateOf,
   desiredStateView,
   environmentOrThrow,
+  heartbeatIntervalMs as intervalFor,
+  HeartbeatPacer,
   knownNode,
+  NodeCache,
   nodeTokenIsCurrent,
-  paceHeartbeat,
   registerNode,
   reportOutcome,
   resetNodeCredential,
@@ -152,7 +154,11 @@ function assertSelf(c: Context<AppEnv>, nodeId: string): void {
 
 export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   const watch = () => desiredStateWatch(deps.readStore, deps.projections);
-  const heartbeatIntervalMs = Math.max(250, Math.floor(deps.config.heartbeat.unhealthyAfterMs / 3));
+  const heartbeatIntervalMs = intervalFor(deps.config);
+  // heartbeats read no node document: what they need of each node is cached, kept right by the log
+  const fleet = { log: deps.log, readStore: deps.readStore, nodes: new NodeCache(deps) };
+  // in-process coordination has no other instance to hear a heartbeat
+  const shareTelemetry = deps.coordination.kind !== "memory";
   const watchers = new PerKeyLimit(WATCHERS_PER_NODE);
   const holdWatcher = (nodeId: string): (() => void) => {
     const release = watchers.tryAcquire(nodeId);
@@ -163,10 +169,11 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     }
     return release;
   };
+  // whole milliseconds: Redis expiries take integers
+  const pacer = new HeartbeatPacer(deps.coordination, deps.clock, Math.floor(heartbeatIntervalMs / 2));
   const pace = (nodeId: string) => async () => {
     try {
-      // whole milliseconds: Redis expiries take integers
-      await paceHeartbeat(deps.coordination, nodeId, Math.floor(heartbeatIntervalMs / 2));
+      await pacer.pace(nodeId);
     } catch (err) {
       if (err instanceof DomainError) throw err;
       // a missing heartbeat would mark the node Unhealthy: an unreachable limiter lets it through
@@ -178,7 +185,7 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   // reset, or a new claim of the node, revokes the older tokens on the next request.
   const stillCurrent = async (c: Context<AppEnv>) => {
     const p = c.get("principal");
-    return !p?.roles.includes("Node") || (await nodeTokenIsCurrent(deps, p.sub, p.ver));
+    return !p?.roles.includes("Node") || (await nodeTokenIsCurrent(fleet, p.sub, p.ver));
   };
   app.use("/api/v1/agents/*", async (c, next) => {
     if (c.req.path === registerRoute.path || (await stillCurrent(c))) return next();
@@ -217,11 +224,13 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   app.openapi(heartbeatRoute, async (c) => {
     const { nodeId } = c.req.valid("param");
     assertSelf(c, nodeId);
-    const r = await acceptHeartbeat(deps, nodeId, c.req.valid("json"), deps.clock.now(), () => commandContext(c, deps), pace(nodeId));
+    const r = await acceptHeartbeat(fleet, nodeId, c.req.valid("json"), deps.clock.now(), () => commandContext(c, deps), pace(nodeId));
     deps.metrics.heartbeatsAccepted.inc();
-    deps.coordination
-      .publish(TELEMETRY_CHANNEL, JSON.stringify({ origin: deps.instanceId, ...r.heartbeat }))
-      .catch((err) => deps.logger.debug({ err }, "could not share a heartbeat with other instances"));
+    if (shareTelemetry) {
+      deps.coordination
+        .publish(TELEMETRY_CHANNEL, JSON.stringify({ origin: deps.instanceId, ...r.heartbeat }))
+        .catch((err) => deps.logger.debug({ err }, "could not share a heartbeat with other instances"));
+    }
     return c.json({ accepted: true as const, nodeId, status: r.status, ...(r.position !== undefined ? { position: r.position } : {}) }, 202);
   });
 

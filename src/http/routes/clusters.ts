@@ -46,14 +46,19 @@ const NodeView = z
     capacity: z.object({ cpuCores: z.number(), memoryMb: z.number() }),
   })
   .openapi("ClusterNode");
-const ClusterDetail = ClusterSummary.extend({ nodes: z.array(NodeView) }).openapi("ClusterDetail");
+const NextCursor = z.string().nullable().openapi({ description: "pass as ?cursor= for the next page of nodes; null on the last page" });
+const ClusterDetail = ClusterSummary.extend({ nodes: z.array(NodeView), nextCursor: NextCursor }).openapi("ClusterDetail");
 /** Time travel answers from the log alone: node telemetry (heartbeats, metrics) is not in it. */
 const ClusterDetailAt = ClusterSummary.extend({
   asOf: z.string(),
   at: z.string().openapi({ description: "the same as asOf (kept for older clients)" }),
   position: z.number().nullable().openapi({ description: "global position of the newest event the answer folded; null when none" }),
   nodes: z.array(NodeView.omit({ lastHeartbeatAt: true, metrics: true, reportedModules: true })),
+  nextCursor: NextCursor,
 }).openapi("ClusterDetailAt");
+/** Node pages: a 10,000-node cluster is 4 MB as one answer. */
+const DEFAULT_NODE_PAGE = 100;
+const MAX_NODE_PAGE = 1000;
 const MetricPoint = z
   .object({
     from: z.string(),
@@ -96,12 +101,17 @@ const detailRoute = createRoute({
   method: "get",
   path: "/api/v1/clusters/{environment}",
   tags,
-  summary: "A cluster's nodes: status, module versions, last heartbeat, latest metrics, labels (?at=<ISO> for the past, from the log: no telemetry)",
+  summary:
+    "A cluster's counts and one page of its nodes by hostname (?limit, default 100, max 1000; ?cursor=nextCursor for the next): status, module versions, last heartbeat, latest metrics, labels (?at=<ISO> for the past, from the log: no telemetry)",
   security: [{ bearerAuth: [] }],
   middleware: readers,
   request: {
     params: EnvParam,
-    query: z.object({ at: Instant.optional().openapi({ type: "string", description: "ISO-8601 time or epoch ms, not in the future: the cluster as it was then" }) }),
+    query: z.object({
+      at: Instant.optional().openapi({ type: "string", description: "ISO-8601 time or epoch ms, not in the future: the cluster as it was then" }),
+      limit: z.coerce.number().int().min(1).max(MAX_NODE_PAGE).default(DEFAULT_NODE_PAGE).openapi({ description: "nodes per page" }),
+      cursor: z.string().max(1000).optional().openapi({ description: "nextCursor of the previous page" }),
+    }),
   },
   responses: {
     200: { description: "The cluster; with ?at= as of that instant", content: { "application/json": { schema: z.union([ClusterDetail, ClusterDetailAt]) } } },
@@ -128,16 +138,19 @@ const metricsRoute = createRoute({
 });
 
 export function registerClusterRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
-  app.openapi(listRoute, async (c) => c.json(await listClusters(deps.readStore), 200));
+  // the node order and counts are kept between requests, brought forward from the log
+  const live = { progress: deps.projections, log: deps.log };
+  app.openapi(listRoute, async (c) => c.json(await listClusters(deps.readStore, live), 200));
 
   app.openapi(detailRoute, async (c) => {
     const environment = environmentOrThrow(c.req.valid("param").environment);
-    const { at } = c.req.valid("query");
+    const { at, limit, cursor } = c.req.valid("query");
+    const page = { limit, ...(cursor !== undefined && { cursor }) };
     if (at !== undefined) {
       const asOf = Date.parse(resolveInstant(at, deps.clock.now()));
-      return c.json(await clusterDetailAt(deps.log, deps.readStore, environment, asOf), 200);
+      return c.json(await clusterDetailAt(deps.log, deps.readStore, environment, asOf, page), 200);
     }
-    return c.json(await clusterDetail(deps.readStore, environment), 200);
+    return c.json(await clusterDetail(deps.readStore, environment, { ...page, live }), 200);
   });
 
   app.openapi(metricsRoute, async (c) => {

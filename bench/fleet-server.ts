@@ -1,0 +1,93 @@
+// The server under test for fleet.bench.ts, in its own process and compiled to plain JavaScript as
+// the Dockerfile runs it (no tsx loader in its memory or CPU). Commands arrive over IPC; each gets
+// exactly one answer.
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { loadConfig } from "../src/platform/config.js";
+import { startServer, type RunningServer } from "../src/server.js";
+import { recordHeartbeat } from "../src/fleet/telemetry.js";
+import type { Environment } from "../src/strategies/settings.js";
+
+export type ServerCommand =
+  | { cmd: "start"; env: Record<string, string> }
+  /** `perNode` samples per node of `environment`, `intervalMs` apart, ending now, through recordHeartbeat */
+  | { cmd: "prefill"; environment: Environment; perNode: number; intervalMs: number }
+  | { cmd: "settle" }
+  | { cmd: "head" }
+  | { cmd: "memory"; gc: boolean }
+  | { cmd: "close" };
+
+export interface Started {
+  url: string;
+  joinToken: string;
+  heartbeatIntervalMs: number;
+}
+
+export interface Memory {
+  rssMiB: number;
+  heapUsedMiB: number;
+  externalMiB: number;
+  arrayBuffersMiB: number;
+}
+
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
+let server: RunningServer | undefined;
+
+async function prefill(environment: Environment, perNode: number, intervalMs: number): Promise<{ samples: number; seconds: number }> {
+  const started = performance.now();
+  const s = server!;
+  const nodeIds = (await s.deps.readStore.collection("fleet_nodes").find({ environment }, { projection: { _id: 1 } })).map((d) => d._id);
+  const now = Date.now();
+  let samples = 0;
+  for (let k = perNode; k >= 1; k--) {
+    for (let i = 0; i < nodeIds.length; i++) {
+      // each node on its own phase within the interval, as real agents would be
+      const at = now - k * intervalMs + Math.floor((i * intervalMs) / nodeIds.length);
+      const metrics = { cpu: 20 + ((i + k) % 60), memory: 30 + (k % 50), latencyP95Ms: 40 + ((i * 7 + k) % 90), errorRate: ((i + k) % 10) / 1000, requestRate: 100 + (k % 20) };
+      await recordHeartbeat(s.deps.readStore, { nodeId: nodeIds[i]!, environment, at, metrics, modules: { "net-filter": "1.0.0" } });
+      samples++;
+    }
+  }
+  return { samples, seconds: (performance.now() - started) / 1000 };
+}
+
+function memory(): Memory {
+  const m = process.memoryUsage();
+  const mib = (n: number) => Math.round((n / 2 ** 20) * 10) / 10;
+  return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers) };
+}
+
+async function handle(m: ServerCommand): Promise<unknown> {
+  switch (m.cmd) {
+    case "start": {
+      server = await startServer(loadConfig(m.env));
+      const heartbeatIntervalMs = Math.max(250, Math.floor(server.deps.config.heartbeat.unhealthyAfterMs / 3));
+      return { url: server.url, joinToken: server.deps.config.agentJoinToken, heartbeatIntervalMs } satisfies Started;
+    }
+    case "prefill":
+      return prefill(m.environment, m.perNode, m.intervalMs);
+    case "settle":
+      await server!.deps.projections.waitFor(await server!.deps.log.headPosition(), 120_000);
+      return {};
+    case "head":
+      return { position: await server!.deps.log.headPosition() };
+    case "memory":
+      if (m.gc) gc();
+      return memory();
+    case "close":
+      await server?.close();
+      server = undefined;
+      return {};
+  }
+}
+
+process.on("message", (m: ServerCommand) => {
+  handle(m).then(
+    (answer) => {
+      process.send!(answer);
+      if (m.cmd === "close") process.disconnect();
+    },
+    (err: unknown) => process.send!({ error: String((err as Error)?.stack ?? err) }),
+  );
+});
