@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import Database from "better-sqlite3";
 import type { NewEvent } from "../src/events/envelope.js";
 import { SqliteEventStore, type SqliteSynchronous } from "../src/events/store/sqlite.js";
@@ -48,6 +49,8 @@ interface Rate {
   perSecond: number;
   events: number;
   errors: number;
+  /** event-loop delay p99 during the run, ms: how long other work (requests, SSE) would wait */
+  loopDelayP99Ms?: number;
 }
 
 /**
@@ -108,10 +111,14 @@ async function raw(size: number): Promise<Rate> {
 
 // --- ours ---------------------------------------------------------------------------------------
 
-async function ours(synchronous: SqliteSynchronous, size: number, writers: number): Promise<Rate & { store: SqliteEventStore }> {
-  const store = new SqliteEventStore({ file: freshFile(`ours-${synchronous}-${size}-${writers}`), synchronous });
+async function ours(synchronous: SqliteSynchronous, size: number, writers: number, writer: "inline" | "thread" = "inline"): Promise<Rate & { store: SqliteEventStore }> {
+  const store = new SqliteEventStore({ file: freshFile(`ours-${synchronous}-${size}-${writers}-${writer}`), synchronous, writer });
+  // the writer thread (if any) has started and the file is warm before the clock starts
+  await store.append("warm-up", [event(0)], "any");
   // with several writers each has its own stream and appends with the exact expected revision
   const revisions = new Array<number | "no_stream">(writers).fill("no_stream");
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
   const r = await rate(
     async (w, i) => {
       if (writers === 1) return store.append(`deployment-${i % STREAMS}`, batchOf(size), "any");
@@ -121,7 +128,10 @@ async function ours(synchronous: SqliteSynchronous, size: number, writers: numbe
     size,
     writers,
   );
-  return { store, ...r };
+  delay.disable();
+  // no sample at all: the loop never got a turn while the appends ran (appends that complete
+  // synchronously), so other work would have waited the whole run
+  return { store, ...r, loopDelayP99Ms: delay.count === 0 ? SECONDS_PER_FIGURE * 1000 : delay.percentile(99) / 1e6 };
 }
 
 // --- the peer -------------------------------------------------------------------------------
@@ -185,6 +195,7 @@ async function peerRate(size: number): Promise<Rate> {
 const runs = {
   rawSingle: [] as Rate[],
   group: [] as Rate[],
+  groupThread: [] as Rate[],
   single: [] as Rate[],
   rawBatch: [] as Rate[],
   batch: [] as Rate[],
@@ -197,6 +208,9 @@ for (let rep = 0; rep < REPEATS; rep++) {
   const group = await ours("FULL", 1, WRITERS);
   await group.store.close();
   runs.group.push(group);
+  const groupThread = await ours("FULL", 1, WRITERS, "thread");
+  await groupThread.store.close();
+  runs.groupThread.push(groupThread);
   const single = await ours("FULL", 1, 1);
   await single.store.close();
   runs.single.push(single);
@@ -220,7 +234,15 @@ const spread = (xs: number[]) => ({ runs: xs.map(round), min: round(Math.min(...
 
 function figure(name: string, rs: Rate[], conditions: Record<string, unknown>): void {
   const errors = rs.reduce((n, r) => n + r.errors, 0);
-  emit(name, median(rs.map((r) => r.perSecond)), "events/s", { ...conditions, ...spread(rs.map((r) => r.perSecond)), repeats: rs.length, secondsEach: SECONDS_PER_FIGURE, ...(errors && { failedAppends: errors }) });
+  const delays = rs.flatMap((r) => (r.loopDelayP99Ms === undefined ? [] : [r.loopDelayP99Ms]));
+  emit(name, median(rs.map((r) => r.perSecond)), "events/s", {
+    ...conditions,
+    ...spread(rs.map((r) => r.perSecond)),
+    repeats: rs.length,
+    secondsEach: SECONDS_PER_FIGURE,
+    ...(errors && { failedAppends: errors }),
+    ...(delays.length && { eventLoopDelayP99Ms: round(median(delays)) }),
+  });
 }
 
 /** The median of per-repetition ratios: each compares two runs made back to back. */
@@ -236,6 +258,8 @@ const full = { synchronous: "FULL", journal: "WAL" };
 figure("event-store.raw.commit.single", runs.rawSingle, { ...full, what: "raw better-sqlite3: one INSERT per transaction (autocommit), same table and indexes, same rows serialized the same way" });
 figure("event-store.sqlite.append.group", runs.group, { ...full, writers: WRITERS, what: "single-event appends, each writer to its own stream with its exact expected revision; concurrent appends share one transaction and fsync (group commit)" });
 ratio("event-store.sqlite.append.group.vs-raw", runs.group, runs.rawSingle, "ratio ours (64 writers) / raw single-transaction commits", { ...full, target: ">= 2" });
+figure("event-store.sqlite.append.group.writer-thread", runs.groupThread, { ...full, writers: WRITERS, what: "the same with writer: \"thread\": commits (and their fsync) on a worker thread, the event loop free meanwhile" });
+ratio("event-store.sqlite.append.group.writer-thread.vs-raw", runs.groupThread, runs.rawSingle, "ratio ours (64 writers, writer thread) / raw single-transaction commits", full);
 figure("event-store.sqlite.append.single", runs.single, { ...full, writers: 1, streams: STREAMS, what: "one writer, one event per append, awaited: a lone commit's latency bounds it" });
 figure("event-store.raw.commit.batch", runs.rawBatch, { ...full, batchSize: BATCH, what: "raw better-sqlite3: 100 INSERTs in one BEGIN IMMEDIATE transaction, same table, same rows" });
 figure("event-store.sqlite.append.batch", runs.batch, { ...full, batchSize: BATCH, streams: STREAMS, expected: "any" });

@@ -6,10 +6,10 @@ import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 import type { EventStore } from "../../src/events/store/port.js";
 import { eventStoreContract, newEvent } from "./event-store.js";
 
-function fixture() {
+function fixture(writer: "inline" | "thread" = "inline") {
   const dir = mkdtempSync(join(tmpdir(), "event-store-contract-"));
   const file = join(dir, "events.db");
-  const open = () => new SqliteEventStore({ file, synchronous: "FULL", pollIntervalMs: 20 });
+  const open = () => new SqliteEventStore({ file, synchronous: "FULL", pollIntervalMs: 20, writer });
   let store: EventStore = open();
   return {
     file,
@@ -27,6 +27,8 @@ function fixture() {
 }
 
 const test = eventStoreContract("sqlite", async () => fixture());
+// the server commits on a writer thread (openEventStore): the same contract holds there
+const threaded = eventStoreContract("sqlite, writer thread", async () => fixture("thread"));
 
 // Beyond the port's contract, the SQLite adapter promises positions 1, 2, 3, ... with no gap,
 // even when appends fail in between.
@@ -53,55 +55,90 @@ test("sqlite: positions start at 1 and stay gap-free across failed appends", asy
 
 // Concurrent appends share one transaction (group commit); each runs in its own SAVEPOINT, so
 // one that fails halfway through its inserts leaves nothing behind and costs its neighbours nothing.
-test("sqlite: in a group commit a failed append is rolled back alone, positions stay gap-free", async () => {
-  const fx = fixture();
-  try {
-    const s = fx.store;
-    await s.append("seed", [newEvent("Seed")], "no_stream");
-    const twice = newEvent("Twice");
-    const badTime = newEvent("BadTime", {}, { occurredAt: "2026-01-01T00:00:00.000Z" });
-    badTime.metadata.occurredAt = "not a time"; // past the envelope schema: the store itself refuses it
-    const calls: { stream: string; events: ReturnType<typeof newEvent>[]; expected: number | "no_stream" | "any"; fails: boolean }[] = [];
-    for (let i = 0; i < 30; i++) {
-      calls.push({ stream: `good-${i % 7}`, events: [newEvent("Good", { i }), newEvent("Good", { i })], expected: "any", fails: false });
-      // the second insert of this batch hits the unique event id after the first went in
-      if (i === 5) calls.push({ stream: "dup", events: [twice, newEvent("Between"), twice], expected: "no_stream", fails: true });
-      if (i === 12) calls.push({ stream: "bad-time", events: [newEvent("Fine"), badTime], expected: "any", fails: true });
-      if (i === 20) calls.push({ stream: "seed", events: [newEvent("Stale")], expected: 3, fails: true });
+for (const writer of ["inline", "thread"] as const) {
+  test(`sqlite (${writer}): in a group commit a failed append is rolled back alone, positions stay gap-free`, async () => {
+    const fx = fixture(writer);
+    try {
+      const s = fx.store;
+      await s.append("seed", [newEvent("Seed")], "no_stream");
+      const twice = newEvent("Twice");
+      const badTime = newEvent("BadTime", {}, { occurredAt: "2026-01-01T00:00:00.000Z" });
+      badTime.metadata.occurredAt = "not a time"; // past the envelope schema: the store itself refuses it
+      const calls: { stream: string; events: ReturnType<typeof newEvent>[]; expected: number | "no_stream" | "any"; fails: boolean }[] = [];
+      for (let i = 0; i < 30; i++) {
+        calls.push({ stream: `good-${i % 7}`, events: [newEvent("Good", { i }), newEvent("Good", { i })], expected: "any", fails: false });
+        // the second insert of this batch hits the unique event id after the first went in
+        if (i === 5) calls.push({ stream: "dup", events: [twice, newEvent("Between"), twice], expected: "no_stream", fails: true });
+        if (i === 12) calls.push({ stream: "bad-time", events: [newEvent("Fine"), badTime], expected: "any", fails: true });
+        if (i === 20) calls.push({ stream: "seed", events: [newEvent("Stale")], expected: 3, fails: true });
+      }
+      const settled = await Promise.allSettled(calls.map((c) => s.append(c.stream, c.events, c.expected)));
+      settled.forEach((r, i) => assert.is(r.status, calls[i]!.fails ? "rejected" : "fulfilled", `append ${i}`));
+      const all = await s.readAll();
+      assert.equal(
+        all.map((e) => e.position),
+        all.map((_, k) => k + 1),
+        "positions 1..N without gap",
+      );
+      assert.is(all.length, 1 + 30 * 2);
+      assert.equal(await s.readStream("dup"), []);
+      assert.equal(await s.readStream("bad-time"), []);
+      // each caller's answer is its own: its last event's position, in call order
+      const good = settled.filter((r, i) => !calls[i]!.fails) as PromiseFulfilledResult<{ position: number }>[];
+      assert.equal(
+        good.map((r) => r.value.position),
+        good.map((_, k) => 1 + 2 * (k + 1)),
+      );
+    } finally {
+      await fx.cleanup();
     }
-    const settled = await Promise.allSettled(calls.map((c) => s.append(c.stream, c.events, c.expected)));
-    settled.forEach((r, i) => assert.is(r.status, calls[i]!.fails ? "rejected" : "fulfilled", `append ${i}`));
-    const all = await s.readAll();
-    assert.equal(
-      all.map((e) => e.position),
-      all.map((_, k) => k + 1),
-      "positions 1..N without gap",
+  });
+
+  test(`sqlite (${writer}): close() commits appends that were accepted but not yet flushed`, async () => {
+    const fx = fixture(writer);
+    const pending = fx.store.append("late", [newEvent("Late")], "no_stream");
+    const reopened = await fx.reopen();
+    assert.is((await pending).nextRevision, 0);
+    assert.is((await reopened.readStream("late")).length, 1);
+    await fx.cleanup();
+    // after close, an append is refused at once rather than left waiting
+    let refused: unknown;
+    await fx.store.append("late", [newEvent("Later")], 0).catch((err: unknown) => (refused = err));
+    assert.match(String(refused), /closed/);
+  });
+}
+
+test("sqlite (thread): a writer thread that dies is replaced; its group's callers hear the outcome is unknown, a retry settles it", async () => {
+  const fx = fixture("thread");
+  try {
+    const s = fx.store as SqliteEventStore;
+    await s.append("before", [newEvent("Before")], "no_stream");
+    const batch = [newEvent("Doomed", { n: 1 }), newEvent("Doomed", { n: 2 })];
+    const pending = s.append("doomed", batch, "no_stream");
+    // the group is in flight once the turn's appends have been sent
+    await new Promise((r) => setImmediate(r));
+    const thread = (s as unknown as { thread?: { worker: { terminate(): Promise<number> } } }).thread;
+    assert.ok(thread, "a writer thread is running");
+    await thread.worker.terminate();
+    const first = await pending.then(
+      (r) => r,
+      (err: unknown) => {
+        assert.match(String(err), /writer thread stopped before answering/);
+        return undefined;
+      },
     );
-    assert.is(all.length, 1 + 30 * 2);
-    assert.equal(await s.readStream("dup"), []);
-    assert.equal(await s.readStream("bad-time"), []);
-    // each caller's answer is its own: its last event's position, in call order
-    const good = settled.filter((r, i) => !calls[i]!.fails) as PromiseFulfilledResult<{ position: number }>[];
+    // whatever happened to it, the same batch again is answered once, as in the log
+    const retry = await s.append("doomed", batch, "no_stream");
+    if (first) assert.equal(retry, first);
     assert.equal(
-      good.map((r) => r.value.position),
-      good.map((_, k) => 1 + 2 * (k + 1)),
+      (await s.readStream("doomed")).map((e) => e.metadata.eventId),
+      batch.map((e) => e.metadata.eventId),
     );
+    assert.is((await s.append("after", [newEvent("After")], "no_stream")).nextRevision, 0);
+    assert.is(s.writerThreadUnavailable, undefined, "still on a thread");
   } finally {
     await fx.cleanup();
   }
-});
-
-test("sqlite: close() commits appends that were accepted but not yet flushed", async () => {
-  const fx = fixture();
-  const pending = fx.store.append("late", [newEvent("Late")], "no_stream");
-  const reopened = await fx.reopen();
-  assert.is((await pending).nextRevision, 0);
-  assert.is((await reopened.readStream("late")).length, 1);
-  await fx.cleanup();
-  // after close, an append is refused at once rather than left waiting
-  let refused: unknown;
-  await fx.store.append("late", [newEvent("Later")], 0).catch((err: unknown) => (refused = err));
-  assert.match(String(refused), /closed/);
 });
 
 test("sqlite: two stores on one file see each other's appends, live", async () => {
@@ -132,3 +169,4 @@ test("sqlite: two stores on one file see each other's appends, live", async () =
 });
 
 test.run();
+threaded.run();

@@ -3,9 +3,9 @@
 import { randomUUID } from "node:crypto";
 import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 
-const [file, name, countArg] = process.argv.slice(2);
-if (!file || !name || !countArg) throw new Error("usage: burst-writer <file> <name> <count>");
-const store = new SqliteEventStore({ file });
+const [file, name, countArg, writer] = process.argv.slice(2);
+if (!file || !name || !countArg) throw new Error("usage: burst-writer <file> <name> <count> [inline|thread]");
+const store = new SqliteEventStore({ file, writer: writer === "thread" ? "thread" : "inline" });
 let acked = 0;
 for (let i = 0; i < Number(countArg); i++) {
   const metadata = {

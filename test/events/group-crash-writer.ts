@@ -8,7 +8,8 @@ import { newEvent } from "../contracts/event-store.js";
 
 const file = process.argv[2];
 if (!file) throw new Error("usage: group-crash-writer <file>");
-const store = new SqliteEventStore({ file, synchronous: "FULL" });
+// on a writer thread, as the server commits
+const store = new SqliteEventStore({ file, synchronous: "FULL", writer: "thread" });
 const WRITERS = 24;
 
 const event = (round: number, w: number, k: number) =>

@@ -12,9 +12,9 @@ import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 const writer = fileURLToPath(new URL("./burst-writer.ts", import.meta.url));
 const COUNT = 300;
 
-function run(file: string, name: string): Promise<number> {
+function run(file: string, name: string, mode: "inline" | "thread"): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", writer, file, name, String(COUNT)]);
+    const child = spawn(process.execPath, ["--import", "tsx", writer, file, name, String(COUNT), mode]);
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => (out += d));
@@ -36,7 +36,8 @@ test("two processes appending to one file both succeed, and the log stays gap-fr
     const sub = store.subscribe({}, (e) => {
       seen.push(e.position);
     });
-    const [a, b] = await Promise.all([run(file, "alpha"), run(file, "beta")]);
+    // one commits on its own thread, the other on a writer thread (as the server does)
+    const [a, b] = await Promise.all([run(file, "alpha", "inline"), run(file, "beta", "thread")]);
     assert.is(a, COUNT);
     assert.is(b, COUNT);
     const events = await store.readAll();

@@ -1,9 +1,9 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { chmodSync, closeSync, openSync } from "node:fs";
+import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import type { NewEvent, RecordedEvent } from "../envelope.js";
 import {
-  WrongExpectedRevisionError,
   type AppendResult,
   type EventFilter,
   type EventStore,
@@ -13,6 +13,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from "./port.js";
+import { outcomeError, SqliteWriter, type AppendRequest, type EventRowInput, type FromWriter, type Outcome, type ToWriter, type WriterThreadData } from "./sqlite-writer.js";
 
 export type SqliteSynchronous = "FULL" | "NORMAL" | "EXTRA" | "OFF";
 
@@ -29,21 +30,61 @@ export interface SqliteEventStoreOptions {
    * next. Bounds how long the write lock is held and how late the first caller hears back.
    */
   maxGroupAppends?: number;
+  /**
+   * "inline" (default): commits run on this thread, so with FULL each group's fsync pauses the
+   * event loop. "thread": on a connection of their own in a worker thread; the loop goes on
+   * serving meanwhile and what it appends forms the next group. Measured (docs/benchmarks.md):
+   * the thread halves event-loop delay p99 under a write flood, but while the loop is busy with
+   * other work it costs commands/s (smaller groups, a thread more on two cores), so the server
+   * stays inline for now. Always inline for ":memory:".
+   */
+  writer?: "thread" | "inline";
 }
 
 /** One caller's append waiting for its group's transaction. */
 interface PendingAppend {
-  streamId: string;
-  events: NewEvent[];
-  expected: ExpectedRevision;
+  request: AppendRequest;
   resolve: (result: AppendResult) => void;
   reject: (error: unknown) => void;
 }
 
-type Outcome = { ok: true; result: AppendResult } | { ok: false; error: unknown };
-
 /** A group also stops growing at this many events, so one huge batch does not drag others along. */
 const MAX_GROUP_EVENTS = 10_000;
+/** Writer threads that die in a row before the store commits on its own thread instead. */
+const MAX_WRITER_RESTARTS = 3;
+
+/**
+ * Starts the writer thread's module. From TypeScript sources (development, tests) the thread
+ * must register tsx itself: loader hooks of the main thread do not reach workers.
+ */
+const WRITER_BOOTSTRAP = `
+const { workerData } = require("node:worker_threads");
+(async () => {
+  if (workerData.tsxApi) (await import(workerData.tsxApi)).register();
+  await import(workerData.entry);
+})().catch((err) => setImmediate(() => { throw err; }));
+`;
+
+/** Where the writer thread's module is, or why there is none (then commits run inline). */
+function writerEntry(): { entry: string; tsxApi?: string } | { unavailable: string } {
+  const here = import.meta.url;
+  if (!here.endsWith(".ts")) return { entry: new URL("./sqlite-writer-thread.js", here).href };
+  try {
+    return { entry: new URL("./sqlite-writer-thread.ts", here).href, tsxApi: import.meta.resolve("tsx/esm/api") };
+  } catch (err) {
+    return { unavailable: `running from TypeScript without tsx's API: ${(err as Error).message}` };
+  }
+}
+
+function toRow(e: NewEvent): EventRowInput {
+  return {
+    eventId: e.metadata.eventId,
+    type: e.type,
+    data: JSON.stringify(e.data),
+    metadata: JSON.stringify(e.metadata),
+    occurredAt: canonicalTime(e.metadata.occurredAt),
+  };
+}
 
 interface EventRow {
   position: number;
@@ -116,16 +157,6 @@ function canonicalTime(iso: string): string {
   return new Date(t).toISOString();
 }
 
-function checkExpected(streamId: string, expected: ExpectedRevision, current: number | null): void {
-  const actual = current ?? "no_stream";
-  const ok =
-    expected === "any" ||
-    (expected === "no_stream" && current === null) ||
-    (expected === "stream_exists" && current !== null) ||
-    (typeof expected === "number" && current === expected);
-  if (!ok) throw new WrongExpectedRevisionError(streamId, expected, actual);
-}
-
 /** The WHERE clause of a filter, so SQLite rather than JS skips the events nobody asked for. */
 function filterSql(filter: EventFilter | undefined, params: unknown[]): string {
   const clauses: string[] = [];
@@ -161,14 +192,23 @@ export class SqliteEventStore implements EventStore {
   /** woken on every append in this process; other processes are noticed by polling */
   private waiters = new Set<() => void>();
   private readonly subscriptions = new Set<{ stop(): Promise<void> }>();
-  private readonly appendTx: (streamId: string, events: NewEvent[], expected: ExpectedRevision) => AppendResult;
-  private readonly groupTx: (group: PendingAppend[]) => Outcome[];
+  private readonly file: string;
+  private readonly synchronous: SqliteSynchronous;
+  private readonly busyTimeoutMs: number;
   private readonly maxGroupAppends: number;
-  /** appends accepted but not yet in a transaction, in call order */
+  /** appends accepted but not yet sent to a transaction, in call order */
   private queue: PendingAppend[] = [];
   private flushScheduled = false;
-  /** set when the group transaction's BEGIN ran, to tell "never started" from "failed midway" */
-  private groupEntered = false;
+  private mode: "thread" | "inline";
+  /** why commits run inline although a thread was asked for (diagnostics) */
+  writerThreadUnavailable: string | undefined;
+  private inlineWriter: SqliteWriter | undefined;
+  private thread: { worker: Worker; ready: boolean } | undefined;
+  private writerRestarts = 0;
+  /** the group the writer thread is committing: one at a time, so call order is commit order */
+  private inFlight: { id: number; group: PendingAppend[] } | undefined;
+  private nextGroupId = 1;
+  private drained: (() => void)[] = [];
   private closed = false;
   private dbClosed = false;
 
@@ -182,29 +222,12 @@ export class SqliteEventStore implements EventStore {
     this.db.pragma(`synchronous = ${synchronous}`);
     this.db.exec(SCHEMA);
     tightenSidecars(options.file);
-    const tx = this.db.transaction((streamId: string, events: NewEvent[], expected: ExpectedRevision) =>
-      this.appendInTransaction(streamId, events, expected),
-    );
-    // IMMEDIATE takes the write lock at BEGIN, so the revision check and the insert see the same
-    // state, and a second process waits (busy_timeout) instead of failing at commit
-    this.appendTx = (s, e, x) => tx.immediate(s, e, x);
-    // Inside the group's transaction the same transaction function runs as a SAVEPOINT: an append
-    // that fails (conflict, duplicate id, bad time) is rolled back alone and the others stay.
-    this.groupTx = this.db
-      .transaction((group: PendingAppend[]): Outcome[] => {
-        this.groupEntered = true;
-        return group.map((p): Outcome => {
-          try {
-            return { ok: true, result: tx(p.streamId, p.events, p.expected) };
-          } catch (error) {
-            // some errors (disk full, I/O) make SQLite roll back the whole transaction: the
-            // appends before this one are gone too, so the group as a whole has failed
-            if (!this.db.inTransaction) throw error;
-            return { ok: false, error };
-          }
-        });
-      })
-      .immediate;
+    this.file = options.file;
+    this.synchronous = synchronous;
+    this.busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
+    this.mode = options.writer === "thread" && options.file !== ":memory:" && options.file !== "" ? "thread" : "inline";
+    // started now, so that it is ready (its module loaded, its connection open) by the first append
+    if (this.mode === "thread") this.startThread();
     this.maxGroupAppends = Math.max(1, options.maxGroupAppends ?? 256);
   }
 
@@ -217,129 +240,153 @@ export class SqliteEventStore implements EventStore {
     return s;
   }
 
-  private currentRevision(streamId: string): number | null {
-    const row = this.stmt("SELECT max(revision) AS r FROM events WHERE stream_id = ?").get(streamId) as { r: number | null };
-    return row.r;
-  }
-
-  private appendInTransaction(streamId: string, events: NewEvent[], expected: ExpectedRevision): AppendResult {
-    const ids = events.map((e) => e.metadata.eventId);
-    // the common single event looks its id up directly, without building and parsing a JSON array
-    const already = (
-      ids.length === 1
-        ? this.stmt("SELECT position, stream_id, revision, event_id FROM events WHERE event_id = ?").all(ids[0])
-        : this.stmt(
-            "SELECT position, stream_id, revision, event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY position",
-          ).all(JSON.stringify(ids))
-    ) as Pick<EventRow, "position" | "stream_id" | "revision" | "event_id">[];
-    if (already.length > 0) {
-      // A retry of a batch that was acknowledged (or whose ack was lost) gets the original answer.
-      const sameBatch =
-        already.length === ids.length &&
-        already.every(
-          (r, i) => r.stream_id === streamId && r.event_id === ids[i] && r.revision === already[0]!.revision + i,
-        );
-      if (sameBatch) {
-        const last = already[already.length - 1]!;
-        return { nextRevision: last.revision, position: last.position };
-      }
-      throw new WrongExpectedRevisionError(streamId, expected, this.currentRevision(streamId) ?? "no_stream");
-    }
-    const current = this.currentRevision(streamId);
-    checkExpected(streamId, expected, current);
-    if (events.length === 0) return { nextRevision: current ?? -1, position: this.head() };
-    const insert = this.stmt(
-      "INSERT INTO events (stream_id, revision, event_id, type, data, metadata, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    );
-    let revision = current ?? -1;
-    let position = 0;
-    for (const e of events) {
-      revision++;
-      const info = insert.run(
-        streamId,
-        revision,
-        e.metadata.eventId,
-        e.type,
-        JSON.stringify(e.data),
-        JSON.stringify(e.metadata),
-        canonicalTime(e.metadata.occurredAt),
-      );
-      position = Number(info.lastInsertRowid);
-    }
-    return { nextRevision: revision, position };
-  }
-
   /**
-   * Group commit: appends made in the same turn of the event loop (concurrent requests, each
-   * awaiting its own) wait for that turn to end and share one transaction and one fsync. Each
-   * append still runs its own checks in order, in its own SAVEPOINT, and its caller gets exactly
-   * its own result or error; a conflict of one never fails the others. Call order is commit order.
+   * Group commit: appends made while the previous group commits (or, when none is in flight, in
+   * the same turn of the event loop) share one transaction and one fsync. Each append still runs
+   * its own checks, in order, in its own SAVEPOINT, and its caller gets exactly its own result or
+   * error; a conflict of one never fails the others. Call order is commit order.
    */
   append(streamId: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     if (this.dbClosed) return Promise.reject(new Error("the event store is closed"));
+    let rows: EventRowInput[];
+    try {
+      // serialized here, so a value JSON cannot hold or a bad time fails its own caller only
+      rows = events.map(toRow);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise<AppendResult>((resolve, reject) => {
-      this.queue.push({ streamId, events, expected, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        // setImmediate runs after the I/O callbacks of this loop turn: every request read from a
-        // socket in the meantime has reached its append by then (the path to it is synchronous work
-        // and microtasks), so a group forms without a timer and without delaying a lone append
-        setImmediate(this.flushQueued);
-      }
+      this.queue.push({ request: { streamId, expected, rows }, resolve, reject });
+      this.scheduleFlush();
     });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.inFlight) return;
+    this.flushScheduled = true;
+    // setImmediate runs after the I/O callbacks of this loop turn: every request read from a
+    // socket in the meantime has reached its append by then (the path to it is synchronous work
+    // and microtasks), so a group forms without a timer and without delaying a lone append
+    setImmediate(this.flushQueued);
   }
 
   private readonly flushQueued = (): void => {
     this.flushScheduled = false;
-    if (this.queue.length === 0 || this.dbClosed) return;
-    this.flushOne();
-    if (this.queue.length > 0) {
-      this.flushScheduled = true;
-      setImmediate(this.flushQueued);
+    if (this.inFlight || this.queue.length === 0) return;
+    if (this.mode === "inline") {
+      const group = this.takeGroup();
+      this.inlineWriter ??= new SqliteWriter(this.db);
+      this.settle(group, this.inlineWriter.commit(group.map((p) => p.request)));
+      return;
     }
+    const thread = this.thread ?? this.startThread();
+    if (!thread) return this.flushQueued(); // fell back to inline
+    // appends waiting or in flight keep the process alive; an idle writer does not
+    thread.worker.ref();
+    if (!thread.ready) return; // flushed when it says it is ready
+    const group = this.takeGroup();
+    this.inFlight = { id: this.nextGroupId++, group };
+    thread.worker.postMessage({ kind: "commit", id: this.inFlight.id, group: group.map((p) => p.request) } satisfies ToWriter);
   };
 
-  /** Commits the next group from the queue and settles its callers. */
-  private flushOne(): void {
+  private takeGroup(): PendingAppend[] {
     let take = 0;
     let events = 0;
-    while (take < this.queue.length && take < this.maxGroupAppends && (take === 0 || events + this.queue[take]!.events.length <= MAX_GROUP_EVENTS)) {
-      events += this.queue[take]!.events.length;
+    while (take < this.queue.length && take < this.maxGroupAppends && (take === 0 || events + this.queue[take]!.request.rows.length <= MAX_GROUP_EVENTS)) {
+      events += this.queue[take]!.request.rows.length;
       take++;
     }
     const group = this.queue.length === take ? this.queue : this.queue.slice(0, take);
     this.queue = this.queue.length === take ? [] : this.queue.slice(take);
-    const outcomes = this.commitGroup(group);
+    return group;
+  }
+
+  /** Answers each caller of a committed group, then sends the next group, or reports the queue drained. */
+  private settle(group: PendingAppend[], outcomes: Outcome[]): void {
     this.wakeSubscribers();
     for (let i = 0; i < group.length; i++) {
       const o = outcomes[i]!;
       if (o.ok) group[i]!.resolve(o.result);
-      else group[i]!.reject(o.error);
+      else group[i]!.reject(outcomeError(o));
     }
+    this.afterGroup();
   }
 
-  private commitGroup(group: PendingAppend[]): Outcome[] {
-    const one = (p: PendingAppend): Outcome => {
-      try {
-        return { ok: true, result: this.appendTx(p.streamId, p.events, p.expected) };
-      } catch (error) {
-        return { ok: false, error };
-      }
-    };
-    // alone, it needs no savepoint
-    if (group.length === 1) return [one(group[0]!)];
-    this.groupEntered = false;
-    try {
-      return this.groupTx(group);
-    } catch (error) {
-      // BEGIN failed (another process held the lock past busy_timeout): each caller would get
-      // the same answer on its own, so they all get it now rather than wait that long again
-      if (!this.groupEntered) return group.map(() => ({ ok: false, error }));
-      // the group failed midway or at COMMIT, and SQLite rolled all of it back: each append goes
-      // again in its own transaction, so each caller gets the answer it would have had alone (an
-      // append that did reach the disk after all is answered as an idempotent retry)
-      return group.map(one);
+  private afterGroup(): void {
+    if (this.queue.length > 0) {
+      // not at once: the callers just answered often append again in this turn (a command's
+      // next step, a process reacting), and they join what queued while the group was in flight
+      this.scheduleFlush();
+      return;
     }
+    const drained = this.drained;
+    this.drained = [];
+    for (const d of drained) d();
+  }
+
+  private startThread(): { worker: Worker; ready: boolean } | undefined {
+    const where = writerEntry();
+    if ("unavailable" in where) {
+      this.useInline(where.unavailable);
+      return undefined;
+    }
+    const workerData: WriterThreadData = { file: this.file, synchronous: this.synchronous, busyTimeoutMs: this.busyTimeoutMs, entry: where.entry, ...(where.tsxApi && { tsxApi: where.tsxApi }) };
+    const worker = new Worker(WRITER_BOOTSTRAP, { eval: true, workerData, execArgv: [] });
+    const thread = { worker, ready: false };
+    this.thread = thread;
+    worker.unref();
+    worker.on("message", (m: FromWriter) => {
+      if (this.thread !== thread) return;
+      if (m.kind === "ready") {
+        thread.ready = true;
+        this.flushQueued();
+      } else if (m.kind === "failed") {
+        void worker.terminate();
+        this.writerGone(thread, new Error(`${m.error.name}: ${m.error.message}`));
+      } else if (this.inFlight?.id === m.id) {
+        const { group } = this.inFlight;
+        this.inFlight = undefined;
+        this.writerRestarts = 0;
+        if (this.queue.length === 0) worker.unref();
+        this.settle(group, m.outcomes);
+      }
+    });
+    worker.on("error", (err) => this.writerGone(thread, err));
+    worker.on("exit", (code) => this.writerGone(thread, new Error(`the event store's writer thread exited with code ${code}`)));
+    return thread;
+  }
+
+  /**
+   * The writer thread failed. Before it was ready nothing was sent: after a few tries the store
+   * commits inline. With a group in flight, whether that group reached the disk is unknown: its
+   * callers get an error, and a retry with the same event ids gets the original answer if it did.
+   */
+  private writerGone(thread: { worker: Worker; ready: boolean }, err: Error): void {
+    if (this.thread !== thread) return;
+    this.thread = undefined;
+    const lost = this.inFlight;
+    this.inFlight = undefined;
+    if (this.dbClosed) return;
+    if (++this.writerRestarts >= MAX_WRITER_RESTARTS) this.useInline(`writer thread failed ${this.writerRestarts} times: ${err.message}`);
+    if (lost) {
+      const error = new Error(`the event store's writer thread stopped before answering (${err.message}); the append may or may not be in the log: retry it with the same event ids`, { cause: err });
+      for (const p of lost.group) p.reject(error);
+    }
+    this.afterGroup();
+  }
+
+  private useInline(reason: string): void {
+    this.mode = "inline";
+    this.writerThreadUnavailable = reason;
+  }
+
+  /** Resolves once every accepted append has been answered. */
+  private drain(): Promise<void> {
+    if (this.queue.length === 0 && !this.inFlight) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.drained.push(resolve);
+      this.scheduleFlush();
+    });
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -438,8 +485,16 @@ export class SqliteEventStore implements EventStore {
     this.closed = true;
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     // appends accepted before close (a handler finishing its work may make one) are committed
-    while (this.queue.length > 0) this.flushOne();
+    await this.drain();
     this.dbClosed = true;
+    const thread = this.thread;
+    this.thread = undefined;
+    if (thread) {
+      const exited = new Promise((resolve) => thread.worker.once("exit", resolve));
+      thread.worker.ref();
+      thread.worker.postMessage({ kind: "close" } satisfies ToWriter);
+      await exited;
+    }
     this.db.close();
   }
 }
