@@ -24,7 +24,7 @@ const DEPLOYMENTS = 5;
 const clientPath = fileURLToPath(new URL("./load-client.ts", import.meta.url));
 
 /** Runs one load job in a fresh child process; gives up well after the job should have ended. */
-async function load(job: Omit<LoadJob, "concurrency" | "warmupMs">): Promise<LoadResult> {
+async function load(job: Omit<LoadJob, "concurrency" | "warmupMs"> & { concurrency?: number }): Promise<LoadResult> {
   const child = fork(clientPath, [], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const timer = setTimeout(() => child.kill("SIGKILL"), job.durationMs + WARMUP_MS + 30_000);
   try {
@@ -32,7 +32,7 @@ async function load(job: Omit<LoadJob, "concurrency" | "warmupMs">): Promise<Loa
     const exited = once(child, "exit").then(([code]) => {
       throw new Error(`load client exited with ${code} before answering`);
     });
-    child.send({ ...job, concurrency: CONCURRENCY, warmupMs: WARMUP_MS } satisfies LoadJob);
+    child.send({ concurrency: CONCURRENCY, ...job, warmupMs: WARMUP_MS } satisfies LoadJob);
     const [r] = await Promise.race([result, exited]);
     return r;
   } finally {
@@ -132,7 +132,9 @@ try {
   });
 }
 
-// 3. commands accepted per second, one fresh server (and database) per synchronous mode
+// 3. commands accepted per second, one fresh server (and database) per synchronous mode; then,
+// with FULL, latency at a steady 200 commands/s offered on a fixed schedule (open loop)
+const OPEN_LOOP_RATE = Number(process.env.BENCH_HTTP_POST_RATE ?? 200);
 for (const synchronous of ["FULL", "NORMAL"] as const) {
   const r = await withServer(synchronous, async (server) => {
     const token = await login(server, "deployer", "Deploy123!");
@@ -154,6 +156,7 @@ for (const synchronous of ["FULL", "NORMAL"] as const) {
     sqliteSynchronous: synchronous,
     seconds: Number(r.seconds.toFixed(1)),
     requests: r.requests,
+    maxMs: Number(r.maxMs.toFixed(1)),
     queueMode: "queue",
     simulator: false,
     note: "each accepted command also wakes the runner, which queues the deployment behind the first",
@@ -161,4 +164,38 @@ for (const synchronous of ["FULL", "NORMAL"] as const) {
   emit(`http.deployment_commands.${synchronous.toLowerCase()}.throughput`, r.requestsPerSecond, "commands/s", conditions);
   emit(`http.deployment_commands.${synchronous.toLowerCase()}.p50`, r.p50Ms, "ms", conditions);
   emit(`http.deployment_commands.${synchronous.toLowerCase()}.p99`, r.p99Ms, "ms", conditions);
+}
+{
+  const r = await withServer("FULL", async (server) => {
+    const token = await login(server, "deployer", "Deploy123!");
+    return check(
+      "POST deployments at a fixed rate",
+      await load({
+        url: `${server.url}/api/v1/deployments`,
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: deploymentBody,
+        expect: 202,
+        durationMs: WRITE_MS,
+        ratePerSecond: OPEN_LOOP_RATE,
+        concurrency: 64,
+      }),
+    );
+  });
+  const conditions = {
+    ...base,
+    concurrency: "open loop, up to 64 sockets",
+    offeredPerSecond: OPEN_LOOP_RATE,
+    request: "POST /api/v1/deployments (Development, no Idempotency-Key)",
+    sqliteSynchronous: "FULL",
+    seconds: Number(r.seconds.toFixed(1)),
+    requests: r.requests,
+    maxMs: Number(r.maxMs.toFixed(1)),
+    latency: "from each request's scheduled send time (no coordinated omission)",
+    queueMode: "queue",
+    simulator: false,
+  };
+  emit(`http.deployment_commands.at_${OPEN_LOOP_RATE}.served`, r.requestsPerSecond, "commands/s", { ...conditions, meaning: "answers per second until the last answer: below the offered rate when the server falls behind" });
+  emit(`http.deployment_commands.at_${OPEN_LOOP_RATE}.p50`, r.p50Ms, "ms", conditions);
+  emit(`http.deployment_commands.at_${OPEN_LOOP_RATE}.p99`, r.p99Ms, "ms", { ...conditions, target: "<= 20" });
 }

@@ -16,6 +16,12 @@ export interface LoadJob {
   concurrency: number;
   durationMs: number;
   warmupMs: number;
+  /**
+   * Open loop: send this many requests per second on a fixed schedule whatever the answers,
+   * over up to `concurrency` sockets; latency counts from each request's scheduled time, so a
+   * stalled server is not hidden by the client waiting for it (coordinated omission).
+   */
+  ratePerSecond?: number;
 }
 
 export interface LoadResult {
@@ -43,6 +49,7 @@ function once(job: LoadJob, agent: Agent): Promise<number> {
 }
 
 async function run(job: LoadJob): Promise<LoadResult> {
+  if (job.ratePerSecond) return runOpen(job, job.ratePerSecond);
   const agent = new Agent({ keepAlive: true, maxSockets: job.concurrency });
   const latencies: number[] = [];
   const unexpected: Record<string, number> = {};
@@ -269,6 +276,47 @@ async function fleet(job: FleetJob): Promise<void> {
       process.send!({}, () => process.exit(0));
     }
   });
+}
+
+async function runOpen(job: LoadJob, perSecond: number): Promise<LoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: job.concurrency });
+  const latencies: number[] = [];
+  const unexpected: Record<string, number> = {};
+  let errors = 0;
+  const started = performance.now();
+  const countFrom = started + job.warmupMs;
+  const end = countFrom + job.durationMs;
+  const inFlight = new Set<Promise<void>>();
+  let lastDone = countFrom;
+  for (let sent = 0; ; ) {
+    const now = performance.now();
+    if (now >= end) break;
+    for (const due = Math.floor(((now - started) * perSecond) / 1000) + 1; sent < due; sent++) {
+      const scheduled = started + (sent * 1000) / perSecond;
+      const counted = scheduled >= countFrom;
+      const p = once(job, agent).then(
+        (status) => {
+          if (!counted) return;
+          lastDone = performance.now();
+          latencies.push(lastDone - scheduled);
+          if (status !== job.expect) unexpected[status] = (unexpected[status] ?? 0) + 1;
+        },
+        () => {
+          if (counted) errors++;
+        },
+      );
+      inFlight.add(p);
+      void p.finally(() => inFlight.delete(p));
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(inFlight);
+  // until the last answer: a server that falls behind shows as served below the offered rate
+  const seconds = (Math.max(end, lastDone) - countFrom) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.max(0, Math.ceil((p / 100) * latencies.length) - 1))] ?? NaN;
+  return { requests: latencies.length, errors, unexpected, seconds, requestsPerSecond: latencies.length / seconds, p50Ms: pct(50), p99Ms: pct(99), maxMs: latencies.at(-1) ?? NaN };
 }
 
 process.once("message", (job: LoadJob | FleetJob) => {
