@@ -132,7 +132,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // every event stream and parked long-poll listens to it
   const shutdown = new AbortController();
   setMaxListeners(0, shutdown.signal);
-  const artifacts = await openArtifactStore({ dataDir: config.dataDir, mongodbUrl: config.mongodbUrl, mongodbDb: config.mongodbDb });
+  // artifacts live beside the read models: GridFS only when those are in MongoDB (an injected
+  // in-process store shared by tests has its artifacts under DATA_DIR, like the embedded default)
+  const artifacts = await openArtifactStore({
+    dataDir: config.dataDir,
+    mongodbUrl: readStore.kind === "mongodb" ? config.mongodbUrl : undefined,
+    mongodbDb: config.mongodbDb,
+  });
   const modules = new ModuleService({ log, artifacts, clock, logger, dev: config.dev });
   const deps: AppDeps = {
     config,

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
@@ -27,8 +27,13 @@ test("events.db, its WAL and shared memory, and a data dir the server creates ar
   try {
     await s.login(...DEMO.admin); // a write, so the WAL has content
     assert.is(modeOf(dataDir), 0o700);
-    for (const name of ["events.db", "events.db-wal", "events.db-shm", "dev-secrets.json"]) {
+    for (const name of ["events.db", "events.db-wal", "events.db-shm"]) {
       assert.is(modeOf(join(dataDir, name)), 0o600, name);
+    }
+    // and everything else the server keeps there (secret keys, master key, demo PKI, artifacts)
+    for (const entry of readdirSync(dataDir, { recursive: true, withFileTypes: true })) {
+      const path = join(entry.parentPath, entry.name);
+      assert.is(modeOf(path), entry.isDirectory() ? 0o700 : 0o600, path);
     }
   } finally {
     await s.stop();

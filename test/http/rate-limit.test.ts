@@ -228,9 +228,10 @@ test("over HTTP: reads of a deployment do not use up the deployments budget; the
       });
     const first = await deploy();
     assert.is(first.status, 202);
-    const { executionId } = (await first.json()) as { executionId: string };
+    const { executionId, position } = (await first.json()) as { executionId: string; position: number };
     for (let i = 1; i <= 11; i++) {
-      const read = await s.call(`/api/v1/deployments/${executionId}`, { token });
+      // read-your-writes: the read model may not have applied the request yet
+      const read = await s.call(`/api/v1/deployments/${executionId}?minPosition=${position}`, { token });
       assert.is(read.status, 200, `read ${i}`);
       await read.body?.cancel();
     }
