@@ -99,8 +99,8 @@ class ResubscribingSubscription implements Subscription {
         this.wakeUp = undefined;
         resolve();
       }, ms);
-      // waiting to resubscribe is no reason to keep a process alive that has nothing else to do
-      timer.unref();
+      // kept referenced: while a server is still starting, this wait can be the only thing pending,
+      // and an unref'd timer let the process exit silently mid-start; stop() ends the wait
       this.wakeUp = () => {
         clearTimeout(timer);
         this.wakeUp = undefined;
