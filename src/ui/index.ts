@@ -11,6 +11,7 @@ import { registerAuditPages } from "./pages/audit.js";
 import { registerClusterPages } from "./pages/clusters.js";
 import { registerDeploymentPages } from "./pages/deployment.js";
 import { registerDeploymentListPages } from "./pages/deployments.js";
+import { registerImpactPages } from "./pages/impact.js";
 import { registerLoginPages } from "./pages/login.js";
 import { registerMatrixPages } from "./pages/matrix.js";
 import { registerModulePages } from "./pages/modules.js";
@@ -78,6 +79,8 @@ export function registerUiRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, api: A
   registerApprovalPages(app, deps, api);
   registerClusterPages(app, deps);
   registerMatrixPages(app, deps);
+  // before the module pages: /ui/modules/{name}/impact is not a version
+  registerImpactPages(app, deps);
   registerModulePages(app, deps);
   registerSecretPages(app, deps, api);
   registerAuditPages(app, deps);

@@ -8,6 +8,7 @@ import type { AppDeps, AppEnv } from "../../http/env.js";
 import { asOfFrom, asOfPicker, pastBanner, type AsOf } from "../as-of.js";
 import { html, none, type Html } from "../html.js";
 import { render, viewerOf } from "../page.js";
+import { impactHref } from "./impact.js";
 
 /** the graph at an instant, as GET /api/v1/graph/matrix?at= reads it: the last event at or before it */
 async function graphPoint(deps: AppDeps, asOf: AsOf | null): Promise<number> {
@@ -28,7 +29,7 @@ function table(rows: MatrixRow[], asOf: AsOf | null): Html {
     <caption class="sr-only">Module versions per environment, with node counts</caption>
     <thead><tr><th scope="col">Module</th>${environments.map((e) => html`<th scope="col">${e}</th>`)}</tr></thead>
     <tbody>${rows.map(
-      (r) => html`<tr data-module="${r.module}"><th scope="row">${r.module}</th>${environments.map((env) => {
+      (r) => html`<tr data-module="${r.module}"><th scope="row"><a href="${impactHref(r.module)}" title="Blast radius of ${r.module}">${r.module}</a></th>${environments.map((env) => {
         const cell = r.environments.find((c) => c.environment === env);
         return html`<td data-label="${env}">${cell ? cell.versions.map((v, i) => html`${i ? html`<br>` : none}<strong>${v.version}</strong> <span class="muted">×${v.nodes}</span>`) : html`<span class="muted">–</span>`}</td>`;
       })}</tr>`,

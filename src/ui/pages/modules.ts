@@ -7,6 +7,7 @@ import { NODES, type NodeDoc } from "../../projections/nodes.js";
 import { time } from "../format.js";
 import { html, none, type Html } from "../html.js";
 import { render, viewerOf } from "../page.js";
+import { impactHref } from "./impact.js";
 
 const bySemverDesc = (a: ModuleVersionDoc, b: ModuleVersionDoc) =>
   a.name !== b.name ? (a.name < b.name ? -1 : 1) : semver.valid(a.version) && semver.valid(b.version) ? semver.rcompare(a.version, b.version) : a.version < b.version ? 1 : -1;
@@ -78,7 +79,7 @@ export function registerModulePages(app: OpenAPIHono<AppEnv>, deps: AppDeps): vo
     if (!doc) throw notFound(`module ${name}@${version}`);
     // where it runs now, as GET /api/v1/modules/{name}/versions/{version} reads it (the name is a registered one: safe as a path)
     const nodes = await deps.readStore.collection<NodeDoc>(NODES).find({ [`modules.${doc.name}`]: doc.version }, { sort: { _id: 1 } });
-    const body = html`<p class="crumbs"><a href="/ui/modules">Modules</a> ›</p><h1>${doc.name} ${doc.version}</h1>${doc.description ? html`<p>${doc.description}</p>` : none}${detail(doc, nodes)}`;
+    const body = html`<p class="crumbs"><a href="/ui/modules">Modules</a> ›</p><h1>${doc.name} ${doc.version}</h1>${doc.description ? html`<p>${doc.description}</p>` : none}<p><a href="${impactHref(doc.name)}?version=${encodeURIComponent(doc.version)}">Blast radius of ${doc.name} ${doc.version}</a></p>${detail(doc, nodes)}`;
     return render(c, deps, { title: `${doc.name} ${doc.version}`, section: "modules", body });
   });
 }
