@@ -1,11 +1,11 @@
 // The server under test for fleet.bench.ts, in its own process and compiled to plain JavaScript as
 // the Dockerfile runs it (no tsx loader in its memory or CPU). Commands arrive over IPC; each gets
 // exactly one answer.
-import { setFlagsFromString } from "node:v8";
+import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { loadConfig } from "../src/platform/config.js";
 import { startServer, type RunningServer } from "../src/server.js";
-import { recordHeartbeat } from "../src/fleet/telemetry.js";
+import * as telemetry from "../src/fleet/telemetry.js";
 import type { Environment } from "../src/strategies/settings.js";
 
 export type ServerCommand =
@@ -26,8 +26,11 @@ export interface Started {
 export interface Memory {
   rssMiB: number;
   heapUsedMiB: number;
+  heapTotalMiB: number;
   externalMiB: number;
   arrayBuffersMiB: number;
+  /** V8 heap spaces, MiB reserved / used */
+  spaces: Record<string, [number, number]>;
 }
 
 setFlagsFromString("--expose-gc");
@@ -38,6 +41,11 @@ async function prefill(environment: Environment, perNode: number, intervalMs: nu
   const started = performance.now();
   const s = server!;
   const nodeIds = (await s.deps.readStore.collection("fleet_nodes").find({ environment }, { projection: { _id: 1 } })).map((d) => d._id);
+  // a build with the ring buffers takes the samples synchronously (an hour arrives in seconds, and
+  // a promise per sample would leave V8's heap grown by the burst, which an hour of real
+  // heartbeats never does); an older build stores them as it always did
+  const ring = "telemetryOf" in telemetry ? (telemetry.telemetryOf(s.deps.readStore) as Partial<{ recordNow(h: telemetry.Heartbeat): void }>) : null;
+  const record = (h: telemetry.Heartbeat): Promise<void> | undefined => (ring?.recordNow ? (ring.recordNow(h), undefined) : telemetry.recordHeartbeat(s.deps.readStore, h));
   const now = Date.now();
   let samples = 0;
   for (let k = perNode; k >= 1; k--) {
@@ -45,9 +53,12 @@ async function prefill(environment: Environment, perNode: number, intervalMs: nu
       // each node on its own phase within the interval, as real agents would be
       const at = now - k * intervalMs + Math.floor((i * intervalMs) / nodeIds.length);
       const metrics = { cpu: 20 + ((i + k) % 60), memory: 30 + (k % 50), latencyP95Ms: 40 + ((i * 7 + k) % 90), errorRate: ((i + k) % 10) / 1000, requestRate: 100 + (k % 20) };
-      await recordHeartbeat(s.deps.readStore, { nodeId: nodeIds[i]!, environment, at, metrics, modules: { "net-filter": "1.0.0" } });
+      const done = record({ nodeId: nodeIds[i]!, environment, at, metrics, modules: { "net-filter": "1.0.0" } });
+      if (done) await done;
       samples++;
     }
+    // let the server breathe between rounds
+    await new Promise((r) => setImmediate(r));
   }
   return { samples, seconds: (performance.now() - started) / 1000 };
 }
@@ -55,7 +66,9 @@ async function prefill(environment: Environment, perNode: number, intervalMs: nu
 function memory(): Memory {
   const m = process.memoryUsage();
   const mib = (n: number) => Math.round((n / 2 ** 20) * 10) / 10;
-  return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers) };
+  return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers),
+    spaces: Object.fromEntries(getHeapSpaceStatistics().map((sp) => [sp.space_name, [mib(sp.space_size), mib(sp.space_used_size)]])),
+  };
 }
 
 async function handle(m: ServerCommand): Promise<unknown> {

@@ -6,8 +6,8 @@
 //   1. heartbeats at a 2 s interval (HEARTBEAT_UNHEALTHY_SECONDS=6, the server's own pacing allows
 //      one per 1 s per node): accepted/s, 429s, p50/p99, server RSS; the node page under that load
 //   2. RSS with every node heartbeating every 10 s, one hour of telemetry retained (prefilled
-//      synthetically, 360 samples per node, through the same recordHeartbeat the server uses) and
-//      2,000 idle SSE clients (bench/sse-client.ts)
+//      synthetically, 360 samples per node dated over the past hour, into the server's own
+//      telemetry store) and 2,000 idle SSE clients (bench/sse-client.ts)
 // FLEET_BENCH_PROFILE=<dir> writes a CPU profile of each phase's server there (node --cpu-prof).
 // Each phase is a fresh server on the same data directory: the nodes registered in phase 0 stay,
 // and their tokens stay valid, so the child keeps its fleet across the restarts.
@@ -285,6 +285,7 @@ async function heartbeatPhase(build: Build) {
     PAGES_UNDER_LOAD ? pageLatency(urls, viewer, WINDOW_MS - 2000) : Promise.resolve(null),
   ]);
   const rssMax = rss.stop();
+  const afterGc = await server.ask<Memory>({ cmd: "memory", gc: true });
   const conditions = {
     ...base,
     heartbeatIntervalMs: intervalMs,
@@ -300,7 +301,7 @@ async function heartbeatPhase(build: Build) {
   figure(build, "fleet.heartbeats_429", hb.rateLimited, "responses", { ...conditions, note: "answers 429 in the window (the server's per-node pacing)" });
   figure(build, "fleet.heartbeat_p50", hb.p50Ms, "ms", conditions);
   figure(build, "fleet.heartbeat_p99", hb.p99Ms, "ms", { ...conditions, maxMs: hb.maxMs });
-  figure(build, "fleet.rss_heartbeat_load", rssMax, "MiB", { ...conditions, note: "max RSS of the server process during the window" });
+  figure(build, "fleet.rss_heartbeat_load", rssMax, "MiB", { ...conditions, afterGc, note: "max RSS of the server process during the window" });
   if (pages) {
     const loaded = merged(pages);
     const pageConditions = { ...base, limit: PAGE, responseBytes: urls.bytes, pages: "first, then fifth (cursor); closed loop, 1 worker, from a child", load: `${Math.round(hb.offered / hb.seconds)} heartbeats/s offered, ${Math.round(hb.acceptedPerSecond)} accepted` };
@@ -318,7 +319,10 @@ async function rssPhase(build: Build) {
   const s = server;
   const interval = s.started.heartbeatIntervalMs;
   const perNode = Math.floor((RETENTION_S * 1000) / interval);
+  // where the memory goes: after start (read models rebuilt from the log), the prefill, the SSE clients
+  const stages: Record<string, Memory> = { started: await s.ask<Memory>({ cmd: "memory", gc: true }) };
   const filled = await s.ask<{ samples: number; seconds: number }>({ cmd: "prefill", environment: ENVIRONMENT, perNode, intervalMs: interval });
+  stages.prefilled = await s.ask<Memory>({ cmd: "memory", gc: true });
   const viewer = await login(s);
   const { position: lastEventId } = await s.ask<{ position: number }>({ cmd: "head" });
   const sse = Array.from({ length: Math.ceil(SSE_CLIENTS / 1000) }, () => new Child(sseClient));
@@ -329,6 +333,7 @@ async function rssPhase(build: Build) {
       ),
     );
     const open = opened.reduce((a, o) => a + o.open, 0);
+    stages.sseOpen = await s.ask<Memory>({ cmd: "memory", gc: true });
     await agents.ask<unknown>({ cmd: "beat", url: s.url, intervalMs: interval } satisfies FleetCommand, 10_000);
     const rss = rssSampler(s);
     const w = await agents.ask<FleetWindow>({ cmd: "window", ms: RSS_MS } satisfies FleetCommand, RSS_MS + 30_000);
@@ -338,12 +343,13 @@ async function rssPhase(build: Build) {
       ...base,
       heartbeatIntervalMs: interval,
       telemetryRetentionSeconds: RETENTION_S,
-      prefill: `synthetic: ${perNode} samples per node (${filled.samples} in all) over the past hour through recordHeartbeat, in ${filled.seconds.toFixed(1)} s, before the window`,
+      prefill: `synthetic: ${perNode} samples per node (${filled.samples} in all) dated over the past hour, into the server's telemetry store (ring buffers: recordNow; a build without them: recordHeartbeat), in ${filled.seconds.toFixed(1)} s, before the window`,
       sseClients: open,
       acceptedPerSecond: Math.round(w.acceptedPerSecond),
       rateLimited: w.rateLimited,
       windowSeconds: RSS_MS / 1000,
       afterGc: mem,
+      stages,
       note: "max RSS of the server process during the window",
       targetMiB: 256,
     });

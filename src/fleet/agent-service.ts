@@ -106,6 +106,8 @@ interface KnownNode {
   status: NodeStatus;
 }
 
+const NODE_STREAM = streamPrefixes.node;
+
 /** What the agent routes need of a node on every request, as the nodes read model says. */
 interface CachedNode extends KnownNode {
   credentialGeneration: number;
@@ -165,7 +167,6 @@ export class NodeCache {
   }
 }
 
-const NODE_STREAM = streamPrefixes.node;
 
 /**
  * The node as the read model knows it; a node not there yet (just registered, read model behind)

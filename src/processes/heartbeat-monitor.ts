@@ -41,9 +41,9 @@ export class HeartbeatMonitor {
     const { unhealthyAfterMs, offlineAfterMs } = this.deps.heartbeat;
     const result: TickResult = { unhealthy: [], offline: [] };
     if (now - this.startedAt < unhealthyAfterMs) return result;
-    const nodes = await this.deps.readStore
-      .collection<NodeDoc>(NODES)
-      .find({ status: { $ne: "Offline" } }, { projection: { _id: 1, status: 1, registeredAt: 1 } });
+    // no projection: at 10,000 nodes mingo's took 45-110 ms a tick (every second; 5 % of the
+    // server's CPU under heartbeats), whole documents 5-20 ms
+    const nodes = await this.deps.readStore.collection<NodeDoc>(NODES).find({ status: { $ne: "Offline" } });
     if (nodes.length === 0) return result;
     const telemetry = telemetryOf(this.deps.readStore);
     const fresh = await telemetry.seenSince(now - unhealthyAfterMs);
