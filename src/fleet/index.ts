@@ -65,7 +65,8 @@ export async function startFleet(deps: AppDeps, app: { fetch(request: Request): 
     retentionMs: deps.config.telemetryRetentionMs,
     heartbeatIntervalMs: heartbeatIntervalMs(deps.config),
     analysisWindowMs: Math.max(...ENVIRONMENTS.map((e) => resolveSettings(e, deps.config.strategyOverrides).analysisWindowMs)),
-    mongodbUrl: deps.config.mongodbUrl,
+    // beside the read models: a time-series collection only when those are in MongoDB
+    mongodbUrl: deps.readStore.kind === "mongodb" ? deps.config.mongodbUrl : undefined,
     mongodbDb: deps.config.mongodbDb,
     clock: deps.clock,
   });
