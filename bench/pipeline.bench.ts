@@ -7,7 +7,9 @@
 // time is the server's work: commands, projections, the runner and its folds. One watcher follows
 // the deployment's SSE feed over a real socket throughout, as a user running `korch watch` would.
 // A size whose predecessor projects past BENCH_PIPELINE_BUDGET_S (default 300) is skipped.
-import { rmSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { Session } from "node:inspector/promises";
 import { createParser } from "eventsource-parser";
 import type { RecordedEvent } from "../src/events/envelope.js";
 import { buildApp } from "../src/http/routes/index.js";
@@ -17,6 +19,8 @@ import { emit } from "./emit.js";
 
 const SIZES = (process.env.BENCH_PIPELINE_SIZES ?? "1000,10000").split(",").map(Number);
 const BUDGET_S = Number(process.env.BENCH_PIPELINE_BUDGET_S ?? 300);
+/** a canary still running after this long has failed (the bench reports it and goes on) */
+const TIMEOUT_S = Number(process.env.BENCH_PIPELINE_TIMEOUT_S ?? 600);
 const CONCURRENCY = 32;
 const MODULE = "netfilter-ext";
 const VERSION = "2.0.0";
@@ -37,6 +41,24 @@ const ZERO_WAITS = {
   },
 };
 const metrics = { cpu: 30, memory: 40, latencyP95Ms: 60, errorRate: 0.001, requestRate: 100 };
+
+/** BENCH_CPU_PROF=<dir>: a CPU profile of the canary alone (approve to DeploymentSucceeded), registration left out. */
+const PROFILE_DIR = process.env.BENCH_CPU_PROF;
+async function startProfile(): Promise<{ stop(file: string): Promise<void> } | undefined> {
+  if (!PROFILE_DIR) return undefined;
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  return {
+    async stop(file) {
+      const { profile } = await session.post("Profiler.stop");
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
 
 /** Runs `worker` over `items` with CONCURRENCY in flight. */
 async function pool<T>(items: T[], worker: (item: T) => Promise<void>): Promise<void> {
@@ -63,9 +85,13 @@ async function watch(url: string, token: string): Promise<{ messages: number; en
 }
 
 interface Result {
-  watchedS: number;
+  /** null when the watcher failed */
+  watchedS: number | null;
+  watcherError?: string;
   registerS: number;
   approveToSucceededS: number;
+  /** CPU time of this process (server, in-bench agent and watcher) over the same span: steadier than wall time on a shared machine */
+  cpuS: number;
   requestToSucceededS: number;
   events: number;
   status: string;
@@ -79,6 +105,15 @@ async function run(nodes: number): Promise<Result> {
     HEARTBEAT_OFFLINE_SECONDS: "7200",
   });
   const server = await startServer(config);
+  // The in-bench agent sends every updated node's sample after each wave, seconds apart: far sooner
+  // than heartbeat pacing allows (one per half interval, minutes here). Pacing is a rate limit, off
+  // in benches like the others (RATE_LIMIT_ENABLED=false), so its key family is let through.
+  // (The in-process pacer keeps its own window unless the coordination is shared: this one is
+  // named as if it were, so pacing goes through hit(), which lets the heartbeats through.)
+  const coordination = server.deps.coordination;
+  const hit = coordination.hit.bind(coordination);
+  coordination.hit = (key, limit, windowMs) => (key.startsWith("agent-heartbeat:") ? Promise.resolve({ allowed: true, limit, remaining: limit, retryAfterMs: 0, resetMs: 0 }) : hit(key, limit, windowMs));
+  Object.defineProperty(coordination, "kind", { value: "memory (heartbeat pacing off)" });
   // a second app over the same deps: requests to it skip the socket, not the middleware
   const app = buildApp(server.deps);
   const call = async (method: string, path: string, body: unknown, token: string | undefined, want: number) => {
@@ -113,6 +148,7 @@ async function run(nodes: number): Promise<Result> {
     // the light agent, driven by the live feed
     let executionId = "";
     let events = 0;
+    let lastType = "";
     let status = "";
     const waveOf = new Map<number, { nodeIds: string[]; updated: number }>();
     const nodeWave = new Map<string, number>();
@@ -127,6 +163,7 @@ async function run(nodes: number): Promise<Result> {
     const onEvent = (e: RecordedEvent) => {
       if (!executionId || e.streamId !== `deployment-${executionId}`) return;
       events++;
+      lastType = e.type;
       if (process.env.BENCH_DEBUG) console.error(e.type, JSON.stringify(e.data).slice(0, 200));
       const d = e.data as { wave?: number; nodeIds?: string[]; nodeId?: string };
       if (e.type === "WaveStarted") waveOf.set(d.wave!, { nodeIds: d.nodeIds!, updated: 0 });
@@ -178,24 +215,47 @@ async function run(nodes: number): Promise<Result> {
     const requestStarted = performance.now();
     const requested = await call("POST", "/api/v1/deployments", { moduleName: MODULE, version: VERSION, targetEnvironment: "Production", requesterEmail: "bench@example.com" }, admin, 202);
     executionId = requested.executionId as string;
-    // a user watching over a real socket, as `korch watch` does: its messages carry status and progress
-    const watching = watch(`${server.url}/api/v1/deployments/${executionId}/events`, admin);
+    // a user watching over a real socket, as `korch watch` does: its messages carry status and progress.
+    // Its failure (the server closing the connection) is reported with the figures, not left unheard.
+    const watching = watch(`${server.url}/api/v1/deployments/${executionId}/events`, admin).catch((err: unknown) => ({ error: String(err) }));
     await server.deps.projections.waitFor(requested.position as number, 60_000);
+    const profiler = await startProfile();
+    const cpuStarted = process.cpuUsage();
     const approveStarted = performance.now();
     await call("POST", `/api/v1/approvals/deployments/${executionId}/approve`, { reason: "bench" }, admin, 200);
-    await finished;
+    // a canary that never ends is a failure to report, not a bench that hangs
+    let deadline: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      deadline = setTimeout(() => reject(new Error(`no terminal event within ${TIMEOUT_S} s (last of ${events} events: ${lastType})`)), TIMEOUT_S * 1000);
+    });
+    try {
+      await Promise.race([finished, timedOut]);
+    } finally {
+      clearTimeout(deadline);
+      stopped = true;
+      for (const wake of idle.splice(0)) wake();
+    }
     const end = performance.now();
-    stopped = true;
-    for (const wake of idle.splice(0)) wake();
+    const cpu = process.cpuUsage(cpuStarted);
+    await profiler?.stop(`${PROFILE_DIR}/pipeline-${nodes}.cpuprofile`);
     await Promise.all(workers);
     attachment.detach();
     const watched = await watching;
-    if (watched.messages < events) throw new Error(`the watcher got ${watched.messages} of ${events} events`);
-    return { registerS, approveToSucceededS: (end - approveStarted) / 1000, requestToSucceededS: (end - requestStarted) / 1000, events, status, watchedS: (watched.endedAt - approveStarted) / 1000 };
+    const watcherError =
+      "error" in watched ? `the watcher failed: ${watched.error}` : watched.messages < events ? `the watcher got ${watched.messages} of ${events} events` : undefined;
+    const watchedS = "error" in watched ? null : (watched.endedAt - approveStarted) / 1000;
+    return { registerS, approveToSucceededS: (end - approveStarted) / 1000, requestToSucceededS: (end - requestStarted) / 1000, cpuS: (cpu.user + cpu.system) / 1e6, events, status, watchedS, watcherError };
   } finally {
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** A figure that could not be measured: a JSON line with value null and the reason, and a failing exit. */
+function failed(name: string, unit: string, conditions: Record<string, unknown>, error: string): void {
+  process.stdout.write(JSON.stringify({ name, value: null, unit, conditions: { node: process.version, ...conditions, error } }) + "\n");
+  console.error(`pipeline bench: ${name}: ${error}`);
+  process.exitCode = 1;
 }
 
 let lastPerNodeS = 0;
@@ -205,12 +265,23 @@ for (const nodes of SIZES) {
     console.error(`pipeline bench: ${nodes} nodes skipped, projected over ${BUDGET_S} s at ${(lastPerNodeS * 1000).toFixed(1)} ms/node`);
     continue;
   }
-  const r = await run(nodes);
-  if (r.status !== "DeploymentSucceeded") throw new Error(`${nodes} nodes: canary ended with ${r.status}`);
+  let r: Result;
+  try {
+    r = await run(nodes);
+  } catch (err) {
+    failed(`pipeline.canary.per_node`, "ms/node", { nodes }, `the run failed: ${String(err)}`);
+    continue;
+  }
   const conditions = { nodes, checkIntervalMs: ZERO_WAITS["*"].checkIntervalMs, strategy: "Canary 10/30/50/100", waits: "zero", agent: "in-bench, in-process fetch, instant", eventStore: "sqlite NORMAL", readStore: "memory", deploymentEvents: r.events };
+  if (r.status !== "DeploymentSucceeded") {
+    failed("pipeline.canary.per_node", "ms/node", conditions, `the canary ended with ${r.status}`);
+    continue;
+  }
   emit("pipeline.canary.total", r.approveToSucceededS, "s", { ...conditions, from: "approve", to: "DeploymentSucceeded" });
   emit("pipeline.canary.per_node", (r.approveToSucceededS * 1000) / nodes, "ms/node", conditions);
-  emit("pipeline.canary.watcher_end", r.watchedS, "s", { ...conditions, from: "approve", to: "the watcher's final SSE message" });
+  emit("pipeline.canary.cpu_per_node", (r.cpuS * 1000) / nodes, "ms/node", { ...conditions, note: "CPU time (user + system) of the bench process, approve to DeploymentSucceeded" });
+  if (r.watchedS === null || r.watcherError) failed("pipeline.canary.watcher_end", "s", conditions, r.watcherError ?? "the watcher failed");
+  else emit("pipeline.canary.watcher_end", r.watchedS, "s", { ...conditions, from: "approve", to: "the watcher's final SSE message" });
   emit("pipeline.register", nodes / r.registerS, "nodes/s", { nodes, note: "register + first heartbeat, in process" });
   lastPerNodeS = r.approveToSucceededS / nodes;
 }

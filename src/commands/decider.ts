@@ -11,9 +11,16 @@ export interface DomainEvent<T extends string = string, D = unknown> {
 export interface Decider<S, C, E extends DomainEvent> {
   initialState: S;
   evolve(state: S, event: E): S;
+  /**
+   * Optional: the same as reducing `events` with evolve from `state`, faster (an aggregate whose
+   * evolve copies a large part of its state per event folds incrementally here; see
+   * foldDeployment). Never changes `state`.
+   */
+  foldAll?(state: S, events: readonly E[]): S;
   decide(command: C, state: S): E[];
 }
 
-export function fold<S, E extends DomainEvent>(decider: Pick<Decider<S, never, E>, "initialState" | "evolve">, events: E[]): S {
-  return events.reduce(decider.evolve, decider.initialState);
+/** `events` folded onto `state` (the initial state by default), through foldAll when the decider has one. */
+export function fold<S, E extends DomainEvent>(decider: Pick<Decider<S, never, E>, "initialState" | "evolve" | "foldAll">, events: E[], state: S = decider.initialState): S {
+  return decider.foldAll ? decider.foldAll(state, events) : events.reduce(decider.evolve, state);
 }

@@ -74,6 +74,8 @@ export interface WaveState {
   /** when the last node of the wave reported the new version: the evidence wait starts here */
   installedAt: string | null;
   completedAt: string | null;
+  /** nodes of this wave on the new version: the wave is installed when it reaches nodeIds.length */
+  updated: number;
   checks: number;
   consecutiveStable: number;
   lastVerdict: Verdict | null;
@@ -96,6 +98,13 @@ export interface RollbackState {
   nodeIds: string[];
   startedAt: string;
   completedAt: string | null;
+}
+
+export interface NodeCounts {
+  planned: number;
+  updated: number;
+  inFlight: number;
+  failed: number;
 }
 
 export interface DeploymentState {
@@ -121,8 +130,12 @@ export interface DeploymentState {
   waves: WaveState[];
   currentWave: number | null;
   nodes: Record<string, NodeState>;
-  /** planned nodes (wave >= 0) and how many of them run the new version: progress without walking the nodes */
-  nodeCounts: { planned: number; updated: number };
+  /**
+   * Kept by the fold so that no step walks the nodes to count them: planned nodes (wave >= 0) and
+   * how many of them run the new version (progress), nodes with a request out (installing or
+   * rollingBack), nodes whose install failed.
+   */
+  nodeCounts: NodeCounts;
   skippedNodeIds: string[];
   blueGreen: BlueGreenLayout | null;
   /** blue-green: the color that serves traffic now */
@@ -159,7 +172,7 @@ export const initialDeploymentState: DeploymentState = {
   waves: [],
   currentWave: null,
   nodes: {},
-  nodeCounts: { planned: 0, updated: 0 },
+  nodeCounts: { planned: 0, updated: 0, inFlight: 0, failed: 0 },
   skippedNodeIds: [],
   blueGreen: null,
   servingColor: null,
@@ -176,40 +189,63 @@ export const initialDeploymentState: DeploymentState = {
 
 const plusMs = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISOString();
 
-/**
- * The nodes map a running fold owns and may change in place. Copying a map of thousands of nodes
- * for every node event made folds quadratic; a fold copies it once instead (see foldDeployment).
- * Safe because folds are synchronous: nothing else runs while this is set.
- */
+// ---------------------------------------------------------------------------------------------
+// The fold. evolveDeployment is the plain definition: a pure function that copies what it changes,
+// the nodes map included. That made every fold of a big deployment quadratic (10,000 nodes: every
+// node event copied a 10,000-entry map), so every reader folds through foldDeployment instead: the
+// command handler (deploymentDecider.foldAll), time travel and snapshots (deploymentFold.foldAll),
+// the runner's cached state, the process step (borrowNodes), each SSE connection and the
+// deployments projection. It gives the same states as reducing with evolveDeployment (property
+// tested) while changing the nodes map in place.
+//
+// Ownership rule: a fold changes a nodes map in place only when its caller says it owns the state
+// (`ownsNodes`) and the map is not frozen. A frozen map is shared: the memory read store froze it
+// (and whatever else holds the stored document may be reading it), so a fold copies it once and
+// owns the copy. Node objects themselves are never changed, only replaced (and frozen as they are
+// made, so a store can share them between writes); waves, stages and the state object are copied
+// when they change, as evolveDeployment does.
+
+/** The nodes map the running fold owns and changes in place; null outside folds. Folds are synchronous. */
 let ownedNodes: Record<string, NodeState> | null = null;
+/** While a fold works on borrowed nodes (borrowNodes): the map lent and each changed node's value before its first change. */
+let lent: { nodes: Record<string, NodeState>; before: Map<string, NodeState> } | null = null;
+
+const isInFlight = (phase: NodePhase) => phase === "installing" || phase === "rollingBack";
 
 function setNode(state: DeploymentState, nodeId: string, patch: Partial<NodeState>): DeploymentState {
   const node = own(state.nodes, nodeId);
   if (!node) return state;
-  const delta = node.wave >= 0 && patch.phase !== undefined ? Number(patch.phase === "updated") - Number(node.phase === "updated") : 0;
-  const counted = delta ? { ...state, nodeCounts: { ...state.nodeCounts, updated: state.nodeCounts.updated + delta } } : state;
+  const next = Object.freeze({ ...node, ...patch });
+  const counted = next.phase === node.phase ? state : recount(state, node, next);
   if (state.nodes === ownedNodes) {
-    putOwn(ownedNodes, nodeId, { ...node, ...patch });
+    if (lent?.nodes === ownedNodes && !lent.before.has(nodeId)) lent.before.set(nodeId, node);
+    putOwn(ownedNodes, nodeId, next);
     return counted;
   }
-  return { ...counted, nodes: { ...state.nodes, [nodeId]: { ...node, ...patch } } };
+  return { ...counted, nodes: { ...state.nodes, [nodeId]: next } };
 }
 
-/**
- * 0-100. Terminal deployments are done whatever the outcome (the status says which); a running
- * one moves with the nodes updated, kept below 100 until it has been verified.
- */
-export function deploymentProgress(state: DeploymentState): number {
-  const { planned, updated } = state.nodeCounts;
-  if (isTerminal(state.status)) return 100;
-  return planned === 0 ? 0 : Math.min(99, Math.round((100 * updated) / planned));
+/** The counters after one node's phase changed (see NodeCounts and WaveState.updated). */
+function recount(state: DeploymentState, before: NodeState, after: NodeState): DeploymentState {
+  const c = state.nodeCounts;
+  const was = (p: NodePhase) => Number(before.phase === p);
+  const is = (p: NodePhase) => Number(after.phase === p);
+  const updated = is("updated") - was("updated");
+  const nodeCounts: NodeCounts = {
+    planned: c.planned,
+    updated: c.updated + (before.wave >= 0 ? updated : 0),
+    inFlight: c.inFlight + Number(isInFlight(after.phase)) - Number(isInFlight(before.phase)),
+    failed: c.failed + is("failed") - was("failed"),
+  };
+  const wave = before.wave >= 0 && updated !== 0 ? state.waves[before.wave] : undefined;
+  return wave ? { ...setWave(state, wave.index, { updated: wave.updated + updated }), nodeCounts } : { ...state, nodeCounts };
 }
 
 /**
  * Applies events to a state, like reducing with evolveDeployment, in time linear in the events.
- * `step` may look at each intermediate state and return more events to apply (the process does).
- * The given state is never changed; `ownsNodes` says the caller's state.nodes may be (a read
- * model that holds the only reference to its document).
+ * The given state is never changed unless `ownsNodes` says the caller owns it (nobody else holds
+ * it: a read model's batch, the runner's cache, a connection's own fold) and its map is not frozen;
+ * otherwise the nodes map is copied once.
  */
 export function foldDeployment(
   state: DeploymentState,
@@ -217,7 +253,7 @@ export function foldDeployment(
   options: { ownsNodes?: boolean } = {},
 ): DeploymentState {
   const outer = ownedNodes;
-  let s = options.ownsNodes ? state : { ...state, nodes: { ...state.nodes } };
+  let s = options.ownsNodes && !Object.isFrozen(state.nodes) ? state : { ...state, nodes: { ...state.nodes } };
   ownedNodes = s.nodes;
   try {
     for (const e of events) {
@@ -230,6 +266,34 @@ export function foldDeployment(
   }
 }
 
+/**
+ * Lends `state` to `work`, whose fold may then change it in place: every node it changes is put
+ * back before this returns (or throws), so the caller's state is as it was, at a cost of the
+ * changes rather than a copy of every node. For a step that folds its own decisions to look
+ * further (the process step) on a state its caller keeps. A frozen map is copied once instead.
+ */
+export function borrowNodes<T>(state: DeploymentState, work: (fold: (s: DeploymentState, events: readonly DeploymentEvent[]) => DeploymentState) => T): T {
+  const outer = lent;
+  const mine = { nodes: state.nodes, before: new Map<string, NodeState>() };
+  lent = mine;
+  try {
+    return work((s, events) => foldDeployment(s, events, { ownsNodes: true }));
+  } finally {
+    lent = outer;
+    for (const [id, node] of mine.before) putOwn(mine.nodes, id, node);
+  }
+}
+
+/**
+ * 0-100. Terminal deployments are done whatever the outcome (the status says which); a running
+ * one moves with the nodes updated, kept below 100 until it has been verified.
+ */
+export function deploymentProgress(state: DeploymentState): number {
+  const { planned, updated } = state.nodeCounts;
+  if (isTerminal(state.status)) return 100;
+  return planned === 0 ? 0 : Math.min(99, Math.round((100 * updated) / planned));
+}
+
 function setWave(state: DeploymentState, index: number, patch: Partial<WaveState>): DeploymentState {
   if (!state.waves[index]) return state;
   return { ...state, waves: state.waves.map((w) => (w.index === index ? { ...w, ...patch } : w)) };
@@ -239,7 +303,8 @@ function setWave(state: DeploymentState, index: number, patch: Partial<WaveState
 function maybeStartAnalysis(state: DeploymentState, wave: number, at: string): DeploymentState {
   const w = state.waves[wave];
   if (!w || w.status !== "running" || state.rollback || !state.settings) return state;
-  if (!w.nodeIds.every((id) => own(state.nodes, id)?.phase === "updated")) return state;
+  // a counter the fold keeps: scanning the wave on every node event made big waves quadratic
+  if (w.updated < w.nodeIds.length) return state;
   return setWave(state, wave, { status: "analyzing", installedAt: at, nextCheckAt: plusMs(at, state.settings.checkIntervalMs) });
 }
 
@@ -301,7 +366,7 @@ export function evolveDeployment(state: DeploymentState, event: DeploymentEvent)
       const d = event.data;
       const nodes: Record<string, NodeState> = {};
       for (const n of d.nodes) {
-        putOwn(nodes, n.nodeId, {
+        putOwn(nodes, n.nodeId, Object.freeze({
           nodeId: n.nodeId,
           wave: n.wave,
           color: n.color ?? null,
@@ -313,7 +378,7 @@ export function evolveDeployment(state: DeploymentState, event: DeploymentEvent)
           timeoutAt: null,
           touched: false,
           error: null,
-        });
+        }));
       }
       const waves: WaveState[] = d.waves.map((w) => ({
         ...w,
@@ -321,6 +386,7 @@ export function evolveDeployment(state: DeploymentState, event: DeploymentEvent)
         startedAt: null,
         installedAt: null,
         completedAt: null,
+        updated: 0,
         checks: 0,
         consecutiveStable: 0,
         lastVerdict: null,
@@ -332,7 +398,7 @@ export function evolveDeployment(state: DeploymentState, event: DeploymentEvent)
         queued: false,
         waves,
         nodes,
-        nodeCounts: { planned: d.nodes.filter((n) => n.wave >= 0).length, updated: 0 },
+        nodeCounts: { planned: d.nodes.filter((n) => n.wave >= 0).length, updated: 0, inFlight: 0, failed: 0 },
         currentWave: waves.length ? 0 : null,
         skippedNodeIds: d.skippedNodeIds,
         blueGreen: d.blueGreen ?? null,
@@ -657,5 +723,6 @@ function decide(command: DeploymentCommand, state: DeploymentState): DeploymentE
 export const deploymentDecider: Decider<DeploymentState, DeploymentCommand, DeploymentEvent> = {
   initialState: initialDeploymentState,
   evolve: evolveDeployment,
+  foldAll: (state, events) => foldDeployment(state, events),
   decide,
 };

@@ -12,9 +12,11 @@ import { recordDeploymentMetrics } from "../processes/deployment-metrics.js";
 
 /** Bump the version whenever deploymentDecider.evolve changes meaning: stored snapshots then stop matching. */
 export const deploymentFold: StreamFold<DeploymentState> = {
-  name: "deployment@2",
+  // 3: waves count their updated nodes, nodeCounts has inFlight and failed
+  name: "deployment@3",
   initial: deploymentDecider.initialState,
   evolve: (state, event) => deploymentDecider.evolve(state, event as unknown as DeploymentEvent),
+  foldAll: (state, events) => foldDeployment(state, events as unknown as DeploymentEvent[]),
 };
 
 /**

@@ -82,7 +82,7 @@ export async function handleCommand<S, C extends { type: string }, E extends Dom
     const envelopes = log.envelope(decided, (i) => metadataFor(ctx, streamId, i, command.type));
     try {
       const result = await log.append(streamId, envelopes, last ? last.revision : "no_stream");
-      return { state: decided.reduce(decider.evolve, state), events: decided, position: result.position, replayed: false };
+      return { state: fold(decider, decided, state), events: decided, position: result.position, replayed: false };
     } catch (err) {
       if (err instanceof WrongExpectedRevisionError && attempt < maxAttempts) continue;
       if (err instanceof WrongExpectedRevisionError) {

@@ -1,7 +1,7 @@
 import {
+  borrowNodes,
   closeStage,
   deploymentDecider,
-  foldDeployment,
   isoAt,
   isTerminal,
   startRollback,
@@ -31,10 +31,15 @@ export interface AssignmentOutcome {
 }
 
 export interface Observation {
-  nodes: FleetNode[];
+  /**
+   * Every node of the cluster. May be left out (with `samples`) when only the outcomes of the
+   * requests in flight were read: a step that needs the fleet then stops and says so (Advance.needsFleet).
+   */
+  nodes?: FleetNode[];
+  /** outcomes of assignments: at least those of every request in flight */
   outcomes: AssignmentOutcome[];
-  /** recent samples of the cluster's nodes */
-  samples: MetricSample[];
+  /** recent samples of the cluster's nodes; may be left out with `nodes` */
+  samples?: MetricSample[];
   /** the runner's answer to "is the cluster free for this deployment?" */
   mayStart: boolean;
   /**
@@ -50,6 +55,11 @@ export interface Advance {
   events: DeploymentEvent[];
   /** call again at the latest then (epoch ms), or null to wait for new observations or commands */
   wakeAt: number | null;
+  /**
+   * The observation left out the nodes or samples and a step needed them: call again, with the
+   * same state and time and the whole fleet view, before acting on `events`.
+   */
+  needsFleet?: true;
 }
 
 interface Ctx {
@@ -57,6 +67,16 @@ interface Ctx {
   now: number;
   at: string;
   outcomes: Map<string, AssignmentOutcome>;
+  /** set by a step that needed what the observation left out */
+  needsFleet?: boolean;
+}
+
+/** The fleet's nodes and samples, or undefined (and the step marked as needing them) when the observation left them out. */
+function fleetOf(ctx: Ctx): { nodes: FleetNode[]; samples: MetricSample[] } | undefined {
+  const { nodes, samples } = ctx.obs;
+  if (nodes && samples) return { nodes, samples };
+  ctx.needsFleet = true;
+  return undefined;
 }
 
 /**
@@ -68,19 +88,23 @@ export function advance(state: DeploymentState, obs: Observation, now: number): 
   if (!state.exists || isTerminal(state.status)) return { events: [], wakeAt: null };
   const ctx: Ctx = { obs, now, at: isoAt(now), outcomes: new Map(obs.outcomes.map((o) => [o.assignmentId, o])) };
   const events: DeploymentEvent[] = [];
-  // a private copy, so each step's events can be folded in place (see foldDeployment)
-  let s = foldDeployment(state, []);
   // Each step changes the state, and there are only so many things a deployment can do at one
   // instant; running past this bound means a rule repeats itself.
   const limit = 50 + 10 * Object.keys(state.nodes).length + 10 * state.waves.length;
-  for (let i = 0; ; i++) {
-    const step = nextStep(s, ctx);
-    if (step.length === 0) break;
-    if (i > limit) throw new Error(`deployment ${state.executionId}: process does not settle (last step ${step[0]?.type})`);
-    events.push(...step);
-    s = foldDeployment(s, step, { ownsNodes: true });
-  }
-  return { events, wakeAt: wakeAt(s, now, obs.resumedAt) };
+  // each step's events are folded in, in place on the caller's state, which gets back every node
+  // it changed on the way out (borrowNodes): no copy of every node per call
+  return borrowNodes(state, (fold) => {
+    let s = state;
+    for (let i = 0; ; i++) {
+      const step = nextStep(s, ctx);
+      if (step.length === 0) break;
+      if (i > limit) throw new Error(`deployment ${state.executionId}: process does not settle (last step ${step[0]?.type})`);
+      for (const e of step) events.push(e);
+      s = fold(s, step);
+    }
+    if (ctx.needsFleet) return { events, wakeAt: now, needsFleet: true };
+    return { events, wakeAt: wakeAt(s, now, obs.resumedAt) };
+  });
 }
 
 function nextStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
@@ -101,7 +125,7 @@ function nextStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
       const outcomes = collectOutcomes(s, ctx);
       if (outcomes.length) return outcomes;
       if (s.status === "RollingBack") return rollbackStep(s, ctx);
-      const failed = nodesOf(s).find((n) => n.phase === "failed");
+      const failed = s.nodeCounts.failed > 0 ? nodesOf(s).find((n) => n.phase === "failed") : undefined;
       if (failed) {
         const error = failed.error ?? "unknown error";
         return startRollback(
@@ -140,8 +164,10 @@ function settingsOf(s: DeploymentState) {
 function planStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
   const { settings, strategy } = settingsOf(s);
   const at = ctx.at;
-  const reachable = ctx.obs.nodes.filter((n) => n.status !== "Offline");
-  const skippedNodeIds = ctx.obs.nodes.filter((n) => n.status === "Offline").map((n) => n.nodeId).sort();
+  const fleet = fleetOf(ctx);
+  if (!fleet) return [];
+  const reachable = fleet.nodes.filter((n) => n.status !== "Offline");
+  const skippedNodeIds = fleet.nodes.filter((n) => n.status === "Offline").map((n) => n.nodeId).sort();
   const started: DeploymentEvent = { type: "StageStarted", data: { stage: "Plan", at, message: `planning a ${strategy} rollout` } };
   if (reachable.length === 0) {
     const reason = `no reachable node in ${s.targetEnvironment}`;
@@ -185,6 +211,7 @@ function planStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
 /** Outcomes of requests in flight: the runner's reports, or a timeout. */
 function collectOutcomes(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
   const out: DeploymentEvent[] = [];
+  if (s.nodeCounts.inFlight === 0) return out;
   for (const n of nodesOf(s)) {
     if ((n.phase !== "installing" && n.phase !== "rollingBack") || !n.assignmentId) continue;
     const o = ctx.outcomes.get(n.assignmentId);
@@ -215,9 +242,7 @@ function collectOutcomes(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
   return out;
 }
 
-function inFlight(s: DeploymentState): number {
-  return nodesOf(s).filter((n) => n.phase === "installing" || n.phase === "rollingBack").length;
-}
+const inFlight = (s: DeploymentState): number => s.nodeCounts.inFlight;
 
 function request(s: DeploymentState, n: NodeState, kind: "install" | "rollback" | "remove", ctx: Ctx): DeploymentEvent {
   const { settings } = settingsOf(s);
@@ -250,8 +275,13 @@ function deployStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
     case "running": {
       if (paused) return [];
       const slots = maxConcurrentUpdates(strategy, settings) - inFlight(s);
-      const waiting = wave.nodeIds.map((id) => own(s.nodes, id)).filter((n): n is NodeState => n?.phase === "pending");
-      return waiting.slice(0, Math.max(0, slots)).map((n) => request(s, n, "install", ctx));
+      // the first `slots` pending nodes, in wave order, without listing the whole wave each step
+      const requests: DeploymentEvent[] = [];
+      for (let i = 0; i < wave.nodeIds.length && requests.length < slots; i++) {
+        const n = own(s.nodes, wave.nodeIds[i]!);
+        if (n?.phase === "pending") requests.push(request(s, n, "install", ctx));
+      }
+      return requests;
     }
     case "analyzing":
       return analysisStep(s, wave.index, ctx);
@@ -278,9 +308,9 @@ function deployStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
 }
 
 /** Samples taken inside the window, per node, for the nodes asked for. */
-function samplesFor(ctx: Ctx, nodeIds: readonly string[], after: number): Map<string, MetricSample[]> {
+function samplesFor(ctx: Ctx, samples: readonly MetricSample[], nodeIds: readonly string[], after: number): Map<string, MetricSample[]> {
   const out = new Map(nodeIds.map((id) => [id, [] as MetricSample[]]));
-  for (const sample of ctx.obs.samples) {
+  for (const sample of samples) {
     if (sample.at > after && sample.at <= ctx.now) out.get(sample.nodeId)?.push(sample);
   }
   return out;
@@ -314,12 +344,14 @@ function analysisStep(s: DeploymentState, index: number, ctx: Ctx): DeploymentEv
     return [];
   }
 
+  const fleet = fleetOf(ctx);
+  if (!fleet) return [];
   // The canary side: every node on the new version. The baseline: planned nodes not yet touched.
   const subject = nodesOf(s).filter((n) => n.phase === "updated").map((n) => n.nodeId);
   const baselineIds = nodesOf(s).filter((n) => n.phase === "pending").map((n) => n.nodeId);
   const windowStart = ctx.now - settings.analysisWindowMs;
-  const bySubject = samplesFor(ctx, subject, Math.max(start, windowStart));
-  const baseline = [...samplesFor(ctx, baselineIds, windowStart).values()].flat();
+  const bySubject = samplesFor(ctx, fleet.samples, subject, Math.max(start, windowStart));
+  const baseline = [...samplesFor(ctx, fleet.samples, baselineIds, windowStart).values()].flat();
   const verdict = analyzeNodeSet(bySubject, baseline, settings.thresholds);
   const consecutive = verdict.kind === "stable" ? wave.consecutiveStable + 1 : 0;
   const done = consecutive >= settings.requiredStableChecks && enoughTime;
@@ -340,7 +372,9 @@ function analysisStep(s: DeploymentState, index: number, ctx: Ctx): DeploymentEv
 
 function verifyStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
   const { settings } = settingsOf(s);
-  const reported = new Map(ctx.obs.nodes.map((n) => [n.nodeId, n.version]));
+  const fleet = fleetOf(ctx);
+  if (!fleet) return [];
+  const reported = new Map(fleet.nodes.map((n) => [n.nodeId, n.version]));
   const updated = nodesOf(s).filter((n) => n.phase === "updated");
   const mismatched = updated.filter((n) => reported.get(n.nodeId) !== s.version).map((n) => n.nodeId);
   const at = ctx.at;
@@ -415,9 +449,14 @@ function wakeAt(s: DeploymentState, now: number, resumedAt?: number): number | n
   if (s.status === "PendingApproval") add(s.approval.expiresAt);
   if (s.status === "Running" || s.status === "Paused" || s.status === "RollingBack") {
     const { settings } = settingsOf(s);
-    for (const n of nodesOf(s)) {
-      if ((n.phase === "installing" || n.phase === "rollingBack") && n.timeoutAt) times.push(effectiveTimeout(s, n.timeoutAt, resumedAt));
+    // the earliest timeout only: a list of every node's would cost a spread of thousands
+    let earliest = Number.POSITIVE_INFINITY;
+    if (s.nodeCounts.inFlight > 0) {
+      for (const n of nodesOf(s)) {
+        if ((n.phase === "installing" || n.phase === "rollingBack") && n.timeoutAt) earliest = Math.min(earliest, effectiveTimeout(s, n.timeoutAt, resumedAt));
+      }
     }
+    if (earliest !== Number.POSITIVE_INFINITY) times.push(earliest);
     if (s.status === "Running") add(s.deadlineAt);
     const wave = s.currentWave === null ? undefined : s.waves[s.currentWave];
     if (s.status !== "RollingBack" && s.stage === "Deploy" && wave?.status === "analyzing") {

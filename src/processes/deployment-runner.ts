@@ -1,4 +1,4 @@
-import { closeStage, foldDeployment, initialDeploymentState, isoAt, isTerminal, touchedNodeIds, type DeploymentState } from "../commands/deployment.js";
+import { borrowNodes, closeStage, foldDeployment, initialDeploymentState, isoAt, isTerminal, touchedNodeIds, type DeploymentState } from "../commands/deployment.js";
 import { metadataFor, type CommandContext } from "../commands/handler.js";
 import type { DeploymentEvent } from "../events/catalog/deployment.js";
 import type { RecordedEvent } from "../events/envelope.js";
@@ -8,6 +8,7 @@ import { streamCategory, streamKey, streams } from "../events/streams.js";
 import { WrongExpectedRevisionError } from "../events/store/port.js";
 import { fleetView } from "../fleet/fleet-view.js";
 import type { DeploymentDoc } from "../projections/deployments.js";
+import { NODE_OUTCOMES, NODES, type NodeDoc, type OutcomeDoc } from "../projections/nodes.js";
 import type { ReadStore } from "../projections/store/port.js";
 import type { Clock } from "../platform/clock.js";
 import type { Coordination, Lease } from "../platform/coordination/port.js";
@@ -15,7 +16,7 @@ import type { Logger } from "../platform/logger.js";
 import type { Metrics } from "../platform/metrics.js";
 import { withSpan } from "../platform/telemetry.js";
 import type { Color } from "../strategies/plan-types.js";
-import { advance, type Advance, type Observation } from "./deployment-process.js";
+import { advance, type Advance, type AssignmentOutcome, type Observation } from "./deployment-process.js";
 import { recordDeploymentMetrics } from "./deployment-metrics.js";
 
 const STEP_GAP_MS = 50;
@@ -323,8 +324,11 @@ export class DeploymentRunner {
     if (!last) return;
     let state: DeploymentState;
     try {
-      state = foldDeployment(t.folded?.state ?? initialDeploymentState, fresh as unknown as DeploymentEvent[]);
+      // the cached state is the runner's own (nobody else holds it): folded on in place
+      state = foldDeployment(t.folded?.state ?? initialDeploymentState, fresh as unknown as DeploymentEvent[], { ownsNodes: t.folded !== undefined });
     } catch (err) {
+      // a fold that threw half way may have left the cache half changed: the next step folds afresh
+      t.folded = undefined;
       throw new ProcessStepError(err, last, undefined);
     }
     t.folded = { state, last };
@@ -334,10 +338,17 @@ export class DeploymentRunner {
       return;
     }
     const now = clock.now();
-    const obs = await this.observe(state, now, t.watchingSince ?? now);
+    const step = this.deps.advance ?? advance;
+    // Most steps only collect the outcomes of what is in flight: the whole fleet (every node, the
+    // samples) is read when the step asks for it, or when it surely will (planning, verifying).
+    let obs = await this.observe(state, now, t.watchingSince ?? now, state.status === "Pending" || state.stage === "Verify");
     let decided: Advance;
     try {
-      decided = (this.deps.advance ?? advance)(state, obs, now);
+      decided = step(state, obs, now);
+      if (decided.needsFleet) {
+        obs = await this.observe(state, now, t.watchingSince ?? now, true);
+        decided = step(state, obs, now);
+      }
     } catch (err) {
       throw new ProcessStepError(err, last, state);
     }
@@ -359,7 +370,8 @@ export class DeploymentRunner {
       await withSpan("deployment.step", { traceparent: trigger.traceparent, "deployment.id": id, "deployment.events": events.length }, () =>
         log.append(streamId, log.envelope(events, (i) => metadataFor(ctx, streamId, i)), last.revision),
       );
-      recordDeploymentMetrics(this.deps.metrics, foldDeployment(state, events), events);
+      // the state after the events, lent rather than copied (the next step reads them from the log)
+      borrowNodes(state, (fold) => recordDeploymentMetrics(this.deps.metrics, fold(state, events), events));
       t.again = true;
     } catch (err) {
       if (err instanceof EventValidationError) throw new ProcessStepError(err, last, state);
@@ -420,12 +432,38 @@ export class DeploymentRunner {
     }
   }
 
-  private async observe(state: DeploymentState, now: number, watchingSince: number): Promise<Observation> {
+  /** `whole`: the fleet view (every node, outcomes, samples); otherwise the outcomes of the requests in flight only. */
+  private async observe(state: DeploymentState, now: number, watchingSince: number, whole: boolean): Promise<Observation> {
     const env = state.targetEnvironment!;
     const since = now - 2 * (state.settings?.analysisWindowMs ?? 120_000);
-    const view = await fleetView(this.deps.readStore, env, state.moduleName, since);
+    const view = whole ? await fleetView(this.deps.readStore, env, state.moduleName, since) : { outcomes: await this.inFlightOutcomes(state, env) };
     const activeColor = state.strategy === "BlueGreen" ? await this.activeColor(env, state.executionId) : undefined;
     return { ...view, mayStart: await this.mayStart(state), resumedAt: Math.max(this.startedAt, watchingSince), ...(activeColor ? { activeColor } : {}) };
+  }
+
+  /**
+   * The recorded outcomes of this deployment's requests in flight, as the fleet view has them (an
+   * outcome counts while its node is registered in the cluster), read by id: a few documents per
+   * step where the whole view read every node and every outcome of the module ever recorded.
+   */
+  private async inFlightOutcomes(state: DeploymentState, env: string): Promise<AssignmentOutcome[]> {
+    const inFlight = new Map<string, string>();
+    if (state.nodeCounts.inFlight > 0) {
+      for (const n of Object.values(state.nodes)) {
+        if ((n.phase === "installing" || n.phase === "rollingBack") && n.assignmentId) inFlight.set(n.assignmentId, n.nodeId);
+      }
+    }
+    if (inFlight.size === 0) return [];
+    const { readStore } = this.deps;
+    const docs = await readStore.collection<OutcomeDoc>(NODE_OUTCOMES).find({ _id: { $in: [...inFlight.keys()] }, moduleName: state.moduleName });
+    if (docs.length === 0) return [];
+    const nodeIds = [...new Set(docs.map((d) => d.nodeId))];
+    const registered = new Set(
+      (await readStore.collection<NodeDoc>(NODES).find({ _id: { $in: nodeIds }, environment: env }, { projection: { _id: 1 } })).map((d) => d._id),
+    );
+    return docs
+      .filter((o) => registered.has(o.nodeId))
+      .map((o) => ({ assignmentId: o.assignmentId, nodeId: o.nodeId, outcome: o.outcome, durationMs: o.durationMs, ...(o.error !== undefined ? { error: o.error } : {}) }));
   }
 
   /** Blue-green: the color the last finished blue-green deployment left serving in this cluster. */

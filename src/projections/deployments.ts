@@ -1,8 +1,25 @@
-import { deploymentProgress, evolveDeployment, foldDeployment, initialDeploymentState, type DeploymentState } from "../commands/deployment.js";
+import { deploymentProgress, evolveDeployment, foldDeployment, initialDeploymentState, type DeploymentState, type NodeState } from "../commands/deployment.js";
 import { deploymentEventTypes, type DeploymentEvent } from "../events/catalog/deployment.js";
 import type { RecordedEvent } from "../events/envelope.js";
 import { streamKey, streamPrefixes } from "../events/streams.js";
 import type { ProjectedDoc, Projection } from "./projection.js";
+
+type NodeView = Readonly<Pick<NodeState, "nodeId" | "wave" | "color" | "previousVersion" | "phase" | "error">>;
+
+/**
+ * A node's entry in the view, made once per node state (the fold replaces a node's state when it
+ * changes, never edits it) and frozen: a view rebuilt after a batch of events shares every entry
+ * that did not change, and the memory store shares frozen parts instead of copying them.
+ */
+const nodeViews = new WeakMap<NodeState, NodeView>();
+function nodeView(n: NodeState): NodeView {
+  let view = nodeViews.get(n);
+  if (!view) {
+    view = Object.freeze({ nodeId: n.nodeId, wave: n.wave, color: n.color, previousVersion: n.previousVersion, phase: n.phase, error: n.error });
+    nodeViews.set(n, view);
+  }
+  return view;
+}
 
 /** The deployment as the API shows it (GET /api/v1/deployments/{id}). */
 export function toDeploymentView(state: DeploymentState) {
@@ -29,7 +46,7 @@ export function toDeploymentView(state: DeploymentState) {
       consecutiveStable: w.consecutiveStable,
       verdict: w.lastVerdict,
     })),
-    nodes: planned.map((n) => ({ nodeId: n.nodeId, wave: n.wave, color: n.color, previousVersion: n.previousVersion, phase: n.phase, error: n.error })),
+    nodes: planned.map(nodeView),
     servingColor: state.servingColor,
     /** the registered bytes nodes install (null: the module was not in the registry) */
     artifact: state.artifact ?? null,
@@ -68,8 +85,8 @@ export const isDeploymentEvent = (event: { type: string; streamId: string }) =>
 
 export const deploymentsProjection: Projection<DeploymentDoc> = {
   name: "deployments",
-  // 2: the stored state carries nodeCounts
-  version: 2,
+  // 2: the stored state carries nodeCounts; 3: nodeCounts.inFlight and failed, WaveState.updated
+  version: 3,
   collection: "deployments",
   filter: { streamPrefixes: [streamPrefixes.deployment], eventTypes: [...deploymentEventTypes] },
   keys: (event: RecordedEvent) => (isDeploymentEvent(event) ? [streamKey(event.streamId)] : []),
@@ -77,7 +94,8 @@ export const deploymentsProjection: Projection<DeploymentDoc> = {
     if (!isDeploymentEvent(event)) return doc;
     // The event log validated and upcast `data` against this type's schema before we see it.
     const domainEvent = { type: event.type, data: event.data } as DeploymentEvent;
-    // the runner hands apply a document nobody else holds, so its nodes may be updated in place
+    // The state is this projection's own: what the store gave is frozen (the fold copies its nodes
+    // once), what an earlier apply of the same batch made is not (the fold goes on in place).
     if (doc) return { ...doc, state: foldDeployment(doc.state, [domainEvent], { ownsNodes: true }) };
     const state = evolveDeployment(initialDeploymentState, domainEvent);
     return { _id: streamKey(event.streamId), tenantId: event.metadata.tenantId, ...toDeploymentView(state), state };

@@ -43,15 +43,26 @@ export function readStoreContract(name: string, factory: ReadStoreFactory) {
       assert.is(await c.count(), 1);
     }));
 
-  test("returned documents are copies: mutating them changes nothing stored", () =>
+  test("what is stored is a copy of what was put; changing a returned document never changes it (it throws, or changes a copy)", () =>
     withStore(async (store) => {
       const c = store.collection<Item>("items");
       const doc: Item = { _id: "a", env: "QA", n: 1, tags: ["x"] };
       await c.put(doc);
       doc.tags!.push("mutated-after-put");
+      // the memory store hands out its own documents, frozen; MongoDB's driver hands out copies
+      const attempt = (change: () => void) => {
+        try {
+          change();
+        } catch (err) {
+          assert.instance(err, TypeError);
+        }
+      };
       const got = (await c.get("a"))!;
-      got.tags!.push("mutated-after-get");
-      (await c.find({}))[0]!.n = 99;
+      attempt(() => got.tags!.push("mutated-after-get"));
+      const [found] = await c.find({});
+      attempt(() => (found!.n = 99));
+      const [aggregated] = await c.aggregate<Item>([{ $match: { _id: "a" } }]);
+      attempt(() => (aggregated!.n = 98));
       assert.equal(await c.get("a"), { _id: "a", env: "QA", n: 1, tags: ["x"] });
     }));
 

@@ -2,8 +2,14 @@ import fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { fold } from "../../src/commands/decider.js";
-import { deploymentDecider, evolveDeployment, isTerminal, type DeploymentState } from "../../src/commands/deployment.js";
+import { borrowNodes, deploymentDecider, deploymentProgress, evolveDeployment, foldDeployment, isTerminal, type DeploymentState } from "../../src/commands/deployment.js";
+import { deploymentFold } from "../../src/commands/deployments.js";
 import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
+import type { RecordedEvent } from "../../src/events/envelope.js";
+import { foldFrom } from "../../src/events/snapshots.js";
+import { deploymentsProjection, toDeploymentView, type DeploymentDoc } from "../../src/projections/deployments.js";
+import { BatchApplier } from "../../src/projections/runner.js";
+import { MemoryReadStore } from "../../src/projections/store/memory.js";
 import { advance, type AssignmentOutcome, type FleetNode, type Observation } from "../../src/processes/deployment-process.js";
 import type { MetricSample } from "../../src/strategies/health-analysis.js";
 import { canaryTargets } from "../../src/strategies/index.js";
@@ -156,11 +162,21 @@ function drive(strategy: StrategyName, settings: StrategySettings, fleet: SimFle
       events.push(e);
       fleet.apply(e, now);
     }
-    // the running counts behind progress agree with a walk over the nodes
-    const planned = Object.values(state.nodes).filter((n) => n.wave >= 0);
-    const counted = { planned: planned.length, updated: planned.filter((n) => n.phase === "updated").length };
+    // the running counts the fold keeps agree with a walk over the nodes
+    const all = Object.values(state.nodes);
+    const planned = all.filter((n) => n.wave >= 0);
+    const counted = {
+      planned: planned.length,
+      updated: planned.filter((n) => n.phase === "updated").length,
+      inFlight: all.filter((n) => n.phase === "installing" || n.phase === "rollingBack").length,
+      failed: all.filter((n) => n.phase === "failed").length,
+    };
     if (JSON.stringify(state.nodeCounts) !== JSON.stringify(counted)) {
       violations.push(`nodeCounts ${JSON.stringify(state.nodeCounts)}, nodes say ${JSON.stringify(counted)}`);
+    }
+    for (const w of state.waves) {
+      const updated = w.nodeIds.filter((id) => state.nodes[id]?.phase === "updated").length;
+      if (w.updated !== updated) violations.push(`wave ${w.index} counts ${w.updated} updated nodes, its nodes say ${updated}`);
     }
     if (advance(state, obs, now).events.length) violations.push(`advance not idempotent at ${now - T0} ms`);
     if (strategy === "Rolling" && fleet.pending.length > settings.maxUnavailable) {
@@ -251,6 +267,113 @@ test("property: every strategy under every failure pattern keeps its invariants"
       if (!s.tightDeadline && !run.succeededBeforeRollback) assert.ok(run.endedAt < deadline, "a healthy-deadline run hit its deadline");
     }),
     { numRuns: 30 },
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
+// One fold: every fast path that folds a deployment gives what reducing with evolveDeployment (the
+// plain definition) gives, on the histories the process makes, and leaves what it must not change.
+
+const recorded = (events: DeploymentEvent[]): RecordedEvent[] =>
+  events.map((e, i) => ({
+    type: e.type,
+    data: e.data,
+    streamId: "deployment-ex",
+    revision: i,
+    position: i + 1,
+    metadata: {
+      eventId: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+      occurredAt: (e.data as { at: string }).at,
+      actor: { kind: "system", id: "test" },
+      correlationId: "c",
+      causationId: "c",
+      schemaVersion: 1,
+      tenantId: "default",
+    },
+  }));
+
+/** Deeply frozen, as the memory read store keeps what it stores. */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** Splits `events` at the cuts (indices, any order, duplicates allowed). */
+function chunks<T>(events: T[], cuts: number[]): T[][] {
+  const at = [...new Set(cuts.map((c) => c % (events.length + 1)))].sort((a, b) => a - b);
+  const out: T[][] = [];
+  let from = 0;
+  for (const c of [...at, events.length]) {
+    out.push(events.slice(from, c));
+    from = c;
+  }
+  return out;
+}
+
+test("property: the one fold equals the plain definition in every reader's way of using it", async () => {
+  await fc.assert(
+    fc.asyncProperty(clusterSize, strategyArb, faultsArb, fc.array(fc.nat(), { maxLength: 8 }), async (n, s, f, cuts) => {
+      const batchSize = Math.max(s.batchSize, Math.ceil(n / 40));
+      const ids = Array.from({ length: n }, (_, i) => `node-${String(i).padStart(3, "0")}`);
+      const pick = (xs: number[]) => new Set(f.enabled ? xs.map((x) => ids[x % n]!) : []);
+      const faults: Faults = { installFail: pick(f.installFail), silent: pick(f.silent), degrade: pick(f.degrade), rollbackFail: pick(f.rollbackFail) };
+      const settings = settingsFor(s.strategy, { batchSize, maxUnavailable: s.maxUnavailable, canaryPercentages: s.canaryPercentages });
+      const fleet = new SimFleet(ids, (i) => (i % 3 === 2 ? null : "1.0.0"), faults, T0);
+      const { events } = drive(s.strategy, settings, fleet, n, s.manualRollback);
+      const plain = events.reduce(evolveDeployment, deploymentDecider.initialState);
+      const json = JSON.parse(JSON.stringify(plain)) as DeploymentState;
+
+      // the runner: folded in pieces onto its own cache, in place
+      let cached = deploymentDecider.initialState;
+      for (const piece of chunks(events, cuts)) cached = foldDeployment(cached, piece, { ownsNodes: cached !== deploymentDecider.initialState });
+      assert.equal(cached, plain, "the runner's in-place fold");
+      assert.equal(deploymentDecider.initialState.nodes, {}, "the initial state is never changed");
+
+      // a store's frozen documents: never changed, copied once by the fold that goes on from them
+      let frozen = deploymentDecider.initialState;
+      for (const piece of chunks(events, cuts)) {
+        const before = JSON.stringify(deepFreeze(frozen));
+        const next = foldDeployment(frozen, piece, { ownsNodes: true });
+        assert.is(JSON.stringify(frozen), before, "a frozen state is left as it was");
+        frozen = next;
+      }
+      assert.equal(frozen, plain, "folding on from frozen states");
+
+      // the process step: folding onto a borrowed state gives the plain answer (while it is lent)
+      // and puts every node back
+      const [head = [], tail = []] = chunks(events, cuts.slice(0, 1));
+      const mid = foldDeployment(deploymentDecider.initialState, head);
+      const before = JSON.stringify(mid);
+      borrowNodes(mid, (fold) => assert.equal(fold(fold(mid, tail.slice(0, 1)), tail.slice(1)), plain, "a borrowed fold"));
+      assert.is(JSON.stringify(mid), before, "the lender's state is back as it was");
+
+      // time travel and snapshots: runs between snapshots folded at once, each snapshot the plain prefix
+      const every = 1 + (cuts[0] ?? 6) % 40;
+      const history = recorded(events);
+      const fromStart = foldFrom(deploymentFold, "deployment-ex", { state: deploymentFold.initial, revision: -1, position: null, occurredAtMs: -Infinity }, history, every);
+      assert.equal(fromStart.state, plain, "foldFrom with foldAll");
+      for (const snap of fromStart.due) {
+        assert.equal(snap.state, JSON.parse(JSON.stringify(events.slice(0, snap.revision + 1).reduce(evolveDeployment, deploymentDecider.initialState))), `snapshot at ${snap.revision}`);
+      }
+
+      // the deployments read model: batches through the memory store, flushed at the cuts
+      const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+      const applier = new BatchApplier(store);
+      const flushAt = new Set(cuts.map((c) => c % (history.length + 1)));
+      for (const [i, e] of history.entries()) {
+        await applier.apply(deploymentsProjection, e);
+        if (flushAt.has(i)) await applier.flush(deploymentsProjection);
+      }
+      await applier.flush(deploymentsProjection);
+      const doc = (await store.collection<DeploymentDoc>("deployments").get("ex"))!;
+      assert.equal(JSON.parse(JSON.stringify(doc.state)), json, "the projection's state");
+      assert.equal(JSON.parse(JSON.stringify(doc.nodes)), JSON.parse(JSON.stringify(toDeploymentView(plain).nodes)), "the projection's view");
+      assert.is(doc.progress, deploymentProgress(plain));
+    }),
+    { numRuns: 15 },
   );
 });
 

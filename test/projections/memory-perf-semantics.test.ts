@@ -132,4 +132,66 @@ test("TTL prune marks the id order stale and later sorted finds still see only s
   assert.equal((await c.find({}, { sort: { _id: -1 }, limit: 2 })).map((d) => d._id), ["k9", "k8"]);
 });
 
+// Reads without copies: the store keeps a deeply frozen copy of what was put, shares the parts a
+// write already froze, and hands out what it keeps. Compared with the plain definition, a deep
+// copy taken at the time of the write (structuredClone: what the store used to keep and hand out,
+// but keeping a field named __proto__ a field, as the store does).
+const leaf = fc.oneof(fc.string({ maxLength: 3 }), fc.integer(), fc.boolean(), fc.constant(null), fc.date({ noInvalidDate: true }));
+const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  v: fc.oneof({ depthSize: "small" }, leaf, fc.array(tie("v"), { maxLength: 3 }), fc.dictionary(fc.constantFrom("a", "b", "__proto__", "constructor"), tie("v"), { maxKeys: 3 })),
+})).v;
+
+/** For comparing documents whose fields may be named "constructor" (which uvu's deep equality reads as the class). */
+const canon = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (x instanceof Map ? { map: [...x] } : x));
+
+/** Every change a reader could try on a document: each must throw (frozen) or leave the store as it was. */
+function tryChanges(doc: unknown): void {
+  if (doc === null || typeof doc !== "object" || doc instanceof Date) return;
+  const attempt = (change: () => void) => {
+    try {
+      change();
+    } catch (err) {
+      assert.instance(err, TypeError);
+    }
+  };
+  if (Array.isArray(doc)) {
+    attempt(() => doc.push("x"));
+    attempt(() => (doc[0] = "changed"));
+    for (const item of doc) tryChanges(item);
+    return;
+  }
+  const o = doc as Record<string, unknown>;
+  attempt(() => (o.added = 1));
+  for (const key of Object.keys(o)) {
+    tryChanges(o[key]);
+    attempt(() => (o[key] = "changed"));
+  }
+}
+
+test("property: reads hand out what was put (as of the put), and no change to them reaches the store", async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.dictionary(fc.constantFrom("x", "y", "z", "__proto__"), value, { maxKeys: 3 }), fc.boolean(), value, async (fields, withMap, later) => {
+      const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+      const c = store.collection("c");
+      const doc: Doc = { _id: "d", ...fields, ...(withMap ? { map: new Map([["k", { v: 1 }]]) } : {}) };
+      const plain = structuredClone(doc);
+      await c.put(doc);
+      // the writer keeps its objects: changing them later changes nothing stored
+      (doc as Record<string, unknown>).x = later;
+      assert.is(canon(await c.get("d")), canon(plain));
+      for (const read of [await c.get("d"), (await c.find({}))[0], (await c.aggregate([{ $match: {} }]))[0], (await c.find({}, { projection: { x: 1 } }))[0]]) tryChanges(read);
+      if (withMap) ((await c.get("d"))!.map as Map<string, unknown>).set("k", "changed");
+      assert.is(canon(await c.get("d")), canon(plain));
+      // written back with one change: what did not change is shared, not copied again
+      const got = (await c.get("d"))!;
+      await c.put({ ...got, y: later });
+      const again = (await c.get("d"))!;
+      assert.is(canon(again), canon({ ...plain, y: later }));
+      if (!withMap && got.z !== null && typeof got.z === "object") assert.ok(again.z === got.z, "an unchanged frozen part is shared");
+      await store.close();
+    }),
+    { numRuns: 300 },
+  );
+});
+
 test.run();

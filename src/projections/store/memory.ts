@@ -1,5 +1,4 @@
 import { aggregate as mingoAggregate, find as mingoFind, Query } from "mingo";
-import rfdc from "rfdc";
 import { systemClock, type Clock } from "../../platform/clock.js";
 import {
   DuplicateKeyError,
@@ -55,10 +54,91 @@ interface CollectionState {
   sortedIds: string[] | null;
 }
 
-// Stored documents are private: everything crossing the API boundary is copied. rfdc copies
-// plain data (objects, arrays, Dates, Maps, Sets, buffers) about 3.5x faster than structuredClone,
-// which every read and write of a ten-thousand-node deployment document paid.
-const copy = rfdc({ circles: false, proto: false });
+// Stored documents are frozen, deeply, and reads hand out the stored objects themselves: a reader
+// that tries to change one gets a TypeError instead of changing the store (or paying a copy: the
+// ten-thousand-node deployment document was copied in and out on every projection batch, and the
+// deployment runner's look at the fleet copied every node document on every step).
+// A write stores a copy of what it is given, so the writer may keep changing its own objects; the
+// copy shares every part a previous write already froze (immutable, so safe to share), so a
+// document written back with a few changes costs its changed parts and the containers above them.
+//
+// What cannot be frozen in place (Maps, Sets, typed arrays and other class instances) makes its
+// document one that is copied on every read, as every document used to be. Dates are frozen like
+// the rest; their setters still work, so a Date read from the store must not be changed.
+/** A deep copy (for what freezing cannot protect), keeping a field named __proto__ a field. */
+function copy<T>(value: T): T {
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map(copy) as T;
+  if (value instanceof Date) return new Date(value.getTime()) as T;
+  if (value instanceof Map) return new Map([...value].map(([k, v]) => [copy(k), copy(v)])) as T;
+  if (value instanceof Set) return new Set([...value].map(copy)) as T;
+  if (ArrayBuffer.isView(value)) return (value as unknown as { slice(): T }).slice();
+  const o: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) setField(o, key, copy((value as Record<string, unknown>)[key]));
+  return o as T;
+}
+
+/** A key named like Object.prototype's accessor must become a field, not a new prototype. */
+function setField(o: Record<string, unknown>, key: string, v: unknown): void {
+  if (key === "__proto__") Object.defineProperty(o, key, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[key] = v;
+}
+
+/** Objects this module froze together with everything inside them: shared freely between writes. */
+const deepFrozen = new WeakSet<object>();
+/** Stored documents holding a value that freezing cannot protect: copied on every read. */
+const copiedOnRead = new WeakSet<Doc>();
+
+const isPlainObject = (v: object): boolean => {
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+};
+
+/**
+ * A deeply frozen copy of `value`, sharing what is already deeply frozen; `unfreezable` is set when
+ * something inside cannot be frozen (then that part is a plain copy, left as it is).
+ */
+function frozenCopy(value: unknown, found: { unfreezable: boolean }): unknown {
+  if (value === null || typeof value !== "object") return value;
+  if (deepFrozen.has(value)) return value;
+  let out: object;
+  if (Array.isArray(value)) {
+    const items = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) items[i] = frozenCopy(value[i], found);
+    out = items;
+  } else if (value instanceof Date) {
+    out = new Date(value.getTime());
+  } else if (isPlainObject(value)) {
+    const o: Record<string, unknown> = {};
+    for (const key of Object.keys(value)) setField(o, key, frozenCopy((value as Record<string, unknown>)[key], found));
+    out = o;
+  } else {
+    found.unfreezable = true;
+    return copy(value);
+  }
+  Object.freeze(out);
+  if (!found.unfreezable) deepFrozen.add(out);
+  return out;
+}
+
+/** What a write stores: a frozen copy of `doc` (see above). */
+function toStored(doc: Doc, store: MemoryReadStore): Doc {
+  const found = { unfreezable: false };
+  const stored = frozenCopy(doc, found) as Doc;
+  if (found.unfreezable) {
+    copiedOnRead.add(stored);
+    store.holdsUnprotected = true;
+  }
+  return stored;
+}
+
+/** What a read hands out: the stored document, or a copy of one that freezing cannot protect. */
+const out = <T>(doc: Doc): T => (copiedOnRead.has(doc) ? copy(doc) : doc) as T;
+
+/** A find's projection: new objects, holding stored (frozen) values, or copies of unprotected ones. */
+function projected(docs: Doc[], projection: Record<string, unknown>): Doc[] {
+  return mingoFind(docs.map((d) => out<Doc>(d)), {}, projection).all() as Doc[];
+}
 
 function valueAt(doc: Doc, path: string): unknown {
   let v: unknown = doc;
@@ -210,6 +290,8 @@ export class MemoryReadStore implements ReadStore {
   private readonly clock: Clock;
   private timer: NodeJS.Timeout | undefined;
   readonly indexShare: number;
+  /** @internal some write stored a value freezing cannot protect (see copiedOnRead) */
+  holdsUnprotected = false;
 
   constructor(options: MemoryReadStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -318,11 +400,11 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
 
   async get(id: string): Promise<T | null> {
     const doc = this.s.docs.get(id);
-    return doc ? (copy(doc) as T) : null;
+    return doc ? out<T>(doc) : null;
   }
 
   async put(doc: T): Promise<void> {
-    this.write(copy(doc));
+    this.write(toStored(doc, this.store));
   }
 
   /** Like MongoDB's unordered bulk write: every valid document is written, then the first violation is thrown. */
@@ -330,7 +412,7 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
     let failure: unknown;
     for (const doc of docs) {
       try {
-        this.write(copy(doc));
+        this.write(toStored(doc, this.store));
       } catch (err) {
         if (!(err instanceof DuplicateKeyError)) throw err;
         failure ??= err;
@@ -383,8 +465,8 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
       // candidates (sorted first) when there are few, since rare matches would make a long walk
       const ids = this.indexed(filter)?.sort(byId) ?? sortedIdsOf(this.s);
       let docs = this.walkById(ids, filter, options.sort!._id!, options.limit ? skip + options.limit : Infinity).slice(skip);
-      if (options.projection) docs = mingoFind(docs, {}, options.projection).all() as Doc[];
-      return docs.map((d) => copy(d) as T);
+      if (options.projection) docs = projected(docs, options.projection);
+      return docs.map((d) => out<T>(d));
     }
     let docs: Doc[] = this.matching(filter);
     if (sortKeys.length === 1 && sortKeys[0] === "_id") {
@@ -393,8 +475,8 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
       docs.sort((a, b) => (a._id < b._id ? -dir : a._id > b._id ? dir : 0));
     } else if (options.sort && docs.length > 1) docs = mingoFind(docs, {}).sort(options.sort).all() as Doc[];
     if (skip || options.limit) docs = docs.slice(skip, options.limit ? skip + options.limit : undefined);
-    if (options.projection) docs = mingoFind(docs, {}, options.projection).all() as Doc[];
-    return docs.map((d) => copy(d) as T);
+    if (options.projection) docs = projected(docs, options.projection);
+    return docs.map((d) => out<T>(d));
   }
 
   async count(filter: Filter = {}): Promise<number> {
@@ -403,8 +485,11 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
   }
 
   async aggregate<R = Doc>(pipeline: Record<string, unknown>[]): Promise<R[]> {
-    const out = mingoAggregate(this.s.docs.values(), pipeline, { collectionResolver: this.store.resolve });
-    return out.map((d) => copy(d) as R);
+    // mingo builds new objects where a stage changes one and passes stored ones through: frozen,
+    // or copied where freezing cannot protect them
+    // (a stage may also nest documents, so once anything unprotected was stored, results are copies)
+    const results = mingoAggregate(this.s.docs.values(), pipeline, { collectionResolver: this.store.resolve });
+    return this.store.holdsUnprotected ? results.map((d) => copy(d) as R) : (results as R[]);
   }
 
   async ensureIndex(spec: IndexSpec): Promise<void> {
