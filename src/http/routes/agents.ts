@@ -245,10 +245,19 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
       return c.json({ ...current, changed: held === undefined || Number(current.version) > held }, 200);
     }
     const release = holdWatcher(nodeId);
+    // the client leaving, or a shutdown, which answers "no change" at once: the agent asks again,
+    // of another instance or the restarted one
+    const ended = new AbortController();
+    const end = () => ended.abort();
+    c.req.raw.signal.addEventListener("abort", end, { once: true });
+    deps.shutdown?.addEventListener("abort", end, { once: true });
+    if (c.req.raw.signal.aborted || deps.shutdown?.aborted) end();
     let doc;
     try {
-      doc = await watch().wait(nodeId, held, waitSeconds * 1000, c.req.raw.signal);
+      doc = await watch().wait(nodeId, held, waitSeconds * 1000, ended.signal);
     } finally {
+      c.req.raw.signal.removeEventListener("abort", end);
+      deps.shutdown?.removeEventListener("abort", end);
       release();
     }
     if (!(await stillCurrent(c))) throw new DomainError("unauthorized", TOKEN_REVOKED);
@@ -272,6 +281,10 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     return streamSSE(c, async (stream) => {
       const abort = new AbortController();
       stream.onAbort(() => abort.abort());
+      // a shutdown ends the stream cleanly; the agent reconnects, to another instance or the restarted one
+      const onShutdown = () => abort.abort();
+      deps.shutdown?.addEventListener("abort", onShutdown, { once: true });
+      if (deps.shutdown?.aborted) abort.abort();
       try {
         let state = await desiredStateOf(deps.readStore, nodeId);
         await stream.writeSSE({ id: state.version, event: "desired-state", data: JSON.stringify({ ...state, changed: true }) });
@@ -288,6 +301,7 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
           await stream.writeSSE({ id: state.version, event: "desired-state", data: JSON.stringify({ ...state, changed: true }) });
         }
       } finally {
+        deps.shutdown?.removeEventListener("abort", onShutdown);
         releaseWatcher();
         releaseConnection();
       }
