@@ -7,20 +7,12 @@ import type { EventStore, Subscription } from "../../src/events/store/port.js";
 import type { Clock } from "../../src/platform/clock.js";
 import type { Coordination } from "../../src/platform/coordination/port.js";
 import { realSleep, type Sleep } from "../../src/platform/sleep.js";
+import { mulberry32 } from "../../src/fleet/random.js";
 import { aroundReadStore } from "../../src/projections/store/around.js";
 import type { ReadStore } from "../../src/projections/store/port.js";
 
-/** mulberry32: a small deterministic PRNG, so fault schedules (and a runner's jitter) replay from a seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small deterministic PRNG (the simulator's), so fault schedules (and a runner's jitter) replay from a seed. */
+export const seededRandom = mulberry32;
 
 export type FaultTarget = "eventStore" | "readStore" | "coordination";
 
