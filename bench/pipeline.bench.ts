@@ -38,6 +38,8 @@ const ZERO_WAITS = {
     installTimeoutMs: 3_600_000,
     progressDeadlineMs: 3_600_000,
     thresholds: { minSamplesPerNode: 1 },
+    // BENCH_PIPELINE_MAX_IN_FLIGHT bounds node updates outstanding at once; the default is the setting's (100)
+    ...(process.env.BENCH_PIPELINE_MAX_IN_FLIGHT && { maxInFlight: Number(process.env.BENCH_PIPELINE_MAX_IN_FLIGHT) }),
   },
 };
 const metrics = { cpu: 30, memory: 40, latencyP95Ms: 60, errorRate: 0.001, requestRate: 100 };
@@ -272,7 +274,7 @@ for (const nodes of SIZES) {
     failed(`pipeline.canary.per_node`, "ms/node", { nodes }, `the run failed: ${String(err)}`);
     continue;
   }
-  const conditions = { nodes, checkIntervalMs: ZERO_WAITS["*"].checkIntervalMs, strategy: "Canary 10/30/50/100", waits: "zero", agent: "in-bench, in-process fetch, instant", eventStore: "sqlite NORMAL", readStore: "memory", deploymentEvents: r.events };
+  const conditions = { nodes, checkIntervalMs: ZERO_WAITS["*"].checkIntervalMs, maxInFlight: ZERO_WAITS["*"].maxInFlight ?? 100, strategy: "Canary 10/30/50/100", waits: "zero", agent: "in-bench, in-process fetch, instant", eventStore: "sqlite NORMAL", readStore: "memory", deploymentEvents: r.events };
   if (r.status !== "DeploymentSucceeded") {
     failed("pipeline.canary.per_node", "ms/node", conditions, `the canary ended with ${r.status}`);
     continue;

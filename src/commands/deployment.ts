@@ -220,9 +220,51 @@ function setNode(state: DeploymentState, nodeId: string, patch: Partial<NodeStat
   if (state.nodes === ownedNodes) {
     if (lent?.nodes === ownedNodes && !lent.before.has(nodeId)) lent.before.set(nodeId, node);
     putOwn(ownedNodes, nodeId, next);
+    if (next.phase !== node.phase) noteInFlight(ownedNodes, next);
     return counted;
   }
   return { ...counted, nodes: { ...state.nodes, [nodeId]: next } };
+}
+
+// Which nodes have a request out, per nodes map: built by a walk the first time a step asks, then
+// kept by the fold as it changes that same map in place (a map the fold replaces or copies starts
+// without one). A step then looks at the requests in flight, a hundred, not at ten thousand nodes.
+const inFlightIndex = new WeakMap<Record<string, NodeState>, Set<string>>();
+/** Each node's place in its map's order (the order a walk over the map sees), for the same maps. */
+const mapOrder = new WeakMap<Record<string, NodeState>, Map<string, number>>();
+
+function noteInFlight(nodes: Record<string, NodeState>, node: NodeState): void {
+  const index = inFlightIndex.get(nodes);
+  if (!index) return;
+  if (isInFlight(node.phase)) index.add(node.nodeId);
+  else index.delete(node.nodeId);
+}
+
+/**
+ * The nodes with a request out (installing or rollingBack), in the order a walk over state.nodes
+ * gives: what filtering Object.values(state.nodes) by phase gives, at the cost of the requests in
+ * flight once the map has been walked once.
+ */
+export function inFlightNodes(state: DeploymentState): NodeState[] {
+  const nodes = state.nodes;
+  if (state.nodeCounts.inFlight === 0) return [];
+  let index = inFlightIndex.get(nodes);
+  if (!index) {
+    index = new Set();
+    for (const n of Object.values(nodes)) if (isInFlight(n.phase)) index.add(n.nodeId);
+    // a frozen map never changes: its index stays right; an unfrozen one is kept by setNode
+    inFlightIndex.set(nodes, index);
+  }
+  let order = mapOrder.get(nodes);
+  if (!order) {
+    order = new Map(Object.keys(nodes).map((id, i) => [id, i]));
+    mapOrder.set(nodes, order);
+  }
+  const place = order;
+  return [...index]
+    .sort((a, b) => place.get(a)! - place.get(b)!)
+    .map((id) => own(nodes, id)!)
+    .filter((n) => n !== undefined);
 }
 
 /** The counters after one node's phase changed (see NodeCounts and WaveState.updated). */
@@ -280,7 +322,10 @@ export function borrowNodes<T>(state: DeploymentState, work: (fold: (s: Deployme
     return work((s, events) => foldDeployment(s, events, { ownsNodes: true }));
   } finally {
     lent = outer;
-    for (const [id, node] of mine.before) putOwn(mine.nodes, id, node);
+    for (const [id, node] of mine.before) {
+      putOwn(mine.nodes, id, node);
+      noteInFlight(mine.nodes, node);
+    }
   }
 }
 

@@ -2,6 +2,7 @@ import {
   borrowNodes,
   closeStage,
   deploymentDecider,
+  inFlightNodes,
   isoAt,
   isTerminal,
   startRollback,
@@ -211,8 +212,7 @@ function planStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
 /** Outcomes of requests in flight: the runner's reports, or a timeout. */
 function collectOutcomes(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
   const out: DeploymentEvent[] = [];
-  if (s.nodeCounts.inFlight === 0) return out;
-  for (const n of nodesOf(s)) {
+  for (const n of inFlightNodes(s)) {
     if ((n.phase !== "installing" && n.phase !== "rollingBack") || !n.assignmentId) continue;
     const o = ctx.outcomes.get(n.assignmentId);
     // An outcome only counts for the request it answers: a stale report of an earlier request is ignored.
@@ -451,11 +451,7 @@ function wakeAt(s: DeploymentState, now: number, resumedAt?: number): number | n
     const { settings } = settingsOf(s);
     // the earliest timeout only: a list of every node's would cost a spread of thousands
     let earliest = Number.POSITIVE_INFINITY;
-    if (s.nodeCounts.inFlight > 0) {
-      for (const n of nodesOf(s)) {
-        if ((n.phase === "installing" || n.phase === "rollingBack") && n.timeoutAt) earliest = Math.min(earliest, effectiveTimeout(s, n.timeoutAt, resumedAt));
-      }
-    }
+    for (const n of inFlightNodes(s)) if (n.timeoutAt) earliest = Math.min(earliest, effectiveTimeout(s, n.timeoutAt, resumedAt));
     if (earliest !== Number.POSITIVE_INFINITY) times.push(earliest);
     if (s.status === "Running") add(s.deadlineAt);
     const wave = s.currentWave === null ? undefined : s.waves[s.currentWave];

@@ -1,4 +1,4 @@
-import { borrowNodes, closeStage, foldDeployment, initialDeploymentState, isoAt, isTerminal, touchedNodeIds, type DeploymentState } from "../commands/deployment.js";
+import { borrowNodes, closeStage, foldDeployment, inFlightNodes, initialDeploymentState, isoAt, isTerminal, touchedNodeIds, type DeploymentState } from "../commands/deployment.js";
 import { metadataFor, type CommandContext } from "../commands/handler.js";
 import type { DeploymentEvent } from "../events/catalog/deployment.js";
 import type { RecordedEvent } from "../events/envelope.js";
@@ -20,6 +20,10 @@ import { advance, type Advance, type AssignmentOutcome, type Observation } from 
 import { recordDeploymentMetrics } from "./deployment-metrics.js";
 
 const STEP_GAP_MS = 50;
+/** events that carry the outcome of an assignment (src/projections/nodes.ts, nodeOutcomesProjection) */
+const OUTCOME_TYPES: ReadonlySet<string> = new Set(["ModuleInstalled", "ModuleInstallFailed", "ModuleRemoved"]);
+/** how long a step waits for the outcomes read model to show a reported outcome before stepping anyway */
+const OUTCOME_WAIT_MS = 10_000;
 const QUEUED_RECHECK_MS = 1000;
 const QUEUE_CACHE_MS = 250;
 /** a step that fails alike this many times in a row fails its deployment instead of trying forever */
@@ -81,6 +85,8 @@ interface Tracked {
   lastStepAt: number;
   /** the last step threw (logged once until a step works again) */
   failing?: boolean;
+  /** the newest outcome of one of its assignments the read model is being waited for (see onOutcome) */
+  outcomeAt?: number;
   /** the process step's failures in a row with the same message */
   stepFailures?: { message: string; count: number };
   /** when this instance got the current lease grant: it started (or took over) watching then */
@@ -231,7 +237,37 @@ export class DeploymentRunner {
   }
 
   private onEvent(event: RecordedEvent): void {
-    if (streamCategory(event.streamId) === "deployment") this.track(streamKey(event.streamId), 0);
+    const category = streamCategory(event.streamId);
+    if (category === "deployment") this.track(streamKey(event.streamId), 0);
+    else if (category === "node" && OUTCOME_TYPES.has(event.type)) this.onOutcome(event);
+  }
+
+  /**
+   * A node reported the outcome of an assignment: the deployment that asked (its id leads the
+   * assignment id) steps as soon as the outcomes read model has it, rather than at the next
+   * read-model-driven step, which is spaced STEP_GAP_MS from the last. With a bound on updates in
+   * flight, that wait was the pace of the whole rollout. One wait per deployment at a time.
+   */
+  private onOutcome(event: RecordedEvent): void {
+    const assignmentId = (event.data as { assignmentId?: unknown }).assignmentId;
+    if (typeof assignmentId !== "string") return;
+    const id = assignmentId.slice(0, Math.max(0, assignmentId.indexOf(":")));
+    const t = this.tracked.get(id);
+    if (!t?.active) return;
+    if (t.outcomeAt !== undefined) {
+      t.outcomeAt = Math.max(t.outcomeAt, event.position);
+      return;
+    }
+    t.outcomeAt = event.position;
+    const wait = async () => {
+      while (t.outcomeAt !== undefined && !this.stopped) {
+        const position = t.outcomeAt;
+        await this.deps.projections.waitFor(position, OUTCOME_WAIT_MS).catch(() => false);
+        if (t.outcomeAt === position) t.outcomeAt = undefined;
+        if (this.tracked.get(id) === t) this.track(id, 0);
+      }
+    };
+    void wait();
   }
 
   private track(id: string, wakeAt: number | null): void {
@@ -448,18 +484,14 @@ export class DeploymentRunner {
    */
   private async inFlightOutcomes(state: DeploymentState, env: string): Promise<AssignmentOutcome[]> {
     const inFlight = new Map<string, string>();
-    if (state.nodeCounts.inFlight > 0) {
-      for (const n of Object.values(state.nodes)) {
-        if ((n.phase === "installing" || n.phase === "rollingBack") && n.assignmentId) inFlight.set(n.assignmentId, n.nodeId);
-      }
-    }
+    for (const n of inFlightNodes(state)) if (n.assignmentId) inFlight.set(n.assignmentId, n.nodeId);
     if (inFlight.size === 0) return [];
     const { readStore } = this.deps;
     const docs = await readStore.collection<OutcomeDoc>(NODE_OUTCOMES).find({ _id: { $in: [...inFlight.keys()] }, moduleName: state.moduleName });
     if (docs.length === 0) return [];
     const nodeIds = [...new Set(docs.map((d) => d.nodeId))];
     const registered = new Set(
-      (await readStore.collection<NodeDoc>(NODES).find({ _id: { $in: nodeIds }, environment: env }, { projection: { _id: 1 } })).map((d) => d._id),
+      (await readStore.collection<NodeDoc>(NODES).find({ _id: { $in: nodeIds }, environment: env })).map((d) => d._id),
     );
     return docs
       .filter((o) => registered.has(o.nodeId))

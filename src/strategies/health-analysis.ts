@@ -76,6 +76,11 @@ function degraded(nodeId: string, metric: MetricName, value: number, threshold: 
  * readings, so one noisy sample neither fails nor passes a wave on its own.
  */
 export function analyzeNode(samples: readonly MetricSample[], baseline: readonly MetricSample[], thresholds: Thresholds): Verdict {
+  return judge(samples, baseline.length > 0 ? means(baseline) : null, thresholds);
+}
+
+/** analyzeNode with the baseline's means worked out once (a set of nodes shares one baseline). */
+function judge(samples: readonly MetricSample[], b: Means | null, thresholds: Thresholds): Verdict {
   const nodeId = samples[0]?.nodeId ?? "unknown";
   if (samples.length < thresholds.minSamplesPerNode) {
     return {
@@ -87,8 +92,7 @@ export function analyzeNode(samples: readonly MetricSample[], baseline: readonly
   // Most telling first: errors hurt users, then latency, then resource pressure.
   if (m.errorRate > thresholds.maxErrorRate) return degraded(nodeId, "errorRate", m.errorRate, thresholds.maxErrorRate, "error rate");
   if (m.latencyP95Ms > thresholds.maxLatencyP95Ms) return degraded(nodeId, "latencyP95Ms", m.latencyP95Ms, thresholds.maxLatencyP95Ms, "p95 latency (ms)");
-  if (baseline.length > 0) {
-    const b = means(baseline);
+  if (b) {
     const increase = m.errorRate - b.errorRate;
     if (increase > thresholds.maxErrorRateIncrease) {
       return degraded(nodeId, "errorRateIncrease", increase, thresholds.maxErrorRateIncrease, `error rate increase over the baseline (${round(b.errorRate)})`);
@@ -118,11 +122,13 @@ export function analyzeNodeSet(
   const entries = samplesByNode instanceof Map ? [...samplesByNode.entries()] : Object.entries(samplesByNode);
   const byNode = entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   if (byNode.length === 0) return { kind: "insufficient_data", reason: "no nodes to analyze" };
-  let missing: string[] = [];
+  const missing: string[] = [];
+  // the baseline is the same for every node: its means once, not once per node (thousands of each)
+  const baseline = baselineSamples.length > 0 ? means(baselineSamples) : null;
   for (const [nodeId, samples] of byNode) {
-    const verdict = analyzeNode(samples, baselineSamples, thresholds);
+    const verdict = judge(samples, baseline, thresholds);
     if (verdict.kind === "degraded") return verdict;
-    if (verdict.kind === "insufficient_data") missing = [...missing, nodeId];
+    if (verdict.kind === "insufficient_data") missing.push(nodeId);
   }
   if (missing.length) {
     const shown = missing.slice(0, 5).join(", ") + (missing.length > 5 ? ` and ${missing.length - 5} more` : "");

@@ -27,7 +27,11 @@ export function plan(
   }
 }
 
-/** How many node updates may be in flight at once (rollbacks included). */
-export function maxConcurrentUpdates(strategy: StrategyName, settings: StrategySettings): number {
-  return strategy === "Rolling" ? settings.maxUnavailable : Number.POSITIVE_INFINITY;
+/**
+ * How many node updates may be in flight at once (rollbacks included): maxInFlight for every
+ * strategy (none when the deployment predates it), and a rolling update's maxUnavailable below it.
+ */
+export function maxConcurrentUpdates(strategy: StrategyName, settings: Pick<StrategySettings, "maxUnavailable" | "maxInFlight">): number {
+  const bound = settings.maxInFlight ?? Number.POSITIVE_INFINITY;
+  return strategy === "Rolling" ? Math.min(settings.maxUnavailable, bound) : bound;
 }

@@ -24,6 +24,12 @@ export const StrategySettingsSchema = z
     batchSize: z.number().int().min(1),
     /** Rolling: nodes being updated (out of service) at the same time, at most */
     maxUnavailable: z.number().int().min(1),
+    /**
+     * Every strategy: node updates (installs and rollbacks) outstanding at once, at most, so a wave
+     * of thousands of nodes does not ask them all to download at the same instant (Nomad's
+     * max_parallel). Absent in deployments requested before it existed: those were unbounded.
+     */
+    maxInFlight: z.number().int().min(1).optional(),
     canaryPercentages: CanaryPercentagesSchema,
     checkIntervalMs: ms.min(1),
     requiredStableChecks: z.number().int().min(1),
@@ -43,6 +49,10 @@ export const StrategySettingsSchema = z
     }),
   })
   .refine((s) => s.minWaitMs <= s.maxWaitMs, { message: "minWaitMs must not exceed maxWaitMs", path: ["minWaitMs"] })
+  .refine((s) => s.strategy !== "Rolling" || s.maxInFlight === undefined || s.maxInFlight >= s.maxUnavailable, {
+    message: "maxInFlight must be at least maxUnavailable, or a rolling update could never take maxUnavailable nodes out at once",
+    path: ["maxInFlight"],
+  })
   .refine((s) => s.checkIntervalMs * s.requiredStableChecks <= s.maxWaitMs, {
     message: "checkIntervalMs x requiredStableChecks must fit in maxWaitMs, or no wave could ever pass",
     path: ["maxWaitMs"],
@@ -63,6 +73,7 @@ const productionThresholds = {
 const common = {
   batchSize: 2,
   maxUnavailable: 1,
+  maxInFlight: 100,
   canaryPercentages: [10, 30, 50, 100],
   checkIntervalMs: 30_000,
   requiredStableChecks: 3,
@@ -87,6 +98,7 @@ const SettingsOverrideSchema = z.strictObject({
   strategy: StrategyNameSchema.optional(),
   batchSize: z.number().int().min(1).optional(),
   maxUnavailable: z.number().int().min(1).optional(),
+  maxInFlight: z.number().int().min(1).optional(),
   canaryPercentages: CanaryPercentagesSchema.optional(),
   checkIntervalMs: ms.min(1).optional(),
   requiredStableChecks: z.number().int().min(1).optional(),

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { fold } from "../../src/commands/decider.js";
-import { borrowNodes, deploymentDecider, deploymentProgress, evolveDeployment, foldDeployment, isTerminal, type DeploymentState } from "../../src/commands/deployment.js";
+import { borrowNodes, deploymentDecider, deploymentProgress, evolveDeployment, foldDeployment, inFlightNodes, isTerminal, type DeploymentState } from "../../src/commands/deployment.js";
 import { deploymentFold } from "../../src/commands/deployments.js";
 import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
 import type { RecordedEvent } from "../../src/events/envelope.js";
@@ -33,6 +33,16 @@ const fast = {
 
 function settingsFor(strategy: StrategyName, extra: Record<string, unknown> = {}): StrategySettings {
   return resolveSettings("QA", { QA: { ...fast, strategy, ...extra } });
+}
+
+/**
+ * The settings with this maxInFlight, or without one (a deployment requested before it existed,
+ * read from its event). A rolling update's bound is at least its maxUnavailable, as the settings require.
+ */
+function withInFlight(settings: StrategySettings, maxInFlight: number | undefined): StrategySettings {
+  const { maxInFlight: _default, ...rest } = settings;
+  if (maxInFlight === undefined) return rest;
+  return { ...rest, maxInFlight: settings.strategy === "Rolling" ? Math.max(maxInFlight, settings.maxUnavailable) : maxInFlight };
 }
 
 interface Faults {
@@ -146,7 +156,7 @@ function drive(strategy: StrategyName, settings: StrategySettings, fleet: SimFle
       manualRollbackPending = false;
       succeededBeforeRollback = true;
       for (const e of deploymentDecider.decide({ type: "Rollback", by: "admin", now }, state)) {
-        state = evolveDeployment(state, e);
+        state = foldDeployment(state, [e], { ownsNodes: true });
         events.push(e);
       }
     }
@@ -158,7 +168,8 @@ function drive(strategy: StrategyName, settings: StrategySettings, fleet: SimFle
         const wave = state.waves[0];
         if (wave?.status !== "completed" || wave.lastVerdict?.kind !== "stable") violations.push(`switched to ${e.data.to} before it passed its check`);
       }
-      state = evolveDeployment(state, e);
+      // the driver's own state, folded on in place (the plain definition is checked at the end)
+      state = foldDeployment(state, [e], { ownsNodes: true });
       events.push(e);
       fleet.apply(e, now);
     }
@@ -174,6 +185,10 @@ function drive(strategy: StrategyName, settings: StrategySettings, fleet: SimFle
     if (JSON.stringify(state.nodeCounts) !== JSON.stringify(counted)) {
       violations.push(`nodeCounts ${JSON.stringify(state.nodeCounts)}, nodes say ${JSON.stringify(counted)}`);
     }
+    // the in-flight index the fold keeps on this map, through in-place folds and borrowed steps
+    const walked = all.filter((n) => n.phase === "installing" || n.phase === "rollingBack").map((n) => n.nodeId);
+    const indexed = inFlightNodes(state).map((n) => n.nodeId);
+    if (JSON.stringify(indexed) !== JSON.stringify(walked)) violations.push(`in flight by the index ${indexed.join(",")}, by a walk ${walked.join(",")}`);
     for (const w of state.waves) {
       const updated = w.nodeIds.filter((id) => state.nodes[id]?.phase === "updated").length;
       if (w.updated !== updated) violations.push(`wave ${w.index} counts ${w.updated} updated nodes, its nodes say ${updated}`);
@@ -181,6 +196,11 @@ function drive(strategy: StrategyName, settings: StrategySettings, fleet: SimFle
     if (advance(state, obs, now).events.length) violations.push(`advance not idempotent at ${now - T0} ms`);
     if (strategy === "Rolling" && fleet.pending.length > settings.maxUnavailable) {
       violations.push(`${fleet.pending.length} nodes out of service, maxUnavailable ${settings.maxUnavailable}`);
+    }
+    // bounded work in flight: never more requests outstanding than maxInFlight (silent nodes never
+    // answer, so the state's count is the one to check: it holds them until they time out)
+    if (settings.maxInFlight !== undefined && state.nodeCounts.inFlight > settings.maxInFlight) {
+      violations.push(`${state.nodeCounts.inFlight} node updates in flight, maxInFlight ${settings.maxInFlight}`);
     }
     if (strategy === "Canary" && state.currentWave !== null) {
       const allowed = targets[state.currentWave]?.total ?? 0;
@@ -209,6 +229,8 @@ const strategyArb = fc.record({
   strategy: fc.constantFrom<StrategyName>("Direct", "Rolling", "BlueGreen", "Canary"),
   batchSize: fc.integer({ min: 1, max: 60 }),
   maxUnavailable: fc.integer({ min: 1, max: 8 }),
+  // small bounds show the limit at work; undefined is a deployment requested before it existed
+  maxInFlight: fc.option(fc.integer({ min: 1, max: 40 }), { nil: undefined }),
   canaryPercentages: fc.constantFrom([10, 30, 50, 100], [1, 100], [5, 25, 100], [50, 100], [100]),
   tightDeadline: fc.boolean(),
   manualRollback: fc.boolean(),
@@ -222,12 +244,15 @@ test("property: every strategy under every failure pattern keeps its invariants"
       const ids = Array.from({ length: n }, (_, i) => `node-${String(i).padStart(3, "0")}`);
       const pick = (xs: number[]) => new Set(f.enabled ? xs.map((x) => ids[x % n]!) : []);
       const faults: Faults = { installFail: pick(f.installFail), silent: pick(f.silent), degrade: pick(f.degrade), rollbackFail: pick(f.rollbackFail) };
-      const settings = settingsFor(s.strategy, {
-        batchSize,
-        maxUnavailable: s.maxUnavailable,
-        canaryPercentages: s.canaryPercentages,
-        ...(s.tightDeadline ? { progressDeadlineMs: 5000 } : {}),
-      });
+      const settings = withInFlight(
+        settingsFor(s.strategy, {
+          batchSize,
+          maxUnavailable: s.maxUnavailable,
+          canaryPercentages: s.canaryPercentages,
+          ...(s.tightDeadline ? { progressDeadlineMs: 5000 } : {}),
+        }),
+        s.maxInFlight,
+      );
       const fleet = new SimFleet(ids, (i) => (i % 3 === 2 ? null : "1.0.0"), faults, T0);
       const previous = new Map(ids.map((id) => [id, fleet.nodes.get(id)!.version]));
       const run = drive(s.strategy, settings, fleet, n, s.manualRollback);
@@ -235,7 +260,8 @@ test("property: every strategy under every failure pattern keeps its invariants"
 
       assert.equal(run.violations, []);
       assert.ok(isTerminal(state.status), `not terminal: ${state.status}`);
-      // Replaying the events rebuilds exactly the same state.
+      // Replaying the events rebuilds exactly the same state, by the plain definition and by the handler's fold.
+      assert.equal(run.events.reduce(evolveDeployment, deploymentDecider.initialState), state);
       assert.equal(fold(deploymentDecider, run.events), state);
 
       const planned = Object.values(state.nodes).filter((x) => x.wave >= 0).map((x) => x.nodeId);
@@ -261,7 +287,7 @@ test("property: every strategy under every failure pattern keeps its invariants"
       // Terminal within the progress deadline, plus the bounded time to undo what was touched.
       const deadline = run.succeededBeforeRollback ? Infinity : Date.parse(state.deadlineAt ?? new Date(T0).toISOString());
       const touched = state.rollback?.nodeIds.length ?? 0;
-      const concurrency = s.strategy === "Rolling" ? s.maxUnavailable : touched || 1;
+      const concurrency = Math.min(s.strategy === "Rolling" ? s.maxUnavailable : touched || 1, settings.maxInFlight ?? Infinity);
       const undo = settings.installTimeoutMs * (Math.ceil(touched / concurrency) + 1) + SAMPLE_EVERY_MS;
       assert.ok(run.endedAt <= deadline + undo, `ended ${run.endedAt - deadline} ms after the deadline`);
       if (!s.tightDeadline && !run.succeededBeforeRollback) assert.ok(run.endedAt < deadline, "a healthy-deadline run hit its deadline");
@@ -320,7 +346,7 @@ test("property: the one fold equals the plain definition in every reader's way o
       const ids = Array.from({ length: n }, (_, i) => `node-${String(i).padStart(3, "0")}`);
       const pick = (xs: number[]) => new Set(f.enabled ? xs.map((x) => ids[x % n]!) : []);
       const faults: Faults = { installFail: pick(f.installFail), silent: pick(f.silent), degrade: pick(f.degrade), rollbackFail: pick(f.rollbackFail) };
-      const settings = settingsFor(s.strategy, { batchSize, maxUnavailable: s.maxUnavailable, canaryPercentages: s.canaryPercentages });
+      const settings = withInFlight(settingsFor(s.strategy, { batchSize, maxUnavailable: s.maxUnavailable, canaryPercentages: s.canaryPercentages }), s.maxInFlight);
       const fleet = new SimFleet(ids, (i) => (i % 3 === 2 ? null : "1.0.0"), faults, T0);
       const { events } = drive(s.strategy, settings, fleet, n, s.manualRollback);
       const plain = events.reduce(evolveDeployment, deploymentDecider.initialState);
@@ -435,6 +461,19 @@ test("only the outcome of the current request counts; a missing one times out", 
   assert.is(s.status, "RollingBack");
   const rollback = timedOut.events.find((e) => e.type === "NodeUpdateRequested");
   assert.ok(rollback?.type === "NodeUpdateRequested" && rollback.data.kind === "rollback" && rollback.data.toVersion === "1.0.0");
+});
+
+test("maxInFlight: a wave of 10 nodes with a bound of 3 asks 3 at a time, in wave order, and refills as outcomes come", () => {
+  const { state, ids } = started("Direct", { maxInFlight: 3 }, 10);
+  const first = advance(state, obsOf(healthy(ids)), T0);
+  const asked = (events: DeploymentEvent[]) => events.filter((e) => e.type === "NodeUpdateRequested").map((e) => (e.data as { nodeId: string }).nodeId);
+  assert.equal(asked(first.events), ["n0", "n1", "n2"]);
+  const s = apply(state, first.events);
+  assert.equal(advance(s, obsOf(healthy(ids)), T0 + 10).events, [], "no slot free, nothing more");
+  const two: AssignmentOutcome[] = ["n0", "n2"].map((n) => ({ assignmentId: `ex:${n}:1`, nodeId: n, outcome: "succeeded" }));
+  const next = advance(s, obsOf(healthy(ids), { outcomes: two }), T0 + 20);
+  assert.equal(next.events.filter((e) => e.type === "NodeUpdated").length, 2);
+  assert.equal(asked(next.events), ["n3", "n4"]);
 });
 
 test("pause: in-flight updates finish, no new ones start until resume", () => {

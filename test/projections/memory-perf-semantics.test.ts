@@ -40,6 +40,10 @@ const filterArb: fc.Arbitrary<Filter> = fc
           // non-string bounds and other operators must not confuse the range pre-selection
           fc.record({ $lt: fc.integer() }),
           fc.record({ $gt: id, $ne: id }),
+          // ids named outright pick their candidates; the rest of the filter still decides
+          id,
+          fc.record({ $eq: id }),
+          fc.record({ $in: fc.array(id, { maxLength: 3 }) }),
         ),
         { nil: undefined },
       ),

@@ -114,4 +114,43 @@ test("samples exactly at a threshold are within it (the mean is not nudged over 
   assert.is(over.kind, "degraded");
 });
 
+/** The plain definition of a set's verdict: each node judged on its own, as analyzeNode does. */
+function plainSet(byNode: Map<string, MetricSample[]>, baseline: MetricSample[], t: Thresholds) {
+  const entries = [...byNode.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (entries.length === 0) return { kind: "insufficient_data", reason: "no nodes to analyze" };
+  let missing: string[] = [];
+  for (const [nodeId, samples] of entries) {
+    const verdict = analyzeNode(samples, baseline, t);
+    if (verdict.kind === "degraded") return verdict;
+    if (verdict.kind === "insufficient_data") missing = [...missing, nodeId];
+  }
+  if (missing.length) {
+    const shown = missing.slice(0, 5).join(", ") + (missing.length > 5 ? ` and ${missing.length - 5} more` : "");
+    return { kind: "insufficient_data", reason: `not enough samples (need ${t.minSamplesPerNode} per node) from ${shown}` };
+  }
+  const note = baseline.length ? ` compared with ${baseline.length} baseline samples` : " (no baseline: absolute limits only)";
+  return { kind: "stable", reason: `${entries.length} node(s) within thresholds${note}` };
+}
+
+test("property: a set's verdict (the baseline's means worked out once) equals judging every node on its own", () => {
+  const sample = (nodeId: string) =>
+    fc.record({
+      at: fc.nat(),
+      cpu: fc.double({ min: 0, max: 100, noNaN: true }),
+      memory: fc.double({ min: 0, max: 100, noNaN: true }),
+      latencyP95Ms: fc.double({ min: 0, max: 800, noNaN: true }),
+      errorRate: fc.double({ min: 0, max: 0.1, noNaN: true }),
+      requestRate: fc.double({ min: 0, max: 1000, noNaN: true }),
+    }).map((x): MetricSample => ({ nodeId, ...x }));
+  const nodeSamples = fc.integer({ min: 0, max: 9 }).chain((i) => fc.tuple(fc.constant(`n${i}`), fc.array(sample(`n${i}`), { maxLength: 4 })));
+  fc.assert(
+    fc.property(fc.array(nodeSamples, { maxLength: 12 }), fc.array(sample("base"), { maxLength: 6 }), fc.integer({ min: 1, max: 3 }), (nodes, baseline, minSamples) => {
+      const t = { ...thresholds, minSamplesPerNode: minSamples };
+      const byNode = new Map(nodes);
+      assert.equal(analyzeNodeSet(byNode, baseline, t), plainSet(byNode, baseline, t));
+    }),
+    { numRuns: 500 },
+  );
+});
+
 test.run();

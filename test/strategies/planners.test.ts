@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { canaryTargets, plan, type PlanNode } from "../../src/strategies/index.js";
+import { canaryTargets, maxConcurrentUpdates, plan, type PlanNode } from "../../src/strategies/index.js";
 import { resolveSettings, type StrategyName } from "../../src/strategies/settings.js";
 
 const nodesArb = fc
@@ -96,6 +96,21 @@ test("blue-green: first rollout splits the nodes and serves from the color that 
   );
   assert.is(next.blueGreen?.activeColor, "green");
   assert.equal(next.waves[0]?.nodeIds, ["a"]);
+});
+
+test("property: updates in flight are bounded by maxInFlight for every strategy, and by maxUnavailable too for Rolling", () => {
+  fc.assert(
+    fc.property(fc.constantFrom(...strategies), fc.integer({ min: 1, max: 8 }), fc.option(fc.integer({ min: 8, max: 500 }), { nil: undefined }), (strategy, maxUnavailable, maxInFlight) => {
+      const settings = resolveSettings("QA", { QA: { strategy, maxUnavailable, ...(maxInFlight !== undefined && { maxInFlight }) } });
+      const bound = maxConcurrentUpdates(strategy, settings);
+      const inFlight = maxInFlight ?? 100; // the default
+      assert.is(bound, strategy === "Rolling" ? Math.min(maxUnavailable, inFlight) : inFlight);
+      // a deployment requested before maxInFlight existed carries none: what it had then, no bound
+      const { maxInFlight: _dropped, ...old } = settings;
+      assert.is(maxConcurrentUpdates(strategy, old), strategy === "Rolling" ? maxUnavailable : Number.POSITIVE_INFINITY);
+    }),
+    { numRuns: 200 },
+  );
 });
 
 test.run();

@@ -44,7 +44,17 @@ test("bad overrides are refused with the offending path", () => {
   assert.match(bad({ QA: { bogus: 1 } }) ?? "", /bogus/);
   assert.match(bad({ Mars: {} }) ?? "", /Mars/);
   assert.match(bad({ QA: { minWaitMs: 10_000, maxWaitMs: 5000 } }) ?? "", /minWaitMs/);
+  assert.match(bad({ QA: { maxInFlight: 0 } }) ?? "", /QA.maxInFlight/);
+  assert.match(bad({ QA: { maxInFlight: 2.5 } }) ?? "", /QA.maxInFlight/);
+  // a rolling update could never take maxUnavailable nodes out at once
+  assert.match(bad({ QA: { maxUnavailable: 5, maxInFlight: 3 } }) ?? "", /maxInFlight must be at least maxUnavailable/);
+  assert.is(bad({ Production: { maxUnavailable: 5, maxInFlight: 3 } }), null, "only Rolling takes nodes out by maxUnavailable");
   assert.is(bad({}), null);
+});
+
+test("maxInFlight: 100 by default in every environment, overridable", () => {
+  for (const env of ["Development", "QA", "Staging", "Production"] as const) assert.is(resolveSettings(env, {}).maxInFlight, 100);
+  assert.is(resolveSettings("Production", { Production: { maxInFlight: 7 } }).maxInFlight, 7);
 });
 
 test.run();

@@ -52,6 +52,8 @@ export const StrategySettingsShape = z.object({
   strategy: StrategyNameShape,
   batchSize: z.number(),
   maxUnavailable: z.number(),
+  /** absent in deployments requested before it existed (they ran unbounded) */
+  maxInFlight: z.number().optional(),
   canaryPercentages: z.array(z.number()),
   checkIntervalMs: z.number(),
   requiredStableChecks: z.number(),

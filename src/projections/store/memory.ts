@@ -95,35 +95,54 @@ const isPlainObject = (v: object): boolean => {
 };
 
 /**
- * A deeply frozen copy of `value`, sharing what is already deeply frozen; `unfreezable` is set when
- * something inside cannot be frozen (then that part is a plain copy, left as it is).
+ * A deeply frozen copy of `value`, sharing what is already deeply frozen; `found.unfreezable`
+ * counts the parts that cannot be frozen (each a plain copy, left as it is). A container whose
+ * contents all come back as they were is copied with one spread (or shared, when its maker froze
+ * it): a ten-thousand-entry map of frozen nodes costs a look at each entry and a native copy.
  */
-function frozenCopy(value: unknown, found: { unfreezable: boolean }): unknown {
+function frozenCopy(value: unknown, found: { unfreezable: number }): unknown {
   if (value === null || typeof value !== "object") return value;
   if (deepFrozen.has(value)) return value;
+  const unfreezableBefore = found.unfreezable;
   let out: object;
   if (Array.isArray(value)) {
-    const items = new Array<unknown>(value.length);
-    for (let i = 0; i < value.length; i++) items[i] = frozenCopy(value[i], found);
-    out = items;
+    let items: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const copied = frozenCopy(item, found);
+      if (copied !== item) (items ??= value.slice(0, i)).push(copied);
+      else items?.push(item);
+    }
+    out = items ?? (Object.isFrozen(value) ? value : value.slice());
   } else if (value instanceof Date) {
     out = new Date(value.getTime());
   } else if (isPlainObject(value)) {
-    const o: Record<string, unknown> = {};
-    for (const key of Object.keys(value)) setField(o, key, frozenCopy((value as Record<string, unknown>)[key], found));
-    out = o;
+    const source = value as Record<string, unknown>;
+    const keys = Object.keys(source);
+    let changed: Map<string, unknown> | undefined;
+    for (const key of keys) {
+      const v = source[key];
+      const copied = frozenCopy(v, found);
+      if (copied !== v) (changed ??= new Map()).set(key, copied);
+    }
+    if (!changed) out = Object.isFrozen(value) ? value : { ...source };
+    else {
+      const o: Record<string, unknown> = {};
+      for (const key of keys) setField(o, key, changed.has(key) ? changed.get(key) : source[key]);
+      out = o;
+    }
   } else {
-    found.unfreezable = true;
+    found.unfreezable++;
     return copy(value);
   }
   Object.freeze(out);
-  if (!found.unfreezable) deepFrozen.add(out);
+  if (found.unfreezable === unfreezableBefore) deepFrozen.add(out);
   return out;
 }
 
 /** What a write stores: a frozen copy of `doc` (see above). */
 function toStored(doc: Doc, store: MemoryReadStore): Doc {
-  const found = { unfreezable: false };
+  const found = { unfreezable: 0 };
   const stored = frozenCopy(doc, found) as Doc;
   if (found.unfreezable) {
     copiedOnRead.add(stored);
@@ -213,29 +232,49 @@ const isPlainScalar = (v: unknown): v is string | boolean | number =>
   typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && !Number.isNaN(v));
 
 /**
- * A cheap test that rejects documents which certainly fail the filter's top-level equality and
- * `$in` conditions on strings, numbers and booleans (mingo's Query.test costs microseconds per
- * document; this costs a property read). It never accepts: whatever it lets through is still
- * tested by mingo, and where it cannot be sure (arrays, sub-documents) it lets the document through.
+ * A cheap test of the filter's top-level equality and `$in` conditions on strings, numbers and
+ * booleans (mingo's Query.test costs microseconds per document; this costs a property read per
+ * condition): false when a document certainly fails one, true when the filter has no other
+ * condition and the document certainly passes them all, undefined (ask mingo) where it cannot be
+ * sure (arrays and sub-documents on the way, other operators).
  */
-function quickReject(filter: Filter): (doc: Doc) => boolean {
+function quickTest(filter: Filter): (doc: Doc) => boolean | undefined {
   const checks: [string[], (v: unknown) => boolean][] = [];
+  let complete = true;
   for (const [path, cond] of Object.entries(filter)) {
-    if (path.startsWith("$")) continue;
-    if (isPlainScalar(cond)) checks.push([path.split("."), (v) => v !== cond]);
+    if (path.startsWith("$")) complete = false; // $and, $or, $expr, ...: mingo's
+    else if (isPlainScalar(cond)) checks.push([path.split("."), (v) => v !== cond]);
     else if (cond && typeof cond === "object" && !Array.isArray(cond) && Object.keys(cond).length === 1) {
       const list = (cond as Record<string, unknown>).$in;
       // null in $in also matches missing fields: such lists are left to mingo
-      if (Array.isArray(list) && list.every(isPlainScalar)) checks.push([path.split("."), (v) => !(list as unknown[]).includes(v)]);
-    }
+      if (Array.isArray(list) && list.every(isPlainScalar)) {
+        const set = new Set<unknown>(list);
+        checks.push([path.split("."), (v) => !set.has(v)]);
+      } else complete = false;
+    } else complete = false;
   }
   return (doc) => {
+    let sure = complete;
     for (const [path, fails] of checks) {
       const v = scalarAt(doc, path);
-      if (v !== UNDECIDED && fails(v)) return true;
+      if (v === UNDECIDED) sure = false;
+      else if (fails(v)) return false;
     }
-    return false;
+    return sure ? true : undefined;
   };
+}
+
+/** A filter's documents among candidates: quickTest first, mingo where it cannot tell. */
+function tester(filter: Filter): (doc: Doc) => boolean {
+  const quick = quickTest(filter);
+  let query: Query | undefined;
+  return (doc) => quick(doc) ?? (query ??= new Query(filter)).test(doc);
+}
+
+/** The filter without its _id condition, for candidates that were picked by that very condition. */
+function withoutId(filter: Filter): Filter {
+  const { _id: _picked, ...rest } = filter;
+  return rest;
 }
 
 function indexDoc(index: FieldIndex, doc: Doc): void {
@@ -548,22 +587,22 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
   private walkById(ids: string[], filter: Filter, dir: 1 | -1, want: number): Doc[] {
     const state = this.s;
     const [lo, hi] = idRange(ids, filter);
-    const query = new Query(filter);
-    const reject = quickReject(filter);
+    const test = tester(filter);
     const out: Doc[] = [];
     for (let i = dir === 1 ? lo : hi - 1; i >= lo && i < hi && out.length < want; i += dir) {
       const doc = state.docs.get(ids[i]!)!;
-      if (!reject(doc) && query.test(doc)) out.push(doc);
+      if (test(doc)) out.push(doc);
     }
     return out;
   }
 
   /** the stored (uncopied) documents matching a filter */
   private matching(filter: Filter): Doc[] {
-    const query = new Query(filter);
-    const reject = quickReject(filter);
+    // candidates named by the _id condition satisfy it (string ids, picked by $eq or $in): mingo's
+    // $in would otherwise walk the whole id list for each of them
+    const test = tester(idCandidates(filter) ? withoutId(filter) : filter);
     const out: Doc[] = [];
-    for (const doc of this.candidates(filter)) if (!reject(doc) && query.test(doc)) out.push(doc);
+    for (const doc of this.candidates(filter)) if (test(doc)) out.push(doc);
     return out;
   }
 }
