@@ -2,9 +2,13 @@
 // installs needs a module the target nodes do not run in a satisfying version, and (409) when it,
 // or a rollback, would leave a module already running there without what it needs — unless an
 // Admin forces it, which the event records. Judged when the request is made, against what the
-// nodes run then (the nodes read model) and the declared dependencies (the graph's DEPENDS_ON).
+// nodes run then (the nodes read model) and the declared dependencies (the graph's DEPENDS_ON),
+// and again when each wave starts (waveDependencyFacts here, judged by src/graph/wave-check.ts).
 import { z } from "@hono/zod-openapi";
 import semver from "semver";
+import type { DeploymentState } from "../commands/deployment.js";
+import type { DeploymentEventOf } from "../events/catalog/deployment.js";
+import { streams } from "../events/streams.js";
 import { DomainError, invalid, conflict } from "../commands/errors.js";
 import { DeploymentRequestSchema, touchedNodeIds } from "../commands/deployment.js";
 import { loadDeployment } from "../commands/deployments.js";
@@ -15,6 +19,9 @@ import { NODES, type NodeDoc } from "../projections/nodes.js";
 import type { ReadStore } from "../projections/store/port.js";
 import { moduleVersionId, splitModuleVersion, vertexKey } from "./model.js";
 import { GraphReader, NOW } from "./reader.js";
+import { satisfies, type WaveDependencies } from "./wave-check.js";
+
+export { satisfies };
 
 export const DependencySchema = z.strictObject({
   name: DeploymentRequestSchema.shape.moduleName,
@@ -55,9 +62,6 @@ export interface DependencyOverride {
 }
 
 export type Refusal = { status: 422 | 409; detail: string; errors: { path: string; message: string }[]; extra: Record<string, unknown> };
-
-export const satisfies = (version: string | null | undefined, range: string): boolean =>
-  typeof version === "string" && semver.valid(version) !== null && semver.validRange(range) !== null && semver.satisfies(version, range, { includePrerelease: true });
 
 /** the nodes a deployment to the environment reaches: the planner leaves Offline ones alone */
 async function targetNodes(store: ReadStore, environment: string): Promise<NodeDoc[]> {
@@ -207,4 +211,38 @@ export async function judgeRollbackOf(
   const previous = new Map(touchedNodeIds(state).map((id) => [id, own(state.nodes, id)?.previousVersion ?? null]));
   if (previous.size === 0) return { ok: true };
   return judgeRollback(store, { moduleName: state.moduleName, environment: state.targetEnvironment, previous, force }, principal);
+}
+
+/**
+ * What a wave about to start is judged on: the version's dependencies (its registration's, read
+ * from the graph, and its request's, read from its DeploymentRequested so a graph still behind
+ * cannot hide them), the modules depending on it, the dependents an Admin forced past, and what
+ * the wave's nodes run now. Reads the wave's nodes only.
+ */
+export async function waveDependencyFacts(
+  store: ReadStore,
+  log: EventLog,
+  state: Pick<DeploymentState, "executionId" | "moduleName" | "version">,
+  wave: { wave: number; nodeIds: readonly string[] },
+): Promise<WaveDependencies> {
+  const reader = new GraphReader(store);
+  const mv = vertexKey("ModuleVersion", moduleVersionId(state.moduleName, state.version));
+  const [edges, dependents, [first], docs] = await Promise.all([
+    reader.edgesOut(mv, new Set(["DEPENDS_ON" as const]), { at: NOW }),
+    dependentsOf(reader, state.moduleName),
+    log.readStream(streams.deployment(state.executionId), { maxCount: 1 }),
+    wave.nodeIds.length ? store.collection<NodeDoc>(NODES).find({ _id: { $in: [...wave.nodeIds] } }) : Promise.resolve([]),
+  ]);
+  const requested = first?.type === "DeploymentRequested" ? (first.data as DeploymentEventOf<"DeploymentRequested">["data"]) : undefined;
+  const needs = new Map<string, { name: string; range: string }>();
+  for (const d of [...edges.map((e) => ({ name: e.to.slice("Module:".length), range: String(e.props.range) })), ...(requested?.dependencies ?? [])]) {
+    needs.set(`${d.name}\n${d.range}`, d);
+  }
+  return {
+    wave: wave.wave,
+    needs: [...needs.values()],
+    dependents,
+    forced: (requested?.dependencyOverride?.dependents ?? []).map(({ nodeId, module, version }) => ({ nodeId, module, version })),
+    nodes: docs.map((d) => ({ nodeId: d.nodeId, modules: d.modules })).sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1)),
+  };
 }

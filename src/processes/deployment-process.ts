@@ -14,6 +14,7 @@ import { own } from "../platform/own-keys.js";
 import { analyzeNodeSet, type MetricSample } from "../strategies/health-analysis.js";
 import { maxConcurrentUpdates, plan } from "../strategies/index.js";
 import type { Color } from "../strategies/plan-types.js";
+import { describeWaveVerdict, judgeWave, type WaveDependencies } from "../graph/wave-check.js";
 
 export interface FleetNode {
   nodeId: string;
@@ -50,6 +51,14 @@ export interface Observation {
   resumedAt?: number;
   /** blue-green: the color serving now, as the cluster knows it; the planner guesses when absent */
   activeColor?: Color;
+  /**
+   * The caller judges module dependencies when a wave starts: a wave starts only once
+   * `waveDependencies` holds what its nodes run now (Advance.needsDependencies asks for it). Left
+   * out, waves start unjudged (tests of other rules; the request was judged when it was made).
+   */
+  judgeDependencies?: boolean;
+  /** read for the wave Advance.needsDependencies named, and only then: the hot path never pays for it */
+  waveDependencies?: WaveDependencies;
 }
 
 export interface Advance {
@@ -61,6 +70,11 @@ export interface Advance {
    * same state and time and the whole fleet view, before acting on `events`.
    */
   needsFleet?: true;
+  /**
+   * A wave is about to start and the observation lacks what its nodes run: call again, with the
+   * same state and time and `waveDependencies` read for this wave, before acting on `events`.
+   */
+  needsDependencies?: { wave: number; nodeIds: string[] };
 }
 
 interface Ctx {
@@ -70,6 +84,7 @@ interface Ctx {
   outcomes: Map<string, AssignmentOutcome>;
   /** set by a step that needed what the observation left out */
   needsFleet?: boolean;
+  needsDependencies?: { wave: number; nodeIds: string[] };
 }
 
 /** The fleet's nodes and samples, or undefined (and the step marked as needing them) when the observation left them out. */
@@ -104,6 +119,7 @@ export function advance(state: DeploymentState, obs: Observation, now: number): 
       s = fold(s, step);
     }
     if (ctx.needsFleet) return { events, wakeAt: now, needsFleet: true };
+    if (ctx.needsDependencies) return { events, wakeAt: now, needsDependencies: ctx.needsDependencies };
     return { events, wakeAt: wakeAt(s, now, obs.resumedAt) };
   });
 }
@@ -271,7 +287,8 @@ function deployStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
   if (!wave) return [...closeStage(s, "succeeded", "nothing to deploy", ctx.at), { type: "StageStarted", data: { stage: "Verify", at: ctx.at, message: "" } }];
   switch (wave.status) {
     case "pending":
-      return paused ? [] : [{ type: "WaveStarted", data: { wave: wave.index, nodeIds: wave.nodeIds, at: ctx.at } }];
+      if (paused) return [];
+      return waveStart(s, wave.index, wave.nodeIds, ctx);
     case "running": {
       if (paused) return [];
       const slots = maxConcurrentUpdates(strategy, settings) - inFlight(s);
@@ -305,6 +322,27 @@ function deployStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
     case "failed":
       return [];
   }
+}
+
+/**
+ * A wave starts only if its nodes still run what the version needs, and it would leave no module
+ * there without what it needs (judged at request time, judged again now: src/graph/wave-check.ts).
+ * If not, the deployment fails as it does when a wave fails: waves already done are rolled back,
+ * and with nothing touched yet it simply fails (startRollback).
+ */
+function waveStart(s: DeploymentState, index: number, nodeIds: string[], ctx: Ctx): DeploymentEvent[] {
+  const started: DeploymentEvent[] = [{ type: "WaveStarted", data: { wave: index, nodeIds, at: ctx.at } }];
+  if (!ctx.obs.judgeDependencies) return started;
+  const facts = ctx.obs.waveDependencies;
+  if (!facts || facts.wave !== index) {
+    ctx.needsDependencies = { wave: index, nodeIds };
+    return [];
+  }
+  const verdict = judgeWave(s.moduleName, s.version, facts);
+  if (verdict.unsatisfied.length === 0 && verdict.broken.length === 0) return started;
+  // the event keeps the first ones: a big wave could name thousands
+  const cause = { kind: "dependencies" as const, wave: index, unsatisfied: verdict.unsatisfied.slice(0, 100), broken: verdict.broken.slice(0, 100) };
+  return startRollback(s, "failure", cause, describeWaveVerdict(s.moduleName, s.version, index, verdict), ctx.at);
 }
 
 /** Samples taken inside the window, per node, for the nodes asked for. */

@@ -36,6 +36,13 @@ export const RollbackCauseSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("deadline"), deadlineAt: iso }),
   z.object({ kind: z.literal("manual"), by: z.string() }),
   z.object({ kind: z.literal("abort"), by: z.string() }),
+  /** a wave was to start and its nodes no longer ran what the deployment needs (src/graph/wave-check.ts) */
+  z.object({
+    kind: z.literal("dependencies"),
+    wave: z.number().int(),
+    unsatisfied: z.array(z.object({ nodeId: z.string(), module: z.string(), range: z.string(), running: z.string().nullable() })),
+    broken: z.array(z.object({ nodeId: z.string(), module: z.string(), version: z.string(), range: z.string() })),
+  }),
 ]);
 export type RollbackCause = z.infer<typeof RollbackCauseSchema>;
 
