@@ -2,8 +2,6 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { requestId } from "hono/request-id";
-import { secureHeaders } from "hono/secure-headers";
 import { DomainError } from "../commands/errors.js";
 import { EventValidationError } from "../events/event-log.js";
 import { authenticate } from "./auth.js";
@@ -13,6 +11,7 @@ import { readConsistency } from "./consistency.js";
 import { classifyRequest, rateLimit } from "./rate-limit.js";
 import { MODULES_PATH } from "../modules/upload.js";
 import { clientIp } from "./request-context.js";
+import { requestIdAndSecurityHeaders } from "./security-headers.js";
 import type { AppDeps, AppEnv } from "./env.js";
 import { fieldErrors, problem, STATUS_BY_CODE } from "./problem.js";
 
@@ -26,16 +25,7 @@ export function createApp(deps: AppDeps) {
     },
   });
 
-  app.use(
-    requestId({
-      // accept a caller's id only if it is short and plain, so logs cannot be forged
-      generator: (c) => {
-        const given = c.req.header("x-request-id");
-        return given && /^[\w.:-]{1,128}$/.test(given) ? given : crypto.randomUUID();
-      },
-    }),
-  );
-  app.use(secureHeaders({ contentSecurityPolicy: undefined }));
+  app.use(requestIdAndSecurityHeaders());
   app.use(async (c, next) => {
     const started = performance.now();
     await withSpan(`${c.req.method} ${c.req.path}`, { traceparent: c.req.header("traceparent"), "http.request_id": c.get("requestId") }, () => next());

@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import { z } from "@hono/zod-openapi";
 import type { AppDeps, AppEnv } from "./env.js";
 import { problem } from "./problem.js";
+import { setResponseHeader } from "./request-context.js";
 
 /** Shared query parameter for read-your-writes; merged into every GET route's query schema. */
 export const ConsistencyQuery = z.object({
@@ -34,7 +35,7 @@ export function readConsistency(deps: AppDeps): MiddlewareHandler<AppEnv> {
       }
     }
     // the position before the query runs is a safe lower bound of what the answer reflects
-    c.header("X-Read-Position", String(deps.projections.position()));
+    setResponseHeader(c, "X-Read-Position", String(deps.projections.position()));
     await next();
   };
 }

@@ -4,6 +4,7 @@ import type { Clock } from "../platform/clock.js";
 import { systemClock } from "../platform/clock.js";
 import type { Coordination, RateLimitDecision } from "../platform/coordination/port.js";
 import { problem } from "./problem.js";
+import { hasNodeResponse, setResponseHeader } from "./request-context.js";
 
 const WINDOW_MS = 60_000;
 const WINDOW_SECONDS = WINDOW_MS / 1000;
@@ -64,9 +65,16 @@ export function rateLimit(opts: RateLimitOptions): MiddlewareHandler {
       for (const [name, value] of Object.entries(headers)) res.headers.set(name, value);
       return res;
     }
+    // on the Node response before the route runs (see setResponseHeader), else on Hono's after it
+    const node = hasNodeResponse(c);
+    if (node) {
+      setResponseHeader(c, "RateLimit-Policy", headers["RateLimit-Policy"]!);
+      setResponseHeader(c, "RateLimit", headers.RateLimit!);
+    }
     await next();
-    for (const [name, value] of Object.entries(headers)) {
-      if (name !== "Retry-After") c.header(name, value);
+    if (!node) {
+      c.header("RateLimit-Policy", headers["RateLimit-Policy"]);
+      c.header("RateLimit", headers.RateLimit);
     }
   };
 }

@@ -2,6 +2,8 @@ import {
   context,
   diag,
   DiagLogLevel,
+  INVALID_SPAN_CONTEXT,
+  ProxyTracerProvider,
   propagation,
   SpanStatusCode,
   trace,
@@ -28,6 +30,13 @@ export interface TelemetryOptions {
 }
 
 const TRACER_NAME = "kernel-orchestrator";
+const NOT_RECORDING = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/** True while a tracer provider is registered (startTelemetry, or a test's own). */
+function tracing(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer(TRACER_NAME) !== undefined;
+}
 
 /**
  * Starts tracing when an endpoint is configured (here or through the standard OTEL_* variables)
@@ -125,6 +134,10 @@ export type SpanAttrs = Record<string, AttributeValue | undefined> & {
  * are left out.
  */
 export async function withSpan<T>(name: string, attrs: SpanAttrs, fn: (span: Span) => Promise<T>): Promise<T> {
+  // Without a registered provider the API's tracer makes non-recording spans and its context
+  // manager does not switch contexts: the same outcome as calling fn, minus the attributes,
+  // the parent lookup and a closure per request.
+  if (!tracing()) return fn(NOT_RECORDING);
   const { traceparent, ...rest } = attrs;
   const attributes: Attributes = {};
   for (const [k, v] of Object.entries(rest)) if (v !== undefined) attributes[k] = v;

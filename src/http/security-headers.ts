@@ -1,0 +1,53 @@
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "./env.js";
+import { hasNodeResponse, setResponseHeader } from "./request-context.js";
+
+/**
+ * hono/secure-headers' defaults (with no Content-Security-Policy: the dashboard sets its own),
+ * written out so that they can go on the Node response before the route runs.
+ */
+const SECURITY_HEADERS: [string, string][] = [
+  ["Cross-Origin-Resource-Policy", "same-origin"],
+  ["Cross-Origin-Opener-Policy", "same-origin"],
+  ["Origin-Agent-Cluster", "?1"],
+  ["Referrer-Policy", "no-referrer"],
+  ["Strict-Transport-Security", "max-age=15552000; includeSubDomains"],
+  ["X-Content-Type-Options", "nosniff"],
+  ["X-DNS-Prefetch-Control", "off"],
+  ["X-Download-Options", "noopen"],
+  ["X-Frame-Options", "SAMEORIGIN"],
+  ["X-Permitted-Cross-Domain-Policies", "none"],
+  ["X-XSS-Protection", "0"],
+];
+
+// A caller's id is kept only if it is short and plain, so logs cannot be forged: what hono's
+// requestId middleware accepted with our generator behind it, exactly.
+const PLAIN_ID = /^[\w\-=]{1,255}$/;
+const SHORT_ID = /^[\w.:-]{1,128}$/;
+
+/** The caller's X-Request-Id when it may be kept, else a new one. */
+export function requestIdOf(given: string | undefined): string {
+  return given !== undefined && (PLAIN_ID.test(given) || SHORT_ID.test(given)) ? given : crypto.randomUUID();
+}
+
+/**
+ * The request id (c.get("requestId"), echoed as X-Request-Id) and the security headers, on every
+ * response, errors and event streams included. They are set on the Node response before the route
+ * runs (src/http/request-context.ts says why); in app.request() tests, on Hono's response after it.
+ */
+export function requestIdAndSecurityHeaders(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const id = requestIdOf(c.req.header("x-request-id"));
+    c.set("requestId", id);
+    if (hasNodeResponse(c)) {
+      setResponseHeader(c, "X-Request-Id", id);
+      for (const [name, value] of SECURITY_HEADERS) setResponseHeader(c, name, value);
+      await next();
+      return;
+    }
+    c.header("X-Request-Id", id);
+    await next();
+    for (const [name, value] of SECURITY_HEADERS) c.res.headers.set(name, value);
+    c.res.headers.delete("X-Powered-By");
+  };
+}
