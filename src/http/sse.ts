@@ -1,4 +1,6 @@
 import type { ServerResponse } from "node:http";
+import type { AccessWatch } from "../identity/user-directory.js";
+import type { Principal } from "./auth.js";
 import type { Context } from "hono";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { RecordedEvent } from "../events/envelope.js";
@@ -97,7 +99,7 @@ export function streamFeed(c: Context<AppEnv>, deps: AppDeps, options: FeedOptio
     "x-content-type-options": "nosniff",
   }).headers;
   res.writeHead(200, Object.fromEntries(head));
-  new FeedConnection(res, deps, options, release).start();
+  new FeedConnection(res, deps, options, release, c.get("principal")).start();
   return RESPONSE_ALREADY_SENT;
 }
 
@@ -137,12 +139,14 @@ class FeedConnection {
   private attachment?: Attachment;
   private heartbeat?: NodeJS.Timeout;
   private readonly onShutdown = () => this.hangUp();
+  private access?: AccessWatch;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly deps: AppDeps,
     private readonly options: FeedOptions,
     private readonly release: () => void,
+    private readonly principal?: Principal,
   ) {
     this.last = options.after;
   }
@@ -162,6 +166,7 @@ class FeedConnection {
       else if (!this.live) this.catchUp();
     });
     this.deps.shutdown?.addEventListener("abort", this.onShutdown, { once: true });
+    this.access = this.deps.users.watchAccess(this.principal, () => this.revoke());
     this.attachment = this.deps.feed.attach((event) => this.onEvent(event));
     this.seenUpTo = this.attachment.position;
     this.tickMs = Math.min(config.sse.heartbeatMs, config.sse.stallTimeoutMs / 2);
@@ -251,12 +256,25 @@ class FeedConnection {
   }
 
   /**
+   * The stream was authorized when it opened and goes on only while that holds (the account
+   * enabled, the token neither signed out nor run out, no role taken away); otherwise it ends like
+   * a shutdown, so the client reconnects and the route judges it again.
+   */
+  private revoke(): void {
+    if (this.closed) return;
+    this.write(": access changed; reconnect to be authorized again\n\n");
+    this.res.end();
+    this.cleanUp();
+  }
+
+  /**
    * Checked on the heartbeat's tick rather than with a timer per write, which thousands of clients
    * would pay. A tick adds to the stall at most its own period, however late it fires: after the
    * server's loop was blocked, timers run before the I/O phase that would report the client's
    * drain, so the lateness is the server's, not the client's.
    */
   private tick(): void {
+    if (!this.access?.check()) return;
     const now = Date.now();
     const sinceTick = now - this.lastTickAt;
     this.lastTickAt = now;
@@ -294,6 +312,7 @@ class FeedConnection {
     if (this.stalled) metrics.sseConnectionsDropped.inc();
     clearInterval(this.heartbeat);
     this.deps.shutdown?.removeEventListener("abort", this.onShutdown);
+    this.access?.stop();
     this.attachment?.detach();
     this.onDrain?.();
     metrics.sseConnections.dec();

@@ -24,6 +24,13 @@ export interface UserDirectoryOptions {
  * start, then kept current from the shared live feed, so a change made on any instance applies
  * here as soon as the log has it. Authentication consults it on every request.
  */
+/** see UserDirectory.watchAccess */
+export interface AccessWatch {
+  /** false once access is lost (and `lost` has been called) */
+  check(): boolean;
+  stop(): void;
+}
+
 export class UserDirectory {
   private readonly users = new Map<string, UserState>();
   /** jti -> expiry (ms); a revoked token only needs remembering until it would expire anyway */
@@ -31,6 +38,7 @@ export class UserDirectory {
   private sweepAt = FIRST_SWEEP_AT;
   private applied = 0;
   private readonly listeners = new Set<(position: number) => void>();
+  private readonly userListeners = new Set<(username: string) => void>();
   private attachment?: Attachment;
   private readonly syncTimeoutMs: number;
 
@@ -67,6 +75,7 @@ export class UserDirectory {
   stop(): void {
     this.attachment?.detach();
     this.listeners.clear();
+    this.userListeners.clear();
   }
 
   get(username: string): UserState | undefined {
@@ -81,6 +90,49 @@ export class UserDirectory {
   onProgress(listener: (position: number) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Called with the username after each change to a user (roles, disable, password, a token signed out). */
+  onUserChange(listener: (username: string) => void): () => void {
+    this.userListeners.add(listener);
+    return () => this.userListeners.delete(listener);
+  }
+
+  /**
+   * Whether a request admitted earlier as `principal` (a live feed that is still streaming) may go
+   * on at nowMs: its token has not run out, still speaks for the user, and the user has kept every
+   * role it was admitted with (a role taken away may be the one the route required). Synchronous:
+   * it judges what this instance has applied, which is what changes it.
+   */
+  keepsAccess(principal: Principal, nowMs: number): boolean {
+    // a node's feed is the agent's desired-state watch, vouched for by the node's own credential checks
+    if (principal.roles.includes("Node")) return true;
+    if (principal.exp !== undefined && principal.exp * 1000 <= nowMs) return false;
+    const verdict = this.judge(principal);
+    return verdict.ok && principal.roles.every((role) => verdict.roles.includes(role));
+  }
+
+  /**
+   * For a response that outlives its request (a live feed): calls `lost` once, when `principal`
+   * stops keeping access; at once on a change to the user, and at `check()` (a heartbeat) for a
+   * token that has run out. Without a principal (an open route) there is nothing to lose.
+   */
+  watchAccess(principal: Principal | undefined, lost: () => void): AccessWatch {
+    if (!principal) return { check: () => true, stop: () => {} };
+    let done = false;
+    const stop = () => {
+      done = true;
+      unlisten();
+    };
+    const check = () => {
+      if (done) return false;
+      if (this.keepsAccess(principal, this.clock.now())) return true;
+      stop();
+      lost();
+      return false;
+    };
+    const unlisten = this.onUserChange((name) => name === principal.sub && check());
+    return { check, stop };
   }
 
   /** true once the directory has applied `position` (a change this instance just wrote), false after timeoutMs */
@@ -116,6 +168,7 @@ export class UserDirectory {
       const userEvent = event as unknown as UserEvent & RecordedEvent;
       this.users.set(username, userDecider.evolve(this.users.get(username) ?? userDecider.initialState, userEvent));
       if (userEvent.type === "UserTokenRevoked") this.remember(userEvent.data.jti, Date.parse(userEvent.data.expiresAt));
+      for (const listener of this.userListeners) listener(username);
     }
     this.advance(event.position);
   }

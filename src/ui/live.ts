@@ -5,6 +5,8 @@ import { DomainError } from "../commands/errors.js";
 import type { RecordedEvent } from "../events/envelope.js";
 import type { Attachment } from "../events/live-feed.js";
 import type { AppDeps, AppEnv } from "../http/env.js";
+import type { Principal } from "../http/auth.js";
+import type { AccessWatch } from "../identity/user-directory.js";
 
 /** A part of a page that keeps itself current: which events may change it, and how to draw it. */
 export interface LiveView {
@@ -36,7 +38,7 @@ export function liveFragments(c: Context<AppEnv>, deps: AppDeps, view: LiveView)
     "x-accel-buffering": "no",
     "x-content-type-options": "nosniff",
   });
-  new LiveConnection(res, deps, view, release).start();
+  new LiveConnection(res, deps, view, release, c.get("principal")).start();
   return RESPONSE_ALREADY_SENT;
 }
 
@@ -57,12 +59,14 @@ class LiveConnection {
   private blockedSince = 0;
   private closed = false;
   private readonly onShutdown = () => this.close(": server shutting down\n\n");
+  private access?: AccessWatch;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly deps: AppDeps,
     private readonly view: LiveView,
     private readonly release: () => void,
+    private readonly principal?: Principal,
   ) {}
 
   start(): void {
@@ -74,6 +78,8 @@ class LiveConnection {
       if (this.pending) this.schedule();
     });
     this.deps.shutdown?.addEventListener("abort", this.onShutdown, { once: true });
+    // drawn for the session's user and roles: it ends when they no longer hold (src/http/sse.ts alike)
+    this.access = this.deps.users.watchAccess(this.principal, () => this.close(": access changed; reconnect to be authorized again\n\n"));
     this.attachment = this.deps.feed.attach((event) => {
       if (!this.view.relevant(event)) return;
       this.pending = Math.max(this.pending, event.position);
@@ -130,6 +136,7 @@ class LiveConnection {
   }
 
   private tick(stallTimeoutMs: number): void {
+    if (!this.access?.check()) return;
     if (!this.blockedSince) return this.write(": heartbeat\n\n");
     if (Date.now() - this.blockedSince > stallTimeoutMs) this.res.destroy();
   }
@@ -147,6 +154,7 @@ class LiveConnection {
     clearInterval(this.heartbeat);
     clearTimeout(this.timer);
     this.deps.shutdown?.removeEventListener("abort", this.onShutdown);
+    this.access?.stop();
     this.attachment?.detach();
     this.deps.metrics.sseConnections.dec();
     this.release();

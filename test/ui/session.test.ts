@@ -199,4 +199,27 @@ t("sign-out needs the CSRF token, revokes the token and clears the cookie", asyn
   assert.is(bearer.status, 401, "the token itself is revoked");
 });
 
+t("signing out ends the live views opened with that session", async ({ s }) => {
+  const cookie = await cookieOf(s, ...DEMO.admin);
+  const page = await (await fetch(`${s.url}/ui/approvals`, { headers: { cookie } })).text();
+  const live = await fetch(`${s.url}/ui/approvals/events`, { headers: { cookie } });
+  assert.is(live.status, 200);
+  const reader = live.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  const ended = (async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return text;
+      text += decoder.decode(value, { stream: true });
+    }
+  })();
+  const out = await fetch(`${s.url}/ui/logout`, { method: "POST", redirect: "manual", headers: { cookie, origin: s.url, "content-type": FORM }, body: form({ _csrf: csrfIn(page) }) });
+  assert.is(out.status, 303);
+  const timeout = new Promise<string>((resolve) => setTimeout(() => resolve("still open"), 5000).unref());
+  const outcome = await Promise.race([ended, timeout]);
+  if (outcome === "still open") await reader.cancel();
+  assert.match(outcome, /access changed/, "the live view outlived the session");
+});
+
 t.run();

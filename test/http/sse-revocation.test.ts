@@ -1,0 +1,99 @@
+// A live feed is a request that lasts: what the server decided when it opened (who, which roles)
+// must keep holding while it streams. Disabling the account, signing the token out, taking a role
+// away or the token running out ends the stream; the client reconnects and is judged again.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { ManualClock } from "../../src/platform/clock.js";
+import { DEMO, startTestServer, type TestServer } from "../helpers/server.js";
+
+const clock = new ManualClock(Date.now());
+const t = suite<{ s: TestServer; admin: string }>("live feeds follow the account");
+t.before(async (ctx) => {
+  // heartbeats every 100 ms: the tick is where a token running out is noticed
+  ctx.s = await startTestServer({ SSE_HEARTBEAT_SECONDS: "0.1", JWT_TTL_SECONDS: "600" }, { clock });
+  ctx.admin = await ctx.s.login(...DEMO.admin);
+});
+t.after(async (ctx) => ctx.s.stop());
+
+let counter = 0;
+async function newUser(s: TestServer, admin: string, roles: string[]) {
+  const username = `feed${++counter}`;
+  const password = "feed-password-1";
+  const res = await s.call("/api/v1/users", { method: "POST", token: admin, json: { username, password, roles } });
+  assert.is(res.status, 201, await res.clone().text());
+  return { username, token: await s.login(username, password) };
+}
+
+/** Opens the feed and resolves with what it received once the server ends it (rejects after `ms`). */
+async function openFeed(s: TestServer, path: string, token: string, ms = 5000): Promise<{ opened: Promise<void>; ended: Promise<string> }> {
+  const res = await s.call(path, { token });
+  if (res.status !== 200) assert.unreachable(`${path}: ${res.status} ${await res.text()}`);
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  let markOpen!: () => void;
+  const opened = new Promise<void>((resolve) => (markOpen = resolve));
+  const ended = (async () => {
+    const timer = setTimeout(() => void reader.cancel(), ms);
+    try {
+      for (;;) {
+        const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+        if (text.includes("heartbeat")) markOpen();
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    return text;
+  })();
+  return { opened, ended };
+}
+
+const closedBy = (text: string) => assert.match(text, /: access changed; reconnect/, `the stream was not ended by the server:\n${text.slice(-300)}`);
+
+t("disabling the account ends its open feeds", async ({ s, admin }) => {
+  const u = await newUser(s, admin, ["Viewer"]);
+  const feed = await openFeed(s, "/api/v1/deployments/events", u.token);
+  await feed.opened;
+  assert.is((await s.call(`/api/v1/users/${u.username}/disable`, { method: "POST", token: admin })).status, 200);
+  closedBy(await feed.ended);
+  assert.is((await s.call("/api/v1/deployments/events", { token: u.token })).status, 401);
+});
+
+t("signing the token out ends the feeds opened with it", async ({ s, admin }) => {
+  const u = await newUser(s, admin, ["Viewer"]);
+  const feed = await openFeed(s, "/api/v1/deployments/events", u.token);
+  await feed.opened;
+  assert.is((await s.call("/api/v1/authentication/logout", { method: "POST", token: u.token })).status, 200);
+  closedBy(await feed.ended);
+});
+
+t("losing a role ends the feed (an Admin's secrets feed must not outlive the Admin role)", async ({ s, admin }) => {
+  const u = await newUser(s, admin, ["Admin", "Viewer"]);
+  const feed = await openFeed(s, "/api/v1/secrets/agent-join-token/events", u.token);
+  await feed.opened;
+  assert.is((await s.call(`/api/v1/users/${u.username}/roles`, { method: "PUT", token: admin, json: { roles: ["Viewer"] } })).status, 200);
+  closedBy(await feed.ended);
+  assert.is((await s.call("/api/v1/secrets/agent-join-token/events", { token: u.token })).status, 403);
+});
+
+t("a change to someone else leaves the feed open", async ({ s, admin }) => {
+  const u = await newUser(s, admin, ["Viewer"]);
+  const other = await newUser(s, admin, ["Viewer"]);
+  const feed = await openFeed(s, "/api/v1/deployments/events", u.token, 1500);
+  await feed.opened;
+  assert.is((await s.call(`/api/v1/users/${other.username}/disable`, { method: "POST", token: admin })).status, 200);
+  const text = await feed.ended; // ended by our own timeout
+  assert.not.match(text, /access changed/);
+});
+
+t("a token running out ends the feeds opened with it", async ({ s, admin }) => {
+  const u = await newUser(s, admin, ["Viewer"]);
+  const feed = await openFeed(s, "/api/v1/deployments/events", u.token);
+  await feed.opened;
+  clock.advance(601_000);
+  closedBy(await feed.ended);
+});
+
+t.run();
