@@ -33,10 +33,14 @@ export async function impact(reader: GraphReader, q: { module: string; version?:
   const versionKeys = (await reader.edgesIn(moduleKey, only("VERSION_OF"), o)).map((e) => e.from);
   const versions = versionKeys.map((k) => splitModuleVersion(k.slice("ModuleVersion:".length)).version).filter(matches).sort(semverOrder);
 
-  const runs = versions.length ? await reader.runsOf(q.module, o, versions) : [];
-  const nodes = runs
-    .map((e) => ({ nodeId: e.from.slice("Node:".length), environment: String(e.props.environment), version: String(e.props.version), since: e.openedAt, via: e.props.via ?? null }))
-    .sort((a, b) => byString(a.environment, b.environment) || byString(a.nodeId, b.nodeId));
+  // straight from the (node, module) documents of the module: no edge objects in between
+  const nodes: { nodeId: string; environment: string; version: string; since: string; via: string | null }[] = [];
+  if (versions.length) {
+    await reader.eachRunOf(q.module, o, versions, ({ slot, interval, epoch }) => {
+      nodes.push({ nodeId: slot.node, environment: epoch.environment, version: interval.version, since: interval.openedAt, via: interval.via });
+    });
+  }
+  nodes.sort((a, b) => byString(a.environment, b.environment) || byString(a.nodeId, b.nodeId));
   const environments = new Map<string, { environment: string; nodes: string[]; versions: Map<string, number> }>();
   for (const n of nodes) {
     let env = environments.get(n.environment);

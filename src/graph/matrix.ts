@@ -1,6 +1,6 @@
 // "What runs where": module x environment -> versions and node counts, now or at any position.
 import semver from "semver";
-import { NOW, type GraphReader } from "./reader.js";
+import { NOW, type GraphReader, type RunsHit } from "./reader.js";
 
 export interface MatrixCell {
   environment: string;
@@ -20,16 +20,19 @@ const byVersion = (a: string, b: string) => {
   return va && vb ? semver.compare(va, vb) : byString(a, b);
 };
 
-/** (module, environment, version) triples counted into rows, modules and environments in order */
-function tabulate(triples: Iterable<[string, string, string]>): MatrixRow[] {
-  const rows = new Map<string, Map<string, Map<string, number>>>();
-  for (const [module, environment, version] of triples) {
-    let row = rows.get(module);
-    if (!row) rows.set(module, (row = new Map()));
-    let cell = row.get(environment);
-    if (!cell) row.set(environment, (cell = new Map()));
-    cell.set(version, (cell.get(version) ?? 0) + 1);
-  }
+/** module -> environment -> version -> nodes, counted as runs are met (no list of triples first) */
+type Counts = Map<string, Map<string, Map<string, number>>>;
+
+function count(rows: Counts, module: string, environment: string, version: string): void {
+  let row = rows.get(module);
+  if (!row) rows.set(module, (row = new Map()));
+  let cell = row.get(environment);
+  if (!cell) row.set(environment, (cell = new Map()));
+  cell.set(version, (cell.get(version) ?? 0) + 1);
+}
+
+/** the counts as rows, modules and environments in order */
+function tabulate(rows: Counts): MatrixRow[] {
   return [...rows]
     .sort(([a], [b]) => byString(a, b))
     .map(([module, envs]) => ({
@@ -46,21 +49,24 @@ function tabulate(triples: Iterable<[string, string, string]>): MatrixRow[] {
 
 export async function matrix(reader: GraphReader, at: number, filter: { module?: string; environment?: string } = {}): Promise<MatrixRow[]> {
   const keep = (module: string, environment: string) => (!filter.module || module === filter.module) && (!filter.environment || environment === filter.environment);
-  const triples: [string, string, string][] = [];
+  const rows: Counts = new Map();
   if (at === NOW) {
     // now: one document per node says where it is and what it runs
     for (const node of await reader.nodeModules()) {
       const environment = node.registeredIn;
       if (environment === null) continue;
-      for (const [module, version] of Object.entries(node.modules)) if (keep(module, environment)) triples.push([module, environment, version]);
+      for (const module in node.modules) {
+        if (!Object.hasOwn(node.modules, module)) continue;
+        if (keep(module, environment)) count(rows, module, environment, node.modules[module]!);
+      }
     }
   } else {
-    const runs = filter.module ? await reader.runsOf(filter.module, { at }) : await reader.allRuns({ at });
-    for (const e of runs) {
-      const module = String(e.props.module);
-      const environment = String(e.props.environment);
-      if (keep(module, environment)) triples.push([module, environment, String(e.props.version)]);
-    }
+    // the past: every (node, module) slot's interval that held then, counted where it is met
+    const visit = ({ slot, interval, epoch }: RunsHit) => {
+      if (keep(slot.module, epoch.environment)) count(rows, slot.module, epoch.environment, interval.version);
+    };
+    if (filter.module) await reader.eachRunOf(filter.module, { at }, undefined, visit);
+    else await reader.eachRun({ at }, visit);
   }
-  return tabulate(triples);
+  return tabulate(rows);
 }

@@ -2,7 +2,7 @@
 // visible at P when open <= P < close. RUNS edges are assembled from the per-(node, module)
 // documents and cut at the end of the node's registration they began in; MEMBER_OF edges are the
 // node's registrations. Every lookup is by _id or an indexed field (from, to, module, vtype).
-import { GRAPH, vertexDocId, type EdgeDoc, type Epoch, type GraphDoc, type Interval, type NodeModulesDoc, type RunsDoc, type VertexDoc } from "../projections/graph-docs.js";
+import { GRAPH, vertexDocId, type EdgeDoc, type Epoch, type GraphDoc, type Interval, type NodeModulesDoc, type RunsDoc, type RunsInterval, type VertexDoc } from "../projections/graph-docs.js";
 import type { Collection, ReadStore } from "../projections/store/port.js";
 import { EDGE_TYPE_LIST, EDGE_TYPES, moduleVersionId, parseVertexKey, resolveEdgeName, splitModuleVersion, vertexKey, type EdgeName, type EdgeType, type VertexKey, type VertexType } from "./model.js";
 
@@ -169,23 +169,36 @@ export class GraphReader {
    * lookup impact analysis and RUN_BY are made of.
    */
   async runsOf(module: string, o: ReadOptions, versions?: readonly string[]): Promise<EdgeView[]> {
+    const out: EdgeView[] = [];
+    await this.eachRunOf(module, o, versions, (h) => out.push(runsEdge(h)));
+    return out;
+  }
+
+  /** runsOf without the edge objects: `visit` sees each visible interval */
+  async eachRunOf(module: string, o: ReadOptions, versions: readonly string[] | undefined, visit: (hit: RunsHit) => void): Promise<void> {
     const filter: Record<string, unknown> = { module, kind: "runs" };
     // only open intervals can hold now: the last version of each slot says which
     if (o.at === NOW && !o.history && versions) filter.current = versions.length === 1 ? versions[0] : { $in: [...versions] };
     const slots = (await this.docs.find(filter)) as RunsDoc[];
     const wanted = versions ? new Set(versions) : null;
-    const nodeKeys = slots.map((s) => s.from);
-    const epochs = await this.epochsOf(nodeKeys);
-    const out: EdgeView[] = [];
-    for (const slot of slots) out.push(...runsEdges(slot, epochs.get(slot.from), o, wanted));
-    return out;
+    const epochs = await this.epochsOf(slots.map((s) => s.from));
+    for (const slot of slots) eachRun(slot, epochs.get(slot.from), o, wanted, visit);
   }
 
   /** every RUNS edge at the position (the matrix at a past instant) */
   async allRuns(o: ReadOptions): Promise<EdgeView[]> {
+    const out: EdgeView[] = [];
+    await this.eachRun(o, (h) => out.push(runsEdge(h)));
+    return out;
+  }
+
+  /** allRuns without the edge objects */
+  async eachRun(o: ReadOptions, visit: (hit: RunsHit) => void): Promise<void> {
     const slots = (await this.docs.find({ kind: "runs" })) as RunsDoc[];
-    const epochs = await this.epochsOf(slots.map((s) => s.from));
-    return slots.flatMap((s) => runsEdges(s, epochs.get(s.from), o));
+    // every node's registrations in one indexed read, rather than thousands of ids in chunks
+    const epochs = new Map<VertexKey, Epoch[]>();
+    for (const d of (await this.docs.find({ vtype: "Node", kind: "vertex" })) as VertexDoc[]) epochs.set(d.key, d.epochs ?? []);
+    for (const slot of slots) eachRun(slot, epochs.get(slot.from), o, null, visit);
   }
 
   /** what every node runs now and where it is registered (one small document per node) */
@@ -228,29 +241,55 @@ function edgeView(d: EdgeDoc): EdgeView {
   return { id: d._id, type: d.type, from: d.from, to: d.to, open: d.open, openedAt: d.openedAt, close: null, closedAt: null, props: d.props };
 }
 
-/** a slot's intervals as RUNS edges, each ended no later than the registration it began in */
-function runsEdges(slot: RunsDoc, epochs: readonly Epoch[] | undefined, o: ReadOptions, versions?: ReadonlySet<string> | null): EdgeView[] {
-  const out: EdgeView[] = [];
+/** One RUNS interval as visible at a position: where it ends (as of that position) and the registration it began in. */
+export interface RunsHit {
+  slot: RunsDoc;
+  interval: RunsInterval;
+  epoch: Epoch;
+  close: number | null;
+  closedAt: string | null;
+}
+
+/**
+ * Calls `visit` for each interval of a slot visible at the position, each ended no later than the
+ * registration it began in (the one rule both the edges and the counts below are read by). No
+ * edge objects: the matrix counts a fleet's worth of these, and allocation was most of its cost.
+ */
+function eachRun(slot: RunsDoc, epochs: readonly Epoch[] | undefined, o: ReadOptions, versions: ReadonlySet<string> | null | undefined, visit: (hit: RunsHit) => void): void {
   for (const i of slot.intervals) {
+    if (i.open > o.at) break; // intervals are appended in log order
     if (versions && !versions.has(i.version)) continue;
     const epoch = epochAt(epochs, i.open);
     // began while the node was not registered: the nodes read model ignored it, so do we
     if (!epoch) continue;
-    const effective = { ...i, ...minClose(i, epoch) };
-    if (!visible(effective, o)) continue;
-    const to = vertexKey("ModuleVersion", moduleVersionId(slot.module, i.version));
-    out.push({
-      id: `RUNS:${slot.from}->${to}:${i.open}`,
-      type: "RUNS",
-      from: slot.from,
-      to,
-      open: i.open,
-      openedAt: i.openedAt,
-      ...asOf(effective, o),
-      props: { module: slot.module, version: i.version, environment: epoch.environment, since: i.openedAt, via: i.via, ...(i.digest ? { digest: i.digest } : {}) },
-    });
+    const end = minClose(i, epoch);
+    if (!o.history && end.close !== null && end.close <= o.at) continue;
+    // a close after the position read at is the future: not shown
+    const shown = end.close !== null && end.close <= o.at;
+    visit({ slot, interval: i, epoch, close: shown ? end.close : null, closedAt: shown ? end.closedAt : null });
   }
+}
+
+/** a slot's intervals as RUNS edges */
+function runsEdges(slot: RunsDoc, epochs: readonly Epoch[] | undefined, o: ReadOptions, versions?: ReadonlySet<string> | null): EdgeView[] {
+  const out: EdgeView[] = [];
+  eachRun(slot, epochs, o, versions, (h) => out.push(runsEdge(h)));
   return out;
+}
+
+function runsEdge({ slot, interval: i, epoch, close, closedAt }: RunsHit): EdgeView {
+  const to = vertexKey("ModuleVersion", moduleVersionId(slot.module, i.version));
+  return {
+    id: `RUNS:${slot.from}->${to}:${i.open}`,
+    type: "RUNS",
+    from: slot.from,
+    to,
+    open: i.open,
+    openedAt: i.openedAt,
+    close,
+    closedAt,
+    props: { module: slot.module, version: i.version, environment: epoch.environment, since: i.openedAt, via: i.via, ...(i.digest ? { digest: i.digest } : {}) },
+  };
 }
 
 function memberEdges(node: VertexDoc, o: ReadOptions): EdgeView[] {
