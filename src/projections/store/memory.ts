@@ -410,15 +410,25 @@ function isOlder(doc: Doc, stored: Doc | undefined): boolean {
   return typeof doc.lastPosition === "number" && typeof stored?.lastPosition === "number" && doc.lastPosition < stored.lastPosition;
 }
 
-/** `replacing`: the same _id is written back at once, so its place in sortedIds stays. */
-function removeDoc(state: CollectionState, id: string, replacing = false): boolean {
+/** the same plain value (or none) at an index's path in both documents: the entry stays as it is */
+function sameIndexed(index: FieldIndex, a: Doc, b: Doc): boolean {
+  const v = scalarAt(a, index.path);
+  return v !== UNDECIDED && v === scalarAt(b, index.path);
+}
+
+/**
+ * `replacing`: the same _id is written back at once, so its place in sortedIds stays; `next`, what
+ * replaces it, keeps the field-index entries whose value it does not change (a projection rewrites
+ * many documents per batch and most keep their indexed fields).
+ */
+function removeDoc(state: CollectionState, id: string, replacing = false, next?: Doc): boolean {
   const old = state.docs.get(id);
   if (!old) return false;
   for (const index of state.unique.values()) {
     const key = indexKey(old, index.spec);
     if (index.owners.get(key) === id) index.owners.delete(key);
   }
-  for (const index of state.fields.values()) unindexDoc(index, old);
+  for (const index of state.fields.values()) if (!next || !sameIndexed(index, old, next)) unindexDoc(index, old);
   state.docs.delete(id);
   if (state.sortedIds && !replacing) {
     const at = bound(state.sortedIds, id, false);
@@ -471,9 +481,10 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
       if (owner !== undefined && owner !== doc._id) throw new DuplicateKeyError(this.name, index.spec.name);
       keys.push([index, key]);
     }
-    const isNew = !removeDoc(state, doc._id, true);
+    const old = state.docs.get(doc._id);
+    const isNew = !removeDoc(state, doc._id, true, doc);
     for (const [index, key] of keys) index.owners.set(key, doc._id);
-    for (const index of state.fields.values()) indexDoc(index, doc);
+    for (const index of state.fields.values()) if (!old || !sameIndexed(index, old, doc)) indexDoc(index, doc);
     state.docs.set(doc._id, doc);
     if (isNew && state.sortedIds) {
       const ids = state.sortedIds;
