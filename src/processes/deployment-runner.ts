@@ -18,6 +18,7 @@ import { withSpan } from "../platform/telemetry.js";
 import type { Color } from "../strategies/plan-types.js";
 import { advance, type Advance, type AssignmentOutcome, type Observation } from "./deployment-process.js";
 import { recordDeploymentMetrics } from "./deployment-metrics.js";
+import { waveDependencyFacts } from "../graph/dependencies.js";
 
 const STEP_GAP_MS = 50;
 /** events that carry the outcome of an assignment (src/projections/nodes.ts, nodeOutcomesProjection) */
@@ -388,6 +389,16 @@ export class DeploymentRunner {
     } catch (err) {
       throw new ProcessStepError(err, last, state);
     }
+    // a wave about to start is judged on what its nodes run now: read then, for its nodes only
+    for (let round = 0; decided.needsDependencies; round++) {
+      if (round === 3) throw new ProcessStepError(new Error("the process keeps asking what the wave's nodes run"), last, state);
+      obs = { ...obs, waveDependencies: await waveDependencyFacts(this.deps.readStore, log, state, decided.needsDependencies) };
+      try {
+        decided = step(state, obs, now);
+      } catch (err) {
+        throw new ProcessStepError(err, last, state);
+      }
+    }
     const { events, wakeAt } = decided;
     // a queued deployment waits for its cluster: look again every second (the read model that says
     // the cluster is free may lag the event that freed it)
@@ -474,7 +485,14 @@ export class DeploymentRunner {
     const since = now - 2 * (state.settings?.analysisWindowMs ?? 120_000);
     const view = whole ? await fleetView(this.deps.readStore, env, state.moduleName, since) : { outcomes: await this.inFlightOutcomes(state, env) };
     const activeColor = state.strategy === "BlueGreen" ? await this.activeColor(env, state.executionId) : undefined;
-    return { ...view, mayStart: await this.mayStart(state), resumedAt: Math.max(this.startedAt, watchingSince), ...(activeColor ? { activeColor } : {}) };
+    return {
+      ...view,
+      mayStart: await this.mayStart(state),
+      resumedAt: Math.max(this.startedAt, watchingSince),
+      ...(activeColor ? { activeColor } : {}),
+      // module dependencies are judged again as each wave starts (the step asks for what to read)
+      judgeDependencies: true,
+    };
   }
 
   /**

@@ -34,7 +34,7 @@ const facts = (wave: number, dep: Record<string, string | null>, extra: Partial<
   needs: [{ name: "dep", range: "^2.0.0" }],
   dependents: [],
   forced: [],
-  nodes: Object.entries(dep).map(([nodeId, v]) => ({ nodeId, modules: v === null ? {} : { dep: v } })),
+  nodes: Object.entries(dep).map(([nodeId, v]): WaveDependencies["nodes"][number] => ({ nodeId, modules: v === null ? {} : { dep: v } })),
   ...extra,
 });
 

@@ -20,7 +20,6 @@ import { ANY_USER, requireRoles } from "../auth.js";
 import { ConsistencyQuery } from "../consistency.js";
 import type { AppDeps, AppEnv } from "../env.js";
 import { problem, problemResponses } from "../problem.js";
-import { commandContext } from "../request-context.js";
 import type { PolicyDecision } from "../../modules/policy.js";
 import type { Context } from "hono";
 import { IdempotencyHeader, idempotentCommand } from "../idempotency.js";
@@ -202,6 +201,22 @@ function refusedByTrustPolicy(c: Context<AppEnv>, body: { moduleName: string; ve
 
 const stripDoc = ({ _id, lastPosition, state, tenantId, ...view }: DeploymentDoc) => view;
 
+/**
+ * A request refused inside the keyed command (trust policy, dependencies), with its problem
+ * answer. Thrown, so the Idempotency-Key is released rather than spent on the refusal (the same
+ * request may be tried again once the fleet is fixed); the code is what the key's release
+ * records (its 422s as "validation").
+ */
+class Refused extends DomainError {
+  constructor(
+    readonly response: Response,
+    code: "validation" | "conflict",
+    detail: string,
+  ) {
+    super(code, detail);
+  }
+}
+
 export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   const deployments = () => deps.readStore.collection<DeploymentDoc>("deployments");
 
@@ -246,35 +261,42 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
   app.openapi(createDeployment, async (c) => {
     const body = c.req.valid("json");
     const principal = c.get("principal")!;
-    // the target environment's trust policy judges the module version's verdict as of now
-    const gate = await deps.modules.gate(body.moduleName, body.version, body.targetEnvironment, { ...commandContext(c, deps), idempotencyKey: undefined });
-    if (!gate.decision.allowed) return refusedByTrustPolicy(c, body, gate.decision);
-    const trusted = {
-      ...(gate.binding && { artifact: gate.binding }),
-      trust: { level: gate.decision.level, logged: gate.decision.logged },
-    };
-    // module dependencies on the target nodes, as they are now (src/graph/dependencies.ts)
-    const needs = await judgeDeployment(deps.readStore, body, principal);
-    if (!needs.ok) return dependencyRefusal(c, needs.refusal) as never;
-    const dependencyFields = { ...(needs.dependencies && { dependencies: needs.dependencies }), ...(needs.override && { dependencyOverride: needs.override }) };
-    return idempotentCommand(c, deps, body, async (ctx) => {
-      // with a key, a retry that runs again (its first attempt died midway) lands on the same deployment
-      const executionId = ctx.idempotencyKey ? deterministicUuid(`deployment:${principal.sub}:${ctx.idempotencyKey}`) : randomUUID();
-      if (deps.config.deploymentQueueMode === "reject") {
-        const active = { targetEnvironment: body.targetEnvironment, executionId: { $ne: executionId }, status: { $in: ["Pending", "Running", "Paused", "RollingBack"] } };
-        const busy = await deployments().find(active, { limit: 1 });
-        if (busy[0]) throw conflict(`${body.targetEnvironment} already has an active deployment`, { activeExecutionId: busy[0].executionId });
-      }
-      const settings = resolveSettings(body.targetEnvironment, deps.config.strategyOverrides, {
-        approval: { timeoutMs: deps.config.approvals.timeoutMs, allowSelfApproval: deps.config.approvals.allowSelfApproval },
+    try {
+      return await idempotentCommand(c, deps, body, async (ctx) => {
+        // Judged inside the keyed command: a retry of a request that was answered gets that answer
+        // again, whatever the fleet or the trust policy say now; a refused one spends no key.
+        // The target environment's trust policy judges the module version's verdict as of now.
+        const gate = await deps.modules.gate(body.moduleName, body.version, body.targetEnvironment, { ...ctx, idempotencyKey: undefined });
+        if (!gate.decision.allowed) throw new Refused(refusedByTrustPolicy(c, body, gate.decision), "validation", "refused by the trust policy");
+        const trusted = {
+          ...(gate.binding && { artifact: gate.binding }),
+          trust: { level: gate.decision.level, logged: gate.decision.logged },
+        };
+        // module dependencies on the target nodes, as they are now (src/graph/dependencies.ts)
+        const needs = await judgeDeployment(deps.readStore, body, principal);
+        if (!needs.ok) throw new Refused(dependencyRefusal(c, needs.refusal), needs.refusal.status === 409 ? "conflict" : "validation", needs.refusal.detail);
+        const dependencyFields = { ...(needs.dependencies && { dependencies: needs.dependencies }), ...(needs.override && { dependencyOverride: needs.override }) };
+        // with a key, a retry that runs again (its first attempt died midway) lands on the same deployment
+        const executionId = ctx.idempotencyKey ? deterministicUuid(`deployment:${principal.sub}:${ctx.idempotencyKey}`) : randomUUID();
+        if (deps.config.deploymentQueueMode === "reject") {
+          const active = { targetEnvironment: body.targetEnvironment, executionId: { $ne: executionId }, status: { $in: ["Pending", "Running", "Paused", "RollingBack"] } };
+          const busy = await deployments().find(active, { limit: 1 });
+          if (busy[0]) throw conflict(`${body.targetEnvironment} already has an active deployment`, { activeExecutionId: busy[0].executionId });
+        }
+        const settings = resolveSettings(body.targetEnvironment, deps.config.strategyOverrides, {
+          approval: { timeoutMs: deps.config.approvals.timeoutMs, allowSelfApproval: deps.config.approvals.allowSelfApproval },
+        });
+        const result = await deploymentCommand(deps.log, deps.metrics, executionId, { type: "RequestDeployment", executionId, requestedBy: principal.sub, settings, now: ctx.now, ...body, ...trusted, ...dependencyFields }, ctx);
+        return {
+          status: 202,
+          body: { executionId, status: result.state.status, position: result.position },
+          headers: { Location: `/api/v1/deployments/${executionId}` },
+        };
       });
-      const result = await deploymentCommand(deps.log, deps.metrics, executionId, { type: "RequestDeployment", executionId, requestedBy: principal.sub, settings, now: ctx.now, ...body, ...trusted, ...dependencyFields }, ctx);
-      return {
-        status: 202,
-        body: { executionId, status: result.state.status, position: result.position },
-        headers: { Location: `/api/v1/deployments/${executionId}` },
-      };
-    });
+    } catch (err) {
+      if (err instanceof Refused) return err.response as never;
+      throw err;
+    }
   });
 
   app.openapi(listDeployments, async (c) => {
