@@ -2,6 +2,7 @@ import { userDecider, type UserState } from "../commands/user.js";
 import { userEvents, type UserEvent } from "../events/catalog/user.js";
 import type { RecordedEvent } from "../events/envelope.js";
 import type { EventLog } from "../events/event-log.js";
+import { followStreams } from "../events/follow-streams.js";
 import type { Attachment, LiveFeed } from "../events/live-feed.js";
 import { streamKey, streamPrefixes } from "../events/streams.js";
 import type { Principal } from "../http/auth.js";
@@ -10,7 +11,6 @@ import { waitForPosition } from "../projections/progress.js";
 import { judgeAccess } from "./access.js";
 
 const USER_EVENT_TYPES: ReadonlySet<string> = new Set(userEvents.map((d) => d.type));
-const CATCH_UP_BATCH = 1000;
 const FIRST_SWEEP_AT = 1024;
 
 export interface UserDirectoryOptions {
@@ -53,23 +53,7 @@ export class UserDirectory {
 
   /** Resolves once every user event up to the feed's position at the call is applied. */
   async start(): Promise<void> {
-    // events arriving while history is read wait their turn, so the fold stays in log order
-    let buffered: RecordedEvent[] | undefined = [];
-    this.attachment = this.feed.attach((event) => {
-      if (buffered) buffered.push(event);
-      else this.apply(event);
-    });
-    const upTo = this.attachment.position;
-    for (let after = 0; ; ) {
-      const batch = await this.log.readAll({ after, maxCount: CATCH_UP_BATCH, filter: { streamPrefixes: [streamPrefixes.user] } });
-      for (const event of batch) if (event.position <= upTo) this.apply(event);
-      const last = batch.at(-1);
-      if (batch.length < CATCH_UP_BATCH || !last || last.position >= upTo) break;
-      after = last.position;
-    }
-    this.advance(upTo);
-    for (const event of buffered) this.apply(event);
-    buffered = undefined;
+    this.attachment = await followStreams(this.log, this.feed, streamPrefixes.user, (e) => this.apply(e), (p) => this.advance(p));
   }
 
   stop(): void {

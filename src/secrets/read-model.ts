@@ -2,12 +2,12 @@ import { evolveSecret, initialSecretState, type SecretState } from "../commands/
 import { secretEvents, type SecretEvent } from "../events/catalog/secret.js";
 import type { RecordedEvent } from "../events/envelope.js";
 import type { EventLog } from "../events/event-log.js";
+import { followStreams } from "../events/follow-streams.js";
 import type { Attachment, LiveFeed } from "../events/live-feed.js";
 import { streamKey, streamPrefixes } from "../events/streams.js";
 import { waitForPosition } from "../projections/progress.js";
 
 const SECRET_EVENT_TYPES: ReadonlySet<string> = new Set(secretEvents.map((d) => d.type));
-const CATCH_UP_BATCH = 1000;
 
 export type SecretChangeListener = (name: string, state: SecretState, event: RecordedEvent) => void;
 
@@ -34,22 +34,7 @@ export class SecretDirectory {
 
   /** Resolves once every secret event up to the feed's position at the call is applied. */
   async start(): Promise<void> {
-    let buffered: RecordedEvent[] | undefined = [];
-    this.attachment = this.feed.attach((event) => {
-      if (buffered) buffered.push(event);
-      else this.apply(event);
-    });
-    const upTo = this.attachment.position;
-    for (let after = 0; ; ) {
-      const batch = await this.log.readAll({ after, maxCount: CATCH_UP_BATCH, filter: { streamPrefixes: [streamPrefixes.secret] } });
-      for (const event of batch) if (event.position <= upTo) this.apply(event);
-      const last = batch.at(-1);
-      if (batch.length < CATCH_UP_BATCH || !last || last.position >= upTo) break;
-      after = last.position;
-    }
-    this.advance(upTo);
-    for (const event of buffered) this.apply(event);
-    buffered = undefined;
+    this.attachment = await followStreams(this.log, this.feed, streamPrefixes.secret, (e) => this.apply(e), (p) => this.advance(p));
   }
 
   stop(): void {
