@@ -220,6 +220,7 @@ function setNode(state: DeploymentState, nodeId: string, patch: Partial<NodeStat
   if (state.nodes === ownedNodes) {
     if (lent?.nodes === ownedNodes && !lent.before.has(nodeId)) lent.before.set(nodeId, node);
     putOwn(ownedNodes, nodeId, next);
+    changeLogs.get(ownedNodes)?.add(nodeId);
     if (next.phase !== node.phase) noteInFlight(ownedNodes, next);
     return counted;
   }
@@ -232,6 +233,22 @@ function setNode(state: DeploymentState, nodeId: string, patch: Partial<NodeStat
 const inFlightIndex = new WeakMap<Record<string, NodeState>, Set<string>>();
 /** Each node's place in its map's order (the order a walk over the map sees), for the same maps. */
 const mapOrder = new WeakMap<Record<string, NodeState>, Map<string, number>>();
+
+// The ids of the nodes a fold changed in place, per nodes map, for a reader that asked
+// (trackNodeChanges): the deployments read model stores the nodes in pages and brings its stored
+// pages up to date at the cost of the nodes that changed, not of a walk over ten thousand.
+const changeLogs = new WeakMap<Record<string, NodeState>, Set<string>>();
+
+/**
+ * From now on, every node a fold changes in this map in place (or a borrowed fold puts back) is
+ * added to the returned set; the caller clears it when it has caught up. A fold that replaces the
+ * map (DeploymentPlanned) makes a new map, which has no log: the caller sees the map changed.
+ */
+export function trackNodeChanges(nodes: Record<string, NodeState>): Set<string> {
+  let log = changeLogs.get(nodes);
+  if (!log) changeLogs.set(nodes, (log = new Set()));
+  return log;
+}
 
 function noteInFlight(nodes: Record<string, NodeState>, node: NodeState): void {
   const index = inFlightIndex.get(nodes);
@@ -325,6 +342,7 @@ export function borrowNodes<T>(state: DeploymentState, work: (fold: (s: Deployme
     for (const [id, node] of mine.before) {
       putOwn(mine.nodes, id, node);
       noteInFlight(mine.nodes, node);
+      changeLogs.get(mine.nodes)?.add(id);
     }
   }
 }
@@ -333,7 +351,7 @@ export function borrowNodes<T>(state: DeploymentState, work: (fold: (s: Deployme
  * 0-100. Terminal deployments are done whatever the outcome (the status says which); a running
  * one moves with the nodes updated, kept below 100 until it has been verified.
  */
-export function deploymentProgress(state: DeploymentState): number {
+export function deploymentProgress(state: Pick<DeploymentState, "nodeCounts" | "status">): number {
   const { planned, updated } = state.nodeCounts;
   if (isTerminal(state.status)) return 100;
   return planned === 0 ? 0 : Math.min(99, Math.round((100 * updated) / planned));

@@ -12,7 +12,7 @@ import type { NodeEvent } from "../../src/events/catalog/node.js";
 import type { RecordedEvent } from "../../src/events/envelope.js";
 import { fleetNodeOf } from "../../src/fleet/fleet-view.js";
 import { advance, type AssignmentOutcome } from "../../src/processes/deployment-process.js";
-import { deploymentsProjection, type DeploymentDoc } from "../../src/projections/deployments.js";
+import { deploymentViewOf, deploymentsProjection, type DeploymentDoc } from "../../src/projections/deployments.js";
 import { desiredStateProjection, type DesiredStateDoc } from "../../src/projections/desired-state.js";
 import { nodeOutcomesProjection, nodesProjection, type NodeDoc, type OutcomeDoc } from "../../src/projections/nodes.js";
 import type { ProjectedDoc, Projection } from "../../src/projections/projection.js";
@@ -176,7 +176,7 @@ test("prototype property names as module names, node ids and labels: every deplo
       const view = read.get<DeploymentDoc>("deployments", "ex")!;
       assert.is(view.status, "Succeeded");
       const planned = Object.values(state.nodes).filter((n) => n.wave >= 0).map((n) => n.nodeId);
-      assert.equal(view.nodes.map((n) => n.nodeId).sort(), planned.sort());
+      assert.equal(deploymentViewOf(view).nodes.map((n) => n.nodeId).sort(), planned.sort());
       // a snapshot is JSON: the state read back from one folds on to the same place
       const thawed = JSON.parse(JSON.stringify(state)) as DeploymentState;
       assert.equal(Object.keys(thawed.nodes).sort(), Object.keys(state.nodes).sort());

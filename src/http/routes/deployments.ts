@@ -14,7 +14,7 @@ import { deploymentCommand, loadDeployment } from "../../commands/deployments.js
 import { conflict, DomainError, notFound } from "../../commands/errors.js";
 import { streamPrefixes, streams } from "../../events/streams.js";
 import { deterministicUuid } from "../../platform/ids.js";
-import { toDeploymentView, type DeploymentDoc } from "../../projections/deployments.js";
+import { deploymentViewOf, toDeploymentView, type DeploymentDoc } from "../../projections/deployments.js";
 import { EnvironmentSchema, resolveSettings } from "../../strategies/settings.js";
 import { ANY_USER, requireRoles } from "../auth.js";
 import { ConsistencyQuery } from "../consistency.js";
@@ -199,7 +199,7 @@ function refusedByTrustPolicy(c: Context<AppEnv>, body: { moduleName: string; ve
   }) as never;
 }
 
-const stripDoc = ({ _id, lastPosition, state, tenantId, ...view }: DeploymentDoc) => view;
+const stripDoc = (doc: DeploymentDoc) => deploymentViewOf(doc);
 
 /**
  * A request refused inside the keyed command (trust policy, dependencies), with its problem

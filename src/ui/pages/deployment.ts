@@ -5,7 +5,7 @@ import { loadDeployment } from "../../commands/deployments.js";
 import { notFound } from "../../commands/errors.js";
 import { streamPrefixes, streams } from "../../events/streams.js";
 import type { AppDeps, AppEnv } from "../../http/env.js";
-import { toDeploymentView, type DeploymentDoc, type DeploymentView } from "../../projections/deployments.js";
+import { deploymentViewOf, toDeploymentView, type DeploymentDoc, type DeploymentView } from "../../projections/deployments.js";
 import { NODES, type NodeDoc } from "../../projections/nodes.js";
 import { asOfFrom, asOfPicker, pastBanner, type AsOf } from "../as-of.js";
 import { callApi, problemText, readYourWrite, type ApiApp } from "../dispatch.js";
@@ -159,7 +159,7 @@ async function fragments(deps: AppDeps, d: DeploymentView, viewer: Viewer, asOf:
   };
 }
 
-const stripDoc = ({ _id, lastPosition, state, tenantId, ...view }: DeploymentDoc): DeploymentView => view;
+const stripDoc = (doc: DeploymentDoc): DeploymentView => deploymentViewOf(doc);
 
 /** the deployment now (the read model GET /api/v1/deployments/{id} answers from), or as of an instant (the same fold as ?at=) */
 async function deploymentView(deps: AppDeps, id: string, asOf: AsOf | null): Promise<DeploymentView> {
