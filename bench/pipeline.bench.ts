@@ -17,7 +17,9 @@ import { benchConfig } from "./config.js";
 import { startServer } from "../src/server.js";
 import { emit } from "./emit.js";
 
-const SIZES = (process.env.BENCH_PIPELINE_SIZES ?? "1000,10000").split(",").map(Number);
+/** BENCH_QUICK=1 (`npm run bench -- --quick`): one canary over 2,000 nodes (~40 s), the sizes said in each figure's conditions */
+const QUICK = process.env.BENCH_QUICK === "1";
+const SIZES = (process.env.BENCH_PIPELINE_SIZES ?? (QUICK ? "2000" : "1000,10000")).split(",").map(Number);
 const BUDGET_S = Number(process.env.BENCH_PIPELINE_BUDGET_S ?? 300);
 /** a canary still running after this long has failed (the bench reports it and goes on) */
 const TIMEOUT_S = Number(process.env.BENCH_PIPELINE_TIMEOUT_S ?? 600);
@@ -105,17 +107,12 @@ async function run(nodes: number): Promise<Result> {
     STRATEGY_SETTINGS: JSON.stringify(ZERO_WAITS),
     HEARTBEAT_UNHEALTHY_SECONDS: "3600",
     HEARTBEAT_OFFLINE_SECONDS: "7200",
+    // The in-bench agent sends every updated node's sample after each wave, seconds apart: far
+    // sooner than pacing allows (one per half interval, minutes here). Pacing is a rate limit, off
+    // in benches like the others (RATE_LIMIT_ENABLED=false).
+    HEARTBEAT_PACING: "0",
   });
   const server = await startServer(config);
-  // The in-bench agent sends every updated node's sample after each wave, seconds apart: far sooner
-  // than heartbeat pacing allows (one per half interval, minutes here). Pacing is a rate limit, off
-  // in benches like the others (RATE_LIMIT_ENABLED=false), so its key family is let through.
-  // (The in-process pacer keeps its own window unless the coordination is shared: this one is
-  // named as if it were, so pacing goes through hit(), which lets the heartbeats through.)
-  const coordination = server.deps.coordination;
-  const hit = coordination.hit.bind(coordination);
-  coordination.hit = (key, limit, windowMs) => (key.startsWith("agent-heartbeat:") ? Promise.resolve({ allowed: true, limit, remaining: limit, retryAfterMs: 0, resetMs: 0 }) : hit(key, limit, windowMs));
-  Object.defineProperty(coordination, "kind", { value: "memory (heartbeat pacing off)" });
   // a second app over the same deps: requests to it skip the socket, not the middleware
   const app = buildApp(server.deps);
   const call = async (method: string, path: string, body: unknown, token: string | undefined, want: number) => {
@@ -274,7 +271,7 @@ for (const nodes of SIZES) {
     failed(`pipeline.canary.per_node`, "ms/node", { nodes }, `the run failed: ${String(err)}`);
     continue;
   }
-  const conditions = { nodes, checkIntervalMs: ZERO_WAITS["*"].checkIntervalMs, maxInFlight: ZERO_WAITS["*"].maxInFlight ?? 100, strategy: "Canary 10/30/50/100", waits: "zero", agent: "in-bench, in-process fetch, instant", eventStore: "sqlite NORMAL", readStore: "memory", deploymentEvents: r.events };
+  const conditions = { nodes, ...(QUICK && { quick: true }), checkIntervalMs: ZERO_WAITS["*"].checkIntervalMs, maxInFlight: ZERO_WAITS["*"].maxInFlight ?? 100, strategy: "Canary 10/30/50/100", waits: "zero", agent: "in-bench, in-process fetch, instant", eventStore: "sqlite NORMAL", readStore: "memory", deploymentEvents: r.events };
   if (r.status !== "DeploymentSucceeded") {
     failed("pipeline.canary.per_node", "ms/node", conditions, `the canary ended with ${r.status}`);
     continue;
@@ -284,6 +281,6 @@ for (const nodes of SIZES) {
   emit("pipeline.canary.cpu_per_node", (r.cpuS * 1000) / nodes, "ms/node", { ...conditions, note: "CPU time (user + system) of the bench process, approve to DeploymentSucceeded" });
   if (r.watchedS === null || r.watcherError) failed("pipeline.canary.watcher_end", "s", conditions, r.watcherError ?? "the watcher failed");
   else emit("pipeline.canary.watcher_end", r.watchedS, "s", { ...conditions, from: "approve", to: "the watcher's final SSE message" });
-  emit("pipeline.register", nodes / r.registerS, "nodes/s", { nodes, note: "register + first heartbeat, in process" });
+  emit("pipeline.register", nodes / r.registerS, "nodes/s", { nodes, ...(QUICK && { quick: true }), note: "register + first heartbeat, in process" });
   lastPerNodeS = r.approveToSucceededS / nodes;
 }

@@ -61,6 +61,8 @@ const EnvSchema = z.object({
   AGENT_JOIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   HEARTBEAT_UNHEALTHY_SECONDS: z.coerce.number().positive().optional(),
   HEARTBEAT_OFFLINE_SECONDS: z.coerce.number().positive().optional(),
+  /** share of the heartbeat interval a node must leave between two stored heartbeats; 0: not paced (benches, tests) */
+  HEARTBEAT_PACING: z.coerce.number().min(0).max(1).default(0.5),
   TELEMETRY_RETENTION_SECONDS: int(1).default(3600),
   SIMULATOR: bool.optional(),
   SIMULATOR_SEED: int().default(42),
@@ -259,6 +261,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     heartbeat: {
       unhealthyAfterMs: (e.HEARTBEAT_UNHEALTHY_SECONDS ?? (dev ? 5 : 30)) * 1000,
       offlineAfterMs: (e.HEARTBEAT_OFFLINE_SECONDS ?? (dev ? 15 : 120)) * 1000,
+      pacing: e.HEARTBEAT_PACING,
     },
     telemetryRetentionMs: e.TELEMETRY_RETENTION_SECONDS * 1000,
     simulator: { enabled: e.SIMULATOR ?? dev, seed: e.SIMULATOR_SEED, clusterSizes },

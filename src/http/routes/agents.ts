@@ -169,9 +169,12 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     }
     return release;
   };
-  // whole milliseconds: Redis expiries take integers
-  const pacer = new HeartbeatPacer(deps.coordination, deps.clock, Math.floor(heartbeatIntervalMs / 2));
+  // whole milliseconds: Redis expiries take integers. HEARTBEAT_PACING=0 (benches, tests whose
+  // agents report faster than any real one) stores every heartbeat.
+  const spacingMs = Math.floor(heartbeatIntervalMs * deps.config.heartbeat.pacing);
+  const pacer = new HeartbeatPacer(deps.coordination, deps.clock, spacingMs);
   const pace = (nodeId: string) => async () => {
+    if (spacingMs === 0) return;
     try {
       await pacer.pace(nodeId);
     } catch (err) {
