@@ -19,14 +19,15 @@ import type { Color } from "../strategies/plan-types.js";
 import { advance, type Advance, type AssignmentOutcome, type Observation } from "./deployment-process.js";
 import { recordDeploymentMetrics } from "./deployment-metrics.js";
 import { waveDependencyFacts } from "../graph/dependencies.js";
+import { ClusterQueue, queueFactsOf } from "./cluster-queue.js";
 
 const STEP_GAP_MS = 50;
 /** events that carry the outcome of an assignment (src/projections/nodes.ts, nodeOutcomesProjection) */
 const OUTCOME_TYPES: ReadonlySet<string> = new Set(["ModuleInstalled", "ModuleInstallFailed", "ModuleRemoved"]);
 /** how long a step waits for the outcomes read model to show a reported outcome before stepping anyway */
 const OUTCOME_WAIT_MS = 10_000;
+/** how often the head of a queue looks again for a cluster slot another instance may still hold */
 const QUEUED_RECHECK_MS = 1000;
-const QUEUE_CACHE_MS = 250;
 /** a step that fails alike this many times in a row fails its deployment instead of trying forever */
 export const MAX_STEP_FAILURES = 5;
 const STEP_RETRY_MS = 1000;
@@ -75,6 +76,7 @@ class ProcessStepError extends Error {
 }
 
 interface Tracked {
+  /** when to step it next (epoch ms), or null: when an event or the queue wakes it; set through DeploymentRunner.wake */
   wakeAt: number | null;
   /** as of the last step: only a started deployment needs the fleet's every move */
   active: boolean;
@@ -104,7 +106,10 @@ const ACTIVE = new Set(["Running", "Paused", "RollingBack"]);
  */
 export class DeploymentRunner {
   private readonly tracked = new Map<string, Tracked>();
-  private readonly queues = new Map<string, { at: number; busy: boolean; first: string | undefined }>();
+  /** the tracked deployments with a wakeAt: a tick looks at these only, not at every one queued */
+  private readonly timed = new Set<string>();
+  /** each cluster's started deployment and ready ones in line, from the deployments' events: wakes the head when it may go */
+  private readonly queue = new ClusterQueue((id) => this.track(id, 0));
   private readonly finished = new Map<string, NonNullable<Tracked["folded"]>>();
   private readonly leases = new Map<string, Lease>();
   private timer?: NodeJS.Timeout;
@@ -220,7 +225,7 @@ export class DeploymentRunner {
   async tick(): Promise<void> {
     const now = this.deps.clock.now();
     await Promise.all(
-      [...this.tracked.entries()].filter(([, t]) => t.wakeAt !== null && t.wakeAt <= now).map(([id]) => this.stepTracked(id)),
+      [...this.timed].filter((id) => this.tracked.get(id)!.wakeAt! <= now).map((id) => this.stepTracked(id)),
     );
   }
 
@@ -230,16 +235,30 @@ export class DeploymentRunner {
     return running.finally(() => this.inFlight.delete(running));
   }
 
+  /** The deployments in flight as the read model lists them; their queue facts go to the queue (kept where the feed or a fold knows newer). */
   private async nonTerminalIds(): Promise<string[]> {
     const docs = await this.deps.readStore
-      .collection("deployments")
-      .find({ status: { $in: ["Pending", "PendingApproval", "Running", "Paused", "RollingBack"] } }, { projection: { _id: 1 } });
+      .collection<DeploymentDoc>("deployments")
+      .find(
+        { status: { $in: ["Pending", "PendingApproval", "Running", "Paused", "RollingBack"] } },
+        { projection: { _id: 1, targetEnvironment: 1, status: 1, createdAt: 1, approval: 1, lastPosition: 1, "state.queued": 1 } },
+      );
+    for (const d of docs) {
+      const facts = queueFactsOf({ ...d, queued: d.state?.queued }, d.lastPosition);
+      if (facts) this.queue.set(d._id, facts);
+    }
     return docs.map((d) => d._id);
   }
 
   private onEvent(event: RecordedEvent): void {
     const category = streamCategory(event.streamId);
-    if (category === "deployment") this.track(streamKey(event.streamId), 0);
+    if (category === "deployment") {
+      const id = streamKey(event.streamId);
+      this.queue.apply(id, event);
+      // it said it waits behind another, and still does: nothing to decide until the queue wakes it
+      if (event.type === "DeploymentQueued" && this.queue.waitingBehind(id)) return;
+      this.track(id, 0);
+    }
     else if (category === "node" && OUTCOME_TYPES.has(event.type)) this.onOutcome(event);
   }
 
@@ -276,9 +295,11 @@ export class DeploymentRunner {
     if (!t) {
       const folded = this.finished.get(id);
       this.finished.delete(id);
-      this.tracked.set(id, { wakeAt: wakeAt ?? 0, busy: false, again: false, watchingSince: null, folded, lastStepAt: 0, active: false });
+      const added: Tracked = { wakeAt: null, busy: false, again: false, watchingSince: null, folded, lastStepAt: 0, active: false };
+      this.tracked.set(id, added);
+      this.wake(id, added, wakeAt ?? 0);
     } else if (wakeAt !== null && (t.wakeAt === null || wakeAt < t.wakeAt)) {
-      t.wakeAt = wakeAt;
+      this.wake(id, t, wakeAt);
     }
     const due = this.tracked.get(id)!.wakeAt;
     const delay = due === null ? 0 : due - this.deps.clock.now();
@@ -296,6 +317,13 @@ export class DeploymentRunner {
         void this.tick();
       });
     }
+  }
+
+  /** Sets when a tracked deployment is stepped next (null: not by time). */
+  private wake(id: string, t: Tracked, at: number | null): void {
+    t.wakeAt = at;
+    if (at === null) this.timed.delete(id);
+    else this.timed.add(id);
   }
 
   private async step(id: string): Promise<void> {
@@ -318,7 +346,7 @@ export class DeploymentRunner {
       t.failing = false;
       t.stepFailures = undefined;
     } catch (err) {
-      t.wakeAt = this.deps.clock.now() + STEP_RETRY_MS;
+      this.wake(id, t, this.deps.clock.now() + STEP_RETRY_MS);
       // stores closed under a step at shutdown: nothing to report, the next owner decides again
       if (this.stopped && !(err instanceof ProcessStepError)) return;
       if (err instanceof ProcessStepError) {
@@ -347,7 +375,8 @@ export class DeploymentRunner {
       // work is taken over at most 1.5 lease periods after its last renewal.
       this.leases.delete(id);
       t.watchingSince = null;
-      t.wakeAt = clock.now() + this.leaseTtlMs / 2;
+      // one queued behind another needs nobody until the queue wakes it (on every instance)
+      this.wake(id, t, this.queue.waitingBehind(id) ? null : clock.now() + this.leaseTtlMs / 2);
       return;
     }
     // A new grant (not a renewal of ours) means we start watching now: install timeouts that ran
@@ -370,15 +399,21 @@ export class DeploymentRunner {
     }
     t.folded = { state, last };
     t.active = ACTIVE.has(state.status);
+    const facts = queueFactsOf(state, last.position);
+    if (facts) this.queue.set(id, facts);
     if (!state.exists || isTerminal(state.status)) {
       await this.forget(id, state);
       return;
     }
     const now = clock.now();
     const step = this.deps.advance ?? advance;
-    // Most steps only collect the outcomes of what is in flight: the whole fleet (every node, the
-    // samples) is read when the step asks for it, or when it surely will (planning, verifying).
-    let obs = await this.observe(state, now, t.watchingSince ?? now, state.status === "Pending" || state.stage === "Verify");
+    const resumedAt = Math.max(this.startedAt, t.watchingSince ?? now);
+    // A deployment that is ready but not first in line, or whose cluster has a started one, cannot
+    // start: the process only says it is queued, from no observation. Otherwise most steps only
+    // collect the outcomes of what is in flight: the whole fleet (every node, the samples) is read
+    // when the step asks for it, or when it surely will (planning, verifying).
+    const inLine = state.status === "Pending" && state.waves.length === 0 && !this.queue.mayGo(state.targetEnvironment!, id);
+    let obs: Observation = inLine ? { outcomes: [], mayStart: false, resumedAt } : await this.observe(state, now, t.watchingSince ?? now, state.status === "Pending" || state.stage === "Verify");
     let decided: Advance;
     try {
       decided = step(state, obs, now);
@@ -400,9 +435,10 @@ export class DeploymentRunner {
       }
     }
     const { events, wakeAt } = decided;
-    // a queued deployment waits for its cluster: look again every second (the read model that says
-    // the cluster is free may lag the event that freed it)
-    t.wakeAt = wakeAt ?? (state.status === "Pending" && !obs.mayStart ? now + QUEUED_RECHECK_MS : null);
+    // A queued deployment waits for the queue to wake it. The one first in line whose cluster is
+    // free by the queue but not by its slot lease (held a moment longer by the deployment that just
+    // ended, here or on another instance) looks again every second.
+    this.wake(id, t, wakeAt ?? (state.status === "Pending" && !obs.mayStart && !inLine ? now + QUEUED_RECHECK_MS : null));
     if (!events.length) return;
     const trigger = last.metadata;
     const ctx: CommandContext = {
@@ -419,7 +455,8 @@ export class DeploymentRunner {
       );
       // the state after the events, lent rather than copied (the next step reads them from the log)
       borrowNodes(state, (fold) => recordDeploymentMetrics(this.deps.metrics, fold(state, events), events));
-      t.again = true;
+      // decide again on what changed meanwhile; not after only saying it is queued (the queue wakes it)
+      if (!(inLine && events.every((e) => e.type === "DeploymentQueued"))) t.again = true;
     } catch (err) {
       if (err instanceof EventValidationError) throw new ProcessStepError(err, last, state);
       if (!(err instanceof WrongExpectedRevisionError)) throw err;
@@ -453,7 +490,7 @@ export class DeploymentRunner {
     try {
       await log.append(streamId, log.envelope(events, (i) => metadataFor(ctx, streamId, i)), err.last.revision);
       t.stepFailures = undefined;
-      t.wakeAt = clock.now(); // the next step folds the failure and lets the deployment go
+      this.wake(id, t, clock.now()); // the next step folds the failure and lets the deployment go
     } catch (appendErr) {
       // someone else wrote first (the next step decides again), or the store is down (retried)
       if (!(appendErr instanceof WrongExpectedRevisionError)) logger.error({ err: appendErr, executionId: id }, "could not record the deployment's failure; retrying");
@@ -463,6 +500,7 @@ export class DeploymentRunner {
   private async forget(id: string, state: DeploymentState): Promise<void> {
     const t = this.tracked.get(id);
     this.tracked.delete(id);
+    this.timed.delete(id);
     // a finished deployment can still receive events (a manual rollback): keep its fold, so waking
     // it again reads only what is new; bounded, oldest out first
     if (t?.folded) {
@@ -476,6 +514,8 @@ export class DeploymentRunner {
     if (state.targetEnvironment) {
       const slot = await this.deps.coordination.acquire(`lease:cluster:${state.targetEnvironment}`, id, 1).catch(() => null);
       if (slot) await this.deps.coordination.release(slot).catch(() => {});
+      // the head may have asked for the slot before it was free: it need not wait for its recheck
+      this.queue.slotReleased(state.targetEnvironment);
     }
   }
 
@@ -537,42 +577,8 @@ export class DeploymentRunner {
     const env = state.targetEnvironment!;
     const started = ACTIVE.has(state.status) || state.waves.length > 0;
     if (!started && state.status !== "Pending") return false;
-    if (!started) {
-      const queue = await this.queueOf(env);
-      if (queue.busy || (queue.first !== undefined && queue.first !== state.executionId)) return false;
-    }
+    if (!started && !this.queue.mayGo(env, state.executionId)) return false;
     const slot = await this.deps.coordination.acquire(`lease:cluster:${env}`, state.executionId, 60_000);
     return slot !== null;
   }
-
-  /**
-   * Whether the cluster has a started deployment, and which waiting one was ready first. Read at
-   * most every QUEUE_CACHE_MS per environment: with hundreds queued, each asking would scan them all.
-   *
-   * Ready means Pending: requested (no approval needed) or approved. The queue is in the order they
-   * became ready, so an approval given late does not put its deployment ahead of one that was
-   * approved earlier and has waited for the cluster since; one waiting for approval is not in line.
-   */
-  private async queueOf(env: string): Promise<{ busy: boolean; first: string | undefined }> {
-    const now = this.deps.clock.now();
-    const cached = this.queues.get(env);
-    if (cached && now - cached.at < QUEUE_CACHE_MS) return cached;
-    const docs = await this.deps.readStore
-      .collection<DeploymentDoc>("deployments")
-      .find({ targetEnvironment: env, status: { $in: ["Pending", ...ACTIVE] } }, { projection: { status: 1, executionId: 1, createdAt: 1, approval: 1 } });
-    const waiting = docs.filter((d) => d.status === "Pending").map((d) => ({ id: d.executionId, readyAt: readyAt(d) }));
-    waiting.sort((a, b) => (a.readyAt !== b.readyAt ? (a.readyAt < b.readyAt ? -1 : 1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const queue = {
-      at: now,
-      busy: docs.some((d) => ACTIVE.has(String(d.status))),
-      first: waiting[0]?.id,
-    };
-    this.queues.set(env, queue);
-    return queue;
-  }
-}
-
-/** When a Pending deployment became ready to start: its approval, or its request when it needed none (ISO times sort as text). */
-function readyAt(doc: Pick<DeploymentDoc, "createdAt" | "approval">): string {
-  return doc.approval?.decidedAt ?? doc.createdAt ?? "";
 }
