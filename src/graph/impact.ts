@@ -36,7 +36,7 @@ export async function impact(reader: GraphReader, q: { module: string; version?:
   // straight from the (node, module) documents of the module: no edge objects in between
   const nodes: { nodeId: string; environment: string; version: string; since: string; via: string | null }[] = [];
   if (versions.length) {
-    await reader.eachRunOf(q.module, o, versions, ({ slot, interval, epoch }) => {
+    await reader.eachRunOf(q.module, o, versions, (slot, interval, epoch) => {
       nodes.push({ nodeId: slot.node, environment: epoch.environment, version: interval.version, since: interval.openedAt, via: interval.via });
     });
   }

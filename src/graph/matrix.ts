@@ -1,6 +1,6 @@
 // "What runs where": module x environment -> versions and node counts, now or at any position.
 import semver from "semver";
-import { NOW, type GraphReader, type RunsHit } from "./reader.js";
+import { NOW, type GraphReader, type RunsVisitor } from "./reader.js";
 
 export interface MatrixCell {
   environment: string;
@@ -62,7 +62,7 @@ export async function matrix(reader: GraphReader, at: number, filter: { module?:
     }
   } else {
     // the past: every (node, module) slot's interval that held then, counted where it is met
-    const visit = ({ slot, interval, epoch }: RunsHit) => {
+    const visit: RunsVisitor = (slot, interval, epoch) => {
       if (keep(slot.module, epoch.environment)) count(rows, slot.module, epoch.environment, interval.version);
     };
     if (filter.module) await reader.eachRunOf(filter.module, { at }, undefined, visit);

@@ -77,16 +77,6 @@ const visible = (i: { open: number; close?: number | null }, o: ReadOptions) => 
 /** a close after the position read at is the future: not shown */
 const asOf = (i: Interval, o: ReadOptions) => (i.close !== null && i.close <= o.at ? { close: i.close, closedAt: i.closedAt } : { close: null, closedAt: null });
 
-function minClose(a: Interval, b: Interval): Pick<Interval, "close" | "closedAt"> {
-  if (a.close === null) return { close: b.close, closedAt: b.closedAt };
-  if (b.close === null || a.close <= b.close) return { close: a.close, closedAt: a.closedAt };
-  return { close: b.close, closedAt: b.closedAt };
-}
-
-/** the registration a position falls in */
-const epochAt = (epochs: readonly Epoch[] | undefined, position: number) =>
-  epochs?.find((e) => e.open <= position && (e.close === null || position < e.close));
-
 export class GraphReader {
   constructor(private readonly store: ReadStore) {}
 
@@ -170,12 +160,12 @@ export class GraphReader {
    */
   async runsOf(module: string, o: ReadOptions, versions?: readonly string[]): Promise<EdgeView[]> {
     const out: EdgeView[] = [];
-    await this.eachRunOf(module, o, versions, (h) => out.push(runsEdge(h)));
+    await this.eachRunOf(module, o, versions, (slot, i, epoch, end) => out.push(runsEdge(slot, i, epoch, end, o)));
     return out;
   }
 
   /** runsOf without the edge objects: `visit` sees each visible interval */
-  async eachRunOf(module: string, o: ReadOptions, versions: readonly string[] | undefined, visit: (hit: RunsHit) => void): Promise<void> {
+  async eachRunOf(module: string, o: ReadOptions, versions: readonly string[] | undefined, visit: RunsVisitor): Promise<void> {
     const filter: Record<string, unknown> = { module, kind: "runs" };
     // only open intervals can hold now: the last version of each slot says which
     if (o.at === NOW && !o.history && versions) filter.current = versions.length === 1 ? versions[0] : { $in: [...versions] };
@@ -188,12 +178,12 @@ export class GraphReader {
   /** every RUNS edge at the position (the matrix at a past instant) */
   async allRuns(o: ReadOptions): Promise<EdgeView[]> {
     const out: EdgeView[] = [];
-    await this.eachRun(o, (h) => out.push(runsEdge(h)));
+    await this.eachRun(o, (slot, i, epoch, end) => out.push(runsEdge(slot, i, epoch, end, o)));
     return out;
   }
 
   /** allRuns without the edge objects */
-  async eachRun(o: ReadOptions, visit: (hit: RunsHit) => void): Promise<void> {
+  async eachRun(o: ReadOptions, visit: RunsVisitor): Promise<void> {
     const slots = (await this.docs.find({ kind: "runs" })) as RunsDoc[];
     // every node's registrations in one indexed read, rather than thousands of ids in chunks
     const epochs = new Map<VertexKey, Epoch[]>();
@@ -241,43 +231,49 @@ function edgeView(d: EdgeDoc): EdgeView {
   return { id: d._id, type: d.type, from: d.from, to: d.to, open: d.open, openedAt: d.openedAt, close: null, closedAt: null, props: d.props };
 }
 
-/** One RUNS interval as visible at a position: where it ends (as of that position) and the registration it began in. */
-export interface RunsHit {
-  slot: RunsDoc;
-  interval: RunsInterval;
-  epoch: Epoch;
-  close: number | null;
-  closedAt: string | null;
+/**
+ * Sees one RUNS interval visible at a position: its slot, the registration it began in, and `end`,
+ * whichever of the two ends first (its close and closedAt are the edge's, as of any position).
+ */
+export type RunsVisitor = (slot: RunsDoc, interval: RunsInterval, epoch: Epoch, end: Interval) => void;
+
+/** the registration a position falls in (a loop: this runs once per interval of a fleet) */
+function epochAt(epochs: readonly Epoch[] | undefined, position: number): Epoch | undefined {
+  if (!epochs) return undefined;
+  for (let k = epochs.length - 1; k >= 0; k--) {
+    const e = epochs[k]!;
+    if (e.open <= position) return e.close === null || position < e.close ? e : undefined;
+  }
+  return undefined;
 }
 
 /**
  * Calls `visit` for each interval of a slot visible at the position, each ended no later than the
- * registration it began in (the one rule both the edges and the counts below are read by). No
- * edge objects: the matrix counts a fleet's worth of these, and allocation was most of its cost.
+ * registration it began in (the one rule both the edges and the counts below are read by). Nothing
+ * allocated per interval: the matrix counts a fleet's worth of these, and allocation was most of
+ * its cost.
  */
-function eachRun(slot: RunsDoc, epochs: readonly Epoch[] | undefined, o: ReadOptions, versions: ReadonlySet<string> | null | undefined, visit: (hit: RunsHit) => void): void {
+function eachRun(slot: RunsDoc, epochs: readonly Epoch[] | undefined, o: ReadOptions, versions: ReadonlySet<string> | null | undefined, visit: RunsVisitor): void {
   for (const i of slot.intervals) {
     if (i.open > o.at) break; // intervals are appended in log order
     if (versions && !versions.has(i.version)) continue;
     const epoch = epochAt(epochs, i.open);
     // began while the node was not registered: the nodes read model ignored it, so do we
     if (!epoch) continue;
-    const end = minClose(i, epoch);
+    const end = i.close === null || (epoch.close !== null && epoch.close < i.close) ? epoch : i;
     if (!o.history && end.close !== null && end.close <= o.at) continue;
-    // a close after the position read at is the future: not shown
-    const shown = end.close !== null && end.close <= o.at;
-    visit({ slot, interval: i, epoch, close: shown ? end.close : null, closedAt: shown ? end.closedAt : null });
+    visit(slot, i, epoch, end);
   }
 }
 
 /** a slot's intervals as RUNS edges */
 function runsEdges(slot: RunsDoc, epochs: readonly Epoch[] | undefined, o: ReadOptions, versions?: ReadonlySet<string> | null): EdgeView[] {
   const out: EdgeView[] = [];
-  eachRun(slot, epochs, o, versions, (h) => out.push(runsEdge(h)));
+  eachRun(slot, epochs, o, versions, (s, i, epoch, end) => out.push(runsEdge(s, i, epoch, end, o)));
   return out;
 }
 
-function runsEdge({ slot, interval: i, epoch, close, closedAt }: RunsHit): EdgeView {
+function runsEdge(slot: RunsDoc, i: RunsInterval, epoch: Epoch, end: Interval, o: ReadOptions): EdgeView {
   const to = vertexKey("ModuleVersion", moduleVersionId(slot.module, i.version));
   return {
     id: `RUNS:${slot.from}->${to}:${i.open}`,
@@ -286,8 +282,7 @@ function runsEdge({ slot, interval: i, epoch, close, closedAt }: RunsHit): EdgeV
     to,
     open: i.open,
     openedAt: i.openedAt,
-    close,
-    closedAt,
+    ...asOf(end, o),
     props: { module: slot.module, version: i.version, environment: epoch.environment, since: i.openedAt, via: i.via, ...(i.digest ? { digest: i.digest } : {}) },
   };
 }

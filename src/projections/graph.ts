@@ -109,6 +109,9 @@ class Plan {
         ? { ...base, props: { ...base.props } }
         : { _id: vertexDocId(key), kind: "vertex", vtype: type, vid: id, key, firstPosition: this.position, firstAt: this.at, props: {}, lastPosition: 0 };
       change(v);
+      // nothing changed (most mentions: a module version installed again): the document as it was,
+      // whose parts the store then shares instead of copying and freezing them once more
+      if (base && sameFields(base, v, "props") && sameFields(base.props, v.props)) return base;
       const { lastPosition: _runnerSetsIt, ...stored } = v;
       return stored;
     });
@@ -166,6 +169,14 @@ class Plan {
       return { _id: runsDocId(nodeId, module), kind: "runs", from: vertexKey("Node", nodeId), node: nodeId, module, current: next?.version ?? null, intervals };
     });
   }
+}
+
+/** the same own fields holding the same values (but `skip`, which the caller compares itself) */
+function sameFields(a: Record<string, unknown>, b: Record<string, unknown>, skip?: string): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys) if (k !== skip && (!Object.hasOwn(b, k) || a[k] !== b[k])) return false;
+  return true;
 }
 
 function envsSeen(v: VertexDoc, environment: string): string | string[] {
