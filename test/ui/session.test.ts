@@ -5,6 +5,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { DEMO, startTestServer, type TestServer } from "../helpers/server.js";
 import { requestDeployment } from "../helpers/deployments.js";
+import { registerAgent } from "../fleet/helpers.js";
 
 const t = suite<{ s: TestServer }>("dashboard session over HTTP");
 t.before(async (ctx) => {
@@ -220,6 +221,24 @@ t("signing out ends the live views opened with that session", async ({ s }) => {
   const outcome = await Promise.race([ended, timeout]);
   if (outcome === "still open") await reader.cancel();
   assert.match(outcome, /access changed/, "the live view outlived the session");
+});
+
+t("a big cluster is counted whole and drawn a page at a time, with a link to the next page", async ({ s }) => {
+  const cookie = await cookieOf(s, ...DEMO.viewer);
+  for (let i = 0; i < 205; i += 41) {
+    await Promise.all(Array.from({ length: 41 }, (_, k) => registerAgent(s, `stg-${String(i + k).padStart(3, "0")}`, "Staging")));
+  }
+  const first = await (await fetch(`${s.url}/ui/clusters/Staging`, { headers: { cookie } })).text();
+  assert.is(first.match(/<li class="node /g)?.length, 200);
+  assert.match(first, /200 of 205 shown/);
+  const next = /href="(\/ui\/clusters\/Staging\?cursor=[^"]+)"/.exec(first)?.[1];
+  assert.ok(next, "a link to the next page");
+  const second = await (await fetch(`${s.url}${next!.replace(/&amp;/g, "&")}`, { headers: { cookie } })).text();
+  assert.is(second.match(/<li class="node /g)?.length, 5);
+  assert.match(second, /stg-204/);
+  assert.not.match(second, /stg-000/);
+  const forged = await fetch(`${s.url}/ui/clusters/Staging?cursor=not-ours`, { headers: { cookie } });
+  assert.is(forged.status, 400);
 });
 
 t.run();

@@ -58,10 +58,15 @@ function metricLine(m: Detail["nodes"][number]["metrics"]): Html {
   return html`<span class="metrics num"><span>CPU ${round(m.cpu, 1)} %</span> <span>mem ${round(m.memory, 1)} %</span> <span>p95 ${round(m.latencyP95Ms, 0)} ms</span> <span>err ${round(m.errorRate * 100, 2)} %</span></span>`;
 }
 
-function nodeGrid(nodes: AnyNode[], now: number, past: boolean): Html {
-  if (!nodes.length) return html`<p class="empty">No nodes ${past ? "were registered then" : "are registered"} in this environment.</p>`;
-  const by = (s: string) => nodes.filter((n) => n.status === s).length;
-  return html`<p class="counts"><span class="h-healthy">${by("Healthy")} Healthy</span> · <span class="h-unhealthy">${by("Unhealthy")} Unhealthy</span> · <span class="h-offline">${by("Offline")} Offline</span></p>
+/** nodes drawn per page: a 10,000-node cluster is counted whole but drawn a page at a time */
+const NODES_PER_PAGE = 200;
+
+function nodeGrid(d: Detail | DetailAt, now: number, past: boolean, more: string | null): Html {
+  const nodes = d.nodes as AnyNode[];
+  if (!d.nodeCount) return html`<p class="empty">No nodes ${past ? "were registered then" : "are registered"} in this environment.</p>`;
+  return html`<p class="counts"><span class="h-healthy">${d.healthyCount} Healthy</span> · <span class="h-unhealthy">${d.unhealthyCount} Unhealthy</span> · <span class="h-offline">${d.offlineCount} Offline</span>${
+    d.nodeCount > nodes.length ? html` · <span class="muted">${nodes.length} of ${d.nodeCount} shown</span>` : none
+  }</p>
   <ul class="node-grid" aria-label="Nodes by health">${nodes.map(
     (n) => html`<li class="node h-${cls(n.status)}" data-status="${n.status}" data-node="${n.nodeId}">
       <span class="host">${n.hostname}</span>
@@ -71,7 +76,7 @@ function nodeGrid(nodes: AnyNode[], now: number, past: boolean): Html {
       ${past ? none : html`<span class="muted">heartbeat ${n.lastHeartbeatAt ? age(n.lastHeartbeatAt, now) : "never"}</span>`}
       ${metricLine(n.metrics ?? null)}
     </li>`,
-  )}</ul>`;
+  )}</ul>${more ? html`<p><a href="${more}">Next ${NODES_PER_PAGE} nodes ›</a></p>` : none}`;
 }
 
 function detailSummary(d: Detail | DetailAt): Html {
@@ -96,10 +101,12 @@ function charts(env: Environment, asOf: AsOf | null, now: number): Html {
   </div>`;
 }
 
-async function clusterFragments(deps: AppDeps, env: Environment, asOf: AsOf | null) {
+async function clusterFragments(deps: AppDeps, env: Environment, asOf: AsOf | null, cursor: string | undefined) {
   const now = deps.clock.now();
-  const d = asOf ? await clusterDetailAt(deps.log, deps.readStore, env, asOf.ms) : await clusterDetail(deps.readStore, env);
-  return { summary: detailSummary(d), nodes: nodeGrid(d.nodes as AnyNode[], now, !!asOf) };
+  const page = { limit: NODES_PER_PAGE, ...(cursor !== undefined && { cursor }) };
+  const d = asOf ? await clusterDetailAt(deps.log, deps.readStore, env, asOf.ms, page) : await clusterDetail(deps.readStore, env, page);
+  const more = d.nextCursor ? `/ui/clusters/${env}?cursor=${encodeURIComponent(d.nextCursor)}${asOf ? `&at=${encodeURIComponent(asOf.iso)}` : ""}` : null;
+  return { summary: detailSummary(d), nodes: nodeGrid(d, now, !!asOf, more) };
 }
 
 /** node, cluster and deployment streams change what a cluster page shows */
@@ -135,7 +142,8 @@ export function registerClusterPages(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
     const env = environmentOf(c.req.param("env"));
     const now = deps.clock.now();
     const asOf = asOfFrom(c, now);
-    const f = await clusterFragments(deps, env, asOf);
+    const cursor = c.req.query("cursor");
+    const f = await clusterFragments(deps, env, asOf, cursor);
     const head = html`<link rel="stylesheet" href="${assetUrl("uPlot.min.css")}"><script src="${assetUrl("uPlot.iife.min.js")}" defer></script><script src="${assetUrl("charts.js")}" defer></script>`;
     const body = html`<p class="crumbs"><a href="/ui/clusters">Clusters</a> ›</p>
       <h1>${env}</h1>
@@ -145,17 +153,18 @@ export function registerClusterPages(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
       <section class="card" aria-labelledby="cs-h"><h2 id="cs-h">Summary</h2><div id="cluster-summary" sse-swap="summary">${f.summary}</div></section>
       <section aria-labelledby="cn-h"><h2 id="cn-h">Nodes</h2><div id="cluster-nodes" sse-swap="nodes">${f.nodes}</div></section>
       <section aria-labelledby="cm-h"><h2 id="cm-h">Metrics, ${asOf ? "the 15 minutes before then" : "last 15 minutes"}</h2>${charts(env, asOf, now)}</section>`;
-    return render(c, deps, { title: env, section: "clusters", live: asOf ? null : `/ui/clusters/${env}/events`, head, body });
+    return render(c, deps, { title: env, section: "clusters", live: asOf ? null : `/ui/clusters/${env}/events${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ""}`, head, body });
   });
 
   app.get("/ui/clusters/:env/events", (c) => {
     const admin = isAdmin(viewerOf(c).principal);
     const env = environmentOf(c.req.param("env"));
+    const cursor = c.req.query("cursor");
     return liveFragments(c, deps, {
       throttleMs: 250,
       relevant: clusterRelevant,
       render: async () => ({
-        ...(await clusterFragments(deps, env, null)),
+        ...(await clusterFragments(deps, env, null, cursor)),
         ...(admin && { "approvals-count": pendingBadge((await pendingApprovals(deps)).length) }),
       }),
     });
