@@ -10,8 +10,9 @@ import { AUDIT_COLLECTION, createAuditProjection, type AuditDoc } from "../src/p
 import { replayInto } from "../src/projections/runner.js";
 import { MemoryReadStore } from "../src/projections/store/memory.js";
 import { emit } from "./emit.js";
+import { sized } from "./quick.js";
 
-const N = Number(process.env.BENCH_AUDIT_EVENTS ?? 1_000_000);
+const N = sized("BENCH_AUDIT_EVENTS", 1_000_000, 50_000);
 const USERS = 200;
 const T0 = Date.parse("2026-01-01T00:00:00.000Z");
 const TYPES = ["UserLoggedIn", "DeploymentRequested", "ApprovalGranted", "NodeUpdated"] as const;

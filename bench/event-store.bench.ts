@@ -16,9 +16,10 @@ import Database from "better-sqlite3";
 import type { NewEvent } from "../src/events/envelope.js";
 import { SqliteEventStore, type SqliteSynchronous } from "../src/events/store/sqlite.js";
 import { emit } from "./emit.js";
+import { QUICK, sized } from "./quick.js";
 
-const SECONDS_PER_FIGURE = Number(process.env.BENCH_SECONDS ?? 2);
-const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 3));
+const SECONDS_PER_FIGURE = sized("BENCH_SECONDS", 2, 0.5);
+const REPEATS = Math.max(1, sized("BENCH_REPEATS", 3, 1));
 const STREAMS = 100;
 const BATCH = 100;
 const WRITERS = 64;
@@ -250,7 +251,7 @@ function ratio(name: string, num: Rate[], den: Rate[], unit: string, conditions:
   const rs = num.map((n, i) => n.perSecond / den[i]!.perSecond);
   const value = median(rs);
   process.stdout.write(
-    JSON.stringify({ name, value: Number(value.toFixed(3)), unit, conditions: { node: process.version, ...conditions, ...spread(rs) }, ratio: Number(value.toFixed(3)) }) + "\n",
+    JSON.stringify({ name, value: Number(value.toFixed(3)), unit, conditions: { node: process.version, ...(QUICK && { quick: true }), ...conditions, ...spread(rs) }, ratio: Number(value.toFixed(3)) }) + "\n",
   );
 }
 

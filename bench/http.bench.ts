@@ -15,9 +15,10 @@ import { loadConfig } from "../src/platform/config.js";
 import { startServer, type RunningServer } from "../src/server.js";
 import { emit } from "./emit.js";
 import type { LoadJob, LoadResult } from "./load-client.js";
+import { QUICK, sized } from "./quick.js";
 
 const CONCURRENCY = 16;
-const READ_MS = Number(process.env.BENCH_HTTP_READ_MS ?? 8000);
+const READ_MS = sized("BENCH_HTTP_READ_MS", 8000, 2000);
 const WRITE_MS = Number(process.env.BENCH_HTTP_WRITE_MS ?? 5000);
 const WARMUP_MS = 1000;
 const DEPLOYMENTS = 5;
@@ -83,53 +84,80 @@ async function login(server: RunningServer, username: string, password: string):
 const deploymentBody = JSON.stringify({ moduleName: "netfilter-ext", version: "2.0.0", targetEnvironment: "Development", requesterEmail: "bench@example.com" });
 const base = { concurrency: CONCURRENCY, client: "child process, http.Agent keepAlive", warmupMs: WARMUP_MS, machine: "2 cores, client and server share them" };
 
-// 1. authenticated reads through the full middleware stack
-const reads = await withServer("NORMAL", async (server) => {
+// 1. authenticated reads through the full middleware stack, and 2. the same client against a bare
+// Hono handler served the same way (the floor set by node:http and the client), measured before
+// and after the reads so that a machine getting busier moves both sides of each ratio
+let bareRequests = 0;
+const bare = new Hono().get("/x", (c) => {
+  bareRequests++;
+  return c.json({ ok: true });
+});
+const bareServer = serve({ fetch: bare.fetch, port: 0, hostname: "127.0.0.1" });
+await once(bareServer, "listening");
+const bareUrl = `http://127.0.0.1:${(bareServer.address() as AddressInfo).port}/x`;
+
+/** A GET load with the server's CPU per request (this process serves both apps; the client is a child). */
+async function measured(what: string, url: string, headers: Record<string, string>, served: () => Promise<number>): Promise<LoadResult & { cpuUsPerRequest: number }> {
+  const [cpu0, n0] = [process.cpuUsage(), await served()];
+  const r = check(what, await load({ url, method: "GET", headers, expect: 200, durationMs: READ_MS }));
+  const cpu = process.cpuUsage(cpu0);
+  return { ...r, cpuUsPerRequest: (cpu.user + cpu.system) / Math.max(1, (await served()) - n0) };
+}
+const bareLoad = () => measured("bare", bareUrl, {}, async () => bareRequests);
+
+const { bareBefore, reads, bareAfter } = await withServer("NORMAL", async (server) => {
   const token = await login(server, "admin", "Admin123!");
   const auth = { authorization: `Bearer ${token}` };
+  let executionId = "";
   for (let i = 0; i < DEPLOYMENTS; i++) {
     const res = await fetch(`${server.url}/api/v1/deployments`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: deploymentBody });
     if (res.status !== 202) throw new Error(`POST deployment: ${res.status} ${await res.text()}`);
+    executionId = ((await res.json()) as { executionId: string }).executionId;
   }
   await server.deps.projections.waitFor(await server.deps.log.headPosition(), 30_000);
-  const list = check("GET deployments", await load({ url: `${server.url}/api/v1/deployments?limit=20`, method: "GET", headers: auth, expect: 200, durationMs: READ_MS }));
-  const me = check("GET me", await load({ url: `${server.url}/api/v1/authentication/me`, method: "GET", headers: auth, expect: 200, durationMs: READ_MS }));
-  return { list, me };
+  // every request the full server answered, from its own request-duration histogram
+  const served = async () => (await server.deps.metrics.httpRequestDuration.get()).values.filter((v) => v.metricName?.endsWith("_count")).reduce((a, v) => a + v.value, 0);
+  // the JIT warmed on every route first, so the first figure does not pay for compiling the stack
+  for (const path of ["/api/v1/authentication/me", `/api/v1/deployments/${executionId}`, "/api/v1/deployments?limit=20"]) {
+    for (let i = 0; i < 300; i++) await (await fetch(`${server.url}${path}`, { headers: auth })).arrayBuffer();
+  }
+  const bareBefore = await bareLoad();
+  const reads = {
+    me: await measured("GET me", `${server.url}/api/v1/authentication/me`, auth, served),
+    deployment: await measured("GET deployment", `${server.url}/api/v1/deployments/${executionId}`, auth, served),
+    list: await measured("GET deployments", `${server.url}/api/v1/deployments?limit=20`, auth, served),
+  };
+  return { bareBefore, reads, bareAfter: await bareLoad() };
 });
+await new Promise<void>((resolve) => {
+  bareServer.close(() => resolve());
+  // serve() is typed as http or http2; this one is http, whose keep-alive sockets would hold close open
+  (bareServer as unknown as { closeAllConnections(): void }).closeAllConnections();
+});
+
+const readSeconds = { seconds: READ_MS / 1000, ...(QUICK && { quick: true }) };
+const bareRps = (bareBefore.requestsPerSecond + bareAfter.requestsPerSecond) / 2;
+const bareCpu = (bareBefore.cpuUsPerRequest + bareAfter.cpuUsPerRequest) / 2;
+{
+  const conditions = { ...base, ...readSeconds, request: "GET /x on new Hono() served by @hono/node-server", runs: "one before and one after the reads, mean" };
+  emit("http.bare_hono.throughput", bareRps, "requests/s", { ...conditions, before: Math.round(bareBefore.requestsPerSecond), after: Math.round(bareAfter.requestsPerSecond) });
+  emit("http.bare_hono.p50", (bareBefore.p50Ms + bareAfter.p50Ms) / 2, "ms", conditions);
+  emit("http.bare_hono.p99", (bareBefore.p99Ms + bareAfter.p99Ms) / 2, "ms", conditions);
+  emit("http.bare_hono.server_cpu_per_request", bareCpu, "us", conditions);
+}
 for (const [name, path, r] of [
-  ["deployments_list", "GET /api/v1/deployments?limit=20", reads.list],
   ["me", "GET /api/v1/authentication/me", reads.me],
+  ["deployment", "GET /api/v1/deployments/{id}", reads.deployment],
+  ["deployments_list", "GET /api/v1/deployments?limit=20", reads.list],
 ] as const) {
-  const conditions = { ...base, request: path, seconds: Number(r.seconds.toFixed(1)), requests: r.requests, deploymentsPresent: DEPLOYMENTS, auth: "Bearer JWT (admin)", eventStore: "sqlite NORMAL", readStore: "memory" };
+  const conditions = { ...base, ...readSeconds, request: path, requests: r.requests, deploymentsPresent: DEPLOYMENTS, auth: "Bearer JWT (admin)", eventStore: "sqlite NORMAL", readStore: "memory" };
   emit(`http.${name}.p50`, r.p50Ms, "ms", conditions);
   emit(`http.${name}.p99`, r.p99Ms, "ms", conditions);
   emit(`http.${name}.throughput`, r.requestsPerSecond, "requests/s", conditions);
-}
-
-// 2. the same client against a bare Hono handler: the floor set by node:http and the client
-const bare = new Hono().get("/x", (c) => c.json({ ok: true }));
-const bareServer = serve({ fetch: bare.fetch, port: 0, hostname: "127.0.0.1" });
-await once(bareServer, "listening");
-try {
-  const port = (bareServer.address() as AddressInfo).port;
-  const r = check("bare", await load({ url: `http://127.0.0.1:${port}/x`, method: "GET", headers: {}, expect: 200, durationMs: READ_MS }));
-  const conditions = { ...base, seconds: Number(r.seconds.toFixed(1)), requests: r.requests };
-  emit("http.bare_hono.throughput", r.requestsPerSecond, "requests/s", { ...conditions, request: "GET /x on new Hono() served by @hono/node-server" });
-  emit("http.bare_hono.p50", r.p50Ms, "ms", conditions);
-  emit("http.bare_hono.p99", r.p99Ms, "ms", conditions);
-  emit("http.full_stack_vs_bare.ratio", reads.list.requestsPerSecond / r.requestsPerSecond, "ratio", {
-    ...base,
-    full: "GET /api/v1/deployments?limit=20",
-    bare: "GET /x",
-    fullRequestsPerSecond: Math.round(reads.list.requestsPerSecond),
-    bareRequestsPerSecond: Math.round(r.requestsPerSecond),
-  });
-  emit("http.me_vs_bare.ratio", reads.me.requestsPerSecond / r.requestsPerSecond, "ratio", { ...base, full: "GET /api/v1/authentication/me", bare: "GET /x" });
-} finally {
-  await new Promise<void>((resolve) => {
-    bareServer.close(() => resolve());
-    (bareServer as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-  });
+  emit(`http.${name}.server_cpu_per_request`, r.cpuUsPerRequest, "us", { ...conditions, meaning: "this process's CPU time over the load divided by the requests it served (client excluded)" });
+  const ratio = { ...base, ...readSeconds, full: path, bare: "GET /x", fullRequestsPerSecond: Math.round(r.requestsPerSecond), bareRequestsPerSecond: Math.round(bareRps), target: ">= 0.7" };
+  emit(`http.${name}_vs_bare.ratio`, r.requestsPerSecond / bareRps, "ratio", ratio);
+  emit(`http.${name}_vs_bare.cpu_ratio`, bareCpu / r.cpuUsPerRequest, "ratio", { ...ratio, meaning: "bare server CPU per request / full stack's: the throughput ratio on a server that had the cores to itself" });
 }
 
 // 3. commands accepted per second, one fresh server (and database) per synchronous mode; then,

@@ -9,9 +9,10 @@ import type { VerificationKey } from "../src/http/auth.js";
 import { startServer, type RunningServer } from "../src/server.js";
 import { benchConfig } from "./config.js";
 import { emit } from "./emit.js";
+import { QUICK, sized } from "./quick.js";
 
-const TOKENS = Number(process.env.BENCH_JWT_TOKENS ?? 6000);
-const ROTATIONS = 3;
+const TOKENS = sized("BENCH_JWT_TOKENS", 6000, 1000);
+const ROTATIONS = QUICK ? 1 : 3;
 
 async function call(s: RunningServer, path: string, init: { method?: string; token?: string; json?: unknown } = {}): Promise<Response> {
   const headers: Record<string, string> = {};

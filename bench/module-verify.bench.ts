@@ -12,17 +12,18 @@ import { performance } from "node:perf_hooks";
 import { splitKernelSignature, verifyModule } from "../src/modules/verification/index.js";
 import { makePki, signModule } from "../test/modules/fixtures-gen.js";
 import { emit } from "./emit.js";
+import { QUICK } from "./quick.js";
 
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), "bench-module-verify-"));
 try {
   const pki = makePki(dir);
   const trust = { roots: [pki.root.pem], revokedFingerprints: new Set<string>(), now: new Date() };
-  for (const sizeMiB of [1, 32]) {
+  for (const sizeMiB of QUICK ? [1, 8] : [1, 32]) {
     const mod = pki.pki.module(`m${sizeMiB}`, sizeMiB * MiB);
     for (const attributes of [false, true]) {
       const file = signModule(mod.path, pki.signer, "kernel", { attributes }).artifact;
-      const runs = sizeMiB === 1 ? 40 : 7;
+      const runs = QUICK ? 3 : sizeMiB === 1 ? 40 : 7;
       const times: number[] = [];
       for (let i = 0; i < runs + 1; i++) {
         const t0 = performance.now();

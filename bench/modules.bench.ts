@@ -14,6 +14,7 @@ import { startServer } from "../src/server.js";
 import { makePki } from "../test/modules/fixtures-gen.js";
 import { benchConfig } from "./config.js";
 import { emit } from "./emit.js";
+import { QUICK } from "./quick.js";
 
 const MiB = 1024 * 1024;
 const { config, dataDir } = benchConfig("modules");
@@ -42,13 +43,13 @@ try {
     });
 
   // 63 MiB: with its signature and trailer a signed one still fits the default MODULE_MAX_BYTES (64 MiB)
-  for (const sizeMiB of [1, 16, 63]) {
+  for (const sizeMiB of QUICK ? [1, 8] : [1, 16, 63]) {
     const mod = pki.pki.module(`bench-${sizeMiB}`, sizeMiB * MiB);
     const signed = pki.signModule(mod.path, "kernel");
     for (const kind of ["unsigned", "kernel-signed"] as const) {
       const path = kind === "unsigned" ? mod.path : signed.artifactPath;
       const certificates = kind === "unsigned" ? undefined : pki.bundle;
-      const runs = sizeMiB >= 63 ? 3 : sizeMiB === 16 ? 5 : 15;
+      const runs = QUICK ? 2 : sizeMiB >= 63 ? 3 : sizeMiB === 16 ? 5 : 15;
       await upload(path, certificates); // warm-up
       const times: number[] = [];
       delay.reset();
@@ -69,12 +70,13 @@ try {
     }
   }
 
-  const mod = pki.pki.module("bench-par", 16 * MiB);
+  const parMiB = QUICK ? 4 : 16;
+  const mod = pki.pki.module("bench-par", parMiB * MiB);
   await upload(mod.path);
   const t0 = performance.now();
   await Promise.all([0, 1, 2, 3].map(() => upload(mod.path)));
   const dt = performance.now() - t0;
-  emit("module_upload_parallel_mib_per_s", (4 * 16) / (dt / 1000), "MiB/s", { module_mib: 16, concurrent: 4, artifact: "unsigned", storage: "file" });
+  emit("module_upload_parallel_mib_per_s", (4 * parMiB) / (dt / 1000), "MiB/s", { module_mib: parMiB, concurrent: 4, artifact: "unsigned", storage: "file" });
 } finally {
   client.disconnect();
   await server.close();

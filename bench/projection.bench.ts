@@ -12,8 +12,9 @@ import type { ProjectedDoc, Projection } from "../src/projections/projection.js"
 import { ProjectionRunner, replayInto } from "../src/projections/runner.js";
 import { MemoryReadStore } from "../src/projections/store/memory.js";
 import { emit } from "./emit.js";
+import { sized } from "./quick.js";
 
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
+const EVENTS = sized("BENCH_EVENTS", 200_000, 10_000);
 const STREAMS = 1_000;
 const PER_APPEND = 50;
 

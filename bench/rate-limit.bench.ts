@@ -8,9 +8,10 @@ import type { Coordination } from "../src/platform/coordination/port.js";
 import { RedisCoordination } from "../src/platform/coordination/redis.js";
 import { startRedisServer } from "../test/helpers/redis-server.js";
 import { emit } from "./emit.js";
+import { QUICK } from "./quick.js";
 
-const REQUESTS = 20_000;
-const WARMUP = 2_000;
+const REQUESTS = QUICK ? 4_000 : 20_000;
+const WARMUP = QUICK ? 500 : 2_000;
 const IDENTITIES = 1_000;
 // high enough that every request is allowed: we measure the counting, not the refusal
 const limits: Record<RateLimitClass, number> = { auth: 1e9, deployments: 1e9, approvals: 1e9, clusters: 1e9, agents: 1e9, queries: 1e9, sse: 1e9, global: 1e9 };

@@ -19,8 +19,9 @@ import { clusterDetailAt } from "../src/fleet/queries.js";
 import { MemoryReadStore } from "../src/projections/store/memory.js";
 import { resolveSettings } from "../src/strategies/settings.js";
 import { emit } from "./emit.js";
+import { sized } from "./quick.js";
 
-const SCALE = Number(process.env.BENCH_TT_SCALE ?? 1);
+const SCALE = sized("BENCH_TT_SCALE", 1, 0.02);
 const T0 = Date.parse("2026-01-01T00:00:00.000Z");
 const CLUSTER_NODES = 20;
 const OTHER_NODES = 200;
