@@ -76,10 +76,14 @@ function localDevJoinToken(): string {
   return secrets.agentJoinToken;
 }
 
+const given = values["join-token"] ?? process.env.AGENT_JOIN_TOKEN;
+const joinTokenFrom = given === undefined ? "dev-secrets" : "given";
+const joinToken = given ?? localDevJoinToken();
+
 const simulator = new Simulator({
   baseUrl: server,
   fetch: (request) => fetch(request),
-  joinToken: values["join-token"] ?? process.env.AGENT_JOIN_TOKEN ?? localDevJoinToken(),
+  joinToken,
   clusterSizes: { [environment]: count },
   seed,
   hostnamePrefix: values["hostname-prefix"],
@@ -101,6 +105,10 @@ try {
   const message = err instanceof Error ? err.message : String(err);
   if (cause instanceof AgentHttpError && cause.status === 409) {
     fail(`registration refused by ${server}: ${message}\n(these nodes' secrets are not in ${credentialsFile}: pass the right --credentials, or have an Admin reset the nodes' credentials)`);
+  }
+  if (cause instanceof AgentHttpError && cause.status === 401 && joinTokenFrom === "dev-secrets") {
+    // the file holds the token the server was first seeded with; a rotation makes a new one
+    fail(`registration refused by ${server}: ${message}\n(the join token in ${join(resolve(process.env.DATA_DIR ?? "./data"), DEV_SECRETS_FILE)} is the first one; if the agent-join-token secret was rotated since, an Admin reads the current one with GET /api/v1/secrets/agent-join-token/value (audited): pass it with --join-token)`);
   }
   if (cause instanceof AgentHttpError) fail(`registration refused by ${server}: ${message}`);
   fail(`cannot start the agents against ${server}: ${message}`);
