@@ -6,7 +6,7 @@
 //   reference system's first Cypher example as a JSON pattern; p50/p99 over repeated queries;
 // - the rate at which the graph projection rebuilds from a large synthetic log (1,000,000 events;
 //   BENCH_GRAPH_EVENTS sets another size), events generated on the fly into replayInto.
-// BENCH_GRAPH_NODES shrinks the fleet (default 10,000). BENCH_QUICK=1: 2,000 nodes, 100,000 events and
+// BENCH_GRAPH_NODES shrinks the fleet (default 10,000). BENCH_QUICK=1: 2,000 nodes, 60,000 events and
 // fewer repetitions (the whole file in well under 40 s); every figure says its sizes in `conditions`.
 // BENCH_GRAPH_PART=queries|rebuild runs one half (to profile it alone).
 import { loadavg } from "node:os";
@@ -31,7 +31,7 @@ const MODULES = 200;
 const VERSIONS = 5;
 const PER_NODE = 20;
 const DEPLOYMENTS = 500;
-const REBUILD_EVENTS = Number(process.env.BENCH_GRAPH_EVENTS ?? (QUICK ? 100_000 : 1_000_000));
+const REBUILD_EVENTS = Number(process.env.BENCH_GRAPH_EVENTS ?? (QUICK ? 60_000 : 1_000_000));
 const ENVS = ["Development", "QA", "Staging", "Production"];
 const T0 = Date.parse("2026-01-01T00:00:00.000Z");
 
