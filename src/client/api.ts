@@ -35,6 +35,17 @@ import type {
   SecretValueView,
   User,
   VerdictChangeView,
+  GraphDirection,
+  GraphEdgeName,
+  GraphExportAnswer,
+  GraphImpactAnswer,
+  GraphMatrixAnswer,
+  GraphNeighborsAnswer,
+  GraphPathsAnswer,
+  GraphPattern,
+  GraphQueryAnswer,
+  GraphVertexAnswer,
+  GraphVertexType,
 } from "./types.js";
 
 /** What pushModule uploads. */
@@ -63,6 +74,30 @@ export type FeedOptions = Omit<SubscribeOptions, "url" | "token" | "fetch">;
 
 type Query = Record<string, string | number | undefined>;
 
+/** `at`: the graph as of that ISO instant; `minPosition`: wait until the read model reached it. */
+export interface GraphReadOptions {
+  at?: string;
+  minPosition?: number;
+}
+
+/** Which edges to follow: names canonical or inverse (RUNS or RUN_BY), and which way. */
+export interface GraphEdgeOptions extends GraphReadOptions {
+  edge?: GraphEdgeName | GraphEdgeName[];
+  direction?: GraphDirection;
+}
+
+export interface GraphExportOptions extends GraphReadOptions {
+  /** the centre of a neighbourhood, `Type:id`; the whole graph when left out */
+  around?: string;
+  depth?: number;
+}
+
+/** The query string of a graph read: edge names joined with commas. */
+function graphQuery<O extends GraphEdgeOptions & { [K in keyof O]?: string | number | readonly string[] }>(options: O): Query {
+  const { edge, ...rest } = options;
+  return { ...(rest as Query), edge: Array.isArray(edge) ? edge.join(",") : (edge as string | undefined) };
+}
+
 /** A typed client for /api/v1. Every non-2xx answer throws ApiError with the problem+json body. */
 export class OrchestratorClient {
   readonly baseUrl: string;
@@ -82,6 +117,11 @@ export class OrchestratorClient {
   }
 
   private async request<T>(method: string, path: string, options: { query?: Query; body?: unknown; headers?: Record<string, string> } = {}): Promise<T> {
+    return (await (await this.respond(method, path, options)).json()) as T;
+  }
+
+  /** The 2xx response (its body not read yet), or ApiError. */
+  private async respond(method: string, path: string, options: { query?: Query; body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
     const headers: Record<string, string> = { accept: "application/json", ...options.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (options.body !== undefined) headers["content-type"] = "application/json";
@@ -91,7 +131,7 @@ export class OrchestratorClient {
       body: options.body === undefined ? undefined : JSON.stringify(options.body),
     });
     if (!res.ok) throw await ApiError.from(res);
-    return (await res.json()) as T;
+    return res;
   }
 
   // --- authentication
@@ -253,6 +293,51 @@ export class OrchestratorClient {
     const res = await this.fetchImpl(this.url(path), { method, headers: all, body });
     if (!res.ok) throw await ApiError.from(res);
     return (await res.json()) as T;
+  }
+
+  // --- knowledge graph (docs/graph.md). Every read takes `at` (an ISO instant: the graph as of
+  // then) and `minPosition` (wait until the read model has caught up with your write).
+
+  /** A vertex and its edges; `history` adds the edges that had closed. */
+  graphVertex(type: GraphVertexType, id: string, options: GraphEdgeOptions & { limit?: number; history?: boolean } = {}): Promise<GraphVertexAnswer> {
+    const { history, ...rest } = options;
+    return this.request("GET", `/api/v1/graph/vertices/${type}/${encodeURIComponent(id)}`, { query: { ...graphQuery(rest), history: history === undefined ? undefined : String(history) } });
+  }
+
+  /** Every vertex within `depth` (1..5) hops, at its shortest distance, and the edges walked. */
+  graphNeighbors(type: GraphVertexType, id: string, options: GraphEdgeOptions & { depth?: number; limit?: number } = {}): Promise<GraphNeighborsAnswer> {
+    return this.request("GET", `/api/v1/graph/neighbors/${type}/${encodeURIComponent(id)}`, { query: graphQuery(options) });
+  }
+
+  /** The shortest typed paths between two vertices, each spelled `Type:id` (e.g. `Node:qa-1`). */
+  graphPaths(from: string, to: string, options: GraphEdgeOptions & { maxDepth?: number; limit?: number } = {}): Promise<GraphPathsAnswer> {
+    return this.request("GET", "/api/v1/graph/paths", { query: { from, to, ...graphQuery(options) } });
+  }
+
+  /** Blast radius of a module, or of the versions `version` (a version or a semver range) selects. */
+  graphImpact(module: string, options: GraphReadOptions & { version?: string; maxDepth?: number } = {}): Promise<GraphImpactAnswer> {
+    return this.request("GET", "/api/v1/graph/impact", { query: { module, ...options } });
+  }
+
+  /** What runs where: module x environment -> versions and node counts. */
+  graphMatrix(options: GraphReadOptions & { module?: string; environment?: Environment } = {}): Promise<GraphMatrixAnswer> {
+    return this.request("GET", "/api/v1/graph/matrix", { query: { ...options } });
+  }
+
+  /** A JSON pattern (start, steps, return, limit). */
+  graphQuery(pattern: GraphPattern, options: GraphReadOptions = {}): Promise<GraphQueryAnswer> {
+    return this.request("POST", "/api/v1/graph/query", { query: { ...options }, body: pattern });
+  }
+
+  /** The whole graph, or the neighbourhood `around` a vertex (`Type:id`) to `depth`, as JSON. */
+  graphExport(options: GraphExportOptions = {}): Promise<GraphExportAnswer> {
+    return this.request("GET", "/api/v1/graph/export", { query: { ...options, format: "json" } });
+  }
+
+  /** The same as GraphML (Gephi, yEd, Neo4j apoc.import.graphml). */
+  async graphExportGraphML(options: GraphExportOptions = {}): Promise<string> {
+    const res = await this.respond("GET", "/api/v1/graph/export", { query: { ...options, format: "graphml" }, headers: { accept: "application/graphml+xml" } });
+    return res.text();
   }
 
   // --- secrets (Admin): values only through secretValue, and each read is recorded

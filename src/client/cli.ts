@@ -10,7 +10,8 @@ import { credentialsPath, readCredentials, writeCredentials } from "./credential
 import { ApiError } from "./errors.js";
 import type { SecretDetailView } from "./types.js";
 import { clustersText, deploymentText, eventLine, headline, watchBlock } from "./render.js";
-import type { DeploymentRequest, DeploymentView, Environment, TrustPolicyBody } from "./types.js";
+import { impactText, matrixText, queryText } from "./graph-render.js";
+import type { DeploymentRequest, DeploymentView, Environment, GraphPattern, TrustPolicyBody } from "./types.js";
 
 const USAGE = `usage: korch <command> [options]
 
@@ -31,6 +32,11 @@ const USAGE = `usage: korch <command> [options]
   modules list | modules show <name> [version]
   trust add-root <ca.pem> | trust roots | trust revoke <fingerprint256> --reason R | trust revocations   (Admin)
   trust policy [--set JSON|@file.json]   the per-environment trust policy, or replace it (Admin)
+  graph impact <module> [version|range]  where it runs, deployments in flight, dependents, signers
+  graph matrix [--module M] [--env E]    what runs where: module x environment -> versions
+  graph query <JSON|@file.json>          a JSON pattern (docs/graph.md)
+  graph export [--around Type:id] [--depth N] [--graphml]   the graph, or a neighbourhood
+                 every graph command takes --at ISO-time: the graph as of then
 
   --server URL   (or KORCH_SERVER, or the stored login; default http://localhost:3000)
   --json         one JSON object per line, for scripts
@@ -65,6 +71,10 @@ const { values: opts, positionals } = (() => {
         certificates: { type: "string" },
         dependencies: { type: "string" },
         set: { type: "string" },
+        module: { type: "string" },
+        around: { type: "string" },
+        depth: { type: "string" },
+        graphml: { type: "boolean", default: false },
       },
     });
   } catch (err) {
@@ -290,6 +300,37 @@ async function secretsCommand(sub: string): Promise<number> {
   }
 }
 
+async function graphCommand(sub: string): Promise<number> {
+  const at = opts.at;
+  switch (sub) {
+    case "impact": {
+      const answer = await client.graphImpact(arg(2, "module"), { version: positionals[3], at });
+      print(answer, () => impactText(answer));
+      return 0;
+    }
+    case "matrix": {
+      const answer = await client.graphMatrix({ module: opts.module, environment: opts.env ? environment(opts.env) : undefined, at });
+      print(answer, () => matrixText(answer));
+      return 0;
+    }
+    case "query": {
+      // unchecked here: the server validates the pattern and names the bad field
+      const answer = await client.graphQuery(jsonArgument(arg(2, "JSON|@file.json"), "the pattern") as GraphPattern, { at });
+      print(answer, () => queryText(answer));
+      return 0;
+    }
+    case "export": {
+      const options = { around: opts.around, depth: opts.depth ? Number(opts.depth) : undefined, at };
+      // GraphML is a file for another tool: written as is, --json or not
+      if (opts.graphml) process.stdout.write(await client.graphExportGraphML(options));
+      else console.log(JSON.stringify(await client.graphExport(options), null, opts.json ? undefined : 2));
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown graph command ${sub}`);
+  }
+}
+
 async function main(): Promise<number> {
   const [command] = positionals;
   if (opts.help || !command) {
@@ -390,6 +431,8 @@ async function main(): Promise<number> {
       return modulesCommand(arg(1, "push|list|show"));
     case "trust":
       return trustCommand(arg(1, "add-root|roots|revoke|revocations|policy"));
+    case "graph":
+      return graphCommand(arg(1, "impact|matrix|query|export"));
     default:
       throw new UsageError(`unknown command ${command}`);
   }

@@ -23,6 +23,24 @@ export type { ModuleRegistered, ModuleSummaryView, ModuleView, ModuleVersionView
 export type { TrustPolicyView, TrustRevocationView, TrustRootView, VerdictChangeView } from "../http/routes/trust.js";
 export type { TrustPolicyBody } from "../modules/policy.js";
 
+export type {
+  GraphDirection,
+  GraphEdgeHop,
+  GraphExportAnswer,
+  GraphImpactAnswer,
+  GraphMatrixAnswer,
+  GraphNeighborsAnswer,
+  GraphPathsAnswer,
+  GraphPattern,
+  GraphPoint,
+  GraphQueryAnswer,
+  GraphVertexAnswer,
+  GraphVertexType,
+  GraphEdgeName,
+  GraphEdge,
+  GraphVertex,
+} from "./graph-types.js";
+
 /** POST /api/v1/deployments body (optional fields may be left out). */
 export type DeploymentRequest = z.input<typeof DeploymentRequestSchema>;
 
