@@ -3,7 +3,7 @@
 // arrival is stamped with performance.timeOrigin + performance.now() (epoch ms, sub-ms resolution);
 // the parent stamps appends the same way, so latencies compare the two processes' clocks, both
 // taken from the same system clock.
-import { request, type ClientRequest } from "node:http";
+import { connect, type Socket } from "node:net";
 
 export type SseCommand =
   | { cmd: "open"; url: string; token: string; count: number; lastEventId: number }
@@ -21,6 +21,8 @@ export interface Received {
   /** fewest messages any open connection has received */
   minPerConnection: number;
   open: number;
+  /** this process's CPU time so far (process.cpuUsage), µs: what receiving costs the client side */
+  cpu: NodeJS.CpuUsage;
 }
 export interface Report {
   /** latency histogram: bucket (0.1 ms) -> count */
@@ -33,8 +35,10 @@ const BUCKET_MS = 0.1;
 const OPENING_AT_ONCE = 100;
 
 interface Connection {
-  req: ClientRequest;
+  socket: Socket;
   received: number;
+  /** the unfinished end of the last chunk, when it may hold (part of) an id line */
+  carry: Buffer | null;
 }
 const connections: Connection[] = [];
 /** position -> arrival times, one per connection that received it */
@@ -46,52 +50,78 @@ function record(position: number, at: number) {
   else arrivals.set(position, [at]);
 }
 
-/** start of the next "id: " line at or after `from`, or -1 */
-function nextId(text: string, from: number): number {
-  const j = text.indexOf("\nid: ", from);
-  return j < 0 ? -1 : j + 1;
+const ID_LINE = Buffer.from("\nid: ", "latin1");
+const NL = 10;
+
+/**
+ * Counts the messages in a stream's bytes: each "\nid: N\n" is one, stamped with `at`. Bytes, not
+ * strings: a raw socket and no UTF-8 decoding, so receiving costs this process as little as it can
+ * (it shares the 2 cores with the server it measures). `carry` is the unfinished last line.
+ */
+function scan(conn: Connection, bytes: Buffer, at: number): void {
+  const buf = conn.carry ? Buffer.concat([conn.carry, bytes]) : bytes;
+  conn.carry = null;
+  let i = buf.indexOf(ID_LINE);
+  while (i >= 0) {
+    let position = 0;
+    let j = i + ID_LINE.length;
+    for (; j < buf.length && buf[j] !== NL; j++) position = position * 10 + (buf[j]! - 48);
+    if (j >= buf.length) {
+      conn.carry = Buffer.from(buf.subarray(i)); // the id line goes on in the next chunk
+      return;
+    }
+    record(position, at);
+    conn.received++;
+    i = buf.indexOf(ID_LINE, j);
+  }
+  // a tail shorter than "\nid: " may be the start of one
+  const tail = buf.subarray(Math.max(0, buf.length - (ID_LINE.length - 1)));
+  const nl = tail.lastIndexOf(NL);
+  if (nl >= 0) conn.carry = Buffer.from(tail.subarray(nl));
 }
 
-/** Resolves once the first bytes of the stream (the retry: line) arrived, or with the failure. */
+/**
+ * Opens one stream over a raw socket (HTTP/1.1 by hand: the server's chunk framing is left in the
+ * bytes, where it cannot look like an id line). Resolves with the status once the head arrived.
+ */
 function openOne(url: string, token: string, lastEventId: number): Promise<number | "error"> {
+  const u = new URL(url);
   return new Promise((resolve) => {
-    let carry = "";
     let settled = false;
     const settle = (v: number | "error") => {
       if (settled) return;
       settled = true;
       resolve(v);
     };
-    const req = request(url, { headers: { authorization: `Bearer ${token}`, accept: "text/event-stream", "last-event-id": String(lastEventId) }, agent: false }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        return settle(res.statusCode ?? 0);
+    const socket = connect(Number(u.port), u.hostname);
+    const conn: Connection = { socket, received: 0, carry: null };
+    let head: Buffer | null = Buffer.alloc(0);
+    socket.setNoDelay(true);
+    socket.write(
+      `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\nLast-Event-ID: ${lastEventId}\r\n\r\n`,
+    );
+    socket.on("data", (chunk: Buffer) => {
+      const at = now();
+      if (head) {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head.subarray(0, 16).toString("latin1"))?.[1] ?? 0);
+        const body = head.subarray(end + 4);
+        head = null;
+        if (status !== 200) {
+          socket.destroy();
+          return settle(status);
+        }
+        connections.push(conn);
+        settle(200);
+        if (body.length) scan(conn, body, at);
+        return;
       }
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        const at = now();
-        if (!settled) {
-          connections.push(conn);
-          settle(200);
-        }
-        // only whole lines: keep a trailing partial line for the next chunk
-        const text = carry + chunk;
-        const lastNewline = text.lastIndexOf("\n");
-        carry = text.slice(lastNewline + 1);
-        for (let i = text.startsWith("id: ") ? 0 : nextId(text, 0); i >= 0; ) {
-          const end = text.indexOf("\n", i);
-          if (end < 0) break; // a partial line: it is in carry
-          record(Number(text.slice(i + 4, end)), at);
-          conn.received++;
-          i = nextId(text, end);
-        }
-      });
-      res.on("error", () => {});
+      scan(conn, chunk, at);
     });
-    // the response callback runs later, once conn exists
-    const conn: Connection = { req, received: 0 };
-    req.on("error", () => settle("error"));
-    req.end();
+    socket.on("error", () => settle("error"));
+    socket.on("close", () => settle("error"));
   });
 }
 
@@ -121,7 +151,7 @@ function received(): Received {
     messages += c.received;
     min = Math.min(min, c.received);
   }
-  return { messages, minPerConnection: connections.length ? min : 0, open: connections.length };
+  return { messages, minPerConnection: connections.length ? min : 0, open: connections.length, cpu: process.cpuUsage() };
 }
 
 function report(appendedAt: [number, number][]): Report {
@@ -143,7 +173,7 @@ process.on("message", (m: SseCommand) => {
   else if (m.cmd === "received") answer(received());
   else if (m.cmd === "report") answer(report(m.appendedAt));
   else {
-    for (const c of connections) c.req.destroy();
+    for (const c of connections) c.socket.destroy();
     process.send!({}, () => process.exit(0));
   }
 });

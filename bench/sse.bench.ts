@@ -22,15 +22,17 @@ import type { Opened, Received, Report, SseCommand } from "./sse-client.js";
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
 
+/** BENCH_QUICK=1: shorter latency windows and a lower connection cap, so the whole bench fits in ~40 s */
+const QUICK = process.env.BENCH_QUICK === "1";
 const LATENCY_CONNECTIONS = (process.env.BENCH_SSE_CONNECTIONS ?? "1000,2000").split(",").map(Number);
 const RATE = 50; // events per second
-const LATENCY_MS = Number(process.env.BENCH_SSE_MS ?? 8000);
+const LATENCY_MS = Number(process.env.BENCH_SSE_MS ?? (QUICK ? 3000 : 8000));
 const RSS_LIMIT = 512 * 1024 * 1024;
 const STEP = 1000;
 // the server's fd limit minus room for the database, logs and listening socket (each client
 // process holds at most CONNECTIONS_PER_CHILD, under the same limit)
 const FD_LIMIT = Number(execSync("ulimit -n", { shell: "/bin/sh" }).toString().trim()) || 1024;
-const CAP = Number(process.env.BENCH_SSE_CAP ?? Math.min(18_000, FD_LIMIT - 2_000));
+const CAP = Number(process.env.BENCH_SSE_CAP ?? (QUICK ? 4000 : Math.min(18_000, FD_LIMIT - 2_000)));
 const CONNECTIONS_PER_CHILD = 4000;
 if (FD_LIMIT < Math.max(...LATENCY_CONNECTIONS) + 500) {
   throw new Error(`sse bench: ulimit -n is ${FD_LIMIT}; raise it (ulimit -n 20000) to hold ${Math.max(...LATENCY_CONNECTIONS)} connections`);
@@ -157,6 +159,10 @@ try {
       const openS = (performance.now() - openStarted) / 1000;
       const appendedAt: [number, number][] = [];
       const events = Math.round((RATE * LATENCY_MS) / 1000);
+      // CPU over the window, this process (the server, and the bench's appends) and the clients:
+      // on 2 shared cores the fan-out's cost per message says more than its latency
+      const clientCpuBefore = (await Promise.all(clients.map((c) => c.received()))).map((r) => r.cpu);
+      const serverCpuBefore = process.cpuUsage();
       const started = performance.now();
       for (let k = 0; k < events; k++) {
         const due = started + (k * 1000) / RATE;
@@ -167,7 +173,16 @@ try {
       }
       const appendS = (performance.now() - started) / 1000;
       const received = await drained(clients, connections * events, 10_000);
+      const serverCpu = process.cpuUsage(serverCpuBefore);
       const delivered = received.reduce((a, x) => a + x.messages, 0);
+      const clientCpuUs = received.reduce((a, r, i) => a + r.cpu.user + r.cpu.system - clientCpuBefore[i]!.user - clientCpuBefore[i]!.system, 0);
+      const perMessage = (us: number) => Number((us / Math.max(1, delivered)).toFixed(2));
+      const cpu = {
+        serverUserUsPerMessage: perMessage(serverCpu.user),
+        serverSystemUsPerMessage: perMessage(serverCpu.system),
+        clientsUsPerMessage: perMessage(clientCpuUs),
+        windowSeconds: Number(((performance.now() - started) / 1000).toFixed(1)),
+      };
       const reports = await Promise.all(clients.map((c) => c.report(appendedAt)));
       const merged: Record<string, number> = {};
       for (const r of reports) for (const [b, n] of Object.entries(r.buckets)) merged[b] = (merged[b] ?? 0) + n;
@@ -181,15 +196,18 @@ try {
         messagesDelivered: delivered,
         fewestOnOneConnection: Math.min(...received.map((r) => r.minPerConnection)),
         openSeconds: Number(openS.toFixed(1)),
-        clients: `${clients.length} child process(es), raw http.request`,
+        clients: `${clients.length} child process(es), raw sockets (node:net), bytes scanned for id lines`,
         clock: "performance.timeOrigin + performance.now() in both processes; append time taken before log.append",
         eventStore: "sqlite NORMAL",
         route: "GET /api/v1/deployments/events",
+        quick: QUICK,
+        cpu,
       };
       emit(`sse.latency.${connections}.p50`, p50!, "ms", conditions);
       emit(`sse.latency.${connections}.p95`, p95!, "ms", conditions);
       emit(`sse.latency.${connections}.p99`, p99!, "ms", conditions);
       emit(`sse.latency.${connections}.max`, max!, "ms", conditions);
+      emit(`sse.server_cpu_per_message.${connections}`, cpu.serverUserUsPerMessage + cpu.serverSystemUsPerMessage, "us/message", conditions);
     } finally {
       await Promise.all(clients.map((c) => c.close()));
       await serverReleased(feedBaseline);
@@ -229,6 +247,7 @@ try {
       stoppedBy,
       rssLimitMiB: 512,
       capConnections: CAP,
+      quick: QUICK,
       fdLimit: FD_LIMIT,
       baselineRssMiB: Math.round(base.rss / 2 ** 20),
       rssMiB: Math.round(last.rss / 2 ** 20),

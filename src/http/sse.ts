@@ -7,6 +7,7 @@ import type { RecordedEvent } from "../events/envelope.js";
 import type { Attachment } from "../events/live-feed.js";
 import { DomainError } from "../commands/errors.js";
 import type { AppDeps, AppEnv } from "./env.js";
+import { Wire, WireMessage } from "./sse-wire.js";
 
 export interface FeedOptions {
   /** deliver events strictly after this position (from Last-Event-ID) */
@@ -72,16 +73,22 @@ function toMessageData(event: RecordedEvent, extra: Record<string, unknown> = {}
 const message = (id: string | undefined, event: string, data: unknown) =>
   `${id ? `id: ${id}\n` : ""}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 
-/** An undecorated event is the same bytes on every connection: serialize it once. */
-const serialized = new WeakMap<RecordedEvent, string>();
-function shared(event: RecordedEvent): string {
-  let text = serialized.get(event);
-  if (text === undefined) {
-    text = message(String(event.position), event.type, toMessageData(event));
-    serialized.set(event, text);
+/**
+ * An undecorated event is the same bytes on every connection: serialize, encode and frame it once.
+ * A string would be UTF-8 encoded and framed again by every connection's write.
+ */
+const serialized = new WeakMap<RecordedEvent, WireMessage>();
+function shared(event: RecordedEvent): WireMessage {
+  let wire = serialized.get(event);
+  if (wire === undefined) {
+    wire = WireMessage.of(message(String(event.position), event.type, toMessageData(event)));
+    serialized.set(event, wire);
   }
-  return text;
+  return wire;
 }
+const HEARTBEAT = WireMessage.of(": heartbeat\n\n");
+const ACCESS_CHANGED = WireMessage.of(": access changed; reconnect to be authorized again\n\n");
+const SHUTTING_DOWN = WireMessage.of(": server shutting down; reconnect with Last-Event-ID\n\n");
 
 /**
  * Serves one feed on the Node response directly. Going through a web ReadableStream cost a
@@ -138,6 +145,7 @@ class FeedConnection {
   private closed = false;
   private attachment?: Attachment;
   private heartbeat?: NodeJS.Timeout;
+  private wire!: Wire;
   private readonly onShutdown = () => this.hangUp();
   private access?: AccessWatch;
 
@@ -157,7 +165,10 @@ class FeedConnection {
     this.res.on("close", () => this.cleanUp());
     // a write racing a vanished client can fail; unheard, that error would end the process
     this.res.on("error", () => this.cleanUp());
-    this.res.on("drain", () => {
+    // the head and the first bytes through the response; the rest straight to its socket
+    if (!this.res.write("retry: 2000\n\n")) this.blockedSince = Date.now();
+    this.wire = new Wire(this.res);
+    this.wire.onDrain(() => {
       this.blockedSince = 0;
       this.stalledFor = 0;
       const resume = this.onDrain;
@@ -172,7 +183,6 @@ class FeedConnection {
     this.tickMs = Math.min(config.sse.heartbeatMs, config.sse.stallTimeoutMs / 2);
     this.lastTickAt = Date.now();
     this.heartbeat = setInterval(() => this.tick(), this.tickMs);
-    this.write("retry: 2000\n\n");
     if (this.options.endedBefore) this.end();
     else this.catchUp();
   }
@@ -227,19 +237,19 @@ class FeedConnection {
 
   private send(event: RecordedEvent): void {
     const { decorate, isFinal } = this.options;
-    this.write(decorate ? message(String(event.position), event.type, toMessageData(event, decorate(event))) : shared(event));
+    this.write(decorate ? WireMessage.of(message(String(event.position), event.type, toMessageData(event, decorate(event)))) : shared(event));
     this.deps.metrics.sseMessagesSent.inc();
     this.last = event.position;
     if (isFinal?.(event)) this.end();
   }
 
-  private write(text: string): void {
+  private write(wire: WireMessage): void {
     if (this.closed) return;
-    if (!this.res.write(text) && !this.blockedSince) this.blockedSince = Date.now();
+    if (!this.wire.write(wire) && !this.blockedSince) this.blockedSince = Date.now();
   }
 
   private end(): void {
-    this.write(message(undefined, "end", { position: this.last }));
+    this.write(WireMessage.of(message(undefined, "end", { position: this.last })));
     this.res.end();
     this.cleanUp();
   }
@@ -250,7 +260,7 @@ class FeedConnection {
    */
   private hangUp(): void {
     if (this.closed) return;
-    this.write(": server shutting down; reconnect with Last-Event-ID\n\n");
+    this.write(SHUTTING_DOWN);
     this.res.end();
     this.cleanUp();
   }
@@ -262,7 +272,7 @@ class FeedConnection {
    */
   private revoke(): void {
     if (this.closed) return;
-    this.write(": access changed; reconnect to be authorized again\n\n");
+    this.write(ACCESS_CHANGED);
     this.res.end();
     this.cleanUp();
   }
@@ -281,7 +291,7 @@ class FeedConnection {
     if (!this.blockedSince) {
       this.stalledFor = 0;
       this.pendingAtTick = [0, 0];
-      return this.write(": heartbeat\n\n");
+      return this.write(HEARTBEAT);
     }
     const pending = this.pending();
     const [buffered, queued] = this.pendingAtTick;
@@ -311,6 +321,7 @@ class FeedConnection {
     const { metrics } = this.deps;
     if (this.stalled) metrics.sseConnectionsDropped.inc();
     clearInterval(this.heartbeat);
+    this.wire.close();
     this.deps.shutdown?.removeEventListener("abort", this.onShutdown);
     this.access?.stop();
     this.attachment?.detach();
