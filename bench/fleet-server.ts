@@ -1,7 +1,7 @@
 // The server under test for fleet.bench.ts, in its own process and compiled to plain JavaScript as
 // the Dockerfile runs it (no tsx loader in its memory or CPU). Commands arrive over IPC; each gets
 // exactly one answer.
-import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
+import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString, writeHeapSnapshot } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { loadConfig } from "../src/platform/config.js";
 import { startServer, type RunningServer } from "../src/server.js";
@@ -15,6 +15,8 @@ export type ServerCommand =
   | { cmd: "settle" }
   | { cmd: "head" }
   | { cmd: "memory"; gc: boolean }
+  /** a V8 heap snapshot written to `path` (to see what the heap holds) */
+  | { cmd: "heapSnapshot"; path: string }
   | { cmd: "close" };
 
 export interface Started {
@@ -29,6 +31,8 @@ export interface Memory {
   heapTotalMiB: number;
   externalMiB: number;
   arrayBuffersMiB: number;
+  /** what V8 itself malloc'ed outside its heap (zone memory, compiler), MiB */
+  mallocedMiB: number;
   /** V8 heap spaces, MiB reserved / used */
   spaces: Record<string, [number, number]>;
 }
@@ -66,7 +70,7 @@ async function prefill(environment: Environment, perNode: number, intervalMs: nu
 function memory(): Memory {
   const m = process.memoryUsage();
   const mib = (n: number) => Math.round((n / 2 ** 20) * 10) / 10;
-  return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers),
+  return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers), mallocedMiB: mib(getHeapStatistics().malloced_memory),
     spaces: Object.fromEntries(getHeapSpaceStatistics().map((sp) => [sp.space_name, [mib(sp.space_size), mib(sp.space_used_size)]])),
   };
 }
@@ -88,6 +92,9 @@ async function handle(m: ServerCommand): Promise<unknown> {
     case "memory":
       if (m.gc) gc();
       return memory();
+    case "heapSnapshot":
+      gc();
+      return { path: writeHeapSnapshot(m.path) };
     case "close":
       await server?.close();
       server = undefined;

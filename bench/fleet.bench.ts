@@ -321,6 +321,9 @@ async function rssPhase(build: Build) {
   const perNode = Math.floor((RETENTION_S * 1000) / interval);
   // where the memory goes: after start (read models rebuilt from the log), the prefill, the SSE clients
   const stages: Record<string, Memory> = { started: await s.ask<Memory>({ cmd: "memory", gc: true }) };
+  // FLEET_BENCH_HEAPSNAPSHOT=<dir>: what the started server's heap holds, before any telemetry
+  const snapshots = process.env.FLEET_BENCH_HEAPSNAPSHOT;
+  if (snapshots) await s.ask({ cmd: "heapSnapshot", path: join(snapshots, `fleet-started-${build.label.replace(/[^\w-]/g, "-")}.heapsnapshot`) });
   const filled = await s.ask<{ samples: number; seconds: number }>({ cmd: "prefill", environment: ENVIRONMENT, perNode, intervalMs: interval });
   stages.prefilled = await s.ask<Memory>({ cmd: "memory", gc: true });
   const viewer = await login(s);

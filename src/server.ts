@@ -72,7 +72,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const clock = options.clock ?? systemClock;
   const logger = createLogger(config.logLevel);
   const telemetry = await startTelemetry({ endpoint: config.otel.endpoint, serviceName: config.otel.serviceName, logger });
-  const store = openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
+  const store = await openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
   const log = new EventLog(store, catalog);
   if (!config.dev) {
     const demo = await enabledDemoUsers(log);

@@ -42,7 +42,7 @@ if (verb === "create" || verb === "roles") {
 }
 
 const config = loadConfig();
-const store = openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
+const store = await openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
 const log = new EventLog(store, catalog);
 const ctx = { actor: { kind: "system" as const, id: `users-cli:${process.env.USER ?? "unknown"}` }, correlationId: `users-cli-${Date.now()}`, now: Date.now() };
 try {

@@ -27,7 +27,7 @@ function openPrivate(path: string): number {
 async function main() {
   const { values } = parseArgs({ options: { from: { type: "string" }, to: { type: "string" }, out: { type: "string" } } });
   const config = loadConfig();
-  const store = openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
+  const store = await openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
   const out = values.out ? createWriteStream("", { fd: openPrivate(values.out) }) : process.stdout;
   try {
     const write = async (chunk: string) => {

@@ -10,7 +10,7 @@ async function main() {
   const { values } = parseArgs({ options: { in: { type: "string" } } });
   if (!values.in) throw new Error("usage: npm run events:import -- --in <file.ndjson>");
   const config = loadConfig();
-  const store = openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
+  const store = await openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
   try {
     const r = await importEvents(store, readNdjson(createReadStream(values.in)));
     process.stderr.write(`imported ${r.events} events in ${r.streams} streams into ${store.kind}\n`);

@@ -20,7 +20,7 @@ async function main() {
         "      this run only replays the log as a check (nothing is kept). Set MONGODB_URL to rebuild a persistent store.\n",
     );
   }
-  const store = openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
+  const store = await openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
   const readStore = await openReadStore({ mongodbUrl: config.mongodbUrl, mongodbDb: config.mongodbDb });
   const log = new EventLog(store, catalog);
   try {
