@@ -26,7 +26,8 @@ export function progressLine(view: DeploymentView): string {
   return `${progressBar(view.progress)}  ${wave}  nodes ${updated}/${view.nodes.length} updated`;
 }
 
-export function headline(view: DeploymentView): string {
+/** Also of a list item (a summary), hence only these fields. */
+export function headline(view: { moduleName: string; version: string; targetEnvironment: string | null; strategy: string | null; status: string }): string {
   return `${view.moduleName} ${view.version} -> ${view.targetEnvironment ?? "?"} (${view.strategy ?? "?"})  ${view.status}`;
 }
 

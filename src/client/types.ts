@@ -7,9 +7,10 @@ import type { DeploymentEvent } from "../events/catalog/deployment.js";
 import type { Role } from "../events/catalog/user.js";
 import type { Problem } from "../http/problem.js";
 import type { DeploymentView } from "../projections/deployments.js";
+import type { DeploymentSummaryView } from "../http/routes/deployments.js";
 import type { Environment, StrategyName } from "../strategies/settings.js";
 
-export type { DeploymentStatus, DeploymentView, Environment, Problem, Role, StrategyName, DeploymentEvent };
+export type { DeploymentStatus, DeploymentSummaryView, DeploymentView, Environment, Problem, Role, StrategyName, DeploymentEvent };
 export type {
   CreateSecretBody,
   SecretDetailView,
@@ -64,7 +65,8 @@ export interface CommandAccepted {
 }
 
 export interface DeploymentPage {
-  items: DeploymentView[];
+  /** each the deployment without its nodes (GET /deployments/{id} has them) */
+  items: DeploymentSummaryView[];
   nextCursor: string | null;
 }
 

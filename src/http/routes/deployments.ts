@@ -49,7 +49,57 @@ const DeploymentView = z
   .passthrough()
   .openapi("Deployment");
 const TimeTravelView = DeploymentView.extend({ asOf: z.string(), position: z.number() });
-const Page = z.object({ items: z.array(DeploymentView), nextCursor: z.string().nullable() }).openapi("DeploymentPage");
+/**
+ * A list item: the deployment without its nodes (GET /deployments/{id} has them). A list of
+ * deployments over thousands of nodes each would otherwise carry every node and every wave's
+ * node ids, and the read store would copy them all to be serialized (issue 15: lists return
+ * summaries).
+ */
+const DeploymentSummary = z
+  .object({
+    executionId: z.string(),
+    moduleName: z.string(),
+    version: z.string(),
+    targetEnvironment: EnvironmentSchema.nullable(),
+    strategy: z.string().nullable(),
+    status: DeploymentStatusSchema,
+    progress: z.number(),
+    stages: z.array(z.object({ name: z.string(), status: z.string() }).passthrough()),
+    waves: z.array(z.object({ index: z.number(), status: z.string() }).passthrough()),
+    requesterEmail: z.string(),
+    createdAt: z.string().nullable(),
+    updatedAt: z.string().nullable(),
+  })
+  .passthrough()
+  .openapi("DeploymentSummary");
+/** the fields of a summary, as a read-store projection (so MongoDB sends no more than these) */
+const SUMMARY_FIELDS = [
+  "executionId",
+  "moduleName",
+  "version",
+  "targetEnvironment",
+  "strategy",
+  "status",
+  "progress",
+  "description",
+  "stages",
+  "waves.index",
+  "waves.label",
+  "waves.status",
+  "waves.startedAt",
+  "waves.completedAt",
+  "servingColor",
+  "failureReason",
+  "approval",
+  "requesterEmail",
+  "requestedBy",
+  "createdAt",
+  "updatedAt",
+  "endedAt",
+] as const;
+const SUMMARY_PROJECTION: Record<string, 1> = Object.fromEntries(SUMMARY_FIELDS.map((f) => [f, 1 as const]));
+export type DeploymentSummaryView = z.infer<typeof DeploymentSummary>;
+const Page = z.object({ items: z.array(DeploymentSummary), nextCursor: z.string().nullable() }).openapi("DeploymentPage");
 const ReasonBody = z.strictObject({ reason: z.string().max(1000).optional() });
 const RollbackBody = z.strictObject({ reason: z.string().max(1000).optional(), force: DependencyRequestFields.force });
 const TERMINAL_TYPES = ["DeploymentSucceeded", "DeploymentFailed", "DeploymentRolledBack", "DeploymentCancelled", "DeploymentRejected"];
@@ -309,10 +359,10 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
       const [createdAt, id] = decodeCursor(q.cursor);
       filter.$or = [{ createdAt: { $lt: createdAt } }, { createdAt, _id: { $lt: id } }];
     }
-    const docs = await deployments().find(filter, { sort: { createdAt: -1, _id: -1 }, limit: q.limit + 1, projection: { state: 0 } });
+    const docs = await deployments().find(filter, { sort: { createdAt: -1, _id: -1 }, limit: q.limit + 1, projection: SUMMARY_PROJECTION });
     const page = docs.slice(0, q.limit);
     const nextCursor = docs.length > q.limit ? encodeCursor(page.at(-1)!) : null;
-    return c.json({ items: page.map(stripDoc), nextCursor }, 200);
+    return c.json({ items: page.map(({ _id, ...summary }) => summary as unknown as DeploymentSummaryView), nextCursor }, 200);
   });
 
   app.openapi(getDeployment, async (c) => {

@@ -1,5 +1,6 @@
 import { aggregate as mingoAggregate, find as mingoFind, Query } from "mingo";
 import { systemClock, type Clock } from "../../platform/clock.js";
+import { simpleInclusion, simpleSort } from "./simple-projection.js";
 import {
   DuplicateKeyError,
   type Collection,
@@ -156,6 +157,16 @@ const out = <T>(doc: Doc): T => (copiedOnRead.has(doc) ? copy(doc) : doc) as T;
 
 /** A find's projection: new objects, holding stored (frozen) values, or copies of unprotected ones. */
 function projected(docs: Doc[], projection: Record<string, unknown>): Doc[] {
+  const pick = simpleInclusion(projection);
+  if (pick) {
+    const picked: Doc[] = [];
+    for (const d of docs) {
+      const p = pick(out<Doc>(d));
+      if (!p) return mingoFind(docs.map((d) => out<Doc>(d)), {}, projection).all() as Doc[];
+      picked.push(p as Doc);
+    }
+    return picked;
+  }
   return mingoFind(docs.map((d) => out<Doc>(d)), {}, projection).all() as Doc[];
 }
 
@@ -523,7 +534,7 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
       // _id is always a string here, so a plain comparison gives MongoDB's order (cursor paging).
       const dir = options.sort!._id!;
       docs.sort((a, b) => (a._id < b._id ? -dir : a._id > b._id ? dir : 0));
-    } else if (options.sort && docs.length > 1) docs = mingoFind(docs, {}).sort(options.sort).all() as Doc[];
+    } else if (options.sort && docs.length > 1) docs = simpleSort(docs, options.sort) ?? (mingoFind(docs, {}).sort(options.sort).all() as Doc[]);
     if (skip || options.limit) docs = docs.slice(skip, options.limit ? skip + options.limit : undefined);
     if (options.projection) docs = projected(docs, options.projection);
     return docs.map((d) => out<T>(d));
