@@ -221,6 +221,7 @@ function setNode(state: DeploymentState, nodeId: string, patch: Partial<NodeStat
     if (lent?.nodes === ownedNodes && !lent.before.has(nodeId)) lent.before.set(nodeId, node);
     putOwn(ownedNodes, nodeId, next);
     changeLogs.get(ownedNodes)?.add(nodeId);
+    if (next.phase === "pending" && node.phase !== "pending") pendingFrom.delete(ownedNodes);
     if (next.phase !== node.phase) noteInFlight(ownedNodes, next);
     return counted;
   }
@@ -238,6 +239,22 @@ const mapOrder = new WeakMap<Record<string, NodeState>, Map<string, number>>();
 // (trackNodeChanges): the deployments read model stores the nodes in pages and brings its stored
 // pages up to date at the cost of the nodes that changed, not of a walk over ten thousand.
 const changeLogs = new WeakMap<Record<string, NodeState>, Set<string>>();
+
+// Per nodes map and wave index: how far along the wave's nodeIds no node is pending. Nodes leave
+// pending in wave order as they are requested, so the next step's requests start there instead of
+// walking the wave from its first node every step (a 5,000-node wave walked ~12 million entries).
+// A node put back to pending drops the map's entry; a borrowed fold's are put back with its nodes.
+const pendingFrom = new WeakMap<Record<string, NodeState>, Map<number, number>>();
+
+/** The index in wave.nodeIds of its first node that is pending in `state` (nodeIds.length: none). */
+export function firstPendingIndex(state: DeploymentState, wave: WaveState): number {
+  let cursors = pendingFrom.get(state.nodes);
+  if (!cursors) pendingFrom.set(state.nodes, (cursors = new Map()));
+  let i = cursors.get(wave.index) ?? 0;
+  while (i < wave.nodeIds.length && own(state.nodes, wave.nodeIds[i]!)?.phase !== "pending") i++;
+  cursors.set(wave.index, i);
+  return i;
+}
 
 /**
  * From now on, every node a fold changes in this map in place (or a borrowed fold puts back) is
@@ -334,11 +351,15 @@ export function foldDeployment(
 export function borrowNodes<T>(state: DeploymentState, work: (fold: (s: DeploymentState, events: readonly DeploymentEvent[]) => DeploymentState) => T): T {
   const outer = lent;
   const mine = { nodes: state.nodes, before: new Map<string, NodeState>() };
+  const cursors = pendingFrom.get(state.nodes);
+  const cursorsBefore = cursors && new Map(cursors);
   lent = mine;
   try {
     return work((s, events) => foldDeployment(s, events, { ownsNodes: true }));
   } finally {
     lent = outer;
+    if (cursorsBefore) pendingFrom.set(mine.nodes, cursorsBefore);
+    else pendingFrom.delete(mine.nodes);
     for (const [id, node] of mine.before) {
       putOwn(mine.nodes, id, node);
       noteInFlight(mine.nodes, node);

@@ -2,6 +2,7 @@ import {
   borrowNodes,
   closeStage,
   deploymentDecider,
+  firstPendingIndex,
   inFlightNodes,
   isoAt,
   isTerminal,
@@ -106,7 +107,10 @@ export function advance(state: DeploymentState, obs: Observation, now: number): 
   const events: DeploymentEvent[] = [];
   // Each step changes the state, and there are only so many things a deployment can do at one
   // instant; running past this bound means a rule repeats itself.
-  const limit = 50 + 10 * Object.keys(state.nodes).length + 10 * state.waves.length;
+  // (planned nodes are counted by the fold; every node only when a step count passes that bound,
+  // which a settling deployment never does: a walk over ten thousand keys per call cost more than the step)
+  const bound = (nodes: number) => 50 + 10 * nodes + 10 * state.waves.length;
+  const cheap = bound(state.nodeCounts.planned);
   // each step's events are folded in, in place on the caller's state, which gets back every node
   // it changed on the way out (borrowNodes): no copy of every node per call
   return borrowNodes(state, (fold) => {
@@ -114,7 +118,7 @@ export function advance(state: DeploymentState, obs: Observation, now: number): 
     for (let i = 0; ; i++) {
       const step = nextStep(s, ctx);
       if (step.length === 0) break;
-      if (i > limit) throw new Error(`deployment ${state.executionId}: process does not settle (last step ${step[0]?.type})`);
+      if (i > cheap && i > bound(Object.keys(state.nodes).length)) throw new Error(`deployment ${state.executionId}: process does not settle (last step ${step[0]?.type})`);
       for (const e of step) events.push(e);
       s = fold(s, step);
     }
@@ -294,7 +298,7 @@ function deployStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
       const slots = maxConcurrentUpdates(strategy, settings) - inFlight(s);
       // the first `slots` pending nodes, in wave order, without listing the whole wave each step
       const requests: DeploymentEvent[] = [];
-      for (let i = 0; i < wave.nodeIds.length && requests.length < slots; i++) {
+      for (let i = firstPendingIndex(s, wave); i < wave.nodeIds.length && requests.length < slots; i++) {
         const n = own(s.nodes, wave.nodeIds[i]!);
         if (n?.phase === "pending") requests.push(request(s, n, "install", ctx));
       }

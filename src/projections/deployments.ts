@@ -1,4 +1,4 @@
-import { deploymentProgress, evolveDeployment, foldDeployment, initialDeploymentState, trackNodeChanges, type DeploymentState, type NodeState } from "../commands/deployment.js";
+import { deploymentProgress, evolveDeployment, foldDeployment, initialDeploymentState, isTerminal, trackNodeChanges, type DeploymentState, type NodeState } from "../commands/deployment.js";
 import { deploymentEventTypes, type DeploymentEvent } from "../events/catalog/deployment.js";
 import type { RecordedEvent } from "../events/envelope.js";
 import { streamKey, streamPrefixes } from "../events/streams.js";
@@ -249,8 +249,11 @@ export const deploymentsProjection: Projection<DeploymentDoc> = {
     const { nodes, ...state } = doc.state;
     // the working doc still names the pages its batch started from; the changes are counted from them
     const nodePages = pagesOf(nodes, doc.nodePages);
-    parked.set(nodePages, nodes);
-    latest.set(nodes, nodePages);
+    // a finished deployment rarely hears of again (a rollback): its pages are all it keeps
+    if (!isTerminal(state.status)) {
+      parked.set(nodePages, nodes);
+      latest.set(nodes, nodePages);
+    }
     return { ...doc, ...headOf(state), state, nodePages };
   },
 };
