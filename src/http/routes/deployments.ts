@@ -267,6 +267,22 @@ class Refused extends DomainError {
   }
 }
 
+/**
+ * The JSON of a stored document's view, made once per document: the memory store hands out the
+ * stored document itself, frozen, until a write replaces it, so a deployment read many times
+ * between two of its events (dashboards, CLIs polling) is viewed and serialized once. A document
+ * that is not frozen (MongoDB's, or a copy) may change under us and is serialized every time.
+ */
+const viewJsons = new WeakMap<DeploymentDoc, string>();
+function viewJson(doc: DeploymentDoc): string {
+  let json = viewJsons.get(doc);
+  if (json === undefined) {
+    json = JSON.stringify(stripDoc(doc));
+    if (Object.isFrozen(doc)) viewJsons.set(doc, json);
+  }
+  return json;
+}
+
 export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   const deployments = () => deps.readStore.collection<DeploymentDoc>("deployments");
 
@@ -379,7 +395,7 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
     }
     const doc = await deployments().get(id);
     if (!doc) throw notFound(`deployment ${id}`);
-    return c.json(stripDoc(doc), 200);
+    return c.body(viewJson(doc), 200, { "Content-Type": "application/json" }) as never;
   });
 
   app.openapi(history, async (c) => {
