@@ -52,13 +52,11 @@ export async function matrix(reader: GraphReader, at: number, filter: { module?:
   const rows: Counts = new Map();
   if (at === NOW) {
     // now: one document per node says where it is and what it runs
-    for (const node of await reader.nodeModules()) {
+    for (const node of await reader.nodeModuleDocs()) {
       const environment = node.registeredIn;
       if (environment === null) continue;
-      for (const module in node.modules) {
-        if (!Object.hasOwn(node.modules, module)) continue;
-        if (keep(module, environment)) count(rows, module, environment, node.modules[module]!);
-      }
+      const modules = node.modules;
+      for (let i = 0; i < modules.length; i += 2) if (keep(modules[i]!, environment)) count(rows, modules[i]!, environment, modules[i + 1]!);
     }
   } else {
     // the past: every (node, module) slot's interval that held then, counted where it is met

@@ -96,7 +96,14 @@ export type NodeModulesFields = {
   node: string;
   /** the environment of the registration open now; null while deregistered */
   registeredIn: string | null;
-  modules: Record<string, string>;
+  /**
+   * module, version, module, version, ...: a flat list rather than a record keyed by module. Each
+   * node's set of modules differs, so as records every node's had a shape of its own, and copying
+   * and freezing those on every install grew with the modules on the node and the number of
+   * nodes (a rebuild of 400,000 events ran 1.5x faster without them); a list of strings is copied
+   * and frozen natively.
+   */
+  modules: string[];
 };
 
 export type GraphDoc = VertexDoc | EdgeDoc | RunsDoc | NodeModulesDoc;

@@ -5,7 +5,7 @@
 import type { RecordedEvent } from "../events/envelope.js";
 import { streamKey } from "../events/streams.js";
 import { moduleVersionId, vertexKey, type EdgeType, type VertexKey, type VertexType } from "../graph/model.js";
-import { own, putOwn } from "../platform/own-keys.js";
+import { own } from "../platform/own-keys.js";
 import {
   eventEdgeId,
   factEdgeId,
@@ -151,7 +151,7 @@ class Plan {
     this.add(nodeModulesDocId(nodeId), (doc) => {
       const before = doc as NodeModulesDoc | null;
       if (!before && !create) return null;
-      const m: NodeModulesFields = { _id: nodeModulesDocId(nodeId), kind: "modules", node: nodeId, registeredIn: before?.registeredIn ?? null, modules: before?.modules ?? {} };
+      const m: NodeModulesFields = { _id: nodeModulesDocId(nodeId), kind: "modules", node: nodeId, registeredIn: before?.registeredIn ?? null, modules: before?.modules ?? [] };
       change(m);
       return m;
     });
@@ -193,10 +193,10 @@ function endEpoch(v: VertexDoc, position: number, at: string): void {
   v.registered = false;
 }
 
-function withoutKey(record: Record<string, string>, key: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(record)) if (k !== key) putOwn(out, k, v);
-  return out;
+/** where `module` sits in a node's flat module, version list (-1: not there) */
+function moduleIndex(modules: readonly string[], module: string): number {
+  for (let i = 0; i < modules.length; i += 2) if (modules[i] === module) return i;
+  return -1;
 }
 
 type Data = Record<string, unknown>;
@@ -217,9 +217,7 @@ function nodeEvent(p: Plan, e: RecordedEvent, d: Data): void {
         v.props = { ...v.props, hostname: d.hostname, labels: d.labels, status: "Healthy", environment };
       });
       p.nodeModules(nodeId, (m) => {
-        const copy: Record<string, string> = {};
-        for (const [module, version] of Object.entries(modules)) putOwn(copy, module, version);
-        m.modules = copy;
+        m.modules = Object.entries(modules).flat();
         m.registeredIn = environment;
       }, true);
       for (const [module, version] of Object.entries(modules)) {
@@ -235,7 +233,7 @@ function nodeEvent(p: Plan, e: RecordedEvent, d: Data): void {
       }, false);
       p.nodeModules(nodeId, (m) => {
         m.registeredIn = null;
-        m.modules = {};
+        m.modules = [];
       });
       return;
     case "NodeDetailsChanged":
@@ -246,8 +244,10 @@ function nodeEvent(p: Plan, e: RecordedEvent, d: Data): void {
       const version = str(d, "version");
       p.nodeModules(nodeId, (m) => {
         if (m.registeredIn === null) return;
-        const modules = { ...m.modules };
-        putOwn(modules, module, version);
+        const modules = m.modules.slice();
+        const at = moduleIndex(modules, module);
+        if (at < 0) modules.push(module, version);
+        else modules[at + 1] = version;
         m.modules = modules;
       });
       p.moduleVersion(module, version);
@@ -258,7 +258,8 @@ function nodeEvent(p: Plan, e: RecordedEvent, d: Data): void {
     case "ModuleRemoved": {
       const module = str(d, "moduleName");
       p.nodeModules(nodeId, (m) => {
-        if (m.registeredIn !== null && own(m.modules, module) !== undefined) m.modules = withoutKey(m.modules, module);
+        const at = m.registeredIn === null ? -1 : moduleIndex(m.modules, module);
+        if (at >= 0) m.modules = [...m.modules.slice(0, at), ...m.modules.slice(at + 2)];
       });
       p.runs(nodeId, module, null);
       return;
@@ -423,8 +424,8 @@ function planOf(event: RecordedEvent): Plan {
 
 export const graphProjection: Projection<GraphDoc> & { indexes: IndexSpec[] } = {
   name: "graph",
-  // 2: what a node runs now in its own document
-  version: 2,
+  // 2: what a node runs now in its own document; 3: that as a flat list
+  version: 3,
   collection: GRAPH,
   filter: { eventTypes: [...new Set(GRAPH_EVENT_TYPES)] },
   indexes: [
