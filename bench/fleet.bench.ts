@@ -23,10 +23,13 @@ import type { Memory, ServerCommand, Started } from "./fleet-server.js";
 import type { FleetCommand, FleetJob, FleetRegistered, FleetWindow, LoadJob, LoadResult } from "./load-client.js";
 import type { Opened, SseCommand } from "./sse-client.js";
 
-const NODES = Number(process.env.FLEET_BENCH_NODES ?? 10_000);
-const WINDOW_MS = Number(process.env.FLEET_BENCH_WINDOW_MS ?? 20_000);
-const RSS_MS = Number(process.env.FLEET_BENCH_RSS_MS ?? 30_000);
-const SSE_CLIENTS = Number(process.env.FLEET_BENCH_SSE ?? 2000);
+/** BENCH_QUICK=1: 2,000 nodes, 500 SSE clients and shorter windows, so the bench fits in ~60 s (said in each figure's conditions) */
+const QUICK = process.env.BENCH_QUICK === "1";
+const NODES = Number(process.env.FLEET_BENCH_NODES ?? (QUICK ? 2000 : 10_000));
+const WINDOW_MS = Number(process.env.FLEET_BENCH_WINDOW_MS ?? (QUICK ? 8000 : 20_000));
+const RSS_MS = Number(process.env.FLEET_BENCH_RSS_MS ?? (QUICK ? 8000 : 30_000));
+const SSE_CLIENTS = Number(process.env.FLEET_BENCH_SSE ?? (QUICK ? 500 : 2000));
+const IDLE_PAGES_MS = QUICK ? 3000 : 8000;
 const RETENTION_S = 3600;
 /** a commit to measure beside the working tree, in the same run (e.g. FLEET_BENCH_BASELINE=HEAD) */
 const BASELINE = process.env.FLEET_BENCH_BASELINE;
@@ -130,9 +133,9 @@ class Server {
     private readonly child: Child,
     readonly started: Started,
   ) {}
-  static async start(entry: string, env: Record<string, string>, phase: string): Promise<Server> {
+  static async start(entry: string, env: Record<string, string>, phase: string, flags: string[] = []): Promise<Server> {
     const profile = process.env.FLEET_BENCH_PROFILE;
-    const child = new Child(entry, profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`, `--cpu-prof-name=fleet-${phase.replace(/[^\w-]/g, "-")}.cpuprofile`] : []);
+    const child = new Child(entry, [...flags, ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`, `--cpu-prof-name=fleet-${phase.replace(/[^\w-]/g, "-")}.cpuprofile`] : [])]);
     const started = await child.ask<Started | { error: string }>({ cmd: "start", env } satisfies ServerCommand, 180_000);
     if ("error" in started) throw new Error(started.error);
     return new Server(child, started);
@@ -227,6 +230,7 @@ function rssSampler(server: Server) {
 }
 
 const base = {
+  quick: QUICK,
   nodes: NODES,
   environment: ENVIRONMENT,
   eventStore: "sqlite NORMAL",
@@ -240,6 +244,8 @@ interface Build {
   label: string;
   entry: string;
   dir: string;
+  /** node flags for this build's servers */
+  flags?: string[];
 }
 
 /** figures per build, for the ratios when a baseline runs beside the working tree */
@@ -255,7 +261,7 @@ const agents = new Child(loadClient);
 
 /** The node page with nothing else going on (every node has heartbeated once). */
 async function idlePhase(build: Build) {
-  server = await Server.start(build.entry, serverEnv(3600), `idle-${build.label}`);
+  server = await Server.start(build.entry, serverEnv(3600), `idle-${build.label}`, build.flags);
   await agents.ask<unknown>({ cmd: "beat", url: server.url, intervalMs: 5000 } satisfies FleetCommand, 10_000);
   await sleep(5500);
   await agents.ask<unknown>({ cmd: "pause" } satisfies FleetCommand, 10_000);
@@ -263,7 +269,7 @@ async function idlePhase(build: Build) {
   await server.ask({ cmd: "settle" });
   const viewer = await login(server);
   const urls = await pageUrls(server, viewer);
-  const idle = merged(await pageLatency(urls, viewer, 8000));
+  const idle = merged(await pageLatency(urls, viewer, IDLE_PAGES_MS));
   const conditions = { ...base, limit: PAGE, responseBytes: urls.bytes, nodesInAnswer: urls.nodes, pages: "first, then fifth (cursor); closed loop, 1 worker, from a child", load: "none" };
   figure(build, "fleet.node_page_idle_p50", idle.p50, "ms", { ...conditions, requests: idle.requests });
   figure(build, "fleet.node_page_idle_p99", idle.p99, "ms", { ...conditions, requests: idle.requests, maxMs: idle.max, targetMs: 20 });
@@ -273,7 +279,7 @@ async function idlePhase(build: Build) {
 
 /** Every node heartbeating every 2 s; the node page read meanwhile. */
 async function heartbeatPhase(build: Build) {
-  server = await Server.start(build.entry, serverEnv(6), `heartbeats-${build.label}`);
+  server = await Server.start(build.entry, serverEnv(6), `heartbeats-${build.label}`, build.flags);
   const intervalMs = server.started.heartbeatIntervalMs;
   await agents.ask<unknown>({ cmd: "beat", url: server.url, intervalMs } satisfies FleetCommand, 10_000);
   await sleep(2 * intervalMs);
@@ -315,7 +321,7 @@ async function heartbeatPhase(build: Build) {
 
 /** RSS: 10 s heartbeats, one hour of telemetry, 2,000 idle SSE clients. */
 async function rssPhase(build: Build) {
-  server = await Server.start(build.entry, serverEnv(30), `rss-${build.label}`);
+  server = await Server.start(build.entry, serverEnv(30), `rss-${build.label}`, build.flags);
   const s = server;
   const interval = s.started.heartbeatIntervalMs;
   const perNode = Math.floor((RETENTION_S * 1000) / interval);
@@ -372,7 +378,12 @@ try {
     builds.push({ label: `baseline ${BASELINE}`, ...compileServer(baselineSrc) });
   }
   // FLEET_BENCH_WORKING_TREE=0 with a baseline: the baseline alone
-  if (!BASELINE || process.env.FLEET_BENCH_WORKING_TREE !== "0") builds.push({ label: "working tree", ...compileServer(fileURLToPath(new URL("..", import.meta.url))) });
+  // FLEET_BENCH_SERVER_FLAGS: node flags for the working tree's servers only (e.g. V8 heap settings,
+  // beside FLEET_BENCH_BASELINE=HEAD to compare them with the same code without)
+  const flags = (process.env.FLEET_BENCH_SERVER_FLAGS ?? "").split(" ").filter(Boolean);
+  if (!BASELINE || process.env.FLEET_BENCH_WORKING_TREE !== "0") {
+    builds.push({ label: flags.length ? `working tree ${flags.join(" ")}` : "working tree", flags, ...compileServer(fileURLToPath(new URL("..", import.meta.url))) });
+  }
   const current = builds.at(-1)!;
 
   // registration, once: every later server opens the same data directory
