@@ -301,10 +301,22 @@ function nodeFromLog(n: NodeDoc) {
   };
 }
 
-/** A node now: what the log knows, and the latest telemetry (kept by the telemetry store, not the log). */
+/**
+ * A node now: what the log knows, and the latest telemetry (kept by the telemetry store, not the
+ * log). Written out rather than spread from nodeFromLog (same fields, same order): the spread of an
+ * intermediate object was over half of a 100-node page's own time (~8x this, measured).
+ */
 function nodeView(n: NodeDoc, live: NodeLiveness | undefined) {
   return {
-    ...nodeFromLog(n),
+    nodeId: n.nodeId,
+    hostname: n.hostname,
+    status: n.status,
+    statusSince: n.statusSince,
+    registeredAt: n.registeredAt,
+    modules: n.modules,
+    labels: n.labels,
+    color: n.color,
+    capacity: n.capacity,
     lastHeartbeatAt: live?.lastHeartbeatAt ? new Date(live.lastHeartbeatAt).toISOString() : null,
     metrics: live?.metrics ?? null,
     reportedModules: live?.reportedModules ?? null,

@@ -15,7 +15,7 @@ import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 import { streams } from "../../src/events/streams.js";
 import { nodeIdFor } from "../../src/fleet/environments.js";
 import { clusterDetail, listClusters } from "../../src/fleet/queries.js";
-import { nodesProjection } from "../../src/projections/nodes.js";
+import { NODES, nodesProjection, type NodeDoc } from "../../src/projections/nodes.js";
 import { ProjectionRunner } from "../../src/projections/runner.js";
 import { MemoryReadStore } from "../../src/projections/store/memory.js";
 import type { Environment } from "../../src/strategies/settings.js";
@@ -76,6 +76,14 @@ test("pages walked with nextCursor and the counts equal a fresh read of the read
                 page = await clusterDetail(readStore, env, { limit: op.limit, cursor: nextCursor, live });
               }
               assert.equal(walked, fresh.nodes);
+              // each node is the read model's fields the API shows, in this order, then its telemetry
+              const docs = new Map((await readStore.collection<NodeDoc>(NODES).find({ environment: env })).map((d) => [d.nodeId, d]));
+              for (const n of fresh.nodes) {
+                const d = docs.get(n.nodeId)!;
+                const fromLog = { nodeId: d.nodeId, hostname: d.hostname, status: d.status, statusSince: d.statusSince, registeredAt: d.registeredAt, modules: d.modules, labels: d.labels, color: d.color, capacity: d.capacity };
+                assert.equal(Object.keys(n), [...Object.keys(fromLog), "lastHeartbeatAt", "metrics", "reportedModules"]);
+                assert.equal(n, { ...fromLog, lastHeartbeatAt: null, metrics: null, reportedModules: null });
+              }
             }
             assert.equal(await listClusters(readStore, live), await listClusters(readStore));
             continue;
