@@ -42,6 +42,8 @@ export function requestIdAndSecurityHeaders(): MiddlewareHandler<AppEnv> {
     if (hasNodeResponse(c)) {
       setResponseHeader(c, "X-Request-Id", id);
       for (const [name, value] of SECURITY_HEADERS) setResponseHeader(c, name, value);
+      // (secure-headers also deleted X-Powered-By; nothing here sets it, and deleting it after the
+      // route would cost the web Headers this avoids)
       await next();
       return;
     }
