@@ -208,7 +208,7 @@ const plusMs = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISO
 /** The nodes map the running fold owns and changes in place; null outside folds. Folds are synchronous. */
 let ownedNodes: Record<string, NodeState> | null = null;
 /** While a fold works on borrowed nodes (borrowNodes): the map lent and each changed node's value before its first change. */
-let lent: { nodes: Record<string, NodeState>; before: Map<string, NodeState> } | null = null;
+let lent: { nodes: Record<string, NodeState>; before: Map<string, NodeState>; cursors: Map<number, number> | undefined } | null = null;
 
 const isInFlight = (phase: NodePhase) => phase === "installing" || phase === "rollingBack";
 
@@ -253,6 +253,8 @@ export function firstPendingIndex(state: DeploymentState, wave: WaveState): numb
   let i = cursors.get(wave.index) ?? 0;
   while (i < wave.nodeIds.length && own(state.nodes, wave.nodeIds[i]!)?.phase !== "pending") i++;
   cursors.set(wave.index, i);
+  // found on a lent map before the borrowed fold changed any node: as right once they are put back
+  if (lent?.nodes === state.nodes && lent.before.size === 0) (lent.cursors ??= new Map()).set(wave.index, i);
   return i;
 }
 
@@ -350,15 +352,14 @@ export function foldDeployment(
  */
 export function borrowNodes<T>(state: DeploymentState, work: (fold: (s: DeploymentState, events: readonly DeploymentEvent[]) => DeploymentState) => T): T {
   const outer = lent;
-  const mine = { nodes: state.nodes, before: new Map<string, NodeState>() };
   const cursors = pendingFrom.get(state.nodes);
-  const cursorsBefore = cursors && new Map(cursors);
+  const mine = { nodes: state.nodes, before: new Map<string, NodeState>(), cursors: cursors && new Map(cursors) };
   lent = mine;
   try {
     return work((s, events) => foldDeployment(s, events, { ownsNodes: true }));
   } finally {
     lent = outer;
-    if (cursorsBefore) pendingFrom.set(mine.nodes, cursorsBefore);
+    if (mine.cursors) pendingFrom.set(mine.nodes, mine.cursors);
     else pendingFrom.delete(mine.nodes);
     for (const [id, node] of mine.before) {
       putOwn(mine.nodes, id, node);
