@@ -26,13 +26,13 @@ const gc = runInNewContext("gc") as () => void;
 const QUICK = process.env.BENCH_QUICK === "1";
 const LATENCY_CONNECTIONS = (process.env.BENCH_SSE_CONNECTIONS ?? "1000,2000").split(",").map(Number);
 const RATE = 50; // events per second
-const LATENCY_MS = Number(process.env.BENCH_SSE_MS ?? (QUICK ? 3000 : 8000));
+const LATENCY_MS = Number(process.env.BENCH_SSE_MS ?? (QUICK ? 2500 : 8000));
 const RSS_LIMIT = 512 * 1024 * 1024;
 const STEP = 1000;
 // the server's fd limit minus room for the database, logs and listening socket (each client
 // process holds at most CONNECTIONS_PER_CHILD, under the same limit)
 const FD_LIMIT = Number(execSync("ulimit -n", { shell: "/bin/sh" }).toString().trim()) || 1024;
-const CAP = Number(process.env.BENCH_SSE_CAP ?? (QUICK ? 4000 : Math.min(18_000, FD_LIMIT - 2_000)));
+const CAP = Number(process.env.BENCH_SSE_CAP ?? (QUICK ? 3000 : Math.min(18_000, FD_LIMIT - 2_000)));
 const CONNECTIONS_PER_CHILD = 4000;
 if (FD_LIMIT < Math.max(...LATENCY_CONNECTIONS) + 500) {
   throw new Error(`sse bench: ulimit -n is ${FD_LIMIT}; raise it (ulimit -n 20000) to hold ${Math.max(...LATENCY_CONNECTIONS)} connections`);
