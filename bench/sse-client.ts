@@ -51,6 +51,7 @@ function record(position: number, at: number) {
 }
 
 const ID_LINE = Buffer.from("\nid: ", "latin1");
+const READ_BUFFER = Buffer.alloc(64 * 1024);
 const NL = 10;
 
 /**
@@ -93,14 +94,10 @@ function openOne(url: string, token: string, lastEventId: number): Promise<numbe
       settled = true;
       resolve(v);
     };
-    const socket = connect(Number(u.port), u.hostname);
-    const conn: Connection = { socket, received: 0, carry: null };
     let head: Buffer | null = Buffer.alloc(0);
-    socket.setNoDelay(true);
-    socket.write(
-      `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\nLast-Event-ID: ${lastEventId}\r\n\r\n`,
-    );
-    socket.on("data", (chunk: Buffer) => {
+    // reads land in one buffer shared by every socket (each read is handled before the next): no
+    // Buffer and no stream 'data' event per read. What is kept past the read (head, carry) is copied.
+    const onData = (chunk: Buffer) => {
       const at = now();
       if (head) {
         head = Buffer.concat([head, chunk]);
@@ -119,7 +116,23 @@ function openOne(url: string, token: string, lastEventId: number): Promise<numbe
         return;
       }
       scan(conn, chunk, at);
+    };
+    const socket = connect({
+      port: Number(u.port),
+      host: u.hostname,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (n: number) => {
+          onData(READ_BUFFER.subarray(0, n));
+          return true; // keep reading
+        },
+      },
     });
+    const conn: Connection = { socket, received: 0, carry: null };
+    socket.setNoDelay(true);
+    socket.write(
+      `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\nLast-Event-ID: ${lastEventId}\r\n\r\n`,
+    );
     socket.on("error", () => settle("error"));
     socket.on("close", () => settle("error"));
   });
