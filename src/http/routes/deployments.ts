@@ -55,23 +55,9 @@ const TimeTravelView = DeploymentView.extend({ asOf: z.string(), position: z.num
  * node ids, and the read store would copy them all to be serialized (issue 15: lists return
  * summaries).
  */
-const DeploymentSummary = z
-  .object({
-    executionId: z.string(),
-    moduleName: z.string(),
-    version: z.string(),
-    targetEnvironment: EnvironmentSchema.nullable(),
-    strategy: z.string().nullable(),
-    status: DeploymentStatusSchema,
-    progress: z.number(),
-    stages: z.array(z.object({ name: z.string(), status: z.string() }).passthrough()),
-    waves: z.array(z.object({ index: z.number(), status: z.string() }).passthrough()),
-    requesterEmail: z.string(),
-    createdAt: z.string().nullable(),
-    updatedAt: z.string().nullable(),
-  })
-  .passthrough()
-  .openapi("DeploymentSummary");
+const DeploymentSummary = DeploymentView.extend({
+  waves: z.array(z.object({ index: z.number(), status: z.string() }).passthrough()),
+}).openapi("DeploymentSummary");
 /** the fields of a summary, as a read-store projection (so MongoDB sends no more than these) */
 const SUMMARY_FIELDS = [
   "executionId",
