@@ -1,6 +1,6 @@
 import { aggregate as mingoAggregate, find as mingoFind, Query } from "mingo";
 import { systemClock, type Clock } from "../../platform/clock.js";
-import { simpleInclusion, simpleSort } from "./simple-projection.js";
+import { simpleInclusion, simpleSort, type Picker } from "./simple-projection.js";
 import {
   DuplicateKeyError,
   type Collection,
@@ -53,6 +53,15 @@ interface CollectionState {
    * deletes keep it current; bulk deletes (prune, deleteMany) just mark it stale.
    */
   sortedIds: string[] | null;
+  /** bumped by every write and delete: what was derived from the documents at another version is stale */
+  version: number;
+  /**
+   * Every document in the order of a sort that names _id (a total order), by the sort's JSON, as of
+   * `version`: a sorted, limited find (the deployments list, newest first) walks it and stops once
+   * the page is full instead of sorting every matching document on each call. Rebuilt lazily on
+   * the first such find after a write, so a write costs nothing more.
+   */
+  sortedBy: Map<string, { version: number; docs: Doc[] | null }>;
 }
 
 // Stored documents are frozen, deeply, and reads hand out the stored objects themselves: a reader
@@ -155,15 +164,47 @@ function toStored(doc: Doc, store: MemoryReadStore): Doc {
 /** What a read hands out: the stored document, or a copy of one that freezing cannot protect. */
 const out = <T>(doc: Doc): T => (copiedOnRead.has(doc) ? copy(doc) : doc) as T;
 
+/**
+ * A frozen projection object is the caller's promise that it will not change (a route's constant):
+ * its picker is parsed once, and what it picks from a stored (frozen) document is made once per
+ * stored version and handed out, frozen, until a write replaces the document, so a list read many
+ * times between writes neither picks nor (see the list route) serializes its items again.
+ */
+const pickers = new WeakMap<object, Picker | null>();
+const projectedVersions = new WeakMap<object, WeakMap<Doc, Doc>>();
+
+/** Freezes what a picker built around stored values (those are frozen already). */
+function freezeNew(value: unknown): void {
+  if (value === null || typeof value !== "object" || Object.isFrozen(value)) return;
+  for (const v of Object.values(value)) freezeNew(v);
+  Object.freeze(value);
+}
+
 /** A find's projection: new objects, holding stored (frozen) values, or copies of unprotected ones. */
 function projected(docs: Doc[], projection: Record<string, unknown>): Doc[] {
-  const pick = simpleInclusion(projection);
+  const constant = Object.isFrozen(projection);
+  let pick = constant ? pickers.get(projection) : undefined;
+  if (pick === undefined) {
+    pick = simpleInclusion(projection);
+    if (constant) pickers.set(projection, pick);
+  }
   if (pick) {
+    let versions = constant ? projectedVersions.get(projection) : undefined;
+    if (constant && !versions) projectedVersions.set(projection, (versions = new WeakMap()));
     const picked: Doc[] = [];
     for (const d of docs) {
-      const p = pick(out<Doc>(d));
-      if (!p) return mingoFind(docs.map((d) => out<Doc>(d)), {}, projection).all() as Doc[];
-      picked.push(p as Doc);
+      // a document copied on read may hold what freezing cannot protect: picked afresh every time
+      const cacheable = versions !== undefined && !copiedOnRead.has(d);
+      let p: Doc | null | undefined = cacheable ? versions!.get(d) : undefined;
+      if (!p) {
+        p = pick(out<Doc>(d)) as Doc | null;
+        if (!p) return mingoFind(docs.map((d) => out<Doc>(d)), {}, projection).all() as Doc[];
+        if (cacheable) {
+          freezeNew(p);
+          versions!.set(d, p);
+        }
+      }
+      picked.push(p);
     }
     return picked;
   }
@@ -400,7 +441,7 @@ export class MemoryReadStore implements ReadStore {
   state(name: string): CollectionState {
     let s = this.collections.get(name);
     if (!s) {
-      s = { docs: new Map(), unique: new Map(), ttl: new Map(), fields: new Map(), sortedIds: null };
+      s = { docs: new Map(), unique: new Map(), ttl: new Map(), fields: new Map(), sortedIds: null, version: 0, sortedBy: new Map() };
       this.collections.set(name, s);
     }
     return s;
@@ -435,6 +476,7 @@ function sameIndexed(index: FieldIndex, a: Doc, b: Doc): boolean {
 function removeDoc(state: CollectionState, id: string, replacing = false, next?: Doc): boolean {
   const old = state.docs.get(id);
   if (!old) return false;
+  state.version++;
   for (const index of state.unique.values()) {
     const key = indexKey(old, index.spec);
     if (index.owners.get(key) === id) index.owners.delete(key);
@@ -497,6 +539,7 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
     for (const [index, key] of keys) index.owners.set(key, doc._id);
     for (const index of state.fields.values()) if (!old || !sameIndexed(index, old, doc)) indexDoc(index, doc);
     state.docs.set(doc._id, doc);
+    state.version++;
     if (isNew && state.sortedIds) {
       const ids = state.sortedIds;
       // ids that grow in order (audit entries) are a cheap push; others a binary-search insert
@@ -528,6 +571,20 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
       let docs = this.walkById(ids, filter, options.sort!._id!, options.limit ? skip + options.limit : Infinity).slice(skip);
       if (options.projection) docs = projected(docs, options.projection);
       return docs.map((d) => out<T>(d));
+    }
+    if (sortKeys.length > 1 && sortKeys.includes("_id") && !idCandidates(filter) && !this.indexed(filter)) {
+      // _id makes the order total, so walking every document in that order and keeping the
+      // matching ones gives exactly the page that sorting the matching ones would
+      const all = this.sortedBy(options.sort!);
+      if (all) {
+        const test = tester(filter);
+        const want = options.limit ? skip + options.limit : Infinity;
+        let docs: Doc[] = [];
+        for (let i = 0; i < all.length && docs.length < want; i++) if (test(all[i]!)) docs.push(all[i]!);
+        if (skip) docs = docs.slice(skip);
+        if (options.projection) docs = projected(docs, options.projection);
+        return docs.map((d) => out<T>(d));
+      }
     }
     let docs: Doc[] = this.matching(filter);
     if (sortKeys.length === 1 && sortKeys[0] === "_id") {
@@ -616,6 +673,18 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
       if (test(doc)) out.push(doc);
     }
     return out;
+  }
+
+  /** every stored document in a sort's order, when simpleSort can order them (see CollectionState.sortedBy) */
+  private sortedBy(sort: Record<string, 1 | -1>): Doc[] | null {
+    const state = this.s;
+    const key = JSON.stringify(sort);
+    let entry = state.sortedBy.get(key);
+    if (!entry || entry.version !== state.version) {
+      entry = { version: state.version, docs: simpleSort([...state.docs.values()], sort) };
+      state.sortedBy.set(key, entry);
+    }
+    return entry.docs;
   }
 
   /** the stored (uncopied) documents matching a filter */
