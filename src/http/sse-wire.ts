@@ -45,7 +45,7 @@ function flush(): void {
  * socket carries only this response while it streams (an HTTP/1.1 connection serves one response
  * at a time), so framing the chunks here is equivalent; the response itself still writes the head
  * and the terminating chunk (`res.end`). Without a socket (a response queued behind another on the
- * connection) it falls back to `res.write`.
+ * connection), or while the response holds bytes of its own, it writes through `res.write`.
  */
 export class Wire {
   private readonly socket: Socket | null;
@@ -61,7 +61,11 @@ export class Wire {
   /** false: the socket's buffer is full; wait for `onDrain` */
   write(message: WireMessage): boolean {
     const socket = this.socket;
-    if (!socket) return this.res.write(message.bytes);
+    // Bytes the response still holds itself go out before ours: Node 22+ collects a chunked
+    // response's writes made while it is corked (its first turn) and hands them to the socket only
+    // at the uncork, so a write straight to the socket then would overtake them. Through the
+    // response, ours queue behind them; once it holds nothing, the socket is the same stream.
+    if (!socket || this.res.writableLength > socket.writableLength) return this.res.write(message.bytes);
     if (!socket.writableCorked) {
       socket.cork();
       corked.push(socket);
