@@ -37,6 +37,10 @@ export interface ModuleUpload {
 /** Room for the parts beside the artifact when a Content-Length is judged before reading. */
 export const FORM_OVERHEAD_BYTES = 1024 * 1024;
 
+/** how much of a refused upload's body, and for how long, is read and dropped so the client hears the refusal */
+const DRAIN_MAX_BYTES = 1024 * 1024;
+const DRAIN_MAX_MS = 2000;
+
 export function readModuleUpload(source: Readable, contentType: string | undefined, store: ArtifactStore, maxBytes: number): Promise<ModuleUpload> {
   let bb: busboy.Busboy;
   try {
@@ -60,11 +64,31 @@ export function readModuleUpload(source: Readable, contentType: string | undefin
     const fail = (err: UploadError) => {
       if (failed) return;
       failed = true;
-      // stop reading: the rest of the body is never looked at (the route closes the connection)
+      // stop parsing: the rest of the body is never looked at (the route closes the connection).
+      // A small rest is read and dropped before the refusal goes out: a client the server closes
+      // on while it is still sending gets a reset (EPIPE) instead of the answer. A big rest, or a
+      // slow one, is not waited for.
       source.unpipe(bb);
-      source.pause();
       void staging?.then((s) => s.discard(), () => undefined);
-      reject(err);
+      let left = DRAIN_MAX_BYTES;
+      let answered = false;
+      const answer = () => {
+        if (answered) return;
+        answered = true;
+        clearTimeout(timer);
+        source.pause();
+        reject(err);
+      };
+      const timer = setTimeout(answer, DRAIN_MAX_MS);
+      if (source.readableEnded) return answer();
+      source.on("data", (chunk: Buffer) => {
+        left -= chunk.length;
+        if (left < 0) answer();
+      });
+      source.once("end", answer);
+      source.once("error", answer);
+      source.once("close", answer);
+      source.resume();
     };
 
     bb.on("file", (name, stream, info) => {
