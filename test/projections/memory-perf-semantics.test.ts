@@ -24,6 +24,28 @@ const op = fc.oneof(
   fc.record({ op: fc.constant("index" as const), field: fc.constantFrom("kind", "actor.id", "n") }),
 );
 
+type Step = typeof op extends fc.Arbitrary<infer T> ? T : never;
+type Collection = ReturnType<MemoryReadStore["collection"]>;
+
+/** Applies one step of a history to the store and to its shadow map; a "find" step runs `find`. */
+async function apply(c: Collection, shadow: Map<string, Doc>, step: Step, find: () => Promise<unknown>): Promise<void> {
+  if (step.op === "put") {
+    const doc: Doc = { _id: step._id, n: step.n };
+    if (step.kind !== undefined) doc.kind = step.kind;
+    if (step.actor !== undefined) doc.actor = step.actor;
+    await c.put(doc);
+    shadow.set(doc._id, doc);
+  } else if (step.op === "delete") {
+    await c.delete(step._id);
+    shadow.delete(step._id);
+  } else if (step.op === "deleteMany") {
+    await c.deleteMany({ n: step.n });
+    for (const [k, d] of shadow) if (d.n === step.n) shadow.delete(k);
+  } else if (step.op === "index") {
+    await c.ensureIndex({ name: step.field, keys: { [step.field]: 1, position: -1 } });
+  } else await find();
+}
+
 const rangeOp = fc.constantFrom("$gt", "$gte", "$lt", "$lte");
 const filterArb: fc.Arbitrary<Filter> = fc
   .record(
@@ -71,26 +93,8 @@ test("find sorted on _id equals test-all-then-sort after any history of writes a
       const store = new MemoryReadStore({ ttlIntervalMs: 0, indexShare });
       const c = store.collection("c");
       const shadow = new Map<string, Doc>();
-      for (const step of ops) {
-        if (step.op === "put") {
-          const doc: Doc = { _id: step._id, n: step.n };
-          if (step.kind !== undefined) doc.kind = step.kind;
-          if (step.actor !== undefined) doc.actor = step.actor;
-          await c.put(doc);
-          shadow.set(doc._id, doc);
-        } else if (step.op === "delete") {
-          await c.delete(step._id);
-          shadow.delete(step._id);
-        } else if (step.op === "deleteMany") {
-          await c.deleteMany({ n: step.n });
-          for (const [k, d] of shadow) if (d.n === step.n) shadow.delete(k);
-        } else if (step.op === "index") {
-          await c.ensureIndex({ name: step.field, keys: { [step.field]: 1, position: -1 } });
-        } else {
-          // a sorted find builds the id array, so later writes must keep it current
-          await c.find({}, { sort: { _id: 1 }, limit: 1 });
-        }
-      }
+      // a sorted find builds the id array, so later writes must keep it current
+      for (const step of ops) await apply(c, shadow, step, () => c.find({}, { sort: { _id: 1 }, limit: 1 }));
       const got = (await c.find(filter, { sort: { _id: o.dir }, limit: o.limit, skip: o.skip })).map((d) => d._id);
       const context = JSON.stringify({ filter, o, indexShare });
       assert.equal(got, reference([...shadow.values()], filter, o), context);
@@ -120,23 +124,8 @@ test("find sorted on fields and _id, with a frozen projection, equals filter-the
         const c = store.collection("c");
         const shadow = new Map<string, Doc>();
         const sorted = () => c.find(filter, { sort: sort!, limit: o.limit, skip: o.skip, projection: SORT_PROJECTION });
-        for (const step of ops) {
-          if (step.op === "put") {
-            const doc: Doc = { _id: step._id, n: step.n };
-            if (step.kind !== undefined) doc.kind = step.kind;
-            if (step.actor !== undefined) doc.actor = step.actor;
-            await c.put(doc);
-            shadow.set(doc._id, doc);
-          } else if (step.op === "delete") {
-            await c.delete(step._id);
-            shadow.delete(step._id);
-          } else if (step.op === "deleteMany") {
-            await c.deleteMany({ n: step.n });
-            for (const [k, d] of shadow) if (d.n === step.n) shadow.delete(k);
-          } else if (step.op === "index") {
-            await c.ensureIndex({ name: step.field, keys: { [step.field]: 1, position: -1 } });
-          } else await sorted(); // builds the order and the picks that later writes must not leave stale
-        }
+        // a find step builds the order and the picks that later writes must not leave stale
+        for (const step of ops) await apply(c, shadow, step, sorted);
         const skip = o.skip ?? 0;
         const expected = (mingoFind([...shadow.values()], filter, SORT_PROJECTION).sort(sort!).all() as Doc[]).slice(skip, o.limit ? skip + o.limit : undefined);
         const got = await sorted();
