@@ -24,12 +24,18 @@ export async function followStreams(
     else apply(event);
   });
   const upTo = attachment.position;
-  for (let after = 0; ; ) {
-    const batch = await log.readAll({ after, maxCount: CATCH_UP_BATCH, filter: { streamPrefixes: [prefix] } });
-    for (const event of batch) if (event.position <= upTo) apply(event);
-    const last = batch.at(-1);
-    if (batch.length < CATCH_UP_BATCH || !last || last.position >= upTo) break;
-    after = last.position;
+  try {
+    for (let after = 0; ; ) {
+      const batch = await log.readAll({ after, maxCount: CATCH_UP_BATCH, filter: { streamPrefixes: [prefix] } });
+      for (const event of batch) if (event.position <= upTo) apply(event);
+      const last = batch.at(-1);
+      if (batch.length < CATCH_UP_BATCH || !last || last.position >= upTo) break;
+      after = last.position;
+    }
+  } catch (err) {
+    // nobody gets the attachment to detach: left attached, the feed would buffer every event
+    attachment.detach();
+    throw err;
   }
   caughtUp(upTo);
   for (const event of buffered) apply(event);
