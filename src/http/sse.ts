@@ -178,6 +178,8 @@ class FeedConnection {
     });
     this.deps.shutdown?.addEventListener("abort", this.onShutdown, { once: true });
     this.access = this.deps.users.watchAccess(this.principal, () => this.revoke());
+    // judged at authentication, but the request may have waited since (?minPosition, the route's reads)
+    if (!this.access.check()) return;
     this.attachment = this.deps.feed.attach((event) => this.onEvent(event));
     this.seenUpTo = this.attachment.position;
     this.tickMs = Math.min(config.sse.heartbeatMs, config.sse.stallTimeoutMs / 2);

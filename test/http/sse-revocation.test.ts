@@ -97,3 +97,25 @@ t("a token running out ends the feeds opened with it", async ({ s, admin }) => {
 });
 
 t.run();
+
+// Between the authentication and the stream opening a request can wait (?minPosition, a rate
+// limiter, a route's own read): a change to the account that lands then must end the stream at
+// once, not at the first heartbeat (here 30 s away).
+const late = suite<{ s: TestServer; admin: string }>("a feed judged again as it opens");
+late.before(async (ctx) => {
+  ctx.s = await startTestServer({ SSE_HEARTBEAT_SECONDS: "30", JWT_TTL_SECONDS: "600" });
+  ctx.admin = await ctx.s.login(...DEMO.admin);
+});
+late.after(async (ctx) => ctx.s.stop());
+
+late("an account disabled while its feed request waits gets no stream", async ({ s, admin }) => {
+  const u = await newUser(s, admin, ["Viewer"]);
+  const position = Number((await s.call("/api/v1/deployments", { token: admin })).headers.get("x-read-position"));
+  // authenticated now, then held by the consistency wait until the disable is applied
+  const feed = openFeed(s, `/api/v1/deployments/events?minPosition=${position + 1}`, u.token, 3000);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.is((await s.call(`/api/v1/users/${u.username}/disable`, { method: "POST", token: admin })).status, 200);
+  closedBy(await (await feed).ended);
+});
+
+late.run();
