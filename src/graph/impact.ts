@@ -2,12 +2,11 @@
 // more nodes, what depends on it (transitively), and who vouched for its bytes.
 import semver from "semver";
 import { invalid, notFound } from "../commands/errors.js";
-import { EDGE_TYPES, moduleVersionId, splitModuleVersion, TERMINAL_STATUSES, vertexKey, type VertexKey } from "./model.js";
+import { byString, EDGE_TYPES, moduleVersionId, splitModuleVersion, TERMINAL_STATUSES, vertexKey, type VertexKey } from "./model.js";
 import type { GraphReader, ReadOptions } from "./reader.js";
 import type { Budget } from "./budget.js";
 
 const only = <T extends keyof typeof EDGE_TYPES>(t: T) => new Set([t]);
-const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * Which versions a `version` parameter selects: an exact version, or a semver range (pre-releases

@@ -1,5 +1,6 @@
 // "What runs where": module x environment -> versions and node counts, now or at any position.
 import semver from "semver";
+import { byString } from "./model.js";
 import { NOW, type GraphReader, type RunsVisitor } from "./reader.js";
 
 export interface MatrixCell {
@@ -13,7 +14,6 @@ export interface MatrixRow {
   environments: MatrixCell[];
 }
 
-const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const byVersion = (a: string, b: string) => {
   const va = semver.valid(a);
   const vb = semver.valid(b);

@@ -59,6 +59,9 @@ export function parseVertexKey(key: string): { type: VertexType; id: string } | 
   return isVertexType(type) && id.length > 0 ? { type, id } : undefined;
 }
 
+/** plain string order (code units), as MongoDB and the memory store order string ids */
+export const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 export const moduleVersionId = (name: string, version: string) => `${name}@${version}`;
 
 /** "netfilter@1.2.0" -> its module and version (module names have no "@"). */

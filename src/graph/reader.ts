@@ -5,7 +5,7 @@
 import { GRAPH, vertexDocId, type EdgeDoc, type Epoch, type GraphDoc, type Interval, type NodeModulesDoc, type RunsDoc, type RunsInterval, type VertexDoc } from "../projections/graph-docs.js";
 import type { Collection, ReadStore } from "../projections/store/port.js";
 import { putOwn } from "../platform/own-keys.js";
-import { EDGE_TYPE_LIST, EDGE_TYPES, moduleVersionId, parseVertexKey, resolveEdgeName, splitModuleVersion, vertexKey, type EdgeName, type EdgeType, type VertexKey, type VertexType } from "./model.js";
+import { byString, EDGE_TYPE_LIST, EDGE_TYPES, moduleVersionId, parseVertexKey, resolveEdgeName, splitModuleVersion, vertexKey, type EdgeName, type EdgeType, type VertexKey, type VertexType } from "./model.js";
 
 /**
  * ids per `_id: {$in}` lookup: MongoDB takes thousands at once, but the memory store tests every
@@ -98,10 +98,17 @@ export class GraphReader {
 
   async vertices(keys: readonly VertexKey[], at: number): Promise<Map<VertexKey, VertexView>> {
     const out = new Map<VertexKey, VertexView>();
+    for (const d of await this.vertexDocs(keys)) if (d.firstPosition <= at) out.set(d.key, viewOf(d, at));
+    return out;
+  }
+
+  /** the vertex documents of these keys (those that exist), read BY_ID_CHUNK ids at a time */
+  private async vertexDocs(keys: readonly VertexKey[]): Promise<VertexDoc[]> {
+    const out: VertexDoc[] = [];
     const unique = [...new Set(keys)];
     for (let i = 0; i < unique.length; i += BY_ID_CHUNK) {
       const docs = await this.docs.find({ _id: { $in: unique.slice(i, i + BY_ID_CHUNK).map(vertexDocId) } });
-      for (const d of docs) if (d.kind === "vertex" && d.firstPosition <= at) out.set(d.key, viewOf(d, at));
+      for (const d of docs) if (d.kind === "vertex") out.push(d);
     }
     return out;
   }
@@ -109,7 +116,7 @@ export class GraphReader {
   /** every vertex of a type that existed at the position, optionally only those matching `where` on their properties */
   async verticesOfType(type: VertexType, at: number, limit: number): Promise<VertexView[]> {
     // sorted here: a sort on _id would make the memory store keep every id in order from then on
-    const docs = ((await this.docs.find({ vtype: type, kind: "vertex" })) as VertexDoc[]).sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+    const docs = ((await this.docs.find({ vtype: type, kind: "vertex" })) as VertexDoc[]).sort((a, b) => byString(a._id, b._id));
     const out: VertexView[] = [];
     for (const d of docs) {
       if (d.firstPosition > at) continue;
@@ -218,13 +225,7 @@ export class GraphReader {
   }
 
   private async epochsOf(nodeKeys: readonly VertexKey[]): Promise<Map<VertexKey, Epoch[]>> {
-    const out = new Map<VertexKey, Epoch[]>();
-    const unique = [...new Set(nodeKeys)];
-    for (let i = 0; i < unique.length; i += BY_ID_CHUNK) {
-      const docs = await this.docs.find({ _id: { $in: unique.slice(i, i + BY_ID_CHUNK).map(vertexDocId) } });
-      for (const d of docs) if (d.kind === "vertex") out.set(d.key, d.epochs ?? []);
-    }
-    return out;
+    return new Map((await this.vertexDocs(nodeKeys)).map((d) => [d.key, d.epochs ?? []]));
   }
 
   /** Steps out of a vertex over the selected edges. */
@@ -263,7 +264,7 @@ function epochAt(epochs: readonly Epoch[] | undefined, position: number): Epoch 
  * allocated per interval: the matrix counts a fleet's worth of these, and allocation was most of
  * its cost.
  */
-function eachRun(slot: RunsDoc, epochs: readonly Epoch[] | undefined, o: ReadOptions, versions: ReadonlySet<string> | null | undefined, visit: RunsVisitor): void {
+function eachRun(slot: RunsDoc, epochs: readonly Epoch[] | undefined, o: ReadOptions, versions: ReadonlySet<string> | null, visit: RunsVisitor): void {
   for (const i of slot.intervals) {
     if (i.open > o.at) break; // intervals are appended in log order
     if (versions && !versions.has(i.version)) continue;
@@ -277,9 +278,9 @@ function eachRun(slot: RunsDoc, epochs: readonly Epoch[] | undefined, o: ReadOpt
 }
 
 /** a slot's intervals as RUNS edges */
-function runsEdges(slot: RunsDoc, epochs: readonly Epoch[] | undefined, o: ReadOptions, versions?: ReadonlySet<string> | null): EdgeView[] {
+function runsEdges(slot: RunsDoc, epochs: readonly Epoch[] | undefined, o: ReadOptions): EdgeView[] {
   const out: EdgeView[] = [];
-  eachRun(slot, epochs, o, versions, (s, i, epoch, end) => out.push(runsEdge(s, i, epoch, end, o)));
+  eachRun(slot, epochs, o, null, (s, i, epoch, end) => out.push(runsEdge(s, i, epoch, end, o)));
   return out;
 }
 
@@ -307,7 +308,7 @@ function memberEdges(node: VertexDoc, o: ReadOptions): EdgeView[] {
 }
 
 /** A vertex as of a position: what changes over time (registration, status) is read at it. */
-export function viewOf(d: VertexDoc, at: number): VertexView {
+function viewOf(d: VertexDoc, at: number): VertexView {
   const props: Record<string, unknown> = { ...d.props };
   if (d.vtype === "Node") {
     const epoch = epochAt(d.epochs, at);

@@ -1,7 +1,7 @@
 // Breadth-first walks over typed edges: a neighbourhood to a depth, and the shortest paths
 // between two vertices. Both expand a whole layer at a time and stop at their bounds.
 import type { Budget } from "./budget.js";
-import type { EdgeName, VertexKey } from "./model.js";
+import { byString, type EdgeName, type VertexKey } from "./model.js";
 import type { EdgeSelection, EdgeView, GraphReader, Hop, ReadOptions, VertexView } from "./reader.js";
 
 export interface HopView extends EdgeView {
@@ -64,7 +64,7 @@ export async function neighbourhood(
     const v = views.get(key);
     return v ? [{ ...v, depth }] : [];
   });
-  vertices.sort((a, b) => a.depth - b.depth || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  vertices.sort((a, b) => a.depth - b.depth || byString(a.key, b.key));
   return { vertices, edges: [...edges.values()], truncated };
 }
 

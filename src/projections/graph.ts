@@ -53,7 +53,7 @@ const UPDATE_OUTCOMES: Readonly<Record<string, { kind: string; outcome: string }
   NodeRollbackFailed: { kind: "rollback", outcome: "failed" },
 };
 
-export const GRAPH_EVENT_TYPES = [
+const GRAPH_EVENT_TYPES = [
   "NodeRegistered",
   "NodeDeregistered",
   "NodeDetailsChanged",
