@@ -27,7 +27,7 @@ function fixture(writer: "inline" | "thread" = "inline") {
 }
 
 const test = eventStoreContract("sqlite", async () => fixture());
-// the server commits on a writer thread (openEventStore): the same contract holds there
+// the opt-in writer thread (`writer: "thread"`; the server stays inline) keeps the same contract
 const threaded = eventStoreContract("sqlite, writer thread", async () => fixture("thread"));
 
 // Beyond the port's contract, the SQLite adapter promises positions 1, 2, 3, ... with no gap,

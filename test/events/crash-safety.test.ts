@@ -25,9 +25,9 @@ interface Ack {
 }
 
 /** Runs the writer until it has acknowledged `acks` more appends, then SIGKILLs it. */
-function runAndKill(file: string, acks: number, script = writer): Promise<{ intents: Intent[]; acked: Ack[]; messages: unknown[] }> {
+function runAndKill(file: string, acks: number, script = writer, args: string[] = []): Promise<{ intents: Intent[]; acked: Ack[]; messages: unknown[] }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", script, file], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", script, file, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     const intents: Intent[] = [];
     const acked: Ack[] = [];
     const messages: unknown[] = [];
@@ -124,14 +124,15 @@ interface Round {
   stale: string;
 }
 
-test("SIGKILL during group commits: each group is on disk whole or not at all, no acknowledged append lost", async () => {
+// inline is how the server commits; the writer thread is opt-in
+for (const mode of ["inline", "thread"] as const) test(`SIGKILL during group commits (${mode}): each group is on disk whole or not at all, no acknowledged append lost`, async () => {
   const dir = mkdtempSync(join(tmpdir(), "crash-safety-group-"));
   const file = join(dir, "events.db");
   try {
     const rounds: Round[] = [];
     const acked: Ack[] = [];
     for (const n of [170, 301, 437]) {
-      const run = await runAndKill(file, n, groupWriter);
+      const run = await runAndKill(file, n, groupWriter, [mode]);
       acked.push(...run.acked);
       for (const line of run.messages as Partial<Round & { staleAccepted: boolean }>[]) {
         assert.not.ok(line.staleAccepted, "an append with a stale revision was accepted");

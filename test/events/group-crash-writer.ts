@@ -6,10 +6,10 @@ import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 import { WrongExpectedRevisionError } from "../../src/events/store/port.js";
 import { newEvent } from "../contracts/event-store.js";
 
-const file = process.argv[2];
-if (!file) throw new Error("usage: group-crash-writer <file>");
-// on a writer thread, as the server commits
-const store = new SqliteEventStore({ file, synchronous: "FULL", writer: "thread" });
+const [file, writer] = process.argv.slice(2);
+if (!file || (writer !== "inline" && writer !== "thread")) throw new Error("usage: group-crash-writer <file> inline|thread");
+// inline is how the server commits; "thread" is the opt-in writer thread
+const store = new SqliteEventStore({ file, synchronous: "FULL", writer });
 const WRITERS = 24;
 
 const event = (round: number, w: number, k: number) =>
