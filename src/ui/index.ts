@@ -1,5 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { AppDeps, AppEnv } from "../http/env.js";
 import { registerAssets } from "./assets.js";
 import { CSRF_FIELD, sameOrigin, validCsrf } from "./csrf.js";
@@ -26,8 +27,9 @@ const isFeed = (path: string) => path.endsWith("/events");
 function uiHeaders(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     await next();
-    // assets carry their own caching; a feed's headers are already on the wire
-    if (c.req.path.startsWith("/ui/assets/") || isFeed(c.req.path)) return;
+    // assets carry their own caching; a live feed's headers are already on the wire (and
+    // RESPONSE_ALREADY_SENT is one shared object); a feed refused before streaming is a page
+    if (c.req.path.startsWith("/ui/assets/") || c.res === RESPONSE_ALREADY_SENT) return;
     c.header("Content-Security-Policy", CONTENT_SECURITY_POLICY);
     c.header("Cache-Control", "no-store");
   };

@@ -133,6 +133,16 @@ t("pages: CSP without inline code, escaped data, roles named on 403, 404 in word
   assert.match(await future.text(), /in the future/);
 });
 
+t("a live view refused before it streams answers a page with the same CSP and no-store as every page", async ({ s }) => {
+  const cookie = await cookieOf(s, ...DEMO.admin);
+  const missing = await fetch(`${s.url}/ui/deployments/00000000-0000-4000-8000-000000000000/events`, { headers: { cookie } });
+  assert.is(missing.status, 404);
+  assert.match(missing.headers.get("content-type")!, /text\/html/);
+  assert.match(missing.headers.get("content-security-policy") ?? "", /script-src 'self'(;|$)/);
+  assert.is(missing.headers.get("cache-control"), "no-store");
+  await missing.text();
+});
+
 t("secrets: metadata for Admins with a Rotate button running the API's rotation; 403 for others", async ({ s }) => {
   const admin = await s.login(...DEMO.admin);
   const created = await s.call("/api/v1/secrets", { method: "POST", token: admin, json: { name: "ui-test-secret", kind: "generic", value: "s3cr3t-value-for-ui" } });
