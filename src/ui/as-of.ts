@@ -1,4 +1,8 @@
 import type { Context } from "hono";
+import { DomainError } from "../commands/errors.js";
+import { positionAt } from "../graph/instant.js";
+import { NOW } from "../graph/reader.js";
+import type { AppDeps } from "../http/env.js";
 import { resolveInstant } from "../http/routes/time-travel.js";
 import { html, none, type Html } from "./html.js";
 import { utc } from "./format.js";
@@ -25,6 +29,16 @@ export function asOfFrom(c: Context, nowMs: number): AsOf | null {
   if (!raw) return null;
   const iso = resolveInstant(raw, nowMs);
   return { iso, ms: Date.parse(iso) };
+}
+
+/** the knowledge graph at an instant, as the API's ?at= reads it: the last event at or before it */
+export async function graphPoint(deps: Pick<AppDeps, "log" | "projections" | "config">, asOf: AsOf | null): Promise<number> {
+  if (!asOf) return NOW;
+  const position = await positionAt(deps.log, asOf.iso);
+  if (deps.projections.position() < position && !(await deps.projections.waitFor(position, deps.config.readWaitTimeoutMs))) {
+    throw new DomainError("unavailable", `the graph has not reached position ${position} (as of ${asOf.iso}) yet`);
+  }
+  return position;
 }
 
 /** the query string that keeps an instant across links */

@@ -5,26 +5,15 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import { DomainError } from "../../commands/errors.js";
 import { Budget, LIMITS } from "../../graph/budget.js";
 import { impact, versionMatcher } from "../../graph/impact.js";
-import { positionAt } from "../../graph/instant.js";
-import { GraphReader, NOW } from "../../graph/reader.js";
+import { GraphReader } from "../../graph/reader.js";
 import type { AppDeps, AppEnv } from "../../http/env.js";
-import { asOfFrom, asOfPicker, pastBanner, type AsOf } from "../as-of.js";
+import { asOfFrom, asOfPicker, graphPoint, pastBanner, type AsOf } from "../as-of.js";
 import { badge } from "../format.js";
 import { html, none, type Html } from "../html.js";
 import { notice } from "../layout.js";
 import { render, viewerOf } from "../page.js";
 
 type Impact = Awaited<ReturnType<typeof impact>>;
-
-/** the graph at an instant, as the API's ?at= reads it: the last event at or before it */
-async function graphPoint(deps: AppDeps, asOf: AsOf | null): Promise<number> {
-  if (!asOf) return NOW;
-  const position = await positionAt(deps.log, asOf.iso);
-  if (deps.projections.position() < position && !(await deps.projections.waitFor(position, deps.config.readWaitTimeoutMs))) {
-    throw new DomainError("unavailable", `the graph has not reached position ${position} (as of ${asOf.iso}) yet`);
-  }
-  return position;
-}
 
 export const impactHref = (module: string) => `/ui/modules/${encodeURIComponent(module)}/impact`;
 const text = (v: unknown) => (v === null || v === undefined ? "" : String(v));

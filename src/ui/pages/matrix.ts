@@ -1,24 +1,12 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { DomainError } from "../../commands/errors.js";
 import { ENVIRONMENTS } from "../../fleet/environments.js";
-import { positionAt } from "../../graph/instant.js";
 import { matrix, type MatrixRow } from "../../graph/matrix.js";
-import { GraphReader, NOW } from "../../graph/reader.js";
+import { GraphReader } from "../../graph/reader.js";
 import type { AppDeps, AppEnv } from "../../http/env.js";
-import { asOfFrom, asOfPicker, pastBanner, type AsOf } from "../as-of.js";
+import { asOfFrom, asOfPicker, graphPoint, pastBanner, type AsOf } from "../as-of.js";
 import { html, none, type Html } from "../html.js";
 import { render, viewerOf } from "../page.js";
 import { impactHref } from "./impact.js";
-
-/** the graph at an instant, as GET /api/v1/graph/matrix?at= reads it: the last event at or before it */
-async function graphPoint(deps: AppDeps, asOf: AsOf | null): Promise<number> {
-  if (!asOf) return NOW;
-  const position = await positionAt(deps.log, asOf.iso);
-  if (deps.projections.position() < position && !(await deps.projections.waitFor(position, deps.config.readWaitTimeoutMs))) {
-    throw new DomainError("unavailable", `the graph has not reached position ${position} (as of ${asOf.iso}) yet`);
-  }
-  return position;
-}
 
 function table(rows: MatrixRow[], asOf: AsOf | null): Html {
   if (!rows.length) return html`<p class="empty">${asOf ? "No module ran on any node then." : "No module runs on any node yet."}</p>`;
