@@ -18,12 +18,6 @@ export interface UserDirectoryOptions {
   syncTimeoutMs?: number;
 }
 
-/**
- * Every user's current state (exists, enabled, roles, token version) and the revoked token ids,
- * in memory, folded from the user-* streams with the user decider's own evolve: caught up at
- * start, then kept current from the shared live feed, so a change made on any instance applies
- * here as soon as the log has it. Authentication consults it on every request.
- */
 /** see UserDirectory.watchAccess */
 export interface AccessWatch {
   /** false once access is lost (and `lost` has been called) */
@@ -31,6 +25,12 @@ export interface AccessWatch {
   stop(): void;
 }
 
+/**
+ * Every user's current state (exists, enabled, roles, token version) and the revoked token ids,
+ * in memory, folded from the user-* streams with the user decider's own evolve: caught up at
+ * start, then kept current from the shared live feed, so a change made on any instance applies
+ * here as soon as the log has it. Authentication consults it on every request.
+ */
 export class UserDirectory {
   private readonly users = new Map<string, UserState>();
   /** jti -> expiry (ms); a revoked token only needs remembering until it would expire anyway */
