@@ -125,11 +125,6 @@ export async function openTelemetry(readStore: ReadStore, options: TelemetryOpti
   return t;
 }
 
-/** Kept for callers from before the telemetry port: opens the default with this retention. */
-export async function ensureTelemetryIndexes(readStore: ReadStore, retentionMs: number): Promise<void> {
-  await openTelemetry(readStore, { retentionMs });
-}
-
 export function recordHeartbeat(readStore: ReadStore, h: Heartbeat, shared = false): Promise<void> {
   return telemetryOf(readStore).record(h, shared);
 }

@@ -1,4 +1,4 @@
-import type { DeploymentStatus } from "../commands/deployment.js";
+import { isTerminal, type DeploymentStatus } from "../commands/deployment.js";
 import type { RecordedEvent } from "../events/envelope.js";
 
 /**
@@ -122,7 +122,7 @@ export class ClusterQueue {
       return;
     }
     if (held) this.leave(executionId, held);
-    if (isEnded(next.status)) {
+    if (isTerminal(next.status)) {
       this.facts.delete(executionId);
       this.ended.delete(executionId);
       this.ended.set(executionId, next.position);
@@ -206,10 +206,6 @@ export class ClusterQueue {
     c.woken = head;
     this.wake(head);
   }
-}
-
-function isEnded(status: DeploymentStatus): boolean {
-  return status === "Succeeded" || status === "Failed" || status === "RolledBack" || status === "Cancelled" || status === "Rejected";
 }
 
 /** The queue's facts from a folded deployment (the runner's own fold, a read-model document's state). */

@@ -541,11 +541,10 @@ export class DeploymentRunner {
    * step where the whole view read every node and every outcome of the module ever recorded.
    */
   private async inFlightOutcomes(state: DeploymentState, env: string): Promise<AssignmentOutcome[]> {
-    const inFlight = new Map<string, string>();
-    for (const n of inFlightNodes(state)) if (n.assignmentId) inFlight.set(n.assignmentId, n.nodeId);
-    if (inFlight.size === 0) return [];
+    const assignmentIds = inFlightNodes(state).flatMap((n) => (n.assignmentId ? [n.assignmentId] : []));
+    if (assignmentIds.length === 0) return [];
     const { readStore } = this.deps;
-    const docs = await readStore.collection<OutcomeDoc>(NODE_OUTCOMES).find({ _id: { $in: [...inFlight.keys()] }, moduleName: state.moduleName });
+    const docs = await readStore.collection<OutcomeDoc>(NODE_OUTCOMES).find({ _id: { $in: assignmentIds }, moduleName: state.moduleName });
     if (docs.length === 0) return [];
     const nodeIds = [...new Set(docs.map((d) => d.nodeId))];
     const registered = new Set(

@@ -52,9 +52,12 @@ export class HeartbeatMonitor {
       correlationId: randomUUID(),
       now,
     });
-    for (const node of nodes) {
-      if (fresh.has(node._id)) continue;
-      const seen = (await telemetry.liveness([node._id])).get(node._id)?.lastSeenAt ?? Date.parse(node.registeredAt);
+    const silent = nodes.filter((node) => !fresh.has(node._id));
+    if (silent.length === 0) return result;
+    // one read for all the silent nodes, not one each (a cluster gone quiet is thousands)
+    const liveness = await telemetry.liveness(silent.map((node) => node._id));
+    for (const node of silent) {
+      const seen = liveness.get(node._id)?.lastSeenAt ?? Date.parse(node.registeredAt);
       const lastSeenAt = Math.max(seen, this.startedAt);
       const silence = now - lastSeenAt;
       const command =

@@ -42,7 +42,7 @@ import type { EventStore } from "../../src/events/store/port.js";
 import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 import { streamKey, streams } from "../../src/events/streams.js";
 import { provisionClusters } from "../../src/fleet/index.js";
-import { ensureTelemetryIndexes, recordHeartbeat, TELEMETRY_CHANNEL, type Heartbeat } from "../../src/fleet/telemetry.js";
+import { openTelemetry, recordHeartbeat, TELEMETRY_CHANNEL, type Heartbeat } from "../../src/fleet/telemetry.js";
 import { ManualClock } from "../../src/platform/clock.js";
 import { loadConfig, type Config } from "../../src/platform/config.js";
 import { MemoryCoordination } from "../../src/platform/coordination/memory.js";
@@ -277,7 +277,7 @@ async function startInstance(shared: Shared, name: string) {
     stops.push(() => feed.stop());
     await feed.start();
     await provisionClusters({ log, config }, clock.now());
-    await ensureTelemetryIndexes(readStore, config.telemetryRetentionMs);
+    await openTelemetry(readStore, { retentionMs: config.telemetryRetentionMs });
     // what startFleet does: record the heartbeats other instances received
     const unsubscribe = await coordination.subscribe(TELEMETRY_CHANNEL, (message) => {
       const { origin, ...heartbeat } = JSON.parse(message) as Heartbeat & { origin: string };
