@@ -1,7 +1,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { DEMO, startTestServer, type TestServer } from "../helpers/server.js";
-import { clusterVersions, FAST_FLEET_ENV, getDeployment, requestDeployment, waitForStatus } from "../helpers/deployments.js";
+import { clusterVersions, FAST_FLEET_ENV, getDeployment, requestDeployment, waitForHealthyNodes, waitForStatus } from "../helpers/deployments.js";
 import { streams } from "../../src/events/streams.js";
 import { evolveDeployment, initialDeploymentState, isTerminal } from "../../src/commands/deployment.js";
 import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
@@ -13,13 +13,7 @@ t.before(async (ctx) => {
   ctx.deployer = await ctx.s.login(...DEMO.deployer);
   ctx.viewer = await ctx.s.login(...DEMO.viewer);
   // wait until the simulated nodes have registered and report healthy
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const clusters = (await (await ctx.s.call("/api/v1/clusters", { token: ctx.viewer })).json()) as { healthyCount: number }[];
-    if (clusters.reduce((n, c) => n + c.healthyCount, 0) === 14) break;
-    if (Date.now() > deadline) throw new Error("simulated fleet did not come up");
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitForHealthyNodes(ctx.s, ctx.viewer, 14);
 });
 t.after(async (ctx) => ctx.s.stop());
 

@@ -4,7 +4,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { streams } from "../../src/events/streams.js";
-import { FAST_FLEET_ENV, requestDeployment, waitForStatus } from "../helpers/deployments.js";
+import { FAST_FLEET_ENV, requestDeployment, waitForHealthyNodes, waitForStatus } from "../helpers/deployments.js";
 import { DEMO, startTestServer, type TestServer } from "../helpers/server.js";
 
 interface Ctx {
@@ -22,13 +22,7 @@ t.before(async (ctx) => {
   ctx.admin = await ctx.s.login(...DEMO.admin);
   ctx.deployer = await ctx.s.login(...DEMO.deployer);
   ctx.viewer = await ctx.s.login(...DEMO.viewer);
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const clusters = (await (await ctx.s.call("/api/v1/clusters", { token: ctx.viewer })).json()) as { healthyCount: number }[];
-    if (clusters.reduce((n, c) => n + c.healthyCount, 0) === 14) break;
-    if (Date.now() > deadline) throw new Error("simulated fleet did not come up");
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitForHealthyNodes(ctx.s, ctx.viewer, 14);
 });
 t.after(async (ctx) => ctx.s.stop());
 

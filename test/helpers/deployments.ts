@@ -74,6 +74,17 @@ export async function waitForStatus(s: TestServer, token: string, id: string, st
   throw new Error(`deployment ${id} did not reach ${statuses.join("/")} in ${timeoutMs} ms; last: ${JSON.stringify(last)?.slice(0, 800)}`);
 }
 
+/** Polls until `count` nodes across all clusters report healthy (the simulated fleet is up), bounded. */
+export async function waitForHealthyNodes(s: TestServer, token: string, count: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const clusters = (await (await s.call("/api/v1/clusters", { token })).json()) as { healthyCount: number }[];
+    if (clusters.reduce((n, c) => n + c.healthyCount, 0) === count) return;
+    if (Date.now() > deadline) throw new Error("simulated fleet did not come up");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export async function clusterVersions(s: TestServer, token: string, env: string, moduleName: string): Promise<Record<string, string | null>> {
   const res = await s.call(`/api/v1/clusters/${env}`, { token });
   const body = (await res.json()) as { nodes: { nodeId: string; modules: Record<string, string> }[] };
