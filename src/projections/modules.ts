@@ -1,5 +1,6 @@
 import type { ModuleEventOf } from "../events/catalog/module.js";
 import type { RecordedEvent } from "../events/envelope.js";
+import { moduleVersionId } from "../graph/model.js";
 import { own } from "../platform/own-keys.js";
 import type { ProjectedDoc, Projection } from "./projection.js";
 import type { IndexSpec } from "./store/port.js";
@@ -30,7 +31,8 @@ export interface ModuleVersionDoc extends ProjectedDoc {
   tenantId: string;
 }
 
-export const moduleVersionId = (name: string, version: string) => `${name}@${version}`;
+/** the document id of a module version: the graph's ModuleVersion id */
+export { moduleVersionId };
 
 interface InstalledData {
   nodeId: string;
