@@ -5,6 +5,7 @@ import { z } from "zod";
 import semver from "semver";
 import { DeploymentRequestSchema } from "../commands/deployment.js";
 import type { CommandContext } from "../commands/handler.js";
+import { DependencySchema } from "../graph/dependencies.js";
 import { digestOf } from "./artifacts/port.js";
 import { judge, REFUSED_CODES, trustMaterial, type SignatureSource } from "./judge.js";
 import type { RecordedVerification } from "./registry.js";
@@ -24,15 +25,6 @@ export class UploadRefused extends Error {
   }
 }
 
-const Dependency = z.strictObject({
-  name: DeploymentRequestSchema.shape.moduleName,
-  range: z
-    .string()
-    .min(1)
-    .max(256)
-    .refine((r) => semver.validRange(r) !== null, "must be a semver range, e.g. ^2.1.0 or >=1.0.0 <2.0.0"),
-});
-
 const Fields = z.strictObject({
   name: DeploymentRequestSchema.shape.moduleName,
   version: z
@@ -51,7 +43,7 @@ const Fields = z.strictObject({
         return z.NEVER;
       }
     })
-    .pipe(z.array(Dependency).max(64)),
+    .pipe(z.array(DependencySchema).max(64)),
   description: z.string().max(2000).optional(),
 });
 

@@ -5,6 +5,7 @@ import type { Context } from "hono";
 import semver from "semver";
 import { DeploymentRequestSchema } from "../../commands/deployment.js";
 import { DomainError, notFound } from "../../commands/errors.js";
+import { VerificationShape } from "../../events/catalog/module.js";
 import { nodeTokenIsCurrent } from "../../fleet/agent-service.js";
 import { sha256Of } from "../../modules/artifacts/port.js";
 import { register, UploadRefused } from "../../modules/register.js";
@@ -30,19 +31,8 @@ const SemverString = z
 const NameParam = z.object({ name: ModuleName.openapi({ param: { name: "name", in: "path" }, example: "netfilter" }) });
 const VersionParams = NameParam.extend({ version: SemverString.openapi({ param: { name: "version", in: "path" }, example: "1.4.0" }) });
 
-const Check = z.enum(["passed", "failed", "skipped"]);
-export const VerificationView = z
-  .object({
-    status: z.enum(["verified", "unsigned", "invalid", "untrusted", "expired", "revoked"]),
-    signer: z.object({ subject: z.string(), fingerprint256: z.string(), serialNumber: z.string(), notAfter: z.string() }).nullable(),
-    chain: z.array(z.string()),
-    chainFingerprints: z.array(z.string()),
-    chainTbsFingerprints: z.array(z.string()).optional(),
-    checks: z.object({ integrity: Check, authenticity: Check, expiry: Check, revocation: Check }),
-    reason: z.string().nullable(),
-    failures: z.array(z.object({ check: z.string(), code: z.string(), reason: z.string() })),
-  })
-  .openapi("ModuleVerification");
+/** the recorded verdict's shape from the event catalog, named for OpenAPI */
+const VerificationView = VerificationShape.openapi("ModuleVerification");
 const Registered = z
   .object({ name: z.string(), version: z.string(), digest: z.string(), size: z.number(), verification: VerificationView, position: z.number() })
   .openapi("ModuleRegistered");
