@@ -109,13 +109,33 @@ late.before(async (ctx) => {
 late.after(async (ctx) => ctx.s.stop());
 
 late("an account disabled while its feed request waits gets no stream", async ({ s, admin }) => {
-  const u = await newUser(s, admin, ["Viewer"]);
-  const position = Number((await s.call("/api/v1/deployments", { token: admin })).headers.get("x-read-position"));
-  // authenticated now, then held by the consistency wait until the disable is applied
-  const feed = openFeed(s, `/api/v1/deployments/events?minPosition=${position + 1}`, u.token, 3000);
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  assert.is((await s.call(`/api/v1/users/${u.username}/disable`, { method: "POST", token: admin })).status, 200);
-  closedBy(await (await feed).ended);
+  // The disable must land after the request was authenticated and before its stream opens. A
+  // request that was not yet authenticated gets 401 (the race was not exercised): try again,
+  // giving it longer, so a loaded machine slows the test down instead of failing it.
+  for (let waitMs = 50; ; waitMs *= 2) {
+    assert.ok(waitMs <= 3200, "the feed request never got past authentication before the disable");
+    const u = await newUser(s, admin, ["Viewer"]);
+    const position = Number((await s.call("/api/v1/deployments", { token: admin })).headers.get("x-read-position"));
+    // authenticated at once, then held by the consistency wait until the disable is applied
+    const pending = s.call(`/api/v1/deployments/events?minPosition=${position + 1}`, { token: u.token });
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+    assert.is((await s.call(`/api/v1/users/${u.username}/disable`, { method: "POST", token: admin })).status, 200);
+    const res = await pending;
+    if (res.status === 401) continue;
+    assert.is(res.status, 200);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    const timer = setTimeout(() => void reader.cancel(), 3000);
+    for (;;) {
+      const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    clearTimeout(timer);
+    closedBy(text);
+    return;
+  }
 });
 
 late.run();
