@@ -32,8 +32,8 @@ export interface SecretKindHandler {
   /** whether POST /api/v1/secrets may carry a value; generated kinds refuse one (400 naming json.value) */
   readonly clientValueAllowed: boolean;
   /**
-   * Whether an Admin may read a value over GET .../value (each read audited). Kinds that take a
-   * caller's value are readable anyway; a generated value someone must hand out (a join token)
+   * Whether an Admin may read a value over GET .../value (each read audited). Absent means never:
+   * a kind that takes a caller's value, or a generated value someone must hand out (a join token),
    * sets this; a private key never does.
    */
   readonly valueReadable?: boolean;

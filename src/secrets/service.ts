@@ -128,9 +128,8 @@ export class SecretsService {
   /** A person reading a value: recorded (SecretValueRead) before it is decrypted and returned. */
   async readValue(name: string, version: number | undefined, ctx: CommandContext): Promise<{ version: number; value: string; position: number }> {
     const state = this.existing(name);
-    // a value the caller gave, or one someone must hand out; never a private key
-    const handler = this.deps.kinds.get(state.kind);
-    if (!handler || !(handler.clientValueAllowed || handler.valueReadable)) throw new DomainError("forbidden", `values of ${state.kind} secrets never leave the service`);
+    // only kinds that say so (a value the caller gave, or one someone must hand out); never a private key
+    if (!this.deps.kinds.get(state.kind)?.valueReadable) throw new DomainError("forbidden", `values of ${state.kind} secrets never leave the service`);
     const wanted = version ?? state.labels.current;
     if (wanted === null) throw notFound(`a current version of secret ${name}`);
     const r = await this.command(name, { type: "RecordValueRead", version: wanted, now: ctx.now }, ctx);

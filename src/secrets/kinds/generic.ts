@@ -13,6 +13,8 @@ export function genericKind(): SecretKindHandler {
   return {
     kind: "generic",
     clientValueAllowed: true,
+    // the caller's own value: an Admin may read it back, audited
+    valueReadable: true,
     async generate() {
       return { value: Buffer.from(randomBytes(32).toString("base64url")) };
     },
