@@ -233,7 +233,7 @@ function planStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
 function collectOutcomes(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
   const out: DeploymentEvent[] = [];
   for (const n of inFlightNodes(s)) {
-    if ((n.phase !== "installing" && n.phase !== "rollingBack") || !n.assignmentId) continue;
+    if (!n.assignmentId) continue;
     const o = ctx.outcomes.get(n.assignmentId);
     // An outcome only counts for the request it answers: a stale report of an earlier request is ignored.
     const reported = o && o.nodeId === n.nodeId ? o : undefined;
