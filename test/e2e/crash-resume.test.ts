@@ -1,6 +1,6 @@
 // A real server process is killed with SIGKILL in the middle of a Production canary, restarted on
 // the same data, and must finish the deployment with no step lost or repeated.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,63 +11,26 @@ import { EventLog } from "../../src/events/event-log.js";
 import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 import { streams } from "../../src/events/streams.js";
 import { FAST_STRATEGY_SETTINGS } from "../helpers/deployments.js";
-import { freePort } from "../helpers/redis-server.js";
+import { serverProcess } from "../helpers/server-process.js";
 
 const dataDir = mkdtempSync(join(tmpdir(), "korch-crash-"));
-let port = 0;
+const server = serverProcess(dataDir);
+const { waitHealthy, api, login } = server;
 
 function startProcess(): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: {
-      ...process.env,
-      APP_MODE: "development",
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      DATA_DIR: dataDir,
-      LOG_LEVEL: "silent",
-      SIMULATOR: "true",
-      SIMULATOR_CLUSTER_SIZES: "Production:10",
-      HEARTBEAT_UNHEALTHY_SECONDS: "0.9",
-      HEARTBEAT_OFFLINE_SECONDS: "10",
-      ALLOW_SELF_APPROVAL: "true",
-      RATE_LIMIT_ENABLED: "false",
-      // slow enough between waves that the kill lands mid-canary
-      STRATEGY_SETTINGS: JSON.stringify({ ...JSON.parse(FAST_STRATEGY_SETTINGS), Production: { minWaitMs: 1500, requiredStableChecks: 3 } }),
-    },
-    stdio: "ignore",
+  return server.start({
+    SIMULATOR: "true",
+    SIMULATOR_CLUSTER_SIZES: "Production:10",
+    HEARTBEAT_UNHEALTHY_SECONDS: "0.9",
+    HEARTBEAT_OFFLINE_SECONDS: "10",
+    ALLOW_SELF_APPROVAL: "true",
+    // slow enough between waves that the kill lands mid-canary
+    STRATEGY_SETTINGS: JSON.stringify({ ...JSON.parse(FAST_STRATEGY_SETTINGS), Production: { minWaitMs: 1500, requiredStableChecks: 3 } }),
   });
-  return child;
-}
-
-const base = () => `http://127.0.0.1:${port}`;
-async function waitHealthy(timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(`${base()}/health`)).status === 200) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("server did not become healthy");
-}
-async function api(path: string, token: string, init: RequestInit = {}) {
-  const headers = new Headers({ authorization: `Bearer ${token}` });
-  if (init.body) headers.set("content-type", "application/json");
-  return fetch(base() + path, { ...init, headers });
-}
-async function login(): Promise<string> {
-  const res = await fetch(`${base()}/api/v1/authentication/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username: "admin", password: "Admin123!" }),
-  });
-  return ((await res.json()) as { token: string }).token;
 }
 
 test("SIGKILL mid-canary: the restarted server finishes the deployment with no duplicated or missing step", async () => {
-  port = await freePort();
+  await server.pickPort();
   let child = startProcess();
   try {
     await waitHealthy();

@@ -4,7 +4,7 @@
 // (Vault applied it, the log never heard: an orphan), and while the test step reads the new value.
 // Each restart on the same data resumes from the stream; in the end there is one version 2, each
 // step completed once, one RotationCompleted.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,59 +16,23 @@ import type { SecretEvent } from "../../src/events/catalog/secret.js";
 import { EventLog } from "../../src/events/event-log.js";
 import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 import { streams } from "../../src/events/streams.js";
-import { freePort } from "../helpers/redis-server.js";
+import { serverProcess } from "../helpers/server-process.js";
 import { startFakeVault, type FakeVault } from "../secrets/fake-vault.js";
 
 const dataDir = mkdtempSync(join(tmpdir(), "korch-secret-crash-"));
-let port = 0;
 let vault: FakeVault;
+const server = serverProcess(dataDir);
+const { waitHealthy, api, login } = server;
 
 function startProcess(): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: {
-      ...process.env,
-      APP_MODE: "development",
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      DATA_DIR: dataDir,
-      LOG_LEVEL: "silent",
-      SIMULATOR: "false",
-      RATE_LIMIT_ENABLED: "false",
-      AGENT_JOIN_TOKEN: "development-join-token",
-      SECRETS_BACKEND: "vault",
-      VAULT_ADDR: vault.address,
-      VAULT_TOKEN: vault.token,
-      VAULT_PATH_PREFIX: "korch/",
-    },
-    stdio: "ignore",
+  return server.start({
+    SIMULATOR: "false",
+    AGENT_JOIN_TOKEN: "development-join-token",
+    SECRETS_BACKEND: "vault",
+    VAULT_ADDR: vault.address,
+    VAULT_TOKEN: vault.token,
+    VAULT_PATH_PREFIX: "korch/",
   });
-}
-
-const base = () => `http://127.0.0.1:${port}`;
-async function waitHealthy(timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(`${base()}/health`)).status === 200) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("server did not become healthy");
-}
-async function api(path: string, token: string, init: RequestInit = {}) {
-  const headers = new Headers({ authorization: `Bearer ${token}` });
-  if (init.body) headers.set("content-type", "application/json");
-  return fetch(base() + path, { ...init, headers });
-}
-async function login(): Promise<string> {
-  const res = await fetch(`${base()}/api/v1/authentication/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username: "admin", password: "Admin123!" }),
-  });
-  return ((await res.json()) as { token: string }).token;
 }
 async function kill(child: ChildProcess): Promise<void> {
   child.kill("SIGKILL");
@@ -87,7 +51,7 @@ const within = async <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
 
 test("SIGKILL during the create step and again during the test step: the rotation resumes and completes once", async () => {
   vault = await startFakeVault();
-  port = await freePort();
+  await server.pickPort();
   let child = startProcess();
   try {
     await waitHealthy();
