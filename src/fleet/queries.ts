@@ -10,8 +10,6 @@ import type { Environment } from "../strategies/settings.js";
 import { ENVIRONMENTS } from "./environments.js";
 import { telemetryOf, type NodeLiveness } from "./telemetry.js";
 
-export { aggregateSamples, type MetricPoint } from "./telemetry/aggregate.js";
-
 const ACTIVE_DEPLOYMENT = ["Pending", "PendingApproval", "Running", "Paused", "RollingBack"];
 
 /** module name -> version -> how many nodes run it */
@@ -323,8 +321,6 @@ function nodeView(n: NodeDoc, live: NodeLiveness | undefined) {
   };
 }
 
-const byHostname = (a: NodeDoc, b: NodeDoc) => byEntry(a, b);
-
 /**
  * GET /api/v1/clusters/{environment}: the cluster's summary and one page of its nodes, by
  * hostname, with `nextCursor` for the page after (null on the last). Without a limit, every node.
@@ -380,7 +376,7 @@ export async function clusterDetailAt(log: EventLog, readStore: ReadStore, envir
   const nodes = folded
     .map((f) => f.state)
     .filter((n): n is NodeDoc => n !== null && n.environment === environment)
-    .sort(byHostname);
+    .sort(byEntry);
   const positions = [cluster!, ...folded].map((f) => f.position).filter((p): p is number => p !== null);
   const { items, nextCursor } = pageOf(nodes, page);
   return {
