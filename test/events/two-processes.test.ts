@@ -36,7 +36,7 @@ test("two processes appending to one file both succeed, and the log stays gap-fr
     const sub = store.subscribe({}, (e) => {
       seen.push(e.position);
     });
-    // one commits on its own thread, the other on a writer thread (as the server does)
+    // one commits on its own thread (as the server does), the other on the opt-in writer thread
     const [a, b] = await Promise.all([run(file, "alpha", "inline"), run(file, "beta", "thread")]);
     assert.is(a, COUNT);
     assert.is(b, COUNT);

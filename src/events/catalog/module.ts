@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { defineEvent, type EventsOf } from "./define.js";
 
-// Signed modules: the registry (stream module-<name>) and the trust store (stream trust).
+// Signed modules: the registry (stream module-<name>) and the trust store (stream trust-store).
 // Structural shapes only: input rules (semver, ranges, PEM validity, policy levels per environment)
 // are judged at the edge (src/http/routes/modules.ts, trust.ts) and never re-judged on read.
 const iso = z.iso.datetime();
