@@ -8,11 +8,9 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { DEMO_PKI_DIR } from "./demo-pki.js";
-import { MODULE_SIGNATURE_MAGIC } from "./verification/index.js";
+import { appendKernelSignature, MODULE_SIGNATURE_MAGIC } from "./verification/index.js";
 
 const run = promisify(execFile);
-/** PKEY_ID_PKCS7 in include/linux/module_signature.h */
-const PKEY_ID_PKCS7 = 2;
 
 const USAGE = `usage: npm run modules -- sign (--key KEY.pem --cert CERT.pem | --demo) [--out OUT.ko] [--detached OUT.p7s] FILE.ko
 
@@ -23,14 +21,6 @@ const USAGE = `usage: npm run modules -- sign (--key KEY.pem --cert CERT.pem | -
 
 Needs the openssl CLI (openssl cms). Upload the result with:
   korch modules push NAME VERSION FILE.ko --certificates CERT.pem`;
-
-/** struct module_signature {u8 algo, hash, id_type, signer_len, key_id_len, pad[3]; __be32 sig_len} + magic */
-export function kernelTrailer(sigLen: number): Buffer {
-  const info = Buffer.alloc(12);
-  info[2] = PKEY_ID_PKCS7;
-  info.writeUInt32BE(sigLen, 8);
-  return Buffer.concat([info, Buffer.from(MODULE_SIGNATURE_MAGIC, "latin1")]);
-}
 
 export function hasAppendedSignature(file: Uint8Array): boolean {
   const magic = Buffer.from(MODULE_SIGNATURE_MAGIC, "latin1");
@@ -65,7 +55,7 @@ export async function signModule(opts: { file: string; key: string; cert: string
   const target = resolve(opts.out ?? opts.file);
   // written beside the target and renamed, so an interrupted run never leaves half a module
   const tmp = join(dirname(target), `.${Date.now()}-${process.pid}.signing`);
-  writeFileSync(tmp, Buffer.concat([module, signature, kernelTrailer(signature.length)]));
+  writeFileSync(tmp, appendKernelSignature(module, signature));
   renameSync(tmp, target);
   return { written: target, sigLen: signature.length };
 }

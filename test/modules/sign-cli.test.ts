@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ensureDemoPki } from "../../src/modules/demo-pki.js";
-import { hasAppendedSignature, kernelTrailer, signModule } from "../../src/modules/sign-cli.js";
-import { splitKernelSignature, verifyModule } from "../../src/modules/verification/index.js";
+import { hasAppendedSignature, signModule } from "../../src/modules/sign-cli.js";
+import { kernelTrailer, splitKernelSignature, verifyModule } from "../../src/modules/verification/index.js";
 import { kernelTrailerFor } from "./fixtures-gen.js";
 
 const dir = mkdtempSync(join(tmpdir(), "korch-sign-"));
@@ -24,7 +24,7 @@ test("the demo PKI is made once per data directory, keys 0600", async () => {
 });
 
 test("the trailer is struct module_signature + magic, as sign-file writes it", () => {
-  assert.equal(kernelTrailer(1234), kernelTrailerFor(1234));
+  assert.equal(Buffer.from(kernelTrailer(1234)), kernelTrailerFor(1234));
 });
 
 test("kernel-format and detached signatures by the demo signer verify against the demo CA", async () => {
