@@ -72,7 +72,8 @@ export async function impact(reader: GraphReader, q: { module: string; version?:
   };
 }
 
-function semverOrder(a: string, b: string): number {
+/** semantic versions in semver order, then the rest (nodes may report anything) in string order */
+export function semverOrder(a: string, b: string): number {
   const va = semver.valid(a);
   const vb = semver.valid(b);
   if (va && vb) return semver.compare(va, vb);

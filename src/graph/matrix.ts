@@ -1,5 +1,5 @@
 // "What runs where": module x environment -> versions and node counts, now or at any position.
-import semver from "semver";
+import { semverOrder } from "./impact.js";
 import { byString } from "./model.js";
 import { NOW, type GraphReader, type RunsVisitor } from "./reader.js";
 
@@ -14,11 +14,6 @@ export interface MatrixRow {
   environments: MatrixCell[];
 }
 
-const byVersion = (a: string, b: string) => {
-  const va = semver.valid(a);
-  const vb = semver.valid(b);
-  return va && vb ? semver.compare(va, vb) : byString(a, b);
-};
 
 /** module -> environment -> version -> nodes, counted as runs are met (no list of triples first) */
 type Counts = Map<string, Map<string, Map<string, number>>>;
@@ -42,7 +37,7 @@ function tabulate(rows: Counts): MatrixRow[] {
         .map(([environment, versions]) => ({
           environment,
           nodes: [...versions.values()].reduce((n, c) => n + c, 0),
-          versions: [...versions].sort(([a], [b]) => byVersion(a, b)).map(([version, nodes]) => ({ version, nodes })),
+          versions: [...versions].sort(([a], [b]) => semverOrder(a, b)).map(([version, nodes]) => ({ version, nodes })),
         })),
     }));
 }

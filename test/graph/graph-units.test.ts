@@ -15,6 +15,7 @@ import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 import { Budget } from "../../src/graph/budget.js";
 import { judgeDeployment, judgeRollback, satisfies } from "../../src/graph/dependencies.js";
 import { impact } from "../../src/graph/impact.js";
+import { matrix } from "../../src/graph/matrix.js";
 import { positionAt } from "../../src/graph/instant.js";
 import { PatternSchema, runPattern } from "../../src/graph/pattern.js";
 import { GraphReader, NOW } from "../../src/graph/reader.js";
@@ -155,6 +156,21 @@ test("dependencies: 422 names node, module, range; dependents block deployments 
   // a rollback to "no alpha" on n1 breaks beta; on n2 it breaks nothing
   assert.not.ok((await judgeRollback(store, { moduleName: "alpha", environment: "QA", previous: new Map([["n1", null]]) }, deployer)).ok);
   assert.ok((await judgeRollback(store, { moduleName: "alpha", environment: "QA", previous: new Map([["n2", null]]) }, deployer)).ok);
+});
+
+test("matrix: a cell's versions in one order whatever order its nodes are met in (semver first, then the rest)", async () => {
+  const orders = [
+    ["1.10.0", "1.9.0", "1.2x"],
+    ["1.2x", "1.9.0", "1.10.0"],
+    ["1.9.0", "1.2x", "1.10.0"],
+    ["1.10.0", "1.2x", "1.9.0"],
+  ];
+  for (const versions of orders) {
+    // what matrix reads now: one document per node
+    const reader = { nodeModuleDocs: async () => versions.map((v, i) => ({ node: `n${i}`, registeredIn: "QA", modules: ["m", v] })) } as unknown as GraphReader;
+    const [row] = await matrix(reader, NOW);
+    assert.equal(row!.environments[0]!.versions.map((v) => v.version), ["1.9.0", "1.10.0", "1.2x"], versions.join(","));
+  }
 });
 
 test("names that are Object.prototype's are ids like any other", async () => {
