@@ -17,7 +17,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, syml
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { benchConfig } from "./config.js";
+import { benchConfig, benchEnv } from "./config.js";
 import { emit } from "./emit.js";
 import type { Memory, ServerCommand, Started } from "./fleet-server.js";
 import type { FleetCommand, FleetJob, FleetRegistered, FleetWindow, LoadJob, LoadResult } from "./load-client.js";
@@ -45,14 +45,7 @@ const sseClient = fileURLToPath(new URL("./sse-client.ts", import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const { dataDir } = benchConfig("fleet");
 const serverEnv = (heartbeatUnhealthySeconds: number): Record<string, string> => ({
-  APP_MODE: "development",
-  PORT: "0",
-  HOST: "127.0.0.1",
-  DATA_DIR: dataDir,
-  LOG_LEVEL: "silent",
-  SQLITE_SYNCHRONOUS: "NORMAL",
-  SIMULATOR: "false",
-  RATE_LIMIT_ENABLED: "false",
+  ...benchEnv(dataDir),
   // the agents' heartbeat interval is a third of this (registration answers it); pacing half that
   HEARTBEAT_UNHEALTHY_SECONDS: String(heartbeatUnhealthySeconds),
   HEARTBEAT_OFFLINE_SECONDS: String(Math.max(3600, heartbeatUnhealthySeconds * 2)),
