@@ -116,19 +116,23 @@ export class OrchestratorClient {
     return u.toString();
   }
 
-  private async request<T>(method: string, path: string, options: { query?: Query; body?: unknown; headers?: Record<string, string> } = {}): Promise<T> {
+  private async request<T>(method: string, path: string, options: { query?: Query; body?: unknown; raw?: FormData | string; headers?: Record<string, string> } = {}): Promise<T> {
     return (await (await this.respond(method, path, options)).json()) as T;
   }
 
-  /** The 2xx response (its body not read yet), or ApiError. */
-  private async respond(method: string, path: string, options: { query?: Query; body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
+  /** The 2xx response (its body not read yet), or ApiError. `raw`: a body that is not JSON (a form, a PEM file), sent as is. */
+  private async respond(
+    method: string,
+    path: string,
+    options: { query?: Query; body?: unknown; raw?: FormData | string; headers?: Record<string, string> } = {},
+  ): Promise<Response> {
     const headers: Record<string, string> = { accept: "application/json", ...options.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (options.body !== undefined) headers["content-type"] = "application/json";
     const res = await this.fetchImpl(this.url(path, options.query), {
       method,
       headers,
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
     });
     if (!res.ok) throw await ApiError.from(res);
     return res;
@@ -243,7 +247,7 @@ export class OrchestratorClient {
     if (upload.certificates !== undefined) form.set("certificates", upload.certificates);
     if (upload.signature !== undefined) form.set("signature", new Blob([new Uint8Array(upload.signature)]), "signature.p7s");
     form.set("artifact", upload.artifact, upload.filename ?? `${upload.name}-${upload.version}.ko`);
-    return this.send("POST", "/api/v1/modules", form);
+    return this.request("POST", "/api/v1/modules", { raw: form });
   }
 
   listModules(query: { minPosition?: number } = {}): Promise<{ items: ModuleSummaryView[] }> {
@@ -259,7 +263,7 @@ export class OrchestratorClient {
   }
 
   addTrustRoot(pem: string): Promise<Omit<TrustRootView, "pem"> & { position: number; reverified: VerdictChangeView[] }> {
-    return this.send("POST", "/api/v1/trust/roots", pem, { "content-type": "application/x-pem-file" });
+    return this.request("POST", "/api/v1/trust/roots", { raw: pem, headers: { "content-type": "application/x-pem-file" } });
   }
 
   trustRoots(): Promise<{ items: TrustRootView[] }> {
@@ -284,15 +288,6 @@ export class OrchestratorClient {
 
   setTrustPolicy(policy: TrustPolicyBody): Promise<TrustPolicyView & { position: number }> {
     return this.request("PUT", "/api/v1/trust/policy", { body: policy });
-  }
-
-  /** A request whose body is not JSON (a form, a PEM file). */
-  private async send<T>(method: string, path: string, body: FormData | string, headers: Record<string, string> = {}): Promise<T> {
-    const all: Record<string, string> = { accept: "application/json", ...headers };
-    if (this.token) all.authorization = `Bearer ${this.token}`;
-    const res = await this.fetchImpl(this.url(path), { method, headers: all, body });
-    if (!res.ok) throw await ApiError.from(res);
-    return (await res.json()) as T;
   }
 
   // --- knowledge graph (docs/graph.md). Every read takes `at` (an ISO instant: the graph as of
