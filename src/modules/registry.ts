@@ -26,7 +26,7 @@ export interface ModuleState {
   versions: ReadonlyMap<string, ModuleVersionState>;
 }
 
-export const initialModuleState: ModuleState = { name: "", versions: new Map() };
+const initialModuleState: ModuleState = { name: "", versions: new Map() };
 
 export type ModuleCommand =
   | { type: "RegisterVersion"; registration: Registration; verification: Verification }
@@ -56,7 +56,7 @@ function evolve(state: ModuleState, event: RegistryEvent): ModuleState {
 }
 
 /** Two verdicts say the same when status, checks, path and reasons agree (times do not count). */
-export function sameVerdict(a: RecordedVerification, b: RecordedVerification): boolean {
+function sameVerdict(a: RecordedVerification, b: RecordedVerification): boolean {
   return (
     a.status === b.status &&
     a.reason === b.reason &&

@@ -28,7 +28,7 @@ export function hasAppendedSignature(file: Uint8Array): boolean {
 }
 
 /** The detached CMS (DER) over `modulePath`'s bytes, as sign-file makes it. */
-export async function cmsSign(modulePath: string, keyPath: string, certPath: string): Promise<Buffer> {
+async function cmsSign(modulePath: string, keyPath: string, certPath: string): Promise<Buffer> {
   const dir = mkdtempSync(join(tmpdir(), "korch-sign-"));
   const out = join(dir, "sig.p7s");
   try {

@@ -6,7 +6,7 @@ import type { ModuleEvent, ModuleEventOf } from "../events/catalog/module.js";
 import { defaultPolicy, type PolicyEntry, type PolicyScope } from "./policy.js";
 
 type TrustEvent = ModuleEventOf<"TrustRootAdded" | "TrustRootRemoved" | "TrustCertificateRevoked" | "TrustPolicyChanged">;
-export const TRUST_EVENT_TYPES = ["TrustRootAdded", "TrustRootRemoved", "TrustCertificateRevoked", "TrustPolicyChanged"] as const;
+const TRUST_EVENT_TYPES = ["TrustRootAdded", "TrustRootRemoved", "TrustCertificateRevoked", "TrustPolicyChanged"] as const;
 
 export interface TrustRoot {
   fingerprint256: string;
@@ -33,7 +33,7 @@ export interface TrustState {
   policy: { environments: ReadonlyMap<PolicyScope, PolicyEntry>; changedBy: string; changedAt: string } | null;
 }
 
-export const initialTrustState: TrustState = { roots: new Map(), revocations: new Map(), policy: null };
+const initialTrustState: TrustState = { roots: new Map(), revocations: new Map(), policy: null };
 
 /** "ab:CD:..." or "abcd..." -> "AB:CD:...", as X509Certificate.fingerprint256 writes it; null when it is not 32 bytes of hex. */
 export function normalizeFingerprint(raw: string): string | null {

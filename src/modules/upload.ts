@@ -20,7 +20,7 @@ export class UploadError extends Error {
 /** where modules are registered (and the one route exempt from BODY_LIMIT_BYTES) */
 export const MODULES_PATH = "/api/v1/modules";
 
-export const TEXT_FIELDS = ["name", "version", "dependencies", "description"] as const;
+const TEXT_FIELDS = ["name", "version", "dependencies", "description"] as const;
 const SMALL_PARTS = { signature: 64 * 1024, certificates: 256 * 1024 } as const;
 type SmallPart = keyof typeof SMALL_PARTS;
 const isSmallPart = (name: string): name is SmallPart => name === "signature" || name === "certificates";
@@ -106,10 +106,10 @@ export function readModuleUpload(source: Readable, contentType: string | undefin
         });
         return;
       }
-      if (isSmallPart(name)) collect(name, stream, info.filename);
+      if (isSmallPart(name)) collect(name, stream);
     });
 
-    const collect = (name: SmallPart, stream: Readable, _filename?: string) => {
+    const collect = (name: SmallPart, stream: Readable) => {
       if (small.has(name)) return fail(new UploadError(400, `more than one ${name} part`, name));
       const limit = SMALL_PARTS[name];
       small.set(

@@ -24,7 +24,7 @@ import type { DeploymentDoc } from "../projections/deployments.js";
 import type { ReadModelProgress } from "../projections/progress.js";
 import type { ReadStore } from "../projections/store/port.js";
 
-export const SIGNER_REVOKED = "signer revoked";
+const SIGNER_REVOKED = "signer revoked";
 const ACTOR = { kind: "system" as const, id: "module-revocation" };
 const IN_FLIGHT = ["Pending", "PendingApproval", "Running", "Paused"];
 /** how long a revocation waits for the deployments read model to have applied it */

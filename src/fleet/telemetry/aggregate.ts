@@ -13,7 +13,7 @@ export interface MetricPoint {
   requestRate: { avg: number } | null;
 }
 
-export const round3 = (x: number) => Math.round(x * 1000) / 1000;
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /** Nearest-rank percentile of values sorted ascending. */
 export function nearestRank(sorted: ArrayLike<number>, p: number): number {

@@ -7,7 +7,7 @@ const MAX_TOKEN_CHARS = 512;
 const MIN_TOKEN_CHARS = 16;
 
 /** A short fingerprint, in clear, so operators can tell versions apart without reading a value. */
-export function joinTokenFingerprint(value: Buffer): string {
+function joinTokenFingerprint(value: Buffer): string {
   return createHash("sha256").update(value).digest("hex").slice(0, 16);
 }
 
