@@ -9,6 +9,17 @@ import type { Verification } from "./verification/index.js";
 
 type RegistryEvent = ModuleEventOf<"ModuleVersionRegistered" | "ModuleVersionVerified">;
 export type RecordedVerification = z.infer<typeof VerificationShape>;
+
+/** a version's verdict between ModuleVersionRegistered and the ModuleVersionVerified appended with it */
+export const NOT_VERIFIED_YET: RecordedVerification = {
+  status: "unsigned",
+  signer: null,
+  chain: [],
+  chainFingerprints: [],
+  checks: { integrity: "skipped", authenticity: "skipped", expiry: "skipped", revocation: "skipped" },
+  reason: "not verified yet",
+  failures: [],
+};
 export type VerdictTrigger = z.infer<typeof VerdictTriggerShape>;
 export type Registration = ModuleEventOf<"ModuleVersionRegistered">["data"];
 
@@ -35,17 +46,7 @@ export type ModuleCommand =
 function evolve(state: ModuleState, event: RegistryEvent): ModuleState {
   switch (event.type) {
     case "ModuleVersionRegistered": {
-      // a placeholder verdict until ModuleVersionVerified, appended with it
-      const pending: RecordedVerification = {
-        status: "unsigned",
-        signer: null,
-        chain: [],
-        chainFingerprints: [],
-        checks: { integrity: "skipped", authenticity: "skipped", expiry: "skipped", revocation: "skipped" },
-        reason: "not verified yet",
-        failures: [],
-      };
-      return { name: event.data.name, versions: new Map(state.versions).set(event.data.version, { ...event.data, verification: pending, verifiedAt: event.data.at }) };
+      return { name: event.data.name, versions: new Map(state.versions).set(event.data.version, { ...event.data, verification: NOT_VERIFIED_YET, verifiedAt: event.data.at }) };
     }
     case "ModuleVersionVerified": {
       const v = state.versions.get(event.data.version);

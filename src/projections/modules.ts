@@ -1,6 +1,7 @@
 import type { ModuleEventOf } from "../events/catalog/module.js";
 import type { RecordedEvent } from "../events/envelope.js";
 import { moduleVersionId } from "../graph/model.js";
+import { NOT_VERIFIED_YET } from "../modules/registry.js";
 import { own } from "../platform/own-keys.js";
 import type { ProjectedDoc, Projection } from "./projection.js";
 import type { IndexSpec } from "./store/port.js";
@@ -72,15 +73,7 @@ export const moduleVersionsProjection: Projection<ModuleVersionDoc> & { indexes:
           dependencies: d.dependencies,
           signature: d.signature.source,
           // replaced by the ModuleVersionVerified appended with it
-          verification: doc?.verification ?? {
-            status: "unsigned",
-            signer: null,
-            chain: [],
-            chainFingerprints: [],
-            checks: { integrity: "skipped", authenticity: "skipped", expiry: "skipped", revocation: "skipped" },
-            reason: "not verified yet",
-            failures: [],
-          },
+          verification: doc?.verification ?? NOT_VERIFIED_YET,
           verifiedAt: doc?.verifiedAt ?? d.at,
           verdicts: doc?.verdicts ?? [],
           registeredBy: d.registeredBy,
