@@ -106,6 +106,16 @@ for (const writer of ["inline", "thread"] as const) {
     await fx.store.append("late", [newEvent("Later")], 0).catch((err: unknown) => (refused = err));
     assert.match(String(refused), /closed/);
   });
+  test(`sqlite (${writer}): an append a caller makes as close() drains (its next step) is committed, not failed or written after close`, async () => {
+    const fx = fixture(writer);
+    const first = fx.store.append("chain", [newEvent("First")], "no_stream");
+    const chain = first.then(() => fx.store.append("chain", [newEvent("Second")], 0));
+    const reopened = await fx.reopen();
+    const settled = await Promise.race([chain.then((r) => r.nextRevision, (err: unknown) => String(err)), new Promise((r) => setTimeout(() => r("no answer"), 5000))]);
+    assert.is(settled, 1);
+    assert.is((await reopened.readStream("chain")).length, 2);
+    await fx.cleanup();
+  });
 }
 
 test("sqlite (thread): a writer thread that dies is replaced; its group's callers hear the outcome is unknown, a retry settles it", async () => {

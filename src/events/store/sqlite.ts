@@ -272,6 +272,13 @@ export class SqliteEventStore implements EventStore {
 
   private readonly flushQueued = (): void => {
     this.flushScheduled = false;
+    if (this.dbClosed) {
+      // accepted too late for close() to wait for it: refused, never written after close
+      const late = this.queue;
+      this.queue = [];
+      for (const p of late) p.reject(new Error("the event store is closed"));
+      return;
+    }
     if (this.inFlight || this.queue.length === 0) return;
     if (this.mode === "inline") {
       const group = this.takeGroup();
@@ -484,8 +491,10 @@ export class SqliteEventStore implements EventStore {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
-    // appends accepted before close (a handler finishing its work may make one) are committed
-    await this.drain();
+    // appends accepted before close (a handler finishing its work may make one) are committed,
+    // and so are those their callers make on hearing back (the next step of a command)
+    do await this.drain();
+    while (this.queue.length > 0);
     this.dbClosed = true;
     const thread = this.thread;
     this.thread = undefined;
