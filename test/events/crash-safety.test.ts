@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import type { RecordedEvent } from "../../src/events/envelope.js";
 import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 
 const writer = fileURLToPath(new URL("./crash-writer.ts", import.meta.url));
@@ -22,6 +23,19 @@ interface Ack {
   stream: string;
   position: number;
   nextRevision: number;
+}
+
+/** Every acknowledged append is in the log, at the positions and revisions its answer gave. */
+function assertAcknowledged(byId: Map<string, RecordedEvent>, acked: Ack[]): void {
+  for (const a of acked) {
+    a.ack.forEach((id, k) => {
+      const e = byId.get(id);
+      assert.ok(e, `acknowledged event ${id} is missing`);
+      assert.is(e.streamId, a.stream);
+      assert.is(e.position, a.position - (a.ack.length - 1) + k);
+      assert.is(e.revision, a.nextRevision - (a.ack.length - 1) + k);
+    });
+  }
 }
 
 /** Runs the writer until it has acknowledged `acks` more appends, then SIGKILLs it. */
@@ -78,15 +92,7 @@ test("SIGKILL mid-burst loses no acknowledged append and leaves no partial batch
       const events = await store.readAll();
       const byId = new Map(events.map((e) => [e.metadata.eventId, e]));
 
-      for (const a of acked) {
-        a.ack.forEach((id, k) => {
-          const e = byId.get(id);
-          assert.ok(e, `acknowledged event ${id} is missing`);
-          assert.is(e.streamId, a.stream);
-          assert.is(e.position, a.position - (a.ack.length - 1) + k);
-          assert.is(e.revision, a.nextRevision - (a.ack.length - 1) + k);
-        });
-      }
+      assertAcknowledged(byId, acked);
       const intended = new Set(intents.flatMap((i) => i.intent));
       for (const e of events) assert.ok(intended.has(e.metadata.eventId), "only events the writer meant to write");
       for (const i of intents) {
@@ -142,15 +148,7 @@ for (const mode of ["inline", "thread"] as const) test(`SIGKILL during group com
       const store = new SqliteEventStore({ file });
       const events = await store.readAll();
       const byId = new Map(events.map((e) => [e.metadata.eventId, e]));
-      for (const a of acked) {
-        a.ack.forEach((id, k) => {
-          const e = byId.get(id);
-          assert.ok(e, `acknowledged event ${id} is missing`);
-          assert.is(e.streamId, a.stream);
-          assert.is(e.position, a.position - (a.ack.length - 1) + k);
-          assert.is(e.revision, a.nextRevision - (a.ack.length - 1) + k);
-        });
-      }
+      assertAcknowledged(byId, acked);
       let partialRounds = 0;
       for (const r of rounds) {
         assert.not.ok(byId.has(r.stale), "the refused append's event is not in the log");
