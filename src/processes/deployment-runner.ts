@@ -322,6 +322,9 @@ export class DeploymentRunner {
   /** Sets when a tracked deployment is stepped next (null: not by time). */
   private wake(id: string, t: Tracked, at: number | null): void {
     t.wakeAt = at;
+    // a step that outlived its deployment (forgotten while it awaited the store, perhaps tracked
+    // again since) must not put the id back among the timed: only the tracked entry decides
+    if (this.tracked.get(id) !== t) return;
     if (at === null) this.timed.delete(id);
     else this.timed.add(id);
   }

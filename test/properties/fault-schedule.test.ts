@@ -639,6 +639,19 @@ async function runWorkload(w: Workload): Promise<void> {
   }
 }
 
+const REGRESSIONS: Workload[] = [
+  {
+    deployments: [
+      { tick: 0, environment: "Development", moduleName: "netfilter", version: "1.1.0" },
+      { tick: 0, environment: "Development", moduleName: "netfilter", version: "1.1.0" },
+    ],
+    controls: [],
+    restarts: [],
+    faults: [{ target: "eventStore", ops: undefined, trigger: { kind: "probability", probability: 0.09419921331012061 }, effect: "fail" }],
+    seed: 1,
+  },
+];
+
 /** A server's listening socket keeps its process alive; this stands in for it (unref'd backoff timers alone would not). */
 function keepAlive(): () => void {
   const timer = setInterval(() => {}, 60_000);
@@ -654,6 +667,9 @@ test(`fault schedules during deployments: acknowledged commands once, read model
     throw new Error(`process.exit(${code}) called`);
   }) as typeof process.exit;
   try {
+    // workloads that once failed, kept: a step that outlived its deployment's forget() put it back
+    // among the timed ones, and the next tick read a deployment no longer tracked (FAULT_SEED=569772060)
+    for (const w of REGRESSIONS) for (let i = 0; i < 8; i++) await runWorkload(w);
     // one workload, as fast-check printed it (`undefined` as null), run FAULT_RUNS times: timing varies between runs
     if (process.env.FAULT_WORKLOAD) {
       const w = JSON.parse(process.env.FAULT_WORKLOAD) as Workload;
