@@ -41,9 +41,6 @@ export async function graphPoint(deps: Pick<AppDeps, "log" | "projections" | "co
   return position;
 }
 
-/** the query string that keeps an instant across links */
-export const atQuery = (asOf: AsOf | null) => (asOf ? `?at=${encodeURIComponent(asOf.iso)}` : "");
-
 /** a GET form with the "As of" datetime-local picker; `keep` are other query values to carry along */
 export function asOfPicker(action: string, asOf: AsOf | null, keep: Record<string, string | undefined> = {}): Html {
   const value = asOf ? asOf.iso.slice(0, 19) : "";

@@ -6,7 +6,7 @@ import { STATUS_BY_CODE } from "../http/problem.js";
 import type { DeploymentDoc } from "../projections/deployments.js";
 import { csrfOf } from "./csrf.js";
 import { html, type Html } from "./html.js";
-import { isAdmin, layout, notice, type PageOptions, type Section } from "./layout.js";
+import { isAdmin, layout, notice, pendingBadge, type PageOptions, type Section } from "./layout.js";
 import type { Viewer } from "./session.js";
 import type { Role } from "../events/catalog/user.js";
 
@@ -25,7 +25,13 @@ export async function pendingApprovals(deps: AppDeps): Promise<DeploymentDoc[]> 
 
 /** the pending count for the navigation: Admins only (the only ones who can act on it) */
 export async function navCount(deps: AppDeps, viewer: Viewer): Promise<number | null> {
-  return isAdmin(viewer.principal) ? (await pendingApprovals(deps)).length : null;
+  return isAdmin(viewer.principal) ? deps.readStore.collection<DeploymentDoc>("deployments").count({ status: "PendingApproval" }) : null;
+}
+
+/** the navigation's count as a live fragment (its "approvals-count" target), for Admins; nothing for others */
+export async function navCountFragment(deps: AppDeps, viewer: Viewer): Promise<Record<string, string>> {
+  const count = await navCount(deps, viewer);
+  return count === null ? {} : { "approvals-count": pendingBadge(count) };
 }
 
 export async function render(

@@ -10,9 +10,8 @@ import { assetUrl } from "../assets.js";
 import { asOfFrom, asOfPicker, pastBanner, type AsOf } from "../as-of.js";
 import { age, badge, cls, progressBar, round, time } from "../format.js";
 import { html, none, type Html } from "../html.js";
-import { isAdmin, pendingBadge } from "../layout.js";
 import { liveFragments } from "../live.js";
-import { pendingApprovals, render, viewerOf } from "../page.js";
+import { navCountFragment, render, viewerOf } from "../page.js";
 
 type Summary = Awaited<ReturnType<typeof listClusters>>[number];
 type Detail = Awaited<ReturnType<typeof clusterDetail>>;
@@ -126,13 +125,13 @@ export function registerClusterPages(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
   });
 
   app.get("/ui/clusters/events", (c) => {
-    const admin = isAdmin(viewerOf(c).principal);
+    const viewer = viewerOf(c);
     return liveFragments(c, deps, {
       throttleMs: 500,
       relevant: clusterRelevant,
       render: async () => ({
         clusters: overview(await listClusters(deps.readStore)),
-        ...(admin && { "approvals-count": pendingBadge((await pendingApprovals(deps)).length) }),
+        ...(await navCountFragment(deps, viewer)),
       }),
     });
   });
@@ -157,7 +156,7 @@ export function registerClusterPages(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
   });
 
   app.get("/ui/clusters/:env/events", (c) => {
-    const admin = isAdmin(viewerOf(c).principal);
+    const viewer = viewerOf(c);
     const env = environmentOf(c.req.param("env"));
     const cursor = c.req.query("cursor");
     return liveFragments(c, deps, {
@@ -165,7 +164,7 @@ export function registerClusterPages(app: OpenAPIHono<AppEnv>, deps: AppDeps): v
       relevant: clusterRelevant,
       render: async () => ({
         ...(await clusterFragments(deps, env, null, cursor)),
-        ...(admin && { "approvals-count": pendingBadge((await pendingApprovals(deps)).length) }),
+        ...(await navCountFragment(deps, viewer)),
       }),
     });
   });

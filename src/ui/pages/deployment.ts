@@ -11,9 +11,9 @@ import { asOfFrom, asOfPicker, pastBanner, type AsOf } from "../as-of.js";
 import { callApi, problemText, readYourWrite, type ApiApp } from "../dispatch.js";
 import { badge, cls, progressBar, round, time, took } from "../format.js";
 import { html, none, type Html } from "../html.js";
-import { csrfField, isAdmin, mayDeploy, notice, pendingBadge } from "../layout.js";
+import { csrfField, isAdmin, mayDeploy, notice } from "../layout.js";
 import { liveFragments } from "../live.js";
-import { forbidden, pendingApprovals, render, see303, viewerOf } from "../page.js";
+import { forbidden, navCountFragment, render, see303, viewerOf } from "../page.js";
 import type { Viewer } from "../session.js";
 
 export const UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
@@ -209,7 +209,7 @@ export function registerDeploymentPages(app: OpenAPIHono<AppEnv>, deps: AppDeps,
       relevant: (e) => e.streamId === streamId || (admin && e.streamId.startsWith(streamPrefixes.deployment)),
       render: async () => {
         const f = await fragments(deps, await deploymentView(deps, id, null), viewer, null);
-        return { ...f, ...(admin && { "approvals-count": pendingBadge((await pendingApprovals(deps)).length) }) };
+        return { ...f, ...(await navCountFragment(deps, viewer)) };
       },
     });
   });

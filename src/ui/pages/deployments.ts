@@ -13,9 +13,9 @@ import { asOfFrom, asOfPicker, pastBanner, type AsOf } from "../as-of.js";
 import { callApi, problemText, readYourWrite, type ApiApp } from "../dispatch.js";
 import { age, badge, progressBar } from "../format.js";
 import { html, none, type Html } from "../html.js";
-import { csrfField, isAdmin, mayDeploy, notice, pendingBadge } from "../layout.js";
+import { csrfField, mayDeploy, notice } from "../layout.js";
 import { liveFragments } from "../live.js";
-import { forbidden, pendingApprovals, render, see303, viewerOf } from "../page.js";
+import { forbidden, navCountFragment, render, see303, viewerOf } from "../page.js";
 import type { Viewer } from "../session.js";
 
 const LIST_LIMIT = 50;
@@ -177,7 +177,7 @@ export function registerDeploymentListPages(app: OpenAPIHono<AppEnv>, deps: AppD
       relevant: (e) => e.streamId.startsWith(streamPrefixes.deployment),
       render: async () => ({
         deployments: deploymentTable(await currentDeployments(deps, f), deps.clock.now(), null, !!(f.environment || f.status || f.module)),
-        ...(isAdmin(viewer.principal) && { "approvals-count": pendingBadge((await pendingApprovals(deps)).length) }),
+        ...(await navCountFragment(deps, viewer)),
       }),
     });
   });
