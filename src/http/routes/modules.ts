@@ -31,8 +31,8 @@ const SemverString = z
 const NameParam = z.object({ name: ModuleName.openapi({ param: { name: "name", in: "path" }, example: "netfilter" }) });
 const VersionParams = NameParam.extend({ version: SemverString.openapi({ param: { name: "version", in: "path" }, example: "1.4.0" }) });
 
-/** the recorded verdict's shape from the event catalog, named for OpenAPI */
-const VerificationView = VerificationShape.openapi("ModuleVerification");
+/** the recorded verdict's shape from the event catalog, named for OpenAPI (rebuilt with the openapi-extended `z`: the catalog stays plain zod and may load first) */
+const VerificationView = z.object(VerificationShape.shape).openapi("ModuleVerification");
 const Registered = z
   .object({ name: z.string(), version: z.string(), digest: z.string(), size: z.number(), verification: VerificationView, position: z.number() })
   .openapi("ModuleRegistered");
