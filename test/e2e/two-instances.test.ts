@@ -128,6 +128,8 @@ if (!redis) {
     const a = startInstance("A", portA, redis.url);
     const b = startInstance("B", portB, redis.url);
     const peek = new Redis(redis.url);
+    // B's feed: ended in the finally too, or a failed assertion leaves it reconnecting and the file never exits
+    const abort = new AbortController();
     try {
       await Promise.all([waitHealthy(a), waitHealthy(b)]);
 
@@ -138,8 +140,9 @@ if (!redis) {
         "--count", "3",
         "--join-token", JOIN_TOKEN,
         "--heartbeat-ms", "200",
-        // slow installs, so the kill lands while the wave is in flight
-        "--install-latency-ms", "1500,2000",
+        // slow installs, so the kill lands while the wave is in flight (B's feed and this probe
+        // must see a request before its outcome, also on a loaded machine)
+        "--install-latency-ms", "3000,4000",
       ], {});
       void agent;
 
@@ -174,7 +177,6 @@ if (!redis) {
 
       // watch it from B, live
       const seen: FeedEvent[] = [];
-      const abort = new AbortController();
       const feed = subscribe({
         url: `${b.url}/api/v1/deployments/${executionId}/events`,
         token: admin,
@@ -242,6 +244,7 @@ if (!redis) {
         await store.close();
       }
     } finally {
+      abort.abort();
       peek.disconnect();
       for (const c of children) await killHard(c);
     }
