@@ -92,7 +92,7 @@ export async function register(modules: ModuleService, upload: ModuleUpload, ctx
   const certs = upload.certificates ? formatCheck("certificates", () => parseCertificates(new Uint8Array(upload.certificates!))) : [];
   const certificates = certs.length ? certs.map((c) => toPem(c.der)).join("") : null;
 
-  const trust = await modules.trust();
+  const { state: trust, revision: trustRevision } = await modules.trustAt();
   const verification: Verification = formatCheck(signature.source === "detached" ? "signature" : "artifact", () =>
     judge(bytes, signature, certificates, trustMaterial(trust, ctx.now)),
   );
@@ -129,6 +129,16 @@ export async function register(modules: ModuleService, upload: ModuleUpload, ctx
     },
     ctx,
   );
-  const v = r.state.versions.get(version)!;
-  return { name, version, digest: v.digest, size: v.size, verification: v.verification, position: r.position, created: r.events.length > 0 };
+  let v = r.state.versions.get(version)!;
+  let position = r.position;
+  // A trust change appended after these bytes were judged re-verified only the versions that
+  // existed then; this one is judged again. Whichever of the two appends came second sees the other.
+  if (r.events.length && (await modules.trustRevision()) !== trustRevision) {
+    const again = await modules.reverifyOne(name, version, "reconciled", ctx);
+    if (again) {
+      v = again.version;
+      if (again.change) position = again.change.position;
+    }
+  }
+  return { name, version, digest: v.digest, size: v.size, verification: v.verification, position, created: r.events.length > 0 };
 }

@@ -72,7 +72,18 @@ export class ModuleService {
   }
 
   async trust(): Promise<TrustState> {
-    return fold(trustDecider, (await this.deps.log.readStream(streams.trust())) as unknown as TrustEvent[]);
+    return (await this.trustAt()).state;
+  }
+
+  /** The trust store and the revision of its last event (-1 while empty). */
+  async trustAt(): Promise<{ state: TrustState; revision: number }> {
+    const events = await this.deps.log.readStream(streams.trust());
+    return { state: fold(trustDecider, events as unknown as TrustEvent[]), revision: events.at(-1)?.revision ?? -1 };
+  }
+
+  async trustRevision(): Promise<number> {
+    const [last] = await this.deps.log.readStream(streams.trust(), { direction: "backwards", maxCount: 1 });
+    return last?.revision ?? -1;
   }
 
   async module(name: string): Promise<ModuleState> {

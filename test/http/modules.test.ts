@@ -187,6 +187,32 @@ test("revoking the signer marks every version it signed revoked; removing the ro
   await refused(await s.call("/api/v1/trust/roots/not-a-fingerprint", { method: "DELETE", token: admin }), 400, /fingerprint/);
 });
 
+test("a revocation that lands while a version is being registered still reaches that version", async () => {
+  const pki = makePki(join(dir, "pki-race"), { subjectPrefix: "/O=Race Corp" });
+  const m = pki.signModule(pki.pki.module("race").path, "kernel");
+  await json(await s.call("/api/v1/trust/roots", { method: "POST", token: admin, json: { pem: pki.root.pem } }), 201);
+  // the registration has judged the bytes against the trust store and now reads the module; the
+  // revocation's re-verification runs here, before the new version exists
+  const modules = s.deps.modules;
+  const read = modules.module.bind(modules);
+  let revoked: Response | undefined;
+  modules.module = async (name) => {
+    if (name === "race" && !revoked) {
+      revoked = await s.call("/api/v1/trust/revocations", { method: "POST", token: admin, json: { fingerprint256: pki.signer.fingerprint256, reason: "leaked mid-upload" } });
+    }
+    return read(name);
+  };
+  try {
+    const r = await json<Registered>(await upload({ name: "race", version: "1.0.0", artifact: m.artifact, certificates: pki.bundle }), 201);
+    assert.is(revoked?.status, 201);
+    assert.is(r.verification.status, "revoked", "the answer is the verdict in force after the revocation");
+  } finally {
+    modules.module = read;
+  }
+  const v = await json<{ verification: Verdict }>(await s.call("/api/v1/modules/race/versions/1.0.0", { token: viewer }), 200);
+  assert.is(v.verification.status, "revoked");
+});
+
 test("policy: the development default, replaced as a whole; bad policies are refused", async () => {
   const def = await json<{ source: string; environments: Record<string, { level: string }> }>(await s.call("/api/v1/trust/policy", { token: admin }), 200);
   assert.is(def.source, "default");
