@@ -7,6 +7,7 @@ import type { Attachment } from "../events/live-feed.js";
 import type { AppDeps, AppEnv } from "../http/env.js";
 import type { Principal } from "../http/auth.js";
 import type { AccessWatch } from "../identity/user-directory.js";
+import { pendingOf, StallCheck } from "../http/stall.js";
 
 /** A part of a page that keeps itself current: which events may change it, and how to draw it. */
 export interface LiveView {
@@ -57,6 +58,7 @@ class LiveConnection {
   private drawing = false;
   private lastDrawAt = 0;
   private blockedSince = 0;
+  private stall?: StallCheck;
   private closed = false;
   private readonly onShutdown = () => this.close(": server shutting down\n\n");
   private access?: AccessWatch;
@@ -75,6 +77,7 @@ class LiveConnection {
     this.res.on("error", () => this.cleanUp());
     this.res.on("drain", () => {
       this.blockedSince = 0;
+      this.stall?.reset();
       if (this.pending) this.schedule();
     });
     this.deps.shutdown?.addEventListener("abort", this.onShutdown, { once: true });
@@ -86,7 +89,9 @@ class LiveConnection {
       this.schedule();
     });
     const { heartbeatMs, stallTimeoutMs } = this.deps.config.sse;
-    this.heartbeat = setInterval(() => this.tick(stallTimeoutMs), Math.min(heartbeatMs, stallTimeoutMs / 2));
+    const tickMs = Math.min(heartbeatMs, stallTimeoutMs / 2);
+    this.stall = new StallCheck(tickMs, stallTimeoutMs, Date.now());
+    this.heartbeat = setInterval(() => this.tick(), tickMs);
     this.write("retry: 2000\n\n");
     // what the page shows may be older than the connection: draw at once
     this.pending = Math.max(1, this.attachment.position);
@@ -135,10 +140,10 @@ class LiveConnection {
     if (!this.res.write(text) && !this.blockedSince) this.blockedSince = Date.now();
   }
 
-  private tick(stallTimeoutMs: number): void {
+  private tick(): void {
     if (!this.access?.check()) return;
-    if (!this.blockedSince) return this.write(": heartbeat\n\n");
-    if (Date.now() - this.blockedSince > stallTimeoutMs) this.res.destroy();
+    if (this.stall!.tick(Date.now(), this.blockedSince, pendingOf(this.res))) return void this.res.destroy();
+    if (!this.blockedSince) this.write(": heartbeat\n\n");
   }
 
   private close(last: string): void {
