@@ -11,6 +11,7 @@ import {
   type ReadStreamOptions,
   type SubscribeOptions,
   type Subscription,
+  type SubscriptionHandler,
 } from "./store/port.js";
 import type { DomainEvent } from "../commands/decider.js";
 
@@ -203,7 +204,7 @@ export class EventLog {
    * lost, store error) resubscribes after the last position passed, with capped backoff. Only the
    * handler's own failure ends it, as the port says.
    */
-  subscribe(options: SubscribeOptions, handler: (event: RecordedEvent) => Promise<void> | void): Subscription {
+  subscribe(options: SubscribeOptions, handler: SubscriptionHandler): Subscription {
     return resubscribing(this.store, options, handler, {
       decode: (e) => this.decode(e),
       dropped: (error, delayMs) => {

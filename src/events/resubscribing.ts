@@ -3,9 +3,9 @@
 // the consumers (projection runner, live feed) must not stop with it. This wrapper resubscribes
 // from the last position it passed, with capped exponential backoff and full jitter, so every
 // adapter gets the same recovery and the embedded one exercises it in tests.
-import { AsyncLocalStorage } from "node:async_hooks";
 import type { RecordedEvent } from "./envelope.js";
-import type { EventStore, SubscribeOptions, Subscription } from "./store/port.js";
+import { HandlerCall } from "./store/handler-call.js";
+import type { EventStore, SubscribeOptions, Subscription, SubscriptionControl, SubscriptionHandler } from "./store/port.js";
 
 export interface Backoff {
   /** first delay's upper bound, ms */
@@ -39,8 +39,6 @@ class HandlerFailure {
   constructor(readonly error: unknown) {}
 }
 
-const insideHandler = new AsyncLocalStorage<ResubscribingSubscription>();
-
 class ResubscribingSubscription implements Subscription {
   readonly done: Promise<void>;
   private stopped = false;
@@ -48,11 +46,15 @@ class ResubscribingSubscription implements Subscription {
   private wakeUp: (() => void) | undefined;
   /** position of the last event passed (delivered or skipped) */
   private after: number | undefined;
+  private readonly handlerCall = new HandlerCall();
+  /** the store subscription's control, given with the event in flight */
+  private storeControl: SubscriptionControl | undefined;
+  private readonly control: SubscriptionControl = { stop: () => this.halt() };
 
   constructor(
     private readonly store: EventStore,
     private readonly options: SubscribeOptions,
-    private readonly handler: (event: RecordedEvent) => Promise<void> | void,
+    private readonly handler: SubscriptionHandler,
     private readonly hooks: ResubscribeHooks,
   ) {
     this.after = options.after;
@@ -66,7 +68,7 @@ class ResubscribingSubscription implements Subscription {
       const before = this.after;
       let failure: unknown;
       try {
-        this.current = this.store.subscribe({ ...this.options, after: this.after }, (raw) => this.deliver(raw));
+        this.current = this.store.subscribe({ ...this.options, after: this.after }, (raw, control) => this.deliver(raw, control));
         await this.current.done;
       } catch (err) {
         failure = err;
@@ -81,10 +83,15 @@ class ResubscribingSubscription implements Subscription {
     }
   }
 
-  private async deliver(raw: RecordedEvent): Promise<void> {
+  private async deliver(raw: RecordedEvent, storeControl: SubscriptionControl): Promise<void> {
     try {
       const event = this.hooks.decode(raw);
-      if (event) await insideHandler.run(this, () => this.handler(event));
+      // the handler's own stop (this.control) ends the store's subscription through the store's
+      // control: both would otherwise wait for this very call
+      if (event) {
+        this.storeControl = storeControl;
+        await this.handlerCall.call(this.handler, event, this.control);
+      }
     } catch (err) {
       // the handler's failure, or an event that does not validate, ends the subscription (as the
       // port says): reading it again would fail again. Only store failures are worth a retry.
@@ -109,12 +116,19 @@ class ResubscribingSubscription implements Subscription {
     });
   }
 
+  /** Stops without waiting for the handler in flight: the caller is that handler. */
+  private async halt(): Promise<void> {
+    this.stopped = true;
+    this.wakeUp?.();
+    await this.storeControl?.stop();
+  }
+
   async stop(): Promise<void> {
+    // stop() awaited from inside the handler (its synchronous part) would otherwise wait for itself
+    if (this.handlerCall.calling) return this.halt();
     this.stopped = true;
     this.wakeUp?.();
     await this.current?.stop();
-    // stop() awaited from inside the handler would otherwise wait for itself
-    if (insideHandler.getStore() === this) return;
     await this.done.catch(() => undefined);
   }
 }
@@ -122,7 +136,7 @@ class ResubscribingSubscription implements Subscription {
 export function resubscribing(
   store: EventStore,
   options: SubscribeOptions,
-  handler: (event: RecordedEvent) => Promise<void> | void,
+  handler: SubscriptionHandler,
   hooks: ResubscribeHooks,
 ): Subscription {
   return new ResubscribingSubscription(store, options, handler, hooks);

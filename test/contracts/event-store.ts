@@ -394,6 +394,25 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
     await failing.stop();
   });
 
+  test("subscription: the handler's own control stops it after an await without waiting on itself", async ({ store }) => {
+    const p = unique("contract-control-");
+    const head0 = await store.headPosition();
+    await store.append(`${p}1`, [newEvent("One"), newEvent("Two"), newEvent("Three")], "no_stream");
+    const seen: string[] = [];
+    let stopped = false;
+    const sub = store.subscribe({ after: head0, filter: { streamPrefixes: [p] } }, async (e, control) => {
+      seen.push(e.type);
+      await new Promise((r) => setImmediate(r));
+      if (e.type === "Two") {
+        await control.stop();
+        stopped = true;
+      }
+    });
+    await sub.done;
+    assert.ok(stopped, "control.stop() returned inside the handler");
+    assert.equal(seen, ["One", "Two"]);
+  });
+
   test("subscription: stop() from outside returns only after the handler in flight has finished", async ({ store }) => {
     const p = unique("contract-stopwait-");
     const head0 = await store.headPosition();

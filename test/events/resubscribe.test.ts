@@ -121,6 +121,17 @@ test("stop() during a long backoff returns at once, and from inside the handler 
   });
   await within("done after a stop from inside", inside.done);
   assert.equal(seen, [1]);
+
+  // after an await, through the handler's control, across a store wrapper that awaits before
+  // calling the handler (so the store's own synchronous check cannot see it)
+  const late: number[] = [];
+  const viaControl = new EventLog(faultyEventStore(store, new FaultPlan({ rules: [] })), catalog).subscribe({}, async (e, control) => {
+    late.push(e.position);
+    await new Promise((r) => setImmediate(r));
+    await control.stop();
+  });
+  await within("done after a stop through the control", viaControl.done);
+  assert.equal(late, [1]);
 });
 
 test("a store whose subscribe() throws is tried again", async ({ store }) => {

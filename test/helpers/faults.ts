@@ -167,9 +167,9 @@ export function faultyEventStore(store: EventStore, plan: FaultPlan): EventStore
     headPosition: async () => (await check("headPosition"), store.headPosition()),
     subscribe(options, handler): Subscription {
       // a handler that throws ends the underlying subscription: the adapter's own way to drop one
-      return store.subscribe(options, async (event: RecordedEvent) => {
+      return store.subscribe(options, async (event: RecordedEvent, control) => {
         await check("deliver");
-        await handler(event);
+        await handler(event, control);
       });
     },
     ping: async () => (await check("ping"), store.ping()),

@@ -7,7 +7,6 @@
 // for {commit: p, prepare: p} and drops events at or before p on the client side. If a server
 // version reports one commit position for every event of a multi-event append, those events
 // share a position; the contract suite (run with EVENTSTORE_URL) is what checks this.
-import { AsyncLocalStorage } from "node:async_hooks";
 import {
   ANY,
   BACKWARDS,
@@ -44,7 +43,10 @@ import {
   type ReadStreamOptions,
   type SubscribeOptions,
   type Subscription,
+  type SubscriptionControl,
+  type SubscriptionHandler,
 } from "./port.js";
+import { HandlerCall } from "./handler-call.js";
 
 function toEsdbExpected(expected: ExpectedRevision): AppendExpectedRevision {
   if (expected === "no_stream") return NO_STREAM;
@@ -98,9 +100,6 @@ const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** An empty list of prefixes or types matches nothing: no need to ask the server. */
 const matchesNothing = (filter: EventFilter | undefined) => filter?.streamPrefixes?.length === 0 || filter?.eventTypes?.length === 0;
-
-/** Marks code running inside a subscription's handler, so stop() called from there does not wait on itself. */
-const insideHandler = new AsyncLocalStorage<Subscription>();
 
 /** How far back locate() looks for an event it just appended. */
 const LOCATE_SCAN_LIMIT = 10_000;
@@ -259,9 +258,10 @@ export class EsdbEventStore implements EventStore {
    * error (and ends if the server closes the stream): the EventLog above resubscribes from the
    * last position it passed, the same way for every adapter.
    */
-  subscribe(options: SubscribeOptions, handler: (event: RecordedEvent) => Promise<void> | void): Subscription {
+  subscribe(options: SubscribeOptions, handler: SubscriptionHandler): Subscription {
     const after = options.after ?? 0;
     let stopped = false;
+    const handlerCall = new HandlerCall();
     if (matchesNothing(options.filter)) {
       // nothing can ever match: an idle subscription that only ends when stopped
       let end!: () => void;
@@ -269,13 +269,19 @@ export class EsdbEventStore implements EventStore {
       return idle;
     }
     const source = this.client.subscribeToAll({ fromPosition: afterPosition(after), filter: serverFilter(options.filter) });
+    const halt = async () => {
+      stopped = true;
+      await source.unsubscribe().catch(() => undefined);
+    };
+    // the handler's own stop (SubscriptionControl): waiting for the loop would wait for itself
+    const control: SubscriptionControl = { stop: halt };
     const run = async () => {
       // for-await pulls the next event only after the handler finished: the awaited-handler rule
       for await (const resolved of source) {
         if (stopped) break;
         const e = toRecorded(resolved);
         if (!e || e.position <= after || !matchesFilter(e, options.filter)) continue;
-        await insideHandler.run(subscription, () => handler(e));
+        await handlerCall.call(handler, e, control);
       }
     };
     const done = run().finally(async () => {
@@ -287,11 +293,11 @@ export class EsdbEventStore implements EventStore {
     const subscription: Subscription = {
       done,
       stop: async () => {
-        stopped = true;
-        await source.unsubscribe().catch(() => undefined);
-        // from inside the handler, waiting for the loop would wait for itself; from anywhere
-        // else, stop() returns only once the handler in flight has finished
-        if (insideHandler.getStore() === subscription) return;
+        // from inside the handler (its synchronous part), waiting for the loop would wait for
+        // itself; from anywhere else, stop() returns only once the handler in flight has finished
+        const inside = handlerCall.calling;
+        await halt();
+        if (inside) return;
         await done.catch(() => undefined);
       },
     };

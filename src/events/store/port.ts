@@ -54,11 +54,27 @@ export interface SubscribeOptions {
 }
 
 export interface Subscription {
-  /** resolves once the subscription has stopped */
+  /**
+   * Resolves once the subscription has stopped: called from outside, once the handler in flight
+   * has finished. Called from the handler itself before its first await, it does not wait (the
+   * handler cannot finish while it waits); after an await, the handler must use its
+   * SubscriptionControl instead, since nothing else tells that call from an outside one.
+   */
   stop(): Promise<void>;
   /** resolves when the handler failed or the subscription ended */
   done: Promise<void>;
 }
+
+/**
+ * Given to a subscription's handler with each event: stop() ends the subscription without waiting
+ * for the handler in flight, which is the caller. (An AsyncLocalStorage told the two apart
+ * before, at the price of promise hooks on every promise in the process.)
+ */
+export interface SubscriptionControl {
+  stop(): Promise<void>;
+}
+
+export type SubscriptionHandler = (event: RecordedEvent, control: SubscriptionControl) => Promise<void> | void;
 
 /**
  * The raw event store port. Adapters store and return envelopes verbatim; validation and
@@ -76,10 +92,7 @@ export interface EventStore {
    * Catch-up subscription to all streams: delivers history after `after`, then live events,
    * in position order with no gap or duplicate. The handler is awaited before the next event.
    */
-  subscribe(
-    options: SubscribeOptions,
-    handler: (event: RecordedEvent) => Promise<void> | void,
-  ): Subscription;
+  subscribe(options: SubscribeOptions, handler: SubscriptionHandler): Subscription;
   /** readiness probe */
   ping(): Promise<void>;
   close(): Promise<void>;

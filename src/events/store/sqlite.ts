@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import { chmodSync, closeSync, openSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
@@ -12,7 +11,10 @@ import {
   type ReadStreamOptions,
   type SubscribeOptions,
   type Subscription,
+  type SubscriptionControl,
+  type SubscriptionHandler,
 } from "./port.js";
+import { HandlerCall } from "./handler-call.js";
 import { outcomeError, SqliteWriter, type AppendRequest, type EventRowInput, type FromWriter, type Outcome, type ToWriter, type WriterThreadData } from "./sqlite-writer.js";
 
 export type SqliteSynchronous = "FULL" | "NORMAL" | "EXTRA" | "OFF";
@@ -442,7 +444,7 @@ export class SqliteEventStore implements EventStore {
     return this.head();
   }
 
-  subscribe(options: SubscribeOptions, handler: (event: RecordedEvent) => Promise<void> | void): Subscription {
+  subscribe(options: SubscribeOptions, handler: SubscriptionHandler): Subscription {
     return new PollingSubscription(
       (after) => this.nextPage(after, options.filter),
       (ms) => this.waitForAppend(ms),
@@ -508,9 +510,6 @@ export class SqliteEventStore implements EventStore {
   }
 }
 
-/** Marks code running inside a subscription's handler, so stop() called from there does not wait on itself. */
-const insideHandler = new AsyncLocalStorage<PollingSubscription>();
-
 /**
  * Catch-up and live are the same loop: read a page after the last position, deliver it, and when
  * there is nothing new, sleep until an append in this process or the poll interval. There is no
@@ -519,13 +518,16 @@ const insideHandler = new AsyncLocalStorage<PollingSubscription>();
 class PollingSubscription implements Subscription {
   readonly done: Promise<void>;
   private stopped = false;
+  private readonly handlerCall = new HandlerCall();
+  /** the handler's own stop, which does not wait for the handler (see SubscriptionControl) */
+  private readonly control: SubscriptionControl = { stop: async () => this.halt() };
 
   constructor(
     private readonly nextPage: (after: number) => { events: RecordedEvent[]; scannedTo: number },
     private readonly waitForAppend: (ms: number) => Promise<void>,
     private readonly wake: () => void,
     private after: number,
-    private readonly handler: (event: RecordedEvent) => Promise<void> | void,
+    private readonly handler: SubscriptionHandler,
     registry: Set<{ stop(): Promise<void> }>,
   ) {
     registry.add(this);
@@ -539,7 +541,7 @@ class PollingSubscription implements Subscription {
       const { events, scannedTo } = this.nextPage(this.after);
       for (const e of events) {
         if (this.stopped) return;
-        await insideHandler.run(this, () => this.handler(e));
+        await this.handlerCall.call(this.handler, e, this.control);
         this.after = e.position;
       }
       if (this.stopped) return;
@@ -548,11 +550,15 @@ class PollingSubscription implements Subscription {
     }
   }
 
-  async stop(): Promise<void> {
+  private halt(): void {
     this.stopped = true;
     this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.halt();
     // stop() awaited from inside the handler would otherwise wait for itself
-    if (insideHandler.getStore() === this) return;
+    if (this.handlerCall.calling) return;
     await this.done.catch(() => undefined);
   }
 }
