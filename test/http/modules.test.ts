@@ -178,7 +178,8 @@ test("revoking the signer marks every version it signed revoked; removing the ro
   const list = await json<{ items: { fingerprint256: string; reason: string }[] }>(await s.call("/api/v1/trust/revocations", { token: admin }), 200);
   assert.ok(list.items.some((x) => x.fingerprint256 === pki.signer.fingerprint256 && x.reason === "key compromise"), "stored in the canonical form");
   // the same revocation again is the same request; another reason is a conflict
-  await json(await s.call("/api/v1/trust/revocations", { method: "POST", token: admin, json: { fingerprint256: pki.signer.fingerprint256, reason: "key compromise" } }), 200);
+  const again = await json<{ reverified: unknown[] }>(await s.call("/api/v1/trust/revocations", { method: "POST", token: admin, json: { fingerprint256: pki.signer.fingerprint256, reason: "key compromise" } }), 200);
+  assert.equal(again.reverified, []);
   await refused(await s.call("/api/v1/trust/revocations", { method: "POST", token: admin, json: { fingerprint256: pki.signer.fingerprint256, reason: "other" } }), 409, /already revoked/);
 
   const removed = await json<{ reverified: { name: string; to: string }[] }>(await s.call(`/api/v1/trust/roots/${pki.root.fingerprint256}`, { method: "DELETE", token: admin }), 200);
