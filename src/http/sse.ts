@@ -8,6 +8,7 @@ import type { Attachment } from "../events/live-feed.js";
 import { DomainError } from "../commands/errors.js";
 import type { AppDeps, AppEnv } from "./env.js";
 import { Wire, WireMessage } from "./sse-wire.js";
+import { pendingOf, StallCheck } from "./stall.js";
 
 export interface FeedOptions {
   /** deliver events strictly after this position (from Last-Event-ID) */
@@ -134,12 +135,7 @@ class FeedConnection {
   private live = false;
   private catchingUp = false;
   private blockedSince = 0;
-  /** observed time (ms) without progress while blocked, as heartbeat ticks saw it */
-  private stalledFor = 0;
-  private lastTickAt = 0;
-  private tickMs = 0;
-  /** bytes waiting to go out at the last tick while blocked: [stream buffer, libuv's queue] */
-  private pendingAtTick: readonly [number, number] = [0, 0];
+  private stall?: StallCheck;
   private onDrain?: () => void;
   private stalled = false;
   private closed = false;
@@ -170,7 +166,7 @@ class FeedConnection {
     this.wire = new Wire(this.res);
     this.wire.onDrain(() => {
       this.blockedSince = 0;
-      this.stalledFor = 0;
+      this.stall?.reset();
       const resume = this.onDrain;
       this.onDrain = undefined;
       if (resume) resume();
@@ -182,9 +178,9 @@ class FeedConnection {
     if (!this.access.check()) return;
     this.attachment = this.deps.feed.attach((event) => this.onEvent(event));
     this.seenUpTo = this.attachment.position;
-    this.tickMs = Math.min(config.sse.heartbeatMs, config.sse.stallTimeoutMs / 2);
-    this.lastTickAt = Date.now();
-    this.heartbeat = setInterval(() => this.tick(), this.tickMs);
+    const tickMs = Math.min(config.sse.heartbeatMs, config.sse.stallTimeoutMs / 2);
+    this.stall = new StallCheck(tickMs, config.sse.stallTimeoutMs, Date.now());
+    this.heartbeat = setInterval(() => this.tick(), tickMs);
     if (this.options.endedBefore) this.end();
     else this.catchUp();
   }
@@ -279,42 +275,14 @@ class FeedConnection {
     this.cleanUp();
   }
 
-  /**
-   * Checked on the heartbeat's tick rather than with a timer per write, which thousands of clients
-   * would pay. A tick adds to the stall at most its own period, however late it fires: after the
-   * server's loop was blocked, timers run before the I/O phase that would report the client's
-   * drain, so the lateness is the server's, not the client's.
-   */
+  /** Checked on the heartbeat's tick rather than with a timer per write, which thousands of clients would pay (src/http/stall.ts). */
   private tick(): void {
     if (!this.access?.check()) return;
-    const now = Date.now();
-    const sinceTick = now - this.lastTickAt;
-    this.lastTickAt = now;
-    if (!this.blockedSince) {
-      this.stalledFor = 0;
-      this.pendingAtTick = [0, 0];
-      return this.write(HEARTBEAT);
-    }
-    const pending = this.pending();
-    const [buffered, queued] = this.pendingAtTick;
-    // while blocked nothing new is written, so less waiting is the client reading
-    const progressed = pending[0] < buffered || (pending[0] === buffered && pending[1] < queued);
-    this.pendingAtTick = pending;
-    this.stalledFor = progressed ? 0 : this.stalledFor + Math.min(sinceTick, now - this.blockedSince, this.tickMs);
-    if (this.stalledFor > this.deps.config.sse.stallTimeoutMs) {
+    if (this.stall!.tick(Date.now(), this.blockedSince, pendingOf(this.res))) {
       this.stalled = true;
-      this.res.destroy();
+      return void this.res.destroy();
     }
-  }
-
-  /**
-   * Bytes waiting to go out: in the response's stream buffer, and in libuv's queue for the write in
-   * progress (which shrinks as the kernel takes more; Node writes a backlog as one request, so the
-   * stream buffer alone moves only when all of it is out). `_handle` is internal: 0 without it.
-   */
-  private pending(): [number, number] {
-    const handle = (this.res.socket as { _handle?: { writeQueueSize?: unknown } } | null)?._handle;
-    return [this.res.writableLength, typeof handle?.writeQueueSize === "number" ? handle.writeQueueSize : 0];
+    if (!this.blockedSince) this.write(HEARTBEAT);
   }
 
   private cleanUp(): void {
