@@ -4,10 +4,12 @@
 import { createHash, randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { finished } from "node:stream/promises";
-import { GridFSBucket, MongoClient, type Db, type ObjectId } from "mongodb";
+import { GridFSBucket, MongoClient, ObjectId, type Db } from "mongodb";
 import { ArtifactTooLargeError, checkSha256, type ArtifactStore, type StagedArtifact, type StoredArtifact } from "./port.js";
 
 const nameOf = (sha256: string) => `sha256/${checkSha256(sha256)}`;
+/** staging older than this was left by a crash: no upload is judged for an hour (file.ts alike) */
+const STALE_STAGING_MS = 3600_000;
 
 export class GridFsArtifactStore implements ArtifactStore {
   readonly kind = "gridfs";
@@ -16,7 +18,7 @@ export class GridFsArtifactStore implements ArtifactStore {
   constructor(
     readonly db: Db,
     private readonly client: MongoClient | null,
-    bucketName = "artifacts",
+    private readonly bucketName = "artifacts",
   ) {
     this.bucket = new GridFSBucket(db, { bucketName });
   }
@@ -24,7 +26,35 @@ export class GridFsArtifactStore implements ArtifactStore {
   static async connect(url: string, dbName: string, bucketName?: string): Promise<GridFsArtifactStore> {
     const client = new MongoClient(url);
     await client.connect();
-    return new GridFsArtifactStore(client.db(dbName), client, bucketName);
+    const store = new GridFsArtifactStore(client.db(dbName), client, bucketName);
+    await store.sweep();
+    return store;
+  }
+
+  /**
+   * Removes what a crash left in staging: uploads stored whole but neither committed nor discarded,
+   * and the chunks of uploads that never finished (GridFS writes their file document last). An
+   * upload's id is made as it opens, so the id dates those chunks. Another instance may be staging
+   * right now: only what is older than STALE_STAGING_MS goes. Answers how many uploads it removed.
+   */
+  async sweep(now = Date.now()): Promise<number> {
+    const cutoff = now - STALE_STAGING_MS;
+    let swept = 0;
+    for (const f of await this.bucket.find({ filename: { $regex: "^staging/" }, uploadDate: { $lt: new Date(cutoff) } }).toArray()) {
+      await this.bucket.delete(f._id).catch(() => undefined);
+      swept++;
+    }
+    const chunks = this.db.collection<{ files_id: ObjectId; n: number }>(`${this.bucketName}.chunks`);
+    const started = await chunks.distinct("files_id", { n: 0, files_id: { $lt: ObjectId.createFromTime(Math.floor(cutoff / 1000)) } });
+    if (!started.length) return swept;
+    const files = this.db.collection(`${this.bucketName}.files`);
+    const whole = new Set((await files.find({ _id: { $in: started } }, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id)));
+    for (const id of started) {
+      if (whole.has(String(id))) continue;
+      await chunks.deleteMany({ files_id: id });
+      swept++;
+    }
+    return swept;
   }
 
   async stage(source: AsyncIterable<Uint8Array>, options: { maxBytes: number }): Promise<StagedArtifact> {
