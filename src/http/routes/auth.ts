@@ -1,13 +1,13 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { DEMO_USERS, login } from "../../commands/users.js";
-import { loginGuardFor } from "../../commands/login-guard.js";
+import { DEMO_USERS } from "../../commands/users.js";
 import { RoleSchema } from "../../events/catalog/user.js";
 import { ANY_USER, requireRoles } from "../auth.js";
 import type { AppDeps, AppEnv } from "../env.js";
 import { problemResponses } from "../problem.js";
 import { notFound } from "../../commands/errors.js";
 import { commandContext } from "../request-context.js";
-import { changeOwnPassword, userCommand } from "../../commands/user-account.js";
+import { changeOwnPassword } from "../../commands/user-account.js";
+import { revokeOwnToken, signIn } from "../sign-in.js";
 import { invalid } from "../../commands/errors.js";
 import { NewPassword, settle } from "./users.js";
 
@@ -94,16 +94,8 @@ const demoRoute = createRoute({
 export function registerAuthRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   app.openapi(loginRoute, async (c) => {
     const { username, password } = c.req.valid("json");
-    const ctx = commandContext(c, deps);
-    const guard = loginGuardFor(deps.coordination, deps.config.lockout);
-    const onPasswordCheck = () => deps.metrics.passwordChecks.inc();
-    const user = await login({ log: deps.log, guard, onPasswordCheck }, username, password, {
-      ...ctx,
-      actor: { kind: "user", id: username },
-      idempotencyKey: undefined,
-    });
-    const { token, expiresAt } = await deps.tokens.issue({ sub: username, roles: user.roles }, ctx.now, undefined, { ver: user.tokenVersion });
-    return c.json({ token, expiresAt, user: { username, roles: user.roles } }, 200);
+    const { token, expiresAt, roles } = await signIn(c, deps, username, password);
+    return c.json({ token, expiresAt, user: { username, roles } }, 200);
   });
 
   app.openapi(meRoute, (c) => {
@@ -114,9 +106,7 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   app.openapi(logoutRoute, async (c) => {
     const p = c.get("principal")!;
     if (p.jti === undefined || p.exp === undefined) throw invalid("this token has no id to revoke");
-    const r = await userCommand(deps.log, p.sub, { type: "RevokeToken", jti: p.jti, expiresAt: new Date(p.exp * 1000).toISOString() }, commandContext(c, deps));
-    await settle(deps, r.position);
-    return c.json({ position: r.position }, 200);
+    return c.json({ position: await revokeOwnToken(c, deps, { ...p, jti: p.jti, exp: p.exp }) }, 200);
   });
 
   app.openapi(changePasswordRoute, async (c) => {

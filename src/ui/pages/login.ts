@@ -2,13 +2,10 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { DomainError } from "../../commands/errors.js";
-import { loginGuardFor } from "../../commands/login-guard.js";
-import { userCommand } from "../../commands/user-account.js";
-import { DEMO_USERS, login } from "../../commands/users.js";
+import { DEMO_USERS } from "../../commands/users.js";
+import { revokeOwnToken, signIn } from "../../http/sign-in.js";
 import type { AppDeps, AppEnv } from "../../http/env.js";
 import { STATUS_BY_CODE } from "../../http/problem.js";
-import { commandContext } from "../../http/request-context.js";
-import { settle } from "../../http/routes/users.js";
 import { html, none, type Html } from "../html.js";
 import { notice } from "../layout.js";
 import { render, see303 } from "../page.js";
@@ -66,16 +63,9 @@ export function registerLoginPages(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     if (!username || !password || username.length > 64 || password.length > 256) {
       return loginPage(c, deps, { next, username: username.slice(0, 64), error: "Enter your username (up to 64 characters) and password." }, 400);
     }
-    const ctx = commandContext(c, deps);
     try {
-      const guard = loginGuardFor(deps.coordination, deps.config.lockout);
-      const user = await login({ log: deps.log, guard, onPasswordCheck: () => deps.metrics.passwordChecks.inc() }, username, password, {
-        ...ctx,
-        actor: { kind: "user", id: username },
-        idempotencyKey: undefined,
-      });
-      const { token, expiresAt } = await deps.tokens.issue({ sub: username, roles: user.roles }, ctx.now, undefined, { ver: user.tokenVersion });
-      startSession(c, deps, token, expiresAt, ctx.now);
+      const { token, expiresAt, now } = await signIn(c, deps, username, password);
+      startSession(c, deps, token, expiresAt, now);
       return see303(c, next);
     } catch (err) {
       if (!(err instanceof DomainError)) throw err;
@@ -95,11 +85,7 @@ export function registerLoginPages(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
   // the logout command of POST /api/v1/authentication/logout: this token is revoked everywhere
   app.post("/ui/logout", async (c) => {
     const p = c.get("principal");
-    if (p?.jti !== undefined && p.exp !== undefined) {
-      const r = await userCommand(deps.log, p.sub, { type: "RevokeToken", jti: p.jti, expiresAt: new Date(p.exp * 1000).toISOString() }, commandContext(c, deps));
-      // as the API's logout does: this instance applies the revocation before answering
-      await settle(deps, r.position);
-    }
+    if (p?.jti !== undefined && p.exp !== undefined) await revokeOwnToken(c, deps, { ...p, jti: p.jti, exp: p.exp });
     endSession(c, deps);
     return see303(c, "/ui/login?signedOut=1");
   });
