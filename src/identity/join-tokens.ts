@@ -2,12 +2,12 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { SecretState } from "../commands/secret.js";
 import type { Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/logger.js";
+import { SerialRetry } from "../platform/serial-retry.js";
 import type { ReadSecretVersion, SecretSource } from "./key-ring.js";
 
 export const AGENT_JOIN_TOKEN = "agent-join-token";
 
 const digest = (value: Buffer | string) => createHash("sha256").update(value).digest();
-const MAX_RETRY_MS = 60_000;
 
 export interface JoinTokensOptions {
   clock: Clock;
@@ -32,16 +32,13 @@ export class JoinTokens {
   /** digests of the versions that are or may soon be accepted (pending too, so finish has no gap) */
   private readonly digests = new Map<number, Buffer>();
   private readonly seedDigest: Buffer;
-  private loading: Promise<void> = Promise.resolve();
-  private retryTimer?: NodeJS.Timeout;
-  private retryMs: number;
-  private stopped = false;
+  private readonly loader: SerialRetry;
   private detach?: () => void;
   private readVersion?: ReadSecretVersion;
 
   constructor(private readonly o: JoinTokensOptions) {
     this.seedDigest = digest(o.seed);
-    this.retryMs = o.retryMs ?? 1000;
+    this.loader = new SerialRetry(() => this.load(), (err) => o.logger?.error({ err }, "cannot load the agent join token; retrying"), o.retryMs);
   }
 
   /** Resolves once the values of the versions in use are loaded. */
@@ -57,13 +54,12 @@ export class JoinTokens {
 
   /** Resolves once the loads started by the last change are done (tests, start). */
   async settled(): Promise<void> {
-    await this.loading;
+    await this.loader.settled();
   }
 
   stop(): void {
-    this.stopped = true;
+    this.loader.stop();
     this.detach?.();
-    clearTimeout(this.retryTimer);
   }
 
   /** Whether `given` is a join token agents may register with at nowMs. */
@@ -95,31 +91,19 @@ export class JoinTokens {
 
   private apply(secret: SecretState): void {
     this.secret = secret;
-    this.load();
+    this.loader.request();
   }
 
-  /** Loads the values of the labelled versions not loaded yet and forgets the rest; one pass at a time. */
-  private load(): void {
-    clearTimeout(this.retryTimer);
-    this.loading = this.loading.then(async () => {
-      const s = this.secret;
-      if (this.stopped || !s?.exists) return;
-      const wanted = new Set(
-        [s.labels.current, s.labels.pending, s.labels.previous].filter(
-          (v): v is number => v !== null && s.versions.some((x) => x.version === v && !x.destroyed),
-        ),
-      );
-      for (const v of this.digests.keys()) if (!wanted.has(v)) this.digests.delete(v);
-      try {
-        for (const v of wanted) if (!this.digests.has(v)) this.digests.set(v, digest(await this.readVersion!(AGENT_JOIN_TOKEN, v)));
-        this.retryMs = this.o.retryMs ?? 1000;
-      } catch (err) {
-        this.o.logger?.error({ err }, "cannot load the agent join token; retrying");
-        if (this.stopped) return;
-        this.retryTimer = setTimeout(() => this.load(), this.retryMs);
-        this.retryTimer.unref?.();
-        this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
-      }
-    });
+  /** Loads the values of the labelled versions not loaded yet and forgets the rest. */
+  private async load(): Promise<void> {
+    const s = this.secret;
+    if (!s?.exists) return;
+    const wanted = new Set(
+      [s.labels.current, s.labels.pending, s.labels.previous].filter(
+        (v): v is number => v !== null && s.versions.some((x) => x.version === v && !x.destroyed),
+      ),
+    );
+    for (const v of this.digests.keys()) if (!wanted.has(v)) this.digests.delete(v);
+    for (const v of wanted) if (!this.digests.has(v)) this.digests.set(v, digest(await this.readVersion!(AGENT_JOIN_TOKEN, v)));
   }
 }

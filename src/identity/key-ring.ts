@@ -6,6 +6,7 @@ import { streams } from "../events/streams.js";
 import type { SigningKeys } from "../http/auth.js";
 import type { Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/logger.js";
+import { SerialRetry } from "../platform/serial-retry.js";
 import type { SecretDirectory } from "../secrets/read-model.js";
 import {
   emptyKeySet,
@@ -42,7 +43,6 @@ export interface SecretSource {
   log?: Pick<EventLog, "readStream">;
 }
 
-const MAX_RETRY_MS = 60_000;
 
 /** The private key of an Ed25519 version, from its PKCS8 DER value; throws on anything else. */
 export function privateKeyFrom(value: Buffer): KeyObject {
@@ -63,16 +63,19 @@ export class KeyRing implements SigningKeys {
   private state: KeySetState = emptyKeySet;
   private readonly publicKeys = new Map<number, KeyObject>();
   private signing: { version: number; kid: string; key: KeyObject } | null = null;
-  private loading: Promise<void> = Promise.resolve();
-  private retryTimer?: NodeJS.Timeout;
-  private retryMs: number;
+  private readonly loader: SerialRetry;
   private detach?: () => void;
   private readVersion?: ReadSecretVersion;
   private stopped = false;
   private readonly waiters = new Set<() => void>();
 
   constructor(private readonly o: KeyRingOptions) {
-    this.retryMs = o.retryMs ?? 1000;
+    // the old key keeps signing while it is still current; else login answers 503 until this works
+    this.loader = new SerialRetry(
+      () => this.loadSigner(),
+      (err) => o.logger?.error({ err, version: this.state.current }, "cannot load the current JWT signing key; retrying"),
+      o.retryMs,
+    );
   }
 
   /** Resolves once the key set is the read model's and, if there is a current key, it signs here. */
@@ -96,13 +99,13 @@ export class KeyRing implements SigningKeys {
     replaying = false;
     const now = source.directory.get(JWT_SIGNING_KEY);
     if (now) this.apply(now);
-    await this.loading;
+    await this.loader.settled();
   }
 
   stop(): void {
     this.stopped = true;
+    this.loader.stop();
     this.detach?.();
-    clearTimeout(this.retryTimer);
     for (const wake of this.waiters) wake();
     this.waiters.clear();
   }
@@ -175,30 +178,17 @@ export class KeyRing implements SigningKeys {
       if (!this.publicKeys.has(version)) this.publicKeys.set(version, createPublicKey({ key: { ...jwk }, format: "jwk" }));
     }
     for (const version of this.publicKeys.keys()) if (!this.state.keys.has(version)) this.publicKeys.delete(version);
-    if (this.state.current !== this.signing?.version) this.loadSigner();
+    if (this.state.current !== this.signing?.version) this.loader.request();
     this.wake();
   }
 
-  /** Loads the current version's private key; one load at a time, the newest label wins. */
-  private loadSigner(): void {
-    clearTimeout(this.retryTimer);
-    this.loading = this.loading.then(async () => {
-      const version = this.state.current;
-      if (this.stopped || version === null || this.signing?.version === version) return;
-      try {
-        const key = privateKeyFrom(await this.readVersion!(JWT_SIGNING_KEY, version));
-        this.signing = { version, kid: kidFor(version), key };
-        this.retryMs = this.o.retryMs ?? 1000;
-        this.wake();
-      } catch (err) {
-        // the old key keeps signing while it is still current; else login answers 503 until this works
-        this.o.logger?.error({ err, version }, "cannot load the current JWT signing key; retrying");
-        if (this.stopped) return;
-        this.retryTimer = setTimeout(() => this.loadSigner(), this.retryMs);
-        this.retryTimer.unref?.();
-        this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
-      }
-    });
+  /** Loads the current version's private key; the newest label wins. */
+  private async loadSigner(): Promise<void> {
+    const version = this.state.current;
+    if (version === null || this.signing?.version === version) return;
+    const key = privateKeyFrom(await this.readVersion!(JWT_SIGNING_KEY, version));
+    this.signing = { version, kid: kidFor(version), key };
+    this.wake();
   }
 }
 
