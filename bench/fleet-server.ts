@@ -2,6 +2,7 @@
 // the Dockerfile runs it (no tsx loader in its memory or CPU). Commands arrive over IPC; each gets
 // exactly one answer.
 import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString, writeHeapSnapshot } from "node:v8";
+import { readFileSync } from "node:fs";
 import { runInNewContext } from "node:vm";
 import { loadConfig } from "../src/platform/config.js";
 import { startServer, type RunningServer } from "../src/server.js";
@@ -35,6 +36,31 @@ export interface Memory {
   mallocedMiB: number;
   /** V8 heap spaces, MiB reserved / used */
   spaces: Record<string, [number, number]>;
+  /** resident MiB by mapping (/proc/self/smaps): anonymous (V8 heap, malloc arenas), [heap] (brk), the node binary, other files */
+  resident?: Record<string, number>;
+}
+
+/** Resident memory by kind of mapping, from /proc/self/smaps (Linux only; empty elsewhere). */
+function resident(): Record<string, number> {
+  let text: string;
+  try {
+    text = readFileSync("/proc/self/smaps", "utf8");
+  } catch {
+    return {};
+  }
+  const out: Record<string, number> = {};
+  let kind = "";
+  for (const line of text.split("\n")) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) {
+      const path = head[1]!;
+      kind = path === "" ? "anonymous" : path.startsWith("[") ? path : path.endsWith("/node") || path.endsWith("/nodejs") ? "node binary" : path.endsWith(".node") ? "addons" : "other files";
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) out[kind] = Math.round(((out[kind] ?? 0) + Number(rss[1]) / 1024) * 10) / 10;
+  }
+  return out;
 }
 
 setFlagsFromString("--expose-gc");
@@ -72,6 +98,7 @@ function memory(): Memory {
   const mib = (n: number) => Math.round((n / 2 ** 20) * 10) / 10;
   return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers), mallocedMiB: mib(getHeapStatistics().malloced_memory),
     spaces: Object.fromEntries(getHeapSpaceStatistics().map((sp) => [sp.space_name, [mib(sp.space_size), mib(sp.space_used_size)]])),
+    resident: resident(),
   };
 }
 

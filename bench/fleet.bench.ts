@@ -336,11 +336,14 @@ async function rssPhase(build: Build) {
     );
     const open = opened.reduce((a, o) => a + o.open, 0);
     stages.sseOpen = await s.ask<Memory>({ cmd: "memory", gc: true });
+    // with the clients open (written after the figure's stage: a snapshot's own memory stays in RSS)
+    if (snapshots) await s.ask({ cmd: "heapSnapshot", path: join(snapshots, `fleet-sse-${build.label.replace(/[^\w-]/g, "-")}.heapsnapshot`) });
     await agents.ask<unknown>({ cmd: "beat", url: s.url, intervalMs: interval } satisfies FleetCommand, 10_000);
     const rss = rssSampler(s);
     const w = await agents.ask<FleetWindow>({ cmd: "window", ms: RSS_MS } satisfies FleetCommand, RSS_MS + 30_000);
     const rssMax = rss.stop();
     const mem = await s.ask<Memory>({ cmd: "memory", gc: true });
+    if (snapshots) await s.ask({ cmd: "heapSnapshot", path: join(snapshots, `fleet-window-${build.label.replace(/[^\w-]/g, "-")}.heapsnapshot`) });
     figure(build, "fleet.rss_10k_nodes_1h_2000_sse", rssMax, "MiB", {
       ...base,
       heartbeatIntervalMs: interval,

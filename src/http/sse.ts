@@ -107,8 +107,20 @@ export function streamFeed(c: Context<AppEnv>, deps: AppDeps, options: FeedOptio
     "x-content-type-options": "nosniff",
   }).headers;
   res.writeHead(200, Object.fromEntries(head));
+  flattenHead(res);
   new FeedConnection(res, deps, options, release, c.get("principal")).start();
   return RESPONSE_ALREADY_SENT;
+}
+
+/**
+ * Node keeps a response's head (`_header`) for as long as the response lives, as it built it: one
+ * concatenation per header line, ~2.4 KiB of string pieces for ~0.4 KiB of text, which a stream
+ * open for hours holds on to (~5 MiB at 2,000 clients). Reading a character flattens it in place;
+ * nothing else changes (the string's value is the same). Without the internal field, nothing.
+ */
+function flattenHead(res: ServerResponse): void {
+  const head = (res as { _header?: unknown })._header;
+  if (typeof head === "string" && head.length > 0) head.charCodeAt(0);
 }
 
 /**

@@ -211,6 +211,29 @@ function tryChanges(doc: unknown): void {
   }
 }
 
+// An index keeps a value's only holder as the bare id and a Set from the second on (back to the bare
+// id when one is left): every step of that must still narrow a find to exactly the holders.
+test("an indexed value held by one, two, one and no documents: finds see exactly its holders", async () => {
+  const store = new MemoryReadStore({ ttlIntervalMs: 0, indexShare: 1 });
+  const c = store.collection("c");
+  await c.ensureIndex({ name: "kind", keys: { kind: 1 } });
+  const holders = async () => (await c.find({ kind: "entry" })).map((d) => d._id).sort();
+  await c.put({ _id: "a", kind: "entry" });
+  assert.equal(await holders(), ["a"]);
+  await c.put({ _id: "a", kind: "entry", n: 1 }); // written again, same value
+  await c.put({ _id: "b", kind: "entry" });
+  assert.equal(await holders(), ["a", "b"]);
+  await c.put({ _id: "a", kind: "head" });
+  assert.equal(await holders(), ["b"]);
+  assert.equal((await c.find({ kind: "head" })).map((d) => d._id), ["a"]);
+  await c.delete("b");
+  assert.equal(await holders(), []);
+  await c.put({ _id: "c", kind: "entry" });
+  assert.equal(await holders(), ["c"]);
+  assert.is(await c.count({ kind: "entry" }), 1);
+  await store.close();
+});
+
 test("property: reads hand out what was put (as of the put), and no change to them reaches the store", async () => {
   await fc.assert(
     fc.asyncProperty(fc.dictionary(fc.constantFrom("x", "y", "z", "__proto__"), value, { maxKeys: 3 }), fc.boolean(), value, async (fields, withMap, later) => {

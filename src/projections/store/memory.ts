@@ -36,9 +36,41 @@ interface UniqueIndex {
  */
 interface FieldIndex {
   path: string[];
-  byValue: Map<unknown, Set<string>>;
+  byValue: Map<unknown, Bucket>;
   undecided: Set<string>;
 }
+
+/**
+ * The ids holding one value at an index's path: the id itself while there is one (most values of
+ * a per-stream or per-node field are held by one document, and a Set per value cost ~250 bytes
+ * each, ~6 MiB at ten thousand nodes), a Set from the second on.
+ */
+type Bucket = string | Set<string>;
+
+function bucketAdd(byValue: Map<unknown, Bucket>, v: unknown, id: string): void {
+  const ids = byValue.get(v);
+  if (ids === undefined) byValue.set(v, id);
+  else if (typeof ids !== "string") ids.add(id);
+  else if (ids !== id) byValue.set(v, new Set([ids, id]));
+}
+
+function bucketDelete(byValue: Map<unknown, Bucket>, v: unknown, id: string): void {
+  const ids = byValue.get(v);
+  if (ids === undefined) return;
+  if (typeof ids === "string") {
+    if (ids === id) byValue.delete(v);
+    return;
+  }
+  ids.delete(id);
+  // back to the bare id once one is left, so churn does not leave Sets of one behind
+  if (ids.size <= 1) {
+    const [left] = ids;
+    if (left === undefined) byValue.delete(v);
+    else byValue.set(v, left);
+  }
+}
+
+const bucketSize = (ids: Bucket): number => (typeof ids === "string" ? 1 : ids.size);
 
 interface CollectionState {
   docs: Map<string, Doc>;
@@ -94,7 +126,13 @@ function setField(o: Record<string, unknown>, key: string, v: unknown): void {
   else o[key] = v;
 }
 
-/** Objects this module froze together with everything inside them: shared freely between writes. */
+/**
+ * Containers this module froze together with everything inside them: shared freely between writes.
+ * Only Dates and containers that hold objects are noted: a frozen container holding only scalars
+ * is seen to be immutable by a look at its values, as cheap as the lookup, and such leaves (an
+ * audit entry's actor, a node's labels) were half of the ~180,000 entries (8 MiB of table) at ten
+ * thousand nodes. (A Date cannot be told apart that way: its setters work on a frozen one.)
+ */
 const deepFrozen = new WeakSet<object>();
 /** Stored documents holding a value that freezing cannot protect: copied on every read. */
 const copiedOnRead = new WeakSet<Doc>();
@@ -111,14 +149,22 @@ const isPlainObject = (v: object): boolean => {
  * it): a ten-thousand-entry map of frozen nodes costs a look at each entry and a native copy.
  */
 function frozenCopy(value: unknown, found: { unfreezable: number }): unknown {
-  if (value === null || typeof value !== "object") return value;
+  if (value === null || typeof value !== "object") {
+    // a string built by concatenation (an audit summary, a response head) is a tree of pieces,
+    // ~3x its flat size; reading a character flattens it in place (and a young one's pieces go
+    // at the next scavenge). On a flat string this is a no-op.
+    if (typeof value === "string" && value.length > 1) value.charCodeAt(0);
+    return value;
+  }
   if (deepFrozen.has(value)) return value;
   const unfreezableBefore = found.unfreezable;
+  let noted = false;
   let out: object;
   if (Array.isArray(value)) {
     let items: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
+      if (item !== null && typeof item === "object") noted = true;
       const copied = frozenCopy(item, found);
       if (copied !== item) (items ??= value.slice(0, i)).push(copied);
       else items?.push(item);
@@ -126,12 +172,14 @@ function frozenCopy(value: unknown, found: { unfreezable: number }): unknown {
     out = items ?? (Object.isFrozen(value) ? value : value.slice());
   } else if (value instanceof Date) {
     out = new Date(value.getTime());
+    noted = true;
   } else if (isPlainObject(value)) {
     const source = value as Record<string, unknown>;
     const keys = Object.keys(source);
     let changed: Map<string, unknown> | undefined;
     for (const key of keys) {
       const v = source[key];
+      if (v !== null && typeof v === "object") noted = true;
       const copied = frozenCopy(v, found);
       if (copied !== v) (changed ??= new Map()).set(key, copied);
     }
@@ -146,7 +194,7 @@ function frozenCopy(value: unknown, found: { unfreezable: number }): unknown {
     return copy(value);
   }
   Object.freeze(out);
-  if (found.unfreezable === unfreezableBefore) deepFrozen.add(out);
+  if (noted && found.unfreezable === unfreezableBefore) deepFrozen.add(out);
   return out;
 }
 
@@ -332,21 +380,13 @@ function withoutId(filter: Filter): Filter {
 function indexDoc(index: FieldIndex, doc: Doc): void {
   const v = scalarAt(doc, index.path);
   if (v === UNDECIDED) index.undecided.add(doc._id);
-  else if (v !== undefined && v !== null) {
-    let ids = index.byValue.get(v);
-    if (!ids) index.byValue.set(v, (ids = new Set()));
-    ids.add(doc._id);
-  }
+  else if (v !== undefined && v !== null) bucketAdd(index.byValue, v, doc._id);
 }
 
 function unindexDoc(index: FieldIndex, doc: Doc): void {
   const v = scalarAt(doc, index.path);
   if (v === UNDECIDED) index.undecided.delete(doc._id);
-  else if (v !== undefined && v !== null) {
-    const ids = index.byValue.get(v);
-    ids?.delete(doc._id);
-    if (ids?.size === 0) index.byValue.delete(v);
-  }
+  else if (v !== undefined && v !== null) bucketDelete(index.byValue, v, doc._id);
 }
 
 /** The values a top-level condition requires by equality (`v`, `{$eq: v}`, `{$in: [...]}`), when all are plain scalars. */
@@ -646,19 +686,22 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
    * Every candidate is still tested against the whole filter: an index only narrows where to look.
    */
   private indexed(filter: Filter): string[] | undefined {
-    let best: { size: number; index: FieldIndex; buckets: Set<string>[] } | undefined;
+    let best: { size: number; index: FieldIndex; buckets: Bucket[] } | undefined;
     for (const [path, cond] of Object.entries(filter)) {
       const index = this.s.fields.get(path);
       const values = index && equalityValues(cond);
       if (!values) continue;
       const buckets = [...new Set(values)].flatMap((v) => index.byValue.get(v) ?? []);
-      const size = buckets.reduce((n, b) => n + b.size, index.undecided.size);
+      const size = buckets.reduce((n, b) => n + bucketSize(b), index.undecided.size);
       if (!best || size < best.size) best = { size, index, buckets };
     }
     if (!best || best.size > this.s.docs.size * this.store.indexShare) return undefined;
     // the sets are disjoint: a document has one value at a path
     const ids = [...best.index.undecided];
-    for (const bucket of best.buckets) for (const id of bucket) ids.push(id);
+    for (const bucket of best.buckets) {
+      if (typeof bucket === "string") ids.push(bucket);
+      else for (const id of bucket) ids.push(id);
+    }
     return ids;
   }
 
