@@ -97,16 +97,30 @@ export class BatchApplier {
     private readonly target: (projection: Projection) => string = (p) => p.collection,
   ) {}
 
-  /** Applies one event to one projection; what the projection throws comes out as ProjectionCodeError. */
-  async apply(projection: Projection, event: RecordedEvent): Promise<void> {
+  /**
+   * Applies one event to one projection; what the projection throws comes out as ProjectionCodeError.
+   * Synchronous (undefined) when the batch already holds every document the event touches, or it
+   * touches none: most events pass most projections without a key, and a hot document is read once
+   * per batch, so the promise and its await are paid only where a read is.
+   */
+  apply(projection: Projection, event: RecordedEvent): Promise<void> | void {
     if (!matchesFilter(event, projection.filter)) return;
     const keys = own(projection, () => projection.keys(event));
     if (keys.length === 0) return;
     let batch = this.batches.get(projection.name);
     if (!batch) this.batches.set(projection.name, (batch = new BatchState()));
+    for (const key of keys) if (!batch.docs.has(key)) return this.readThenApply(projection, event, keys, batch);
+    this.applyKeys(projection, event, keys, batch);
+  }
+
+  private async readThenApply(projection: Projection, event: RecordedEvent, keys: string[], batch: BatchState): Promise<void> {
     const collection = this.store.collection<ProjectedDoc>(this.target(projection));
     // every read before any apply: a store error then leaves this event untouched for the retry
     for (const key of keys) if (!batch.docs.has(key)) batch.docs.set(key, await collection.get(key));
+    this.applyKeys(projection, event, keys, batch);
+  }
+
+  private applyKeys(projection: Projection, event: RecordedEvent, keys: string[], batch: BatchState): void {
     for (const key of keys) {
       const doc = batch.docs.get(key) ?? null;
       // Already applied (a replay, or a checkpoint that lagged behind its documents).
@@ -230,6 +244,8 @@ export class ProjectionRunner implements ReadModelProgress {
   private supersededCheckedAt = -Infinity;
   /** serialises event handling, flushes and probes */
   private lock: Promise<void> = Promise.resolve();
+  /** calls queued in or running under the lock: while none, an event is applied without it */
+  private lockHeld = 0;
   private stopped = false;
 
   constructor(options: ProjectionRunnerOptions) {
@@ -370,7 +386,14 @@ export class ProjectionRunner implements ReadModelProgress {
   }
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(fn);
+    this.lockHeld++;
+    const run = this.lock.then(async () => {
+      try {
+        return await fn();
+      } finally {
+        this.lockHeld--;
+      }
+    });
     this.lock = run.then(
       () => undefined,
       () => undefined,
@@ -382,10 +405,10 @@ export class ProjectionRunner implements ReadModelProgress {
    * Runs a store call until it answers: a transient failure waits (capped backoff with jitter)
    * and tries again; a permanent one, or any once stopped, is thrown.
    */
-  private async retry<T>(projection: string, op: string, call: () => Promise<T>): Promise<T> {
+  private async retry<T>(projection: string, op: string, call: () => Promise<T> | T, first?: Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const value = await call();
+        const value = attempt === 0 && first ? await first : await call();
         if (attempt > 0) {
           this.retries.delete(`${projection}\u0000${op}`);
           this.logger.info({ projection, op, attempts: attempt }, "store call succeeded after retries");
@@ -405,22 +428,46 @@ export class ProjectionRunner implements ReadModelProgress {
     }
   }
 
-  private onEvent(event: RecordedEvent): Promise<void> {
+  /**
+   * Applies one event to every projection. With the lock free (no flush or probe running, no earlier
+   * event waiting for a read) the projections that need no read are applied at once, in order, and
+   * only from the first one that does the rest waits in the lock: an event then costs no promise per
+   * projection. The order of the projections and of the events is the same either way.
+   */
+  private onEvent(event: RecordedEvent): Promise<void> | void {
     this.deliveries++;
     this.scheduleIdle();
-    return this.locked(async () => {
-      for (const r of this.running) {
-        if (r.failure || event.position <= r.checkpoint) continue;
-        try {
-          await this.retry(r.projection.name, "apply", () => this.applier.apply(r.projection, event));
-        } catch (error) {
-          if (this.stopped) throw error;
-          await this.fail(r, event.position, error);
-        }
+    if (this.lockHeld > 0) return this.locked(() => this.applyFrom(event, 0));
+    for (let i = 0; i < this.running.length; i++) {
+      const r = this.running[i]!;
+      if (r.failure || event.position <= r.checkpoint) continue;
+      let pending: Promise<void> | void;
+      try {
+        pending = this.applier.apply(r.projection, event);
+      } catch (error) {
+        pending = Promise.reject(error);
       }
-      this.delivered = event.position;
-      if (++this.pending >= this.batchSize) await this.flush();
-    });
+      // the read (or the failure) is this projection's first attempt, retried in the lock as any other
+      if (pending) return this.locked(() => this.applyFrom(event, i, pending));
+    }
+    this.delivered = event.position;
+    if (++this.pending >= this.batchSize) return this.locked(() => this.flush());
+  }
+
+  /** Applies `event` to the projections from index `from` on; `first`: the attempt already started for that one. */
+  private async applyFrom(event: RecordedEvent, from: number, first?: Promise<void>): Promise<void> {
+    for (let i = from; i < this.running.length; i++) {
+      const r = this.running[i]!;
+      if (r.failure || event.position <= r.checkpoint) continue;
+      try {
+        await this.retry(r.projection.name, "apply", () => this.applier.apply(r.projection, event), i === from ? first : undefined);
+      } catch (error) {
+        if (this.stopped) throw error;
+        await this.fail(r, event.position, error);
+      }
+    }
+    this.delivered = event.position;
+    if (++this.pending >= this.batchSize) await this.flush();
   }
 
   /** Once the subscription pauses (history exhausted, or live and quiet), write what is pending. */

@@ -119,6 +119,62 @@ test("a projection that throws is stopped and reported; the others keep going", 
     await runner.stop();
   }));
 
+test("a projection that throws on a document its batch already holds (applied without a read) is stopped alone", () =>
+  withLog(async (log) => {
+    // one hot document: after its first read, events reach it without a store call
+    const bomb: Projection = {
+      name: "bomb",
+      version: 1,
+      collection: "bomb",
+      keys: () => ["hot"],
+      apply: (doc, e) => {
+        if (e.position === 3) throw new Error("boom");
+        return { _id: "hot", seen: [...((doc?.seen as number[]) ?? []), e.position] };
+      },
+    };
+    const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+    await append(log, [{ stream: "s-a", type: "Ticked" }, { stream: "s-b", type: "Ticked" }, { stream: "s-c", type: "Ticked" }, { stream: "s-d", type: "Ticked" }]);
+    const runner = new ProjectionRunner({ log, store, projections: [counts(), bomb, totals], batchSize: 100 });
+    await runner.start();
+    assert.equal(runner.failures().map((f) => [f.projection, f.position, (f.error as Error).message]), [["bomb", 3, "boom"]]);
+    assert.is(await store.collection("counts").count(), 4);
+    assert.is((await store.collection("totals").get("all"))?.sum, 4);
+    await runner.stop();
+  }));
+
+/** Every event a projection was handed, in order, in one hot document: the order the runner applies them in. */
+const order: Projection = {
+  name: "order",
+  version: 1,
+  collection: "order",
+  keys: () => ["seen"],
+  apply: (doc, e) => ({ _id: "seen", positions: [...((doc?.positions as number[]) ?? []), e.position] }),
+};
+
+test("property: events appended while the runner runs, in bursts, give the model of one replay, each applied once, in order", async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.array(evArb, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 5 }), async (bursts, batchSize) => {
+      await withLog(async (log) => {
+        const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+        const runner = new ProjectionRunner({ log, store, projections: [counts(), order, totals], batchSize });
+        await runner.start();
+        let head = 0;
+        for (const burst of bursts) {
+          // a burst is appended without waiting for the projections: some events meet a batch that holds their documents
+          head = Math.max(head, ...(await Promise.all(burst.map((e) => append(log, [e])))));
+          if (burst.length % 2) assert.is(await runner.waitFor(head, 5000), true);
+        }
+        assert.is(await runner.waitFor(head, 5000), true);
+        await runner.stop();
+        const all = await log.readAll();
+        assert.equal({ counts: await dump(store, "counts"), totals: await dump(store, "totals") }, await model(all));
+        assert.equal((await store.collection("order").get("seen"))?.positions, all.map((e) => e.position));
+      });
+    }),
+    { numRuns: 25 },
+  );
+});
+
 test("rebuildProjection replays the whole log and sets the checkpoint", () =>
   withLog(async (log) => {
     const head = await append(log, [
