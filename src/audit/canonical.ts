@@ -4,22 +4,55 @@ import type { RecordedEvent } from "../events/envelope.js";
  * JSON with object keys sorted at every depth and no whitespace, so the same value always
  * serialises to the same bytes whatever order its keys were built in. Undefined members are
  * dropped (as JSON.stringify does); non-finite numbers are refused since JSON cannot carry them.
+ * Built in one pass over each value (no filtered, mapped and joined arrays per object): every event
+ * is serialised so twice, by the audit projection and by the anchor's chain.
  */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value === "boolean" || typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: ${value} is not representable`);
-    return JSON.stringify(value);
-  }
-  if (Array.isArray(value)) return "[" + value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",") + "]";
-  if (typeof value === "object") {
-    const obj = value as Record<string, unknown>;
-    const keys = Object.keys(obj)
-      .filter((k) => obj[k] !== undefined)
-      .sort();
-    return "{" + keys.map((k) => JSON.stringify(k) + ":" + canonicalJson(obj[k])).join(",") + "}";
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value);
+    case "boolean":
+      return value ? "true" : "false";
+    case "number":
+      if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: ${value} is not representable`);
+      return JSON.stringify(value);
+    case "object": {
+      if (value === null) return "null";
+      if (Array.isArray(value)) {
+        let out = "[";
+        for (let i = 0; i < value.length; i++) {
+          const v: unknown = value[i];
+          if (i > 0) out += ",";
+          out += v === undefined ? "null" : canonicalJson(v);
+        }
+        return out + "]";
+      }
+      const obj = value as Record<string, unknown>;
+      const keys = Object.keys(obj).sort();
+      let out = "{";
+      let first = true;
+      for (const k of keys) {
+        const v = obj[k];
+        if (v === undefined) continue;
+        if (!first) out += ",";
+        first = false;
+        out += quoted(k) + ":" + canonicalJson(v);
+      }
+      return out + "}";
+    }
   }
   throw new TypeError(`canonicalJson: cannot serialise a ${typeof value}`);
+}
+
+/** Object keys as JSON strings; the few the events use are quoted once (bounded: keys can be data). */
+const QUOTED_KEYS = new Map<string, string>();
+function quoted(key: string): string {
+  let q = QUOTED_KEYS.get(key);
+  if (q === undefined) {
+    q = JSON.stringify(key);
+    if (QUOTED_KEYS.size < 10_000) QUOTED_KEYS.set(key, q);
+  }
+  return q;
 }
 
 /** The bytes the hash chain covers: everything that makes an event what it is, and where it landed. */

@@ -57,6 +57,37 @@ test("canonical JSON does not depend on key order", () => {
   assert.is(canonicalJson({ b: 1, a: [{ d: 2, c: null }] }), '{"a":[{"c":null,"d":2}],"b":1}');
 });
 
+/** canonicalJson's plain definition: the one-pass version must give the same bytes and refuse the same values */
+function plainCanonicalJson(value: unknown): string {
+  if (value === null || typeof value === "boolean" || typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: ${value} is not representable`);
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return "[" + value.map((v) => (v === undefined ? "null" : plainCanonicalJson(v))).join(",") + "]";
+  if (typeof value === "object") {
+    const obj = value as Record<string, unknown>;
+    const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+    return "{" + keys.map((k) => JSON.stringify(k) + ":" + plainCanonicalJson(obj[k])).join(",") + "}";
+  }
+  throw new TypeError(`canonicalJson: cannot serialise a ${typeof value}`);
+}
+
+test("canonicalJson gives the bytes of its plain definition, undefined members and odd keys included", () => {
+  const outcome = (f: (v: unknown) => string, v: unknown) => {
+    try {
+      return f(v);
+    } catch (err) {
+      return `threw ${(err as Error).message}`;
+    }
+  };
+  const value = fc.letrec((tie) => ({
+    any: fc.oneof({ depthSize: "small" }, fc.constant(undefined), fc.constant(Number.NaN), fc.constant(-0), fc.jsonValue(), fc.array(tie("any")), fc.dictionary(fc.string(), tie("any"))),
+  })).any;
+  fc.assert(fc.property(value, (v) => outcome(canonicalJson, v) === outcome(plainCanonicalJson, v)));
+  assert.is(canonicalJson({ "\u2028": [undefined, 1], __proto__x: "a\"b", z: { y: undefined } }), plainCanonicalJson({ "\u2028": [undefined, 1], __proto__x: "a\"b", z: { y: undefined } }));
+});
+
 test("trace ids are taken from well-formed traceparents only", () => {
   assert.is(traceIdOf("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"), "0af7651916cd43dd8448eb211c80319c");
   assert.is(traceIdOf("garbage"), null);
