@@ -47,6 +47,12 @@ export interface EventLogOptions {
 const MAX_UNKNOWN_TYPE_LABELS = 100;
 /** Conflicts caused only by unknown events that one append tolerates before giving up. */
 const MAX_UNKNOWN_ONLY_RETRIES = 5;
+/**
+ * Events this log appended lately whose data it validated: read back (by every subscription, the
+ * runner's folds, the next command on the stream), mostly within moments, they are not validated
+ * again. Enough for those reads; an event read later is validated as any other.
+ */
+const MAX_VALIDATED_HERE = 16_384;
 
 /**
  * The typed face of an EventStore: validates data against the catalog on append, upcasts old
@@ -61,6 +67,8 @@ const MAX_UNKNOWN_ONLY_RETRIES = 5;
 export class EventLog {
   private readonly skipped = new Map<string, number>();
   private readonly observers = new Set<EventLogObserver>();
+  /** ids of events appended through this log with data its schemas accepted (oldest first), and the schema version */
+  private readonly validatedHere = new Map<string, number>();
 
   constructor(
     readonly store: EventStore,
@@ -138,12 +146,25 @@ export class EventLog {
     });
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.store.append(streamId, valid, expected);
+        const result = await this.store.append(streamId, valid, expected);
+        this.rememberValidated(valid);
+        return result;
       } catch (err) {
         const behind = attempt < MAX_UNKNOWN_ONLY_RETRIES ? await this.onlyUnknownSince(streamId, expected, err) : undefined;
         if (behind === undefined) throw err;
         expected = behind;
       }
+    }
+  }
+
+  private rememberValidated(events: NewEvent[]): void {
+    for (const e of events) {
+      this.validatedHere.delete(e.metadata.eventId);
+      this.validatedHere.set(e.metadata.eventId, e.metadata.schemaVersion);
+    }
+    for (const id of this.validatedHere.keys()) {
+      if (this.validatedHere.size <= MAX_VALIDATED_HERE) break;
+      this.validatedHere.delete(id);
     }
   }
 
@@ -222,6 +243,11 @@ export class EventLog {
   upcast(event: RecordedEvent): RecordedEvent {
     const def = this.catalog.get(event.type);
     if (!def) throw new EventValidationError(event.type, "unknown event type", "read");
+    // Appended here moments ago, as the JSON of data this schema version accepted: the schemas only
+    // check (no defaults, transforms or coercion), so validating its read-back copy again could only
+    // give the same data. The store's fresh copy is handed out as it is.
+    const version = event.metadata.schemaVersion;
+    if (version === def.version && this.validatedHere.get(event.metadata.eventId) === version) return event;
     let data = event.data as Record<string, unknown>;
     for (let v = event.metadata.schemaVersion; v < def.version; v++) {
       const up = def.upcasters[v - 1];
