@@ -1,4 +1,4 @@
-import { borrowNodes, closeStage, foldDeployment, inFlightNodes, initialDeploymentState, isoAt, isTerminal, touchedNodeIds, type DeploymentState } from "../commands/deployment.js";
+import { closeStage, foldDeployment, inFlightNodes, initialDeploymentState, isoAt, isTerminal, touchedNodeIds, type DeploymentState } from "../commands/deployment.js";
 import { metadataFor, type CommandContext } from "../commands/handler.js";
 import type { DeploymentEvent } from "../events/catalog/deployment.js";
 import type { RecordedEvent } from "../events/envelope.js";
@@ -453,17 +453,36 @@ export class DeploymentRunner {
       now,
     };
     try {
-      await withSpan("deployment.step", { traceparent: trigger.traceparent, "deployment.id": id, "deployment.events": events.length }, () =>
-        log.append(streamId, log.envelope(events, (i) => metadataFor(ctx, streamId, i)), last.revision),
+      const envelopes = log.envelope(events, (i) => metadataFor(ctx, streamId, i));
+      const appended = await withSpan("deployment.step", { traceparent: trigger.traceparent, "deployment.id": id, "deployment.events": events.length }, () =>
+        log.append(streamId, envelopes, last.revision),
       );
-      // the state after the events, lent rather than copied (the next step reads them from the log)
-      borrowNodes(state, (fold) => recordDeploymentMetrics(this.deps.metrics, fold(state, events), events));
+      // The events follow `last` in the stream (the append expected it): folded into the cached
+      // state here, the next step reads only what others appended since, rather than these back.
+      const after = this.foldAppended(t, state, events, { ...envelopes.at(-1)!, streamId, revision: appended.nextRevision, position: appended.position });
+      recordDeploymentMetrics(this.deps.metrics, after ?? state, events);
       // decide again on what changed meanwhile; not after only saying it is queued (the queue wakes it)
       if (!(inLine && events.every((e) => e.type === "DeploymentQueued"))) t.again = true;
     } catch (err) {
       if (err instanceof EventValidationError) throw new ProcessStepError(err, last, state);
       if (!(err instanceof WrongExpectedRevisionError)) throw err;
       t.again = true; // someone else wrote first: fold again and decide again
+    }
+  }
+
+  /**
+   * The cached fold moved past events this step appended, in place (the cache is the runner's own);
+   * undefined, with the cache dropped, when that fold throws: the next step folds the stream afresh.
+   */
+  private foldAppended(t: Tracked, state: DeploymentState, events: DeploymentEvent[], last: RecordedEvent): DeploymentState | undefined {
+    if (t.folded?.state !== state) return undefined;
+    try {
+      const after = foldDeployment(state, events, { ownsNodes: true });
+      t.folded = { state: after, last };
+      return after;
+    } catch {
+      t.folded = undefined;
+      return undefined;
     }
   }
 

@@ -30,7 +30,8 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import type { DeploymentCommand } from "../../src/commands/deployment.js";
+import { foldDeployment, initialDeploymentState, type DeploymentCommand } from "../../src/commands/deployment.js";
+import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
 import { deploymentCommand, loadDeployment } from "../../src/commands/deployments.js";
 import { DomainError } from "../../src/commands/errors.js";
 import { metadataFor, type CommandContext, type CommandResult } from "../../src/commands/handler.js";
@@ -623,6 +624,16 @@ async function runWorkload(w: Workload): Promise<void> {
       const live = normalized(await sys.instance.rawReadStore.collection(p.collection).find({}));
       const rebuilt = normalized(await fresh.collection(p.collection).find({}));
       assert.equal(live, rebuilt, `read model ${p.name} differs from a clean rebuild`);
+    }
+    // the runner's cached folds (moved past its own appends without reading them back) are the
+    // folds of the streams up to where each says it is
+    const runner = sys.instance.runner;
+    const cached = [...runner["tracked"]].flatMap(([id, t]) => (t.folded ? [[id, t.folded] as const] : [])).concat([...runner["finished"]]);
+    for (const [id, folded] of cached) {
+      const events = await sys.cleanLog.readStream(streams.deployment(id), { maxCount: folded.last.revision + 1 });
+      assert.is(events.at(-1)?.metadata.eventId, folded.last.metadata.eventId, `deployment ${id}: the cached fold's last event`);
+      const refolded = foldDeployment(initialDeploymentState, events as unknown as DeploymentEvent[]);
+      assert.equal(JSON.parse(JSON.stringify(folded.state)), JSON.parse(JSON.stringify(refolded)), `deployment ${id}: the runner's cached fold`);
     }
     // the read model agrees with the streams about how each deployment ended
     for (const [id, status] of statuses) {
