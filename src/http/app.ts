@@ -1,17 +1,14 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { DomainError } from "../commands/errors.js";
 import { EventValidationError } from "../events/event-log.js";
-import { authenticate } from "./auth.js";
-import { uiSession } from "../ui/session.js";
-import { withSpan } from "../platform/telemetry.js";
+import { admitBearer } from "./auth.js";
+import { admitSessionCookie, cookieAuthApplies } from "../ui/session.js";
 import { readConsistency } from "./consistency.js";
 import { classifyRequest, rateLimit } from "./rate-limit.js";
-import { MODULES_PATH } from "../modules/upload.js";
 import { clientIp } from "./request-context.js";
-import { requestIdAndSecurityHeaders } from "./security-headers.js";
+import { edge } from "./edge.js";
 import type { AppDeps, AppEnv } from "./env.js";
 import { fieldErrors, problem, STATUS_BY_CODE } from "./problem.js";
 
@@ -25,56 +22,34 @@ export function createApp(deps: AppDeps) {
     },
   });
 
-  app.use(requestIdAndSecurityHeaders());
-  app.use(async (c, next) => {
-    const started = performance.now();
-    await withSpan(`${c.req.method} ${c.req.path}`, { traceparent: c.req.header("traceparent"), "http.request_id": c.get("requestId") }, () => next());
-    const seconds = (performance.now() - started) / 1000;
-    const route = c.req.routePath && c.req.routePath !== "/*" ? c.req.routePath : "unmatched";
-    deps.metrics.httpRequestDuration.observe({ method: c.req.method, route, status: String(c.res.status) }, seconds);
-    deps.logger.info(
-      { requestId: c.get("requestId"), method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(seconds * 1000) },
-      "request",
-    );
-  });
-  const limitBody = bodyLimit({
-    maxSize: deps.config.bodyLimitBytes,
-    onError: (c) => {
-      const res = problem(c, 413, `request body larger than ${deps.config.bodyLimitBytes} bytes`);
-      // the rest of the body is never read, so the connection cannot be reused safely
-      res.headers.set("Connection", "close");
-      return res;
+  // request id, security headers, span, duration metric, request log and body-size check (edge.ts)
+  app.use(edge(deps));
+  const limiter = rateLimit({
+    coordination: deps.coordination,
+    config: deps.config.rateLimit,
+    classify: (c) => classifyRequest(c.req.method, c.req.path),
+    identify: (c) => {
+      const principal = c.get("principal");
+      return principal ? `user:${principal.sub}` : `ip:${clientIp(c, deps.config.trustProxy)}`;
     },
+    onBlocked: (cls) => deps.metrics.rateLimited.inc({ class: cls }),
+    logger: deps.logger,
+    clock: deps.clock,
   });
-  // module uploads stream to artifact storage under their own limit (MODULE_MAX_BYTES); the body
-  // must stay unread until the route reads it (src/http/routes/modules.ts)
-  app.use((c, next) => {
-    if (c.req.method === "POST" && c.req.path === MODULES_PATH) return next();
-    // hono's bodyLimit reads req.raw.body first, which makes @hono/node-server build a whole web
-    // Request with a stream for every request (GETs too), and JSON then comes through that stream:
-    // a tenth of a heartbeat's cost. With a Content-Length (or no body at all) the check is the
-    // same one bodyLimit makes; only a chunked body needs it to count the bytes.
-    if (c.req.header("transfer-encoding") !== undefined) return limitBody(c, next);
-    const length = c.req.header("content-length");
-    return length !== undefined && parseInt(length, 10) > deps.config.bodyLimitBytes ? limitBody(c, next) : next();
+  // Who is asking, then whether they may: the bearer token (authenticate, auth.ts), else the
+  // dashboard's session cookie for /ui and the deployment feeds only (uiSession, src/ui/session.ts),
+  // then the rate limit by that identity. One layer instead of three middleware (see edge.ts).
+  app.use(async (c, next) => {
+    const authorization = c.req.header("authorization");
+    // (an empty Authorization header leaves the cookie in play, as uiSession had it)
+    const admitting = authorization
+      ? admitBearer(c, authorization, deps.tokens, deps.users)
+      : cookieAuthApplies(c.req.method, c.req.path)
+        ? admitSessionCookie(c, deps)
+        : undefined;
+    if (admitting) await admitting;
+    return limiter(c, next);
   });
-  app.use(authenticate(deps.tokens, deps.users));
-  // the dashboard's session cookie, for /ui and the deployment feeds only (src/ui/session.ts)
-  app.use(uiSession(deps));
-  app.use(
-    rateLimit({
-      coordination: deps.coordination,
-      config: deps.config.rateLimit,
-      classify: (c) => classifyRequest(c.req.method, c.req.path),
-      identify: (c) => {
-        const principal = c.get("principal");
-        return principal ? `user:${principal.sub}` : `ip:${clientIp(c, deps.config.trustProxy)}`;
-      },
-      onBlocked: (cls) => deps.metrics.rateLimited.inc({ class: cls }),
-      logger: deps.logger,
-      clock: deps.clock,
-    }),
-  );
   app.use("/api/*", readConsistency(deps));
 
   app.onError((err, c) => {

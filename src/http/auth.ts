@@ -1,6 +1,6 @@
 import type { KeyObject } from "node:crypto";
 import { SignJWT, decodeProtectedHeader, jwtVerify, errors as joseErrors } from "jose";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { DomainError } from "../commands/errors.js";
 import { RoleSchema, type Role } from "../events/catalog/user.js";
@@ -203,15 +203,24 @@ export function bearerToken(header: string | undefined): string | null {
  */
 export function authenticate(tokens: TokenService, users: UserDirectory): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const token = bearerToken(c.req.header("authorization"));
-    if (token) {
-      const verified = await tokens.verify(token);
-      const principal = verified && (await users.admit(verified));
-      if (principal) c.set("principal", principal);
-      else c.set("authError", verified ? "the token was revoked or the account is not active" : "invalid or expired token");
-    }
+    await admitBearer(c, c.req.header("authorization"), tokens, users);
     await next();
   };
+}
+
+/**
+ * authenticate's work without the middleware around it (src/http/app.ts runs it inline with the
+ * session cookie and the rate limit): undefined, synchronously, when there is no bearer token.
+ */
+export function admitBearer(c: Context<AppEnv>, authorization: string | undefined, tokens: TokenService, users: UserDirectory): Promise<void> | undefined {
+  const token = bearerToken(authorization);
+  if (!token) return undefined;
+  return (async () => {
+    const verified = await tokens.verify(token);
+    const principal = verified && (await users.admit(verified));
+    if (principal) c.set("principal", principal);
+    else c.set("authError", verified ? "the token was revoked or the account is not active" : "invalid or expired token");
+  })();
 }
 
 /** 401 without a valid token; 403 when the caller has none of the roles. */

@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { AppEnv } from "./env.js";
 import { hasNodeResponse, setResponseHeader } from "./request-context.js";
 
@@ -32,24 +32,27 @@ export function requestIdOf(given: string | undefined): string {
 
 /**
  * The request id (c.get("requestId"), echoed as X-Request-Id) and the security headers, on every
- * response, errors and event streams included. They are set on the Node response before the route
- * runs (src/http/request-context.ts says why); in app.request() tests, on Hono's response after it.
+ * response, errors and event streams included: the first half, before the route. They are set on
+ * the Node response before the route runs (src/http/request-context.ts says why); in app.request()
+ * tests, the id goes on Hono's response now and the rest after the route (securityHeadersAfter).
+ * Returns whether there is a Node response.
  */
-export function requestIdAndSecurityHeaders(): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    const id = requestIdOf(c.req.header("x-request-id"));
-    c.set("requestId", id);
-    if (hasNodeResponse(c)) {
-      setResponseHeader(c, "X-Request-Id", id);
-      for (const [name, value] of SECURITY_HEADERS) setResponseHeader(c, name, value);
-      // (secure-headers also deleted X-Powered-By; nothing here sets it, and deleting it after the
-      // route would cost the web Headers this avoids)
-      await next();
-      return;
-    }
-    c.header("X-Request-Id", id);
-    await next();
-    for (const [name, value] of SECURITY_HEADERS) c.res.headers.set(name, value);
-    c.res.headers.delete("X-Powered-By");
-  };
+export function requestIdAndSecurityHeadersBefore(c: Context<AppEnv>): boolean {
+  const id = requestIdOf(c.req.header("x-request-id"));
+  c.set("requestId", id);
+  if (hasNodeResponse(c)) {
+    setResponseHeader(c, "X-Request-Id", id);
+    for (const [name, value] of SECURITY_HEADERS) setResponseHeader(c, name, value);
+    // (secure-headers also deleted X-Powered-By; nothing here sets it, and deleting it after the
+    // route would cost the web Headers this avoids)
+    return true;
+  }
+  c.header("X-Request-Id", id);
+  return false;
+}
+
+/** The second half without a Node response (app.request() in tests): the headers on Hono's response. */
+export function securityHeadersAfter(c: Context<AppEnv>): void {
+  for (const [name, value] of SECURITY_HEADERS) c.res.headers.set(name, value);
+  c.res.headers.delete("X-Powered-By");
 }

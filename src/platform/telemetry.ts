@@ -33,7 +33,7 @@ const TRACER_NAME = "kernel-orchestrator";
 const NOT_RECORDING = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 /** True while a tracer provider is registered (startTelemetry, or a test's own). */
-function tracing(): boolean {
+export function tracing(): boolean {
   const provider = trace.getTracerProvider();
   return !(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer(TRACER_NAME) !== undefined;
 }

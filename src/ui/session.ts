@@ -29,17 +29,20 @@ export function cookieAuthApplies(method: string, path: string): boolean {
  */
 export function uiSession(deps: Pick<AppDeps, "tokens" | "users">): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (!c.get("principal") && !c.req.header("authorization") && cookieAuthApplies(c.req.method, c.req.path)) {
-      const token = getCookie(c, SESSION_COOKIE);
-      if (token) {
-        const verified = await deps.tokens.verify(token);
-        const principal = verified && (await deps.users.admit(verified));
-        if (principal) c.set("principal", principal);
-        else c.set("authError", verified ? "the session was signed out or the account is not active" : "the session expired");
-      }
-    }
+    if (!c.get("principal") && !c.req.header("authorization") && cookieAuthApplies(c.req.method, c.req.path)) await admitSessionCookie(c, deps);
     await next();
   };
+}
+
+/** uiSession's work once it applies (src/http/app.ts runs it inline): the cookie's token, if any, admitted. */
+export async function admitSessionCookie(c: Context<AppEnv>, deps: Pick<AppDeps, "tokens" | "users">): Promise<void> {
+  const token = getCookie(c, SESSION_COOKIE);
+  if (token) {
+    const verified = await deps.tokens.verify(token);
+    const principal = verified && (await deps.users.admit(verified));
+    if (principal) c.set("principal", principal);
+    else c.set("authError", verified ? "the session was signed out or the account is not active" : "the session expired");
+  }
 }
 
 /** the session token of this request, when it came by cookie */
