@@ -92,9 +92,20 @@ const bare = new Hono().get("/x", (c) => {
   bareRequests++;
   return c.json({ ok: true });
 });
+// the second baseline: the same bytes as each full route's answer (captured once from the route),
+// served by a plain handler with the same content-type, so the body's size and its write are on both
+// sides of the ratio and only the stack and the route's own work are not
+const sameBytes = new Map<string, { body: string; contentType: string; requests: number }>();
+bare.get("/same/:name", (c) => {
+  const entry = sameBytes.get(c.req.param("name"));
+  if (!entry) return c.notFound();
+  entry.requests++;
+  return c.body(entry.body, 200, { "content-type": entry.contentType });
+});
 const bareServer = serve({ fetch: bare.fetch, port: 0, hostname: "127.0.0.1" });
 await once(bareServer, "listening");
-const bareUrl = `http://127.0.0.1:${(bareServer.address() as AddressInfo).port}/x`;
+const bareOrigin = `http://127.0.0.1:${(bareServer.address() as AddressInfo).port}`;
+const bareUrl = `${bareOrigin}/x`;
 
 /** A GET load with the server's CPU per request (this process serves both apps; the client is a child). */
 async function measured(what: string, url: string, headers: Record<string, string>, served: () => Promise<number>): Promise<LoadResult & { cpuUsPerRequest: number }> {
@@ -105,7 +116,18 @@ async function measured(what: string, url: string, headers: Record<string, strin
 }
 const bareLoad = () => measured("bare", bareUrl, {}, async () => bareRequests);
 
-const { bareBefore, reads, bareAfter } = await withServer("NORMAL", async (server) => {
+/** The same-bytes baseline for one route: its answer captured now, then served bare under the same load. */
+async function sameBytesLoad(name: string, url: string, headers: Record<string, string>) {
+  const res = await fetch(url, { headers });
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`capturing ${url}: ${res.status} ${body}`);
+  const entry = { body, contentType: res.headers.get("content-type") ?? "application/json", requests: 0 };
+  sameBytes.set(name, entry);
+  const r = await measured(`bare, same bytes as ${name}`, `${bareOrigin}/same/${name}`, {}, async () => entry.requests);
+  return { ...r, bytes: Buffer.byteLength(body), contentType: entry.contentType };
+}
+
+const { bareBefore, reads, same, bareAfter } = await withServer("NORMAL", async (server) => {
   const token = await login(server, "admin", "Admin123!");
   const auth = { authorization: `Bearer ${token}` };
   let executionId = "";
@@ -122,12 +144,17 @@ const { bareBefore, reads, bareAfter } = await withServer("NORMAL", async (serve
     for (let i = 0; i < 300; i++) await (await fetch(`${server.url}${path}`, { headers: auth })).arrayBuffer();
   }
   const bareBefore = await bareLoad();
-  const reads = {
-    me: await measured("GET me", `${server.url}/api/v1/authentication/me`, auth, served),
-    deployment: await measured("GET deployment", `${server.url}/api/v1/deployments/${executionId}`, auth, served),
-    list: await measured("GET deployments", `${server.url}/api/v1/deployments?limit=20`, auth, served),
-  };
-  return { bareBefore, reads, bareAfter: await bareLoad() };
+  // each route right after its same-bytes baseline, so that both see the machine alike
+  const meUrl = `${server.url}/api/v1/authentication/me`;
+  const deploymentUrl = `${server.url}/api/v1/deployments/${executionId}`;
+  const listUrl = `${server.url}/api/v1/deployments?limit=20`;
+  const same = { me: await sameBytesLoad("me", meUrl, auth) } as Record<"me" | "deployment" | "list", Awaited<ReturnType<typeof sameBytesLoad>>>;
+  const me = await measured("GET me", meUrl, auth, served);
+  same.deployment = await sameBytesLoad("deployment", deploymentUrl, auth);
+  const deployment = await measured("GET deployment", deploymentUrl, auth, served);
+  same.list = await sameBytesLoad("list", listUrl, auth);
+  const list = await measured("GET deployments", listUrl, auth, served);
+  return { bareBefore, reads: { me, deployment, list }, same, bareAfter: await bareLoad() };
 });
 await new Promise<void>((resolve) => {
   bareServer.close(() => resolve());
@@ -145,20 +172,37 @@ const bareCpu = (bareBefore.cpuUsPerRequest + bareAfter.cpuUsPerRequest) / 2;
   emit("http.bare_hono.p99", (bareBefore.p99Ms + bareAfter.p99Ms) / 2, "ms", conditions);
   emit("http.bare_hono.server_cpu_per_request", bareCpu, "us", conditions);
 }
-for (const [name, path, r] of [
-  ["me", "GET /api/v1/authentication/me", reads.me],
-  ["deployment", "GET /api/v1/deployments/{id}", reads.deployment],
-  ["deployments_list", "GET /api/v1/deployments?limit=20", reads.list],
+for (const [name, path, r, sb] of [
+  ["me", "GET /api/v1/authentication/me", reads.me, same.me],
+  ["deployment", "GET /api/v1/deployments/{id}", reads.deployment, same.deployment],
+  ["deployments_list", "GET /api/v1/deployments?limit=20", reads.list, same.list],
 ] as const) {
   const conditions = { ...base, ...readSeconds, request: path, requests: r.requests, deploymentsPresent: DEPLOYMENTS, auth: "Bearer JWT (admin)", eventStore: "sqlite NORMAL", readStore: "memory" };
   emit(`http.${name}.p50`, r.p50Ms, "ms", conditions);
   emit(`http.${name}.p99`, r.p99Ms, "ms", conditions);
   emit(`http.${name}.throughput`, r.requestsPerSecond, "requests/s", conditions);
   emit(`http.${name}.server_cpu_per_request`, r.cpuUsPerRequest, "us", { ...conditions, meaning: "this process's CPU time over the load divided by the requests it served (client excluded)" });
-  const ratio = { ...base, ...readSeconds, full: path, bare: "GET /x", fullRequestsPerSecond: Math.round(r.requestsPerSecond), bareRequestsPerSecond: Math.round(bareRps), target: ">= 0.7" };
+  const ratio = { ...base, ...readSeconds, full: path, bare: "GET /x", baseline: "GET /x, an 11-byte {ok:true} (the http.*_vs_bare_same_bytes figures send each route's own bytes)", fullRequestsPerSecond: Math.round(r.requestsPerSecond), bareRequestsPerSecond: Math.round(bareRps), target: ">= 0.7" };
   emit(`http.${name}_vs_bare.ratio`, r.requestsPerSecond / bareRps, "ratio", ratio);
   emit(`http.${name}_vs_bare.cpu_ratio`, bareCpu / r.cpuUsPerRequest, "ratio", { ...ratio, meaning: "bare server CPU per request / full stack's: the throughput ratio on a server that had the cores to itself" });
+  const sameConditions = {
+    ...base,
+    ...readSeconds,
+    full: path,
+    bare: `GET /same/${name} on new Hono(): the ${sb.bytes} bytes ${path} answered, captured once, sent with content-type ${sb.contentType}`,
+    baseline: "same bytes (the http.*_vs_bare figures use GET /x, an 11-byte {ok:true})",
+    bytes: sb.bytes,
+    order: "measured right before the full route",
+  };
+  emit(`http.bare_hono_same_bytes.${name}.throughput`, sb.requestsPerSecond, "requests/s", sameConditions);
+  emit(`http.bare_hono_same_bytes.${name}.server_cpu_per_request`, sb.cpuUsPerRequest, "us", sameConditions);
+  const sameRatio = { ...sameConditions, fullRequestsPerSecond: Math.round(r.requestsPerSecond), bareRequestsPerSecond: Math.round(sb.requestsPerSecond), target: ">= 0.7" };
+  emit(`http.${name}_vs_bare_same_bytes.ratio`, r.requestsPerSecond / sb.requestsPerSecond, "ratio", sameRatio);
+  emit(`http.${name}_vs_bare_same_bytes.cpu_ratio`, sb.cpuUsPerRequest / r.cpuUsPerRequest, "ratio", { ...sameRatio, meaning: "same-bytes bare server CPU per request / full stack's" });
 }
+
+// BENCH_HTTP_SKIP_POST=1 stops here: the GET figures only, for quicker iterations on the read stack
+if (process.env.BENCH_HTTP_SKIP_POST === "1") process.exit(0);
 
 // 3. commands accepted per second, one fresh server (and database) per synchronous mode; then,
 // with FULL, latency at a steady 200 commands/s offered on a fixed schedule (open loop)
