@@ -28,7 +28,7 @@ export function canonicalJson(value: unknown): string {
         return out + "]";
       }
       const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj).sort();
+      const keys = sortKeys(Object.keys(obj));
       let out = "{";
       let first = true;
       for (const k of keys) {
@@ -42,6 +42,25 @@ export function canonicalJson(value: unknown): string {
     }
   }
   throw new TypeError(`canonicalJson: cannot serialise a ${typeof value}`);
+}
+
+/**
+ * Sorts keys in place as Array.prototype.sort() does (UTF-16 code units): by insertion for the
+ * handful an event's objects have, which allocates nothing (sort() took a tenth of the canary's
+ * allocations), by sort() for more.
+ */
+function sortKeys(keys: string[]): string[] {
+  if (keys.length > 16) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > k) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  return keys;
 }
 
 /** Object keys as JSON strings; the few the events use are quoted once (bounded: keys can be data). */
