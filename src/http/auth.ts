@@ -137,13 +137,8 @@ export class TokenService {
    */
   async verify(token: string): Promise<Principal | null> {
     const nowMs = this.clock.now();
-    const known = this.verified.get(token);
-    if (known) {
-      if (known.expiresAtMs > nowMs && (await this.keyFor(known.alg, known.kid, nowMs))) return known.principal;
-      // expired, or its key stopped counting: a full check would refuse it too
-      this.verified.delete(token);
-      return null;
-    }
+    const known = this.cachedVerdict(token, nowMs);
+    if (known !== undefined) return known;
     let alg: string;
     let kid: string;
     try {
@@ -180,7 +175,22 @@ export class TokenService {
     }
   }
 
-  private async keyFor(alg: string, kid: string, nowMs: number): Promise<VerificationKey | null> {
+  /**
+   * verify's answer for a token it verified before, without a promise (admitBearer asks this on
+   * every request first): its principal while the token and its key still count, null once either
+   * stopped (it is forgotten: a full check would refuse it too), undefined when not cached.
+   */
+  cachedVerdict(token: string, nowMs: number = this.clock.now()): Principal | null | undefined {
+    const known = this.verified.get(token);
+    if (!known) return undefined;
+    // (a cached legacy token was verified with the legacy key, so that promise has resolved)
+    if (known.expiresAtMs > nowMs && this.keyFor(known.alg, known.kid, nowMs) !== null) return known.principal;
+    this.verified.delete(token);
+    return null;
+  }
+
+  /** the key a token of this alg and kid is checked with while it counts at nowMs, else null */
+  private keyFor(alg: string, kid: string, nowMs: number): VerificationKey | Promise<CryptoKey> | null {
     if (alg === SIGNING_ALG) return this.keys.verifier(kid, nowMs);
     const legacy = this.settings.legacy;
     if (alg !== LEGACY_ALG || !legacy || !this.legacyKey || kid !== legacy.kid) return null;
@@ -215,11 +225,18 @@ export function authenticate(tokens: TokenService, users: UserDirectory): Middle
 export function admitBearer(c: Context<AppEnv>, authorization: string | undefined, tokens: TokenService, users: UserDirectory): Promise<void> | undefined {
   const token = bearerToken(authorization);
   if (!token) return undefined;
+  const admit = (principal: Principal | null) => {
+    if (principal) c.set("principal", principal);
+    else c.set("authError", "the token was revoked or the account is not active");
+  };
+  // a token seen before (dashboards and agents repeat theirs) is judged without a promise
+  const known = tokens.cachedVerdict(token);
+  if (known === null) c.set("authError", "invalid or expired token");
+  if (known !== undefined) return known ? users.admit(known).then(admit) : undefined;
   return (async () => {
     const verified = await tokens.verify(token);
-    const principal = verified && (await users.admit(verified));
-    if (principal) c.set("principal", principal);
-    else c.set("authError", verified ? "the token was revoked or the account is not active" : "invalid or expired token");
+    if (verified) admit(await users.admit(verified));
+    else c.set("authError", "invalid or expired token");
   })();
 }
 

@@ -71,6 +71,19 @@ t("rotation: old tokens verify through the overlap and not after (cached or not)
   ring.stop();
 });
 
+t("cachedVerdict (the request path's promise-free check) answers as verify does: unknown, then the principal, then null once expired, then unknown", async () => {
+  const { ring, tokens, clock, at } = await setup();
+  const { token } = await tokens.issue(admin, clock.now());
+  assert.is(tokens.cachedVerdict(token), undefined, "not verified yet");
+  const verified = await tokens.verify(token);
+  assert.is(tokens.cachedVerdict(token), verified, "the same principal verify gave");
+  at(T0 + TTL_S * 1000 + 1);
+  assert.is(tokens.cachedVerdict(token), null, "expired: refused from the cache");
+  assert.is(tokens.cachedVerdict(token), undefined, "and forgotten");
+  assert.is(await tokens.verify(token), null, "the full check refuses it too");
+  ring.stop();
+});
+
 t("a token of the old key with a fresh iat/exp is refused once the overlap has passed, accepted within it", async () => {
   const { d, ring, tokens, clock, at } = await setup();
   const oldKey = ring.signer()!;
