@@ -225,19 +225,24 @@ export function authenticate(tokens: TokenService, users: UserDirectory): Middle
 export function admitBearer(c: Context<AppEnv>, authorization: string | undefined, tokens: TokenService, users: UserDirectory): Promise<void> | undefined {
   const token = bearerToken(authorization);
   if (!token) return undefined;
-  const admit = (principal: Principal | null) => {
-    if (principal) c.set("principal", principal);
-    else c.set("authError", "the token was revoked or the account is not active");
-  };
   // a token seen before (dashboards and agents repeat theirs) is judged without a promise
   const known = tokens.cachedVerdict(token);
   if (known === null) c.set("authError", "invalid or expired token");
-  if (known !== undefined) return known ? users.admit(known).then(admit) : undefined;
-  return (async () => {
-    const verified = await tokens.verify(token);
-    if (verified) admit(await users.admit(verified));
-    else c.set("authError", "invalid or expired token");
-  })();
+  if (known !== undefined) return known ? admitVerified(c, known, users) : undefined;
+  return verifyAndAdmit(c, token, tokens, users);
+}
+
+async function verifyAndAdmit(c: Context<AppEnv>, token: string, tokens: TokenService, users: UserDirectory): Promise<void> {
+  const verified = await tokens.verify(token);
+  if (verified) await admitVerified(c, verified, users);
+  else c.set("authError", "invalid or expired token");
+}
+
+/** the user's current state decides: principal with today's roles, or why the token does not count */
+async function admitVerified(c: Context<AppEnv>, verified: Principal, users: UserDirectory): Promise<void> {
+  const principal = await users.admit(verified);
+  if (principal) c.set("principal", principal);
+  else c.set("authError", "the token was revoked or the account is not active");
 }
 
 /** 401 without a valid token; 403 when the caller has none of the roles. */
