@@ -71,6 +71,8 @@ export function createAuditProjection(options: AuditProjectionOptions = {}): Pro
       { name: "audit_environment", keys: { environment: 1, position: -1 } },
     ],
     keys: (event) => [auditEntryId(event.position)],
+    // an entry is a pure function of its event: written without looking for one written before
+    madeByEventAlone: () => true,
     apply(doc, event) {
       // entries never change once written
       if (doc) return doc;

@@ -86,6 +86,8 @@ function deploymentOfAssignment(assignmentId: string): string | null {
 /** Collects the updates one event makes; several updates of one document compose in order. */
 class Plan {
   readonly updates = new Map<string, Update>();
+  /** documents this event makes whatever was stored under their ids (its own edges) */
+  readonly ownDocs = new Set<string>();
   readonly position: number;
   readonly at: string;
 
@@ -128,6 +130,8 @@ class Plan {
   eventEdge(type: EdgeType, from: VertexKey, to: VertexKey, props: Record<string, unknown>): void {
     const id = eventEdgeId(type, from, to, this.position);
     this.add(id, () => this.edge(id, type, from, to, props));
+    // its id names this event's position: no other event writes it, and this one ignores what is stored
+    this.ownDocs.add(id);
   }
 
   private edge(id: string, type: EdgeType, from: VertexKey, to: VertexKey, props: Record<string, unknown>): Stored<EdgeDoc> {
@@ -437,6 +441,7 @@ export const graphProjection: Projection<GraphDoc> & { indexes: IndexSpec[] } = 
     { name: "kind", keys: { kind: 1 } },
   ],
   keys: (event) => [...planOf(event).updates.keys()],
+  madeByEventAlone: (key, event) => planOf(event).ownDocs.has(key),
   apply(doc, event, key) {
     if (key === undefined) throw new Error("the graph projection touches several documents per event: apply needs the key");
     const update = planOf(event).updates.get(key);

@@ -28,6 +28,12 @@ export interface Projection<D extends ProjectedDoc = ProjectedDoc> {
    */
   apply(doc: D | null, event: RecordedEvent, key?: string): Omit<D, "lastPosition"> | null;
   /**
+   * True for a key whose document this event makes alone, whatever is stored under it (an audit
+   * entry, an edge per event): apply(stored, event, key) is apply(null, event, key) for any stored
+   * document, replays included. The runner then writes it without reading it first.
+   */
+  madeByEventAlone?(key: string, event: RecordedEvent): boolean;
+  /**
    * Fields derived from the whole document, computed once before it is stored rather than after
    * every event: a batch of a thousand node events on one deployment builds its view once.
    * Whatever reads a document the runner did not store must call it too.

@@ -76,6 +76,11 @@ const isPermanent = (error: unknown) => error instanceof ProjectionCodeError || 
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+/** Whether applying `event` needs the stored document of `key` read first (one the event makes alone does not). */
+function mustRead(projection: Projection, event: RecordedEvent, key: string, batch: BatchState): boolean {
+  return !batch.docs.has(key) && !(projection.madeByEventAlone && own(projection, () => projection.madeByEventAlone!(key, event)));
+}
+
 /** One projection's documents touched within a batch: read once, written once at batch end. */
 class BatchState {
   readonly docs = new Map<string, ProjectedDoc | null>();
@@ -109,14 +114,14 @@ export class BatchApplier {
     if (keys.length === 0) return;
     let batch = this.batches.get(projection.name);
     if (!batch) this.batches.set(projection.name, (batch = new BatchState()));
-    for (const key of keys) if (!batch.docs.has(key)) return this.readThenApply(projection, event, keys, batch);
+    for (const key of keys) if (mustRead(projection, event, key, batch)) return this.readThenApply(projection, event, keys, batch);
     this.applyKeys(projection, event, keys, batch);
   }
 
   private async readThenApply(projection: Projection, event: RecordedEvent, keys: string[], batch: BatchState): Promise<void> {
     const collection = this.store.collection<ProjectedDoc>(this.target(projection));
     // every read before any apply: a store error then leaves this event untouched for the retry
-    for (const key of keys) if (!batch.docs.has(key)) batch.docs.set(key, await collection.get(key));
+    for (const key of keys) if (mustRead(projection, event, key, batch)) batch.docs.set(key, await collection.get(key));
     this.applyKeys(projection, event, keys, batch);
   }
 

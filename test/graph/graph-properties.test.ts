@@ -109,4 +109,27 @@ test("applying a history twice changes nothing (position guard)", async () => {
   );
 });
 
+test("a document the graph says an event makes alone is the same whatever was stored under its id (the runner writes it unread)", () => {
+  let seen = 0;
+  fc.assert(
+    fc.property(historyArb, (steps) => {
+      const events = toEvents(steps);
+      const p = graphProjection as unknown as Projection<ProjectedDoc>;
+      const stored: ProjectedDoc = { _id: "x", lastPosition: 0, kind: "edge", props: { stale: true } };
+      for (const e of events) {
+        for (const key of p.keys(e)) {
+          if (!p.madeByEventAlone?.(key, e)) continue;
+          seen++;
+          const fresh = p.apply(null, e, key);
+          assert.ok(fresh, `${e.type}: ${key}`);
+          assert.equal(p.apply({ ...stored, _id: key }, e, key), fresh);
+          assert.equal(p.apply({ ...fresh!, lastPosition: e.position } as ProjectedDoc, e, key), fresh);
+        }
+      }
+    }),
+    { numRuns: 60 },
+  );
+  assert.ok(seen > 0, "the histories hold events with edges of their own");
+});
+
 test.run();

@@ -142,6 +142,36 @@ test("a projection that throws on a document its batch already holds (applied wi
     await runner.stop();
   }));
 
+test("a document an event makes alone is written without a read, and a replay leaves the model as it was", async () => {
+  const entries: Projection = {
+    name: "entries",
+    version: 1,
+    collection: "entries",
+    keys: (e) => [`e${e.position}`],
+    madeByEventAlone: () => true,
+    apply: (doc, e) => doc ?? { _id: `e${e.position}`, type: e.type },
+  };
+  const store = new MemoryReadStore({ ttlIntervalMs: 0 });
+  const reads: string[] = [];
+  const counted = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop !== "collection") return Reflect.get(target, prop, receiver);
+      return (name: string) => {
+        const c = target.collection(name);
+        return new Proxy(c, { get: (t, p, r) => (p === "get" ? (id: string) => (reads.push(`${name}/${id}`), t.get(id)) : Reflect.get(t, p, r)) });
+      };
+    },
+  });
+  const events = recorded([{ stream: "s-a", type: "Ticked" }, { stream: "s-b", type: "Cleared" }, { stream: "s-a", type: "Ticked" }]);
+  await replayInto(counted, events, [entries, counts()], 2);
+  assert.equal(reads.filter((r) => r.startsWith("entries/")), []);
+  assert.ok(reads.some((r) => r.startsWith("counts/")), "the other projection still reads");
+  const once = await dump(store, "entries");
+  await replayInto(counted, [...events.slice(1), ...events], [entries, counts()], 2);
+  assert.equal(await dump(store, "entries"), once);
+  assert.equal(once.map((d) => d._id), ["e1", "e2", "e3"]);
+});
+
 /** Every event a projection was handed, in order, in one hot document: the order the runner applies them in. */
 const order: Projection = {
   name: "order",
