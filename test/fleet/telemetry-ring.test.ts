@@ -180,4 +180,32 @@ test("a node faster than its interval grows its ring, up to what the raw window 
   assert.ok(store.evictedUpTo("QA") < T0 + 2 * rawWindowMs, "the last raw window is whole");
 });
 
+// Liveness keeps the last heartbeat's metrics as numbers and a repeated modules record as the one
+// it had: what it answers must be what the newest heartbeat (by time) said, whatever arrived since.
+test("liveness: the newest heartbeat's metrics and modules, over repeats, changes and late arrivals", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.record({ dt: fc.integer({ min: -20_000, max: 20_000 }), metrics: metricsArb, modules: fc.option(fc.constantFrom<Record<string, string>>({ "net-filter": "1.0.0" }, { "net-filter": "1.1.0" }, { "net-filter": "1.0.0", dns: "2" }, { dns: "2", "net-filter": "1.0.0" }), { nil: null }) }), { minLength: 1, maxLength: 12 }),
+      async (beats) => {
+        const store = new RingTelemetry({ retentionMs: RETENTION });
+        let newest: { at: number; metrics: unknown; modules: unknown } | undefined;
+        let at = T0 + 100_000;
+        for (const b of beats) {
+          at += b.dt;
+          // fresh objects each time, as each request parses its own
+          await store.record({ nodeId: "n", environment: "QA", at, metrics: { ...b.metrics }, modules: b.modules && { ...b.modules } });
+          if (!newest || at >= newest.at) newest = { at, metrics: b.metrics, modules: b.modules };
+          const live = (await store.liveness(["n"])).get("n")!;
+          assert.is(live.lastHeartbeatAt, newest.at);
+          assert.equal(live.metrics, { ...(newest.metrics as object) });
+          assert.is(JSON.stringify(live.metrics), JSON.stringify(newest.metrics));
+          assert.is(JSON.stringify(live.reportedModules), JSON.stringify(newest.modules));
+        }
+        await store.close();
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
 test.run();
