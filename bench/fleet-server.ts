@@ -2,7 +2,8 @@
 // the Dockerfile runs it (no tsx loader in its memory or CPU). Commands arrive over IPC; each gets
 // exactly one answer.
 import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString, writeHeapSnapshot } from "node:v8";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { runInNewContext } from "node:vm";
 import { loadConfig } from "../src/platform/config.js";
 import { startServer, type RunningServer } from "../src/server.js";
@@ -18,6 +19,13 @@ export type ServerCommand =
   | { cmd: "memory"; gc: boolean }
   /** a V8 heap snapshot written to `path` (to see what the heap holds) */
   | { cmd: "heapSnapshot"; path: string }
+  /**
+   * Sampled allocations (V8's sampling heap profiler) from "start" to "stop", written to `path` as
+   * a .heapprofile; with the objects a minor GC collected left out and those a major GC collected
+   * kept, so what it shows is what was promoted: what grows the old generation between full GCs.
+   */
+  | { cmd: "allocations"; action: "start" }
+  | { cmd: "allocations"; action: "stop"; path: string }
   | { cmd: "close" };
 
 export interface Started {
@@ -66,6 +74,7 @@ function resident(): Record<string, number> {
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
 let server: RunningServer | undefined;
+let profiler: Session | undefined;
 
 async function prefill(environment: Environment, perNode: number, intervalMs: number): Promise<{ samples: number; seconds: number }> {
   const started = performance.now();
@@ -119,6 +128,20 @@ async function handle(m: ServerCommand): Promise<unknown> {
     case "memory":
       if (m.gc) gc();
       return memory();
+    case "allocations": {
+      if (m.action === "start") {
+        profiler = new Session();
+        profiler.connect();
+        await profiler.post("HeapProfiler.enable");
+        await profiler.post("HeapProfiler.startSampling", { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: false } as object);
+        return {};
+      }
+      const { profile } = (await profiler!.post("HeapProfiler.stopSampling")) as { profile: unknown };
+      profiler!.disconnect();
+      profiler = undefined;
+      writeFileSync(m.path, JSON.stringify(profile));
+      return { path: m.path };
+    }
     case "heapSnapshot":
       gc();
       return { path: writeHeapSnapshot(m.path) };

@@ -338,10 +338,14 @@ async function rssPhase(build: Build) {
     stages.sseOpen = await s.ask<Memory>({ cmd: "memory", gc: true });
     // with the clients open (written after the figure's stage: a snapshot's own memory stays in RSS)
     if (snapshots) await s.ask({ cmd: "heapSnapshot", path: join(snapshots, `fleet-sse-${build.label.replace(/[^\w-]/g, "-")}.heapsnapshot`) });
+    // FLEET_BENCH_ALLOCATIONS=<dir>: what the window's heartbeats promote (see fleet-server.ts)
+    const allocations = process.env.FLEET_BENCH_ALLOCATIONS;
+    if (allocations) await s.ask({ cmd: "allocations", action: "start" });
     await agents.ask<unknown>({ cmd: "beat", url: s.url, intervalMs: interval } satisfies FleetCommand, 10_000);
     const rss = rssSampler(s);
     const w = await agents.ask<FleetWindow>({ cmd: "window", ms: RSS_MS } satisfies FleetCommand, RSS_MS + 30_000);
     const rssMax = rss.stop();
+    if (allocations) await s.ask({ cmd: "allocations", action: "stop", path: join(allocations, `fleet-window-${build.label.replace(/[^\w-]/g, "-")}.heapprofile`) });
     const mem = await s.ask<Memory>({ cmd: "memory", gc: true });
     if (snapshots) await s.ask({ cmd: "heapSnapshot", path: join(snapshots, `fleet-window-${build.label.replace(/[^\w-]/g, "-")}.heapsnapshot`) });
     figure(build, "fleet.rss_10k_nodes_1h_2000_sse", rssMax, "MiB", {

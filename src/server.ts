@@ -44,6 +44,7 @@ import { openCoordination } from "./platform/coordination/open.js";
 import { createLogger, type Logger } from "./platform/logger.js";
 import { createMetrics } from "./platform/metrics.js";
 import { startTelemetry } from "./platform/telemetry.js";
+import { disablePretenuring } from "./platform/v8-heap.js";
 
 export interface RunningServer {
   url: string;
@@ -69,6 +70,8 @@ export class StartupRefusedError extends Error {
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  // long-lived event streams would otherwise make every short request's objects born old (v8-heap.ts)
+  disablePretenuring();
   const clock = options.clock ?? systemClock;
   const logger = createLogger(config.logLevel);
   const telemetry = await startTelemetry({ endpoint: config.otel.endpoint, serviceName: config.otel.serviceName, logger });
