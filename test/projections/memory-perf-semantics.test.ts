@@ -211,8 +211,8 @@ function tryChanges(doc: unknown): void {
   }
 }
 
-// An index keeps a value's only holder as the bare id and a Set from the second on (back to the bare
-// id when one is left): every step of that must still narrow a find to exactly the holders.
+// An index keeps a value's only holder as the bare id, a few in an array, more in a Set (back to the
+// bare id when one is left): every step of that must still narrow a find to exactly the holders.
 test("an indexed value held by one, two, one and no documents: finds see exactly its holders", async () => {
   const store = new MemoryReadStore({ ttlIntervalMs: 0, indexShare: 1 });
   const c = store.collection("c");
@@ -231,6 +231,15 @@ test("an indexed value held by one, two, one and no documents: finds see exactly
   await c.put({ _id: "c", kind: "entry" });
   assert.equal(await holders(), ["c"]);
   assert.is(await c.count({ kind: "entry" }), 1);
+  // past the array's size to a Set and back down, in the order the holders came (a Set's)
+  const many = Array.from({ length: 12 }, (_, i) => `m${String(i).padStart(2, "0")}`);
+  for (const id of many) await c.put({ _id: id, kind: "entry" });
+  await c.put({ _id: "m03", kind: "entry" }); // again: no second entry
+  assert.equal((await c.find({ kind: "entry" })).map((d) => d._id), ["c", ...many]);
+  for (const id of many.slice(0, 11)) await c.delete(id);
+  assert.equal((await c.find({ kind: "entry" })).map((d) => d._id), ["c", "m11"]);
+  await c.delete("c");
+  assert.equal((await c.find({ kind: { $in: ["entry", "head"] } })).map((d) => d._id).sort(), ["a", "m11"]);
   await store.close();
 });
 

@@ -41,17 +41,24 @@ interface FieldIndex {
 }
 
 /**
- * The ids holding one value at an index's path: the id itself while there is one (most values of
- * a per-stream or per-node field are held by one document, and a Set per value cost ~250 bytes
- * each, ~6 MiB at ten thousand nodes), a Set from the second on.
+ * The ids holding one value at an index's path, in the order they came (a Set's order): the id
+ * itself while there is one, a small array up to SMALL_BUCKET, a Set beyond. Most values of a
+ * per-stream or per-node field (an audit entry's stream, its actor) are held by one to a few
+ * documents, and a Set cost ~200 bytes each: ~20,000 of them, ~4 MiB, at ten thousand nodes.
  */
-type Bucket = string | Set<string>;
+type Bucket = string | string[] | Set<string>;
+const SMALL_BUCKET = 8;
 
 function bucketAdd(byValue: Map<unknown, Bucket>, v: unknown, id: string): void {
   const ids = byValue.get(v);
   if (ids === undefined) byValue.set(v, id);
-  else if (typeof ids !== "string") ids.add(id);
-  else if (ids !== id) byValue.set(v, new Set([ids, id]));
+  else if (typeof ids === "string") {
+    if (ids !== id) byValue.set(v, [ids, id]);
+  } else if (Array.isArray(ids)) {
+    if (ids.includes(id)) return;
+    if (ids.length < SMALL_BUCKET) ids.push(id);
+    else byValue.set(v, new Set([...ids, id]));
+  } else ids.add(id);
 }
 
 function bucketDelete(byValue: Map<unknown, Bucket>, v: unknown, id: string): void {
@@ -61,16 +68,20 @@ function bucketDelete(byValue: Map<unknown, Bucket>, v: unknown, id: string): vo
     if (ids === id) byValue.delete(v);
     return;
   }
-  ids.delete(id);
-  // back to the bare id once one is left, so churn does not leave Sets of one behind
-  if (ids.size <= 1) {
+  if (Array.isArray(ids)) {
+    const at = ids.indexOf(id);
+    if (at >= 0) ids.splice(at, 1);
+  } else ids.delete(id);
+  // back to the bare id once one is left, so churn does not leave containers of one behind
+  const size = bucketSize(ids);
+  if (size <= 1) {
     const [left] = ids;
     if (left === undefined) byValue.delete(v);
     else byValue.set(v, left);
   }
 }
 
-const bucketSize = (ids: Bucket): number => (typeof ids === "string" ? 1 : ids.size);
+const bucketSize = (ids: Bucket): number => (typeof ids === "string" ? 1 : Array.isArray(ids) ? ids.length : ids.size);
 
 interface CollectionState {
   docs: Map<string, Doc>;
@@ -185,8 +196,10 @@ function frozenCopy(value: unknown, found: { unfreezable: number }): unknown {
     }
     if (!changed) out = Object.isFrozen(value) ? value : { ...source };
     else {
-      const o: Record<string, unknown> = {};
-      for (const key of keys) setField(o, key, changed.has(key) ? changed.get(key) : source[key]);
+      // a spread keeps the fields in the object, as the source literal had them; built one by one
+      // from {}, all but four went to a separate property array (~50 bytes more a document)
+      const o: Record<string, unknown> = { ...source };
+      for (const [key, v] of changed) setField(o, key, v);
       out = o;
     }
   } else {
@@ -691,7 +704,11 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
       const index = this.s.fields.get(path);
       const values = index && equalityValues(cond);
       if (!values) continue;
-      const buckets = [...new Set(values)].flatMap((v) => index.byValue.get(v) ?? []);
+      const buckets: Bucket[] = [];
+      for (const v of new Set(values)) {
+        const bucket = index.byValue.get(v);
+        if (bucket !== undefined) buckets.push(bucket);
+      }
       const size = buckets.reduce((n, b) => n + bucketSize(b), index.undecided.size);
       if (!best || size < best.size) best = { size, index, buckets };
     }
