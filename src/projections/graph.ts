@@ -86,8 +86,8 @@ function deploymentOfAssignment(assignmentId: string): string | null {
 /** Collects the updates one event makes; several updates of one document compose in order. */
 class Plan {
   readonly updates = new Map<string, Update>();
-  /** documents this event makes whatever was stored under their ids (its own edges) */
-  readonly ownDocs = new Set<string>();
+  /** documents this event makes whatever was stored under their ids (its own edges); most events have none */
+  ownDocs: Set<string> | undefined;
   readonly position: number;
   readonly at: string;
 
@@ -131,7 +131,7 @@ class Plan {
     const id = eventEdgeId(type, from, to, this.position);
     this.add(id, () => this.edge(id, type, from, to, props));
     // its id names this event's position: no other event writes it, and this one ignores what is stored
-    this.ownDocs.add(id);
+    (this.ownDocs ??= new Set()).add(id);
   }
 
   private edge(id: string, type: EdgeType, from: VertexKey, to: VertexKey, props: Record<string, unknown>): Stored<EdgeDoc> {
@@ -441,7 +441,7 @@ export const graphProjection: Projection<GraphDoc> & { indexes: IndexSpec[] } = 
     { name: "kind", keys: { kind: 1 } },
   ],
   keys: (event) => [...planOf(event).updates.keys()],
-  madeByEventAlone: (key, event) => planOf(event).ownDocs.has(key),
+  madeByEventAlone: (key, event) => planOf(event).ownDocs?.has(key) === true,
   apply(doc, event, key) {
     if (key === undefined) throw new Error("the graph projection touches several documents per event: apply needs the key");
     const update = planOf(event).updates.get(key);
