@@ -144,6 +144,13 @@ class Server {
     if (r && typeof r === "object" && "error" in r) throw new Error(r.error);
     return r as T;
   }
+  /** the server's CPU time so far (user + system), ms, from /proc */
+  cpuMs(): number {
+    const stat = readFileSync(`/proc/${this.pid}/stat`, "utf8");
+    // the fields after the command's closing parenthesis; utime and stime are the 12th and 13th of those
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+  }
   /** the server's resident set now, from /proc (no cooperation needed) */
   rssMiB(): number {
     const status = readFileSync(`/proc/${this.pid}/status`, "utf8");
@@ -279,11 +286,13 @@ async function heartbeatPhase(build: Build) {
   const rss = rssSampler(server);
   const viewer = await login(server);
   const urls = await pageUrls(server, viewer);
+  const cpuBefore = server.cpuMs();
   const [hb, pages] = await Promise.all([
     agents.ask<FleetWindow>({ cmd: "window", ms: WINDOW_MS } satisfies FleetCommand, WINDOW_MS + 30_000),
     PAGES_UNDER_LOAD ? pageLatency(urls, viewer, WINDOW_MS - 2000) : Promise.resolve(null),
   ]);
   const rssMax = rss.stop();
+  const cpuMs = server.cpuMs() - cpuBefore;
   const afterGc = await server.ask<Memory>({ cmd: "memory", gc: true });
   const conditions = {
     ...base,
@@ -297,6 +306,9 @@ async function heartbeatPhase(build: Build) {
     concurrentNodePageReader: PAGES_UNDER_LOAD,
   };
   figure(build, "fleet.heartbeats_accepted", hb.acceptedPerSecond, "heartbeats/s", { ...conditions, target: 5000 });
+  // what a heartbeat costs the server, whatever else loads the machine (the node-page reader's
+  // requests are in it too, a few hundred against tens of thousands of heartbeats)
+  figure(build, "fleet.heartbeat_server_cpu", (cpuMs * 1000) / Math.max(1, hb.accepted + hb.rateLimited), "µs/heartbeat", { ...conditions, serverCpuMs: Math.round(cpuMs), note: "server CPU (user + system) over the window per heartbeat answered (200 or 429)" });
   figure(build, "fleet.heartbeats_429", hb.rateLimited, "responses", { ...conditions, note: "answers 429 in the window (the server's per-node pacing)" });
   figure(build, "fleet.heartbeat_p50", hb.p50Ms, "ms", conditions);
   figure(build, "fleet.heartbeat_p99", hb.p99Ms, "ms", { ...conditions, maxMs: hb.maxMs });
