@@ -27,6 +27,7 @@ import { parseLastEventId, streamFeed } from "../sse.js";
 import { resolveInstant } from "./time-travel.js";
 import { DependencyRequestFields, judgeDeployment, judgeRollbackOf } from "../../graph/dependencies.js";
 import { dependencyRefusal } from "./graph.js";
+import { openapiSyncParams } from "./sync-params.js";
 
 const ExecutionId = z.string().uuid().openapi({ param: { name: "id", in: "path" } });
 const IdParams = z.object({ id: ExecutionId });
@@ -368,7 +369,7 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
     }
   });
 
-  app.openapi(listDeployments, async (c) => {
+  openapiSyncParams(app, listDeployments, async (c) => {
     const q = c.req.valid("query");
     const filter: Record<string, unknown> = {};
     if (q.environment) filter.targetEnvironment = q.environment;
@@ -387,7 +388,7 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
     return c.body(`{"items":[${items}],"nextCursor":${JSON.stringify(nextCursor)}}`, 200, { "Content-Type": "application/json" }) as never;
   });
 
-  app.openapi(getDeployment, async (c) => {
+  openapiSyncParams(app, getDeployment, async (c) => {
     const { id } = c.req.valid("param");
     const { at } = c.req.valid("query");
     if (at) {
