@@ -15,6 +15,7 @@ import {
   type SubscriptionHandler,
 } from "./port.js";
 import { HandlerCall } from "./handler-call.js";
+import { FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpointer } from "./sqlite-checkpointer.js";
 import { outcomeError, SqliteWriter, type AppendRequest, type EventRowInput, type FromWriter, type Outcome, type ToWriter, type WriterThreadData } from "./sqlite-writer.js";
 
 export type SqliteSynchronous = "FULL" | "NORMAL" | "EXTRA" | "OFF";
@@ -41,6 +42,8 @@ export interface SqliteEventStoreOptions {
    * stays inline for now. Always inline for ":memory:".
    */
   writer?: "thread" | "inline";
+  /** false: no checkpointer thread; this connection checkpoints inside its commits, as SQLite does by default */
+  checkpointer?: boolean;
 }
 
 /** One caller's append waiting for its group's transaction. */
@@ -211,6 +214,8 @@ export class SqliteEventStore implements EventStore {
   private inFlight: { id: number; group: PendingAppend[] } | undefined;
   private nextGroupId = 1;
   private drained: (() => void)[] = [];
+  /** checkpoints the WAL off the event loop (sqlite-checkpointer.ts); none for an in-memory database */
+  checkpointer: WalCheckpointer | undefined;
   private closed = false;
   private dbClosed = false;
 
@@ -230,6 +235,13 @@ export class SqliteEventStore implements EventStore {
     this.mode = options.writer === "thread" && options.file !== ":memory:" && options.file !== "" ? "thread" : "inline";
     // started now, so that it is ready (its module loaded, its connection open) by the first append
     if (this.mode === "thread") this.startThread();
+    if (options.file !== ":memory:" && options.file !== "" && options.checkpointer !== false) {
+      this.checkpointer = new WalCheckpointer({ file: options.file, synchronous, busyTimeoutMs: this.busyTimeoutMs }, () => {
+        this.checkpointer = undefined;
+        if (!this.dbClosed) this.db.pragma("wal_autocheckpoint = 1000");
+      });
+      this.db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+    }
     this.maxGroupAppends = Math.max(1, options.maxGroupAppends ?? 256);
   }
 
@@ -313,11 +325,15 @@ export class SqliteEventStore implements EventStore {
   /** Answers each caller of a committed group, then sends the next group, or reports the queue drained. */
   private settle(group: PendingAppend[], outcomes: Outcome[]): void {
     this.wakeSubscribers();
+    let bytes = 0;
     for (let i = 0; i < group.length; i++) {
       const o = outcomes[i]!;
-      if (o.ok) group[i]!.resolve(o.result);
-      else group[i]!.reject(outcomeError(o));
+      if (o.ok) {
+        group[i]!.resolve(o.result);
+        for (const row of group[i]!.request.rows) bytes += row.data.length + row.metadata.length;
+      } else group[i]!.reject(outcomeError(o));
     }
+    this.checkpointer?.appended(bytes);
     this.afterGroup();
   }
 
@@ -506,6 +522,7 @@ export class SqliteEventStore implements EventStore {
       thread.worker.postMessage({ kind: "close" } satisfies ToWriter);
       await exited;
     }
+    await this.checkpointer?.close();
     this.db.close();
   }
 }
