@@ -56,10 +56,14 @@ test("a checkpointer thread that ends hands checkpoints back to the store's conn
   await store.close();
 });
 
-test("an in-memory database has no checkpointer", async () => {
-  const store = new SqliteEventStore({ file: ":memory:" });
-  assert.is(store.checkpointer, undefined);
-  await store.close();
+test("none for an in-memory database, nor by default where every commit syncs (FULL)", async () => {
+  for (const store of [new SqliteEventStore({ file: ":memory:", synchronous: "NORMAL" }), new SqliteEventStore({ file: fileIn(), synchronous: "FULL" })]) {
+    assert.is(store.checkpointer, undefined);
+    await store.close();
+  }
+  const asked = new SqliteEventStore({ file: fileIn(), synchronous: "FULL", checkpointer: true });
+  assert.ok(asked.checkpointer);
+  await asked.close();
 });
 
 test.run();
