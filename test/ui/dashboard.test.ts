@@ -116,7 +116,9 @@ if (!hasChromium()) {
     ctx.devId = p.url().split("/").at(-1)!;
     await p.evaluate(() => ((window as unknown as { sameDocument: boolean }).sameDocument = true));
 
-    const grids = await watch(async () => ({ status: await statusOf(p), phases: await nodePhases(p) }), (v) => v.status === "Succeeded", 60_000);
+    // each fragment of a redraw is its own SSE message, swapped on its own: the page has settled
+    // once the last of them is in, so the probe waits for the final status and the final grid both
+    const grids = await watch(async () => ({ status: await statusOf(p), phases: await nodePhases(p) }), (v) => v.status === "Succeeded" && v.phases === "updated,updated,updated", 60_000);
     const phases = [...new Set(grids.map((g) => g.phases))];
     assert.ok(phases.length >= 2, `the node grid changed while watching: ${JSON.stringify(phases)}`);
     assert.is(phases.at(-1), "updated,updated,updated");
@@ -162,7 +164,8 @@ if (!hasChromium()) {
         }
         return v;
       },
-      (v) => v.status === "Succeeded",
+      // the summary's fragment is swapped before the waves' (separate SSE messages): settled when both are
+      (v) => v.status === "Succeeded" && v.total > 0 && v.completed === v.total,
       90_000,
     );
     const completed = [...new Set(waves.map((w) => w.completed))];
