@@ -2,7 +2,7 @@
 // deployments in flight: it ends every feed and long-poll cleanly (so clients reconnect elsewhere
 // with Last-Event-ID), exits 0 within SHUTDOWN_TIMEOUT_MS, and a restart on the same data finds
 // every acknowledged deployment in the log once and takes each in flight to its end.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { get, type IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { FAST_STRATEGY_SETTINGS } from "../helpers/deployments.js";
-import { freePort } from "../helpers/redis-server.js";
+import { serverProcess } from "../helpers/server-process.js";
 
 const SHUTDOWN_TIMEOUT_MS = 8000;
 /** how much later than the bound the exit may be seen: process exit, and a busy 2-core machine */
@@ -27,36 +27,28 @@ const children = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
 });
-let port = 0;
+const server = serverProcess(dataDir);
 let stderr = "";
 
 function startProcess(): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: {
-      ...process.env,
-      APP_MODE: "development",
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      DATA_DIR: dataDir,
-      LOG_LEVEL: "silent",
+  const child = server.start(
+    {
       SIMULATOR: "true",
       SIMULATOR_CLUSTER_SIZES: "Development:2,QA:3",
       HEARTBEAT_UNHEALTHY_SECONDS: "0.9",
       HEARTBEAT_OFFLINE_SECONDS: "10",
-      RATE_LIMIT_ENABLED: "false",
       AGENT_JOIN_TOKEN: JOIN_TOKEN,
       SSE_MAX_CONNECTIONS_PER_USER: String(SSE_CLIENTS + 50),
       SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
       STRATEGY_SETTINGS: FAST_STRATEGY_SETTINGS,
     },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  child.stderr?.on("data", (d) => (stderr = (stderr + String(d)).slice(-4000)));
+    (text) => (stderr = (stderr + text).slice(-4000)),
+  );
   children.add(child);
   return child;
 }
 
-const base = () => `http://127.0.0.1:${port}`;
+const base = server.url;
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
@@ -125,7 +117,7 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
 }
 
 test("SIGTERM with 500 SSE clients and 100 long-polls: feeds end cleanly, exit 0 within the bound, nothing acknowledged is lost", async () => {
-  port = await freePort();
+  await server.pickPort();
   let child = startProcess();
   try {
     await until("the server", async () => (await call("/health")).status === 200);

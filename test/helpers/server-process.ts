@@ -6,8 +6,13 @@ import { freePort } from "./redis-server.js";
 export interface ServerProcess {
   /** picks the free port every later start listens on */
   pickPort(): Promise<void>;
-  /** starts the server; `env` adds to or overrides the defaults (development mode, silent, no rate limit) */
-  start(env: Record<string, string>): ChildProcess;
+  /** where it listens (after pickPort) */
+  url(): string;
+  /**
+   * Starts the server; `env` adds to or overrides the defaults (development mode, silent, no rate
+   * limit). `onStderr` hears what it writes there (ignored otherwise).
+   */
+  start(env: Record<string, string>, onStderr?: (text: string) => void): ChildProcess;
   waitHealthy(timeoutMs?: number): Promise<void>;
   /** fetch relative to the server with a bearer token; a body is sent as JSON */
   api(path: string, token: string, init?: RequestInit): Promise<Response>;
@@ -22,8 +27,9 @@ export function serverProcess(dataDir: string): ServerProcess {
     async pickPort() {
       port = await freePort();
     },
-    start(env) {
-      return spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    url: base,
+    start(env, onStderr) {
+      const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
         env: {
           ...process.env,
           APP_MODE: "development",
@@ -34,8 +40,10 @@ export function serverProcess(dataDir: string): ServerProcess {
           RATE_LIMIT_ENABLED: "false",
           ...env,
         },
-        stdio: "ignore",
+        stdio: ["ignore", "ignore", onStderr ? "pipe" : "ignore"],
       });
+      if (onStderr) child.stderr?.on("data", (d) => onStderr(String(d)));
+      return child;
     },
     async waitHealthy(timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
