@@ -78,8 +78,8 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
 
 /** Whether applying `event` needs the stored document of `key` read first (one the event makes alone does not). */
 function mustRead(projection: Projection, event: RecordedEvent, key: string, batch: BatchState): boolean {
-  if (batch.docs.has(key) || !projection.madeByEventAlone) return !batch.docs.has(key);
-  return !own(projection, () => projection.madeByEventAlone!(key, event));
+  if (batch.docs.has(key)) return false;
+  return !projection.madeByEventAlone || !own(projection, () => projection.madeByEventAlone!(key, event));
 }
 
 /** One projection's documents touched within a batch: read once, written once at batch end. */

@@ -243,6 +243,38 @@ test("an indexed value held by one, two, one and no documents: finds see exactly
   await store.close();
 });
 
+// The same, as a property: enough documents on two values that a value's holders pass through the
+// bare id, the array and the Set and back down, against the Set per value the index once kept
+// (the ids of a value, in the order they came).
+test("property: an index's holders of a value, through every size, are those of a Set per value, in its order", async () => {
+  const holder = fc.constantFrom(...Array.from({ length: 16 }, (_, i) => `h${i}`));
+  const step = fc.oneof(
+    { weight: 3, arbitrary: fc.record({ put: holder, v: fc.constantFrom("x", "y") }) },
+    { weight: 2, arbitrary: fc.record({ del: holder }) },
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.array(step, { minLength: 60, maxLength: 120 }), async (steps) => {
+      const store = new MemoryReadStore({ ttlIntervalMs: 0, indexShare: 1 });
+      const c = store.collection("c");
+      await c.ensureIndex({ name: "v", keys: { v: 1 } });
+      const sets = new Map<string, Set<string>>([["x", new Set()], ["y", new Set()]]);
+      for (const s of steps) {
+        if ("put" in s) {
+          for (const [v, ids] of sets) if (v !== s.v) ids.delete(s.put);
+          sets.get(s.v)!.add(s.put);
+          await c.put({ _id: s.put, v: s.v });
+        } else {
+          for (const ids of sets.values()) ids.delete(s.del);
+          await c.delete(s.del);
+        }
+        for (const [v, ids] of sets) assert.equal((await c.find({ v })).map((d) => d._id), [...ids], JSON.stringify({ steps, v }));
+      }
+      await store.close();
+    }),
+    { numRuns: 200 },
+  );
+});
+
 test("property: reads hand out what was put (as of the put), and no change to them reaches the store", async () => {
   await fc.assert(
     fc.asyncProperty(fc.dictionary(fc.constantFrom("x", "y", "z", "__proto__"), value, { maxKeys: 3 }), fc.boolean(), value, async (fields, withMap, later) => {

@@ -43,7 +43,6 @@ const HIST_BINS = 2 + Math.ceil(Math.log(3_600_000 / HIST_BASE) / HIST_LOG);
 const histBin = (v: number) => (v < HIST_BASE ? 0 : Math.min(HIST_BINS - 1, 1 + Math.floor(Math.log(v / HIST_BASE) / HIST_LOG)));
 const histUpper = (bin: number) => HIST_BASE * HIST_RATIO ** bin;
 
-/** One node: its ring of recent samples and its liveness. */
 /** the same keys with the same values, in the same order (a heartbeat's modules, as its JSON would say) */
 function sameRecord(a: Record<string, string> | null, b: Record<string, string> | null): boolean {
   if (a === b) return true;
@@ -55,6 +54,7 @@ function sameRecord(a: Record<string, string> | null, b: Record<string, string> 
   return true;
 }
 
+/** One node: its ring of recent samples and its liveness. */
 class Series {
   /** [at, cpu, memory, latencyP95Ms, errorRate, requestRate] per slot; allocated at the first sample */
   data: Float64Array | null = null;
