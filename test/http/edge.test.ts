@@ -76,4 +76,25 @@ t("every answer has the headers and is counted under its route pattern, or unmat
   assert.is(added("GET unmatched 429"), 1);
 });
 
+t("a chunked body (no Content-Length) is counted as it arrives: 413 over BODY_LIMIT_BYTES, the route's answer under it", async ({ s }) => {
+  const chunked = (text: string) =>
+    fetch(`${s.url}/api/v1/authentication/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: new Response(text).body,
+      duplex: "half",
+    } as RequestInit);
+  const before = await counts(s);
+  const big = await chunked(JSON.stringify({ username: "a", password: "x".repeat(200_000) }));
+  assert.is(big.status, 413);
+  assert.is(big.headers.get("connection"), "close");
+  assertEdgeHeaders(big, "chunked 413");
+  await big.arrayBuffer();
+  const small = await chunked(JSON.stringify({ username: "nobody", password: "wrong-password" }));
+  assert.is(small.status, 401, "under the limit the body reaches the route");
+  await small.arrayBuffer();
+  const after = await counts(s);
+  assert.is((after.get("POST unmatched 413") ?? 0) - (before.get("POST unmatched 413") ?? 0), 1);
+});
+
 t.run();
