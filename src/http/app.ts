@@ -36,12 +36,13 @@ export function createApp(deps: AppDeps) {
     logger: deps.logger,
     clock: deps.clock,
   });
-  // Who is asking, then whether they may: the bearer token (authenticate, auth.ts), else the
-  // dashboard's session cookie for /ui and the deployment feeds only (uiSession, src/ui/session.ts),
-  // then the rate limit by that identity. One layer instead of three middleware (see edge.ts).
+  // Who is asking, then whether they may: the bearer token (admitBearer, auth.ts), else the
+  // dashboard's session cookie for /ui and the deployment feeds only (admitSessionCookie,
+  // src/ui/session.ts), then the rate limit by that identity. One layer instead of three
+  // middleware (see edge.ts).
   app.use(async (c, next) => {
     const authorization = c.req.header("authorization");
-    // (an empty Authorization header leaves the cookie in play, as uiSession had it)
+    // (an empty Authorization header leaves the cookie in play, as the cookie middleware had it)
     const admitting = authorization
       ? admitBearer(c, authorization, deps.tokens, deps.users)
       : cookieAuthApplies(c.req.method, c.req.path)

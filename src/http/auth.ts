@@ -219,20 +219,11 @@ export function bearerToken(header: string | undefined): string | null {
 }
 
 /**
- * Reads the bearer token if any; routes decide with requireRoles whether one is needed. A valid
- * signature proves who; the user's current state decides whether the token still counts and
- * which roles apply (so the verified-token cache can never outlive a revocation).
- */
-export function authenticate(tokens: TokenService, users: UserDirectory): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    await admitBearer(c, c.req.header("authorization"), tokens, users);
-    await next();
-  };
-}
-
-/**
- * authenticate's work without the middleware around it (src/http/app.ts runs it inline with the
- * session cookie and the rate limit): undefined, synchronously, when there is no bearer token.
+ * Reads the bearer token if any (src/http/app.ts runs this inline with the session cookie and the
+ * rate limit); routes decide with requireRoles whether one is needed. A valid signature proves who;
+ * the user's current state decides whether the token still counts and which roles apply (so the
+ * verified-token cache can never outlive a revocation). Undefined, synchronously, when there is no
+ * bearer token.
  */
 export function admitBearer(c: Context<AppEnv>, authorization: string | undefined, tokens: TokenService, users: UserDirectory): Promise<void> | undefined {
   const token = bearerToken(authorization);

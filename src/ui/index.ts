@@ -18,8 +18,6 @@ import { registerMatrixPages } from "./pages/matrix.js";
 import { registerModulePages } from "./pages/modules.js";
 import { registerSecretPages } from "./pages/secrets.js";
 
-export { uiSession } from "./session.js";
-
 const isPublic = (path: string) => path === "/ui/login" || path.startsWith("/ui/assets/");
 const isFeed = (path: string) => path.endsWith("/events");
 

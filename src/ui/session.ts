@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { Principal } from "../http/auth.js";
 import type { AppDeps, AppEnv } from "../http/env.js";
@@ -23,18 +23,10 @@ export function cookieAuthApplies(method: string, path: string): boolean {
 }
 
 /**
- * Authenticates a request by the session cookie exactly as `authenticate` does a bearer token:
- * the token's signature and lifetime, then the user's current state (disabled, revoked, roles).
- * A request that brought an Authorization header is left to it.
+ * Authenticates a request by the session cookie exactly as `admitBearer` does a bearer token: the
+ * token's signature and lifetime, then the user's current state (disabled, revoked, roles). Only
+ * where cookieAuthApplies and the request brought no Authorization header (src/http/app.ts).
  */
-export function uiSession(deps: Pick<AppDeps, "tokens" | "users">): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    if (!c.get("principal") && !c.req.header("authorization") && cookieAuthApplies(c.req.method, c.req.path)) await admitSessionCookie(c, deps);
-    await next();
-  };
-}
-
-/** uiSession's work once it applies (src/http/app.ts runs it inline): the cookie's token, if any, admitted. */
 export async function admitSessionCookie(c: Context<AppEnv>, deps: Pick<AppDeps, "tokens" | "users">): Promise<void> {
   const token = getCookie(c, SESSION_COOKIE);
   if (token) {
