@@ -4,7 +4,6 @@
 // node's registrations. Every lookup is by _id or an indexed field (from, to, module, vtype).
 import { GRAPH, vertexDocId, type EdgeDoc, type Epoch, type GraphDoc, type Interval, type NodeModulesDoc, type RunsDoc, type RunsInterval, type VertexDoc } from "../projections/graph-docs.js";
 import type { Collection, ReadStore } from "../projections/store/port.js";
-import { putOwn } from "../platform/own-keys.js";
 import { byString, EDGE_TYPE_LIST, EDGE_TYPES, moduleVersionId, parseVertexKey, resolveEdgeName, splitModuleVersion, vertexKey, type EdgeName, type EdgeType, type VertexKey, type VertexType } from "./model.js";
 
 /**
@@ -202,15 +201,6 @@ export class GraphReader {
   /** what every node runs now and where it is registered (one small document per node; `modules` a flat module, version list) */
   async nodeModuleDocs(): Promise<NodeModulesDoc[]> {
     return (await this.docs.find({ kind: "modules" })) as NodeModulesDoc[];
-  }
-
-  /** nodeModuleDocs with each node's modules as a record, module -> version */
-  async nodeModules(): Promise<{ node: string; registeredIn: string | null; modules: Record<string, string> }[]> {
-    return (await this.nodeModuleDocs()).map((d) => {
-      const modules: Record<string, string> = {};
-      for (let i = 0; i < d.modules.length; i += 2) putOwn(modules, d.modules[i]!, d.modules[i + 1]!);
-      return { node: d.node, registeredIn: d.registeredIn, modules };
-    });
   }
 
   /** every stored edge document (the facts), for export */
