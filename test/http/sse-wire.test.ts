@@ -14,19 +14,22 @@ const t = suite("sse wire");
 /** A server whose every response is `retry`, then the messages through a Wire, then end. */
 async function serve(messages: WireMessage[]) {
   const drainListeners: number[] = [];
+  /** the socket's drain listeners while the Wire was open: one more than after, when it wrote to the socket */
+  const drainListenersOpen: number[] = [];
   const server = createServer((_req, res: ServerResponse) => {
     res.writeHead(200, { "content-type": "text/event-stream" });
     res.write("retry: 2000\n\n");
     const wire = new Wire(res);
     wire.onDrain(() => {});
     for (const m of messages) wire.write(m);
+    drainListenersOpen.push(res.socket?.listenerCount("drain") ?? -1);
     wire.close();
     drainListeners.push(res.socket?.listenerCount("drain") ?? -1);
     res.end();
   });
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
-  return { server, port: (server.address() as AddressInfo).port, drainListeners };
+  return { server, port: (server.address() as AddressInfo).port, drainListeners, drainListenersOpen };
 }
 
 /**
@@ -73,7 +76,7 @@ const unicode = WireMessage.of('id: 7\nevent: StageStarted\ndata: {"message":"dÃ
 const plain = WireMessage.of("id: 8\nevent: StageCompleted\ndata: {}\n\n");
 
 t("HTTP/1.1: a valid chunked body, byte lengths for multi-byte text, and the connection reused after it", async () => {
-  const { server, port, drainListeners } = await serve([unicode, plain]);
+  const { server, port, drainListeners, drainListenersOpen } = await serve([unicode, plain]);
   try {
     const request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     const text = await exchange(port, [request, request], (s, n) => s.split("\r\n0\r\n\r\n").length === n + 1);
@@ -86,7 +89,7 @@ t("HTTP/1.1: a valid chunked body, byte lengths for multi-byte text, and the con
     }
     assert.is(drainListeners.length, 2);
     assert.is(drainListeners[1], drainListeners[0], "no drain listener left behind on the reused socket");
-    assert.ok(drainListeners[0]! >= 0, "the stream was written to its socket");
+    assert.equal(drainListenersOpen, [drainListeners[0]! + 1, drainListeners[0]! + 1], "each stream was written to its socket (the Wire listened there)");
   } finally {
     server.close();
   }
