@@ -43,6 +43,8 @@ const loadClient = fileURLToPath(new URL("./load-client.ts", import.meta.url));
 const sseClient = fileURLToPath(new URL("./sse-client.ts", import.meta.url));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** a phase or build label as part of a file name */
+const fileSafe = (label: string) => label.replace(/[^\w-]/g, "-");
 const { dataDir } = benchConfig("fleet");
 const serverEnv = (heartbeatUnhealthySeconds: number): Record<string, string> => ({
   ...benchEnv(dataDir),
@@ -128,7 +130,7 @@ class Server {
   ) {}
   static async start(entry: string, env: Record<string, string>, phase: string, flags: string[] = []): Promise<Server> {
     const profile = process.env.FLEET_BENCH_PROFILE;
-    const child = new Child(entry, [...flags, ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`, `--cpu-prof-name=fleet-${phase.replace(/[^\w-]/g, "-")}.cpuprofile`] : [])]);
+    const child = new Child(entry, [...flags, ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`, `--cpu-prof-name=fleet-${fileSafe(phase)}.cpuprofile`] : [])]);
     const started = await child.ask<Started | { error: string }>({ cmd: "start", env } satisfies ServerCommand, 180_000);
     if ("error" in started) throw new Error(started.error);
     return new Server(child, started);
@@ -334,7 +336,7 @@ async function rssPhase(build: Build) {
   const stages: Record<string, Memory> = { started: await s.ask<Memory>({ cmd: "memory", gc: true }) };
   // FLEET_BENCH_HEAPSNAPSHOT=<dir>: what the started server's heap holds, before any telemetry
   const snapshots = process.env.FLEET_BENCH_HEAPSNAPSHOT;
-  if (snapshots) await s.ask({ cmd: "heapSnapshot", path: join(snapshots, `fleet-started-${build.label.replace(/[^\w-]/g, "-")}.heapsnapshot`) });
+  if (snapshots) await s.ask({ cmd: "heapSnapshot", path: join(snapshots, `fleet-started-${fileSafe(build.label)}.heapsnapshot`) });
   const filled = await s.ask<{ samples: number; seconds: number }>({ cmd: "prefill", environment: ENVIRONMENT, perNode, intervalMs: interval });
   stages.prefilled = await s.ask<Memory>({ cmd: "memory", gc: true });
   const viewer = await login(s);
@@ -349,7 +351,7 @@ async function rssPhase(build: Build) {
     const open = opened.reduce((a, o) => a + o.open, 0);
     stages.sseOpen = await s.ask<Memory>({ cmd: "memory", gc: true });
     // with the clients open (written after the figure's stage: a snapshot's own memory stays in RSS)
-    if (snapshots) await s.ask({ cmd: "heapSnapshot", path: join(snapshots, `fleet-sse-${build.label.replace(/[^\w-]/g, "-")}.heapsnapshot`) });
+    if (snapshots) await s.ask({ cmd: "heapSnapshot", path: join(snapshots, `fleet-sse-${fileSafe(build.label)}.heapsnapshot`) });
     // FLEET_BENCH_ALLOCATIONS=<dir>: what the window's heartbeats promote (see fleet-server.ts)
     const allocations = process.env.FLEET_BENCH_ALLOCATIONS;
     if (allocations) await s.ask({ cmd: "allocations", action: "start" });
@@ -357,9 +359,9 @@ async function rssPhase(build: Build) {
     const rss = rssSampler(s);
     const w = await agents.ask<FleetWindow>({ cmd: "window", ms: RSS_MS } satisfies FleetCommand, RSS_MS + 30_000);
     const rssMax = rss.stop();
-    if (allocations) await s.ask({ cmd: "allocations", action: "stop", path: join(allocations, `fleet-window-${build.label.replace(/[^\w-]/g, "-")}.heapprofile`) });
+    if (allocations) await s.ask({ cmd: "allocations", action: "stop", path: join(allocations, `fleet-window-${fileSafe(build.label)}.heapprofile`) });
     const mem = await s.ask<Memory>({ cmd: "memory", gc: true });
-    if (snapshots) await s.ask({ cmd: "heapSnapshot", path: join(snapshots, `fleet-window-${build.label.replace(/[^\w-]/g, "-")}.heapsnapshot`) });
+    if (snapshots) await s.ask({ cmd: "heapSnapshot", path: join(snapshots, `fleet-window-${fileSafe(build.label)}.heapsnapshot`) });
     figure(build, "fleet.rss_10k_nodes_1h_2000_sse", rssMax, "MiB", {
       ...base,
       heartbeatIntervalMs: interval,
