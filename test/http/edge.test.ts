@@ -97,4 +97,29 @@ t("a chunked body (no Content-Length) is counted as it arrives: 413 over BODY_LI
   assert.is((after.get("POST unmatched 413") ?? 0) - (before.get("POST unmatched 413") ?? 0), 1);
 });
 
+t("a route that throws (a read store failing) answers 500 and is still counted and given the headers", async ({ s }) => {
+  const token = await s.login(...DEMO.deployer);
+  const store = s.deps.readStore;
+  const collection = store.collection.bind(store);
+  store.collection = ((name: string) => {
+    const c = collection(name);
+    if (name !== "deployments") return c;
+    return new Proxy(c, { get: (target, key, receiver) => (key === "get" ? async () => Promise.reject(new Error("read store down")) : Reflect.get(target, key, receiver)) });
+  }) as typeof store.collection;
+  const before = await counts(s);
+  let res: Response;
+  try {
+    res = await s.call("/api/v1/deployments/8d7c2f59-7b8e-4f7a-9c55-0e6c1a2b3c4d", { token, headers: { "x-request-id": "edge-500" } });
+  } finally {
+    store.collection = collection;
+  }
+  assert.is(res.status, 500);
+  assert.is(res.headers.get("x-request-id"), "edge-500");
+  assertEdgeHeaders(res, "500");
+  await res.arrayBuffer();
+  const after = await counts(s);
+  const key = "GET /api/v1/deployments/:id 500";
+  assert.is((after.get(key) ?? 0) - (before.get(key) ?? 0), 1);
+});
+
 t.run();
