@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { NewEvent } from "../../src/events/envelope.js";
-import { FALLBACK_AUTOCHECKPOINT_PAGES } from "../../src/events/store/sqlite-checkpointer.js";
+import { FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpointer } from "../../src/events/store/sqlite-checkpointer.js";
 import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 
 const test = suite("WAL checkpointer");
@@ -54,6 +54,29 @@ test("a checkpointer thread that ends hands checkpoints back to the store's conn
   await store.append("s-1", [event()], "no_stream");
   assert.is((await store.readAll()).length, 1);
   await store.close();
+});
+
+test("a thread that cannot open the database says so once, and closing it after returns", async () => {
+  const lost: string[] = [];
+  const thread = new WalCheckpointer({ file: join(fileIn(), "no-such-dir", "events.db"), synchronous: "NORMAL", busyTimeoutMs: 100 }, (why) => lost.push(why));
+  await until("the failure was heard", () => lost.length > 0);
+  thread.appended(10 * 1024 * 1024);
+  await thread.close();
+  assert.equal(lost.length, 1);
+  assert.match(lost[0]!, /failed to open the database/);
+  assert.is(thread.done, 0);
+});
+
+test("close() with a checkpoint in flight waits for it, and the log ends checkpointed", async () => {
+  const file = fileIn();
+  const store = new SqliteEventStore({ file, synchronous: "NORMAL" });
+  await until("the thread is ready", () => (store.checkpointer as unknown as { ready: boolean }).ready);
+  // one group past the threshold: the request goes out as the group settles, close() follows at once
+  await Promise.all(Array.from({ length: 1200 }, () => store.append(`s-${randomUUID()}`, [event()], "no_stream")));
+  await store.close();
+  const again = new SqliteEventStore({ file, synchronous: "NORMAL", checkpointer: false });
+  assert.is((await again.readAll()).length, 1200);
+  await again.close();
 });
 
 test("none for an in-memory database, nor by default where every commit syncs (FULL)", async () => {

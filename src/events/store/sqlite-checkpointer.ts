@@ -61,12 +61,13 @@ export class WalCheckpointer {
   ) {
     const driver = createRequire(import.meta.url).resolve("better-sqlite3");
     this.worker = new Worker(CHECKPOINTER, { eval: true, workerData: { ...options, driver }, execArgv: [] });
-    // an idle checkpointer does not keep the process alive
-    this.worker.unref();
     this.exited = new Promise((resolve) => this.worker.once("exit", () => resolve()));
     this.worker.on("message", (m: FromCheckpointer) => {
-      if (m.kind === "ready") this.ready = true;
-      else if (m.kind === "failed") this.lose(`checkpointer failed to open the database: ${m.message}`);
+      if (m.kind === "ready") {
+        this.ready = true;
+        // what was appended while the thread started (a burst at start may be all there is)
+        if (this.bytes >= CHECKPOINT_EVERY_BYTES) this.request();
+      } else if (m.kind === "failed") this.lose(`checkpointer failed to open the database: ${m.message}`);
       else {
         this.done++;
         this.busy = false;
@@ -75,6 +76,9 @@ export class WalCheckpointer {
     });
     this.worker.on("error", (err) => this.lose(`checkpointer thread failed: ${err.message}`));
     this.worker.on("exit", () => this.lose("checkpointer thread ended"));
+    // an idle checkpointer does not keep the process alive (after the listeners: adding a
+    // "message" listener refs the worker again)
+    this.worker.unref();
   }
 
   /** a group of this many payload bytes was committed */

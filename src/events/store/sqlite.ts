@@ -367,7 +367,6 @@ export class SqliteEventStore implements EventStore {
     const worker = new Worker(WRITER_BOOTSTRAP, { eval: true, workerData, execArgv: [] });
     const thread = { worker, ready: false };
     this.thread = thread;
-    worker.unref();
     worker.on("message", (m: FromWriter) => {
       if (this.thread !== thread) return;
       if (m.kind === "ready") {
@@ -386,6 +385,8 @@ export class SqliteEventStore implements EventStore {
     });
     worker.on("error", (err) => this.writerGone(thread, err));
     worker.on("exit", (code) => this.writerGone(thread, new Error(`the event store's writer thread exited with code ${code}`)));
+    // idle, it does not keep the process alive (after the listeners: a "message" listener refs the worker)
+    worker.unref();
     return thread;
   }
 
