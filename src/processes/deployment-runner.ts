@@ -344,7 +344,9 @@ export class DeploymentRunner {
         // the embedded stores answer synchronously: without this, a deployment that keeps finding
         // work would never let HTTP requests (or the heartbeats it waits for) be served
         await new Promise((resolve) => setImmediate(resolve));
-      } while (t.again && !this.stopped);
+        // not once forgotten: the id is stepped through its new entry, if tracked again, whose cached
+        // fold this one's (moved to `finished`, then taken over) must not be folded by both
+      } while (t.again && !this.stopped && this.tracked.get(id) === t);
       if (t.failing) this.deps.logger.info({ executionId: id }, "deployment steps work again");
       t.failing = false;
       t.stepFailures = undefined;
