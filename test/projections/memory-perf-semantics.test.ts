@@ -107,7 +107,7 @@ test("find sorted on _id equals test-all-then-sort after any history of writes a
   );
 });
 
-// A sort that names _id besides other fields walks every document kept in that order (rebuilt after
+// A sort that names _id besides other fields walks every document kept in that order (kept through
 // writes) and a frozen projection hands out one frozen pick per stored version: both must answer as
 // filter-then-sort does, after any history, and a repeated read between writes the same objects.
 const SORT_PROJECTION = Object.freeze({ n: 1 as const, "actor.id": 1 as const });

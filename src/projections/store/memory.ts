@@ -1,6 +1,7 @@
 import { aggregate as mingoAggregate, find as mingoFind, Query } from "mingo";
 import { systemClock, type Clock } from "../../platform/clock.js";
 import { simpleInclusion, simpleSort, type Picker } from "./simple-projection.js";
+import { forgetOrder, keepOrder, newOrder, orderedDocs, type SortedOrder } from "./memory-order.js";
 import {
   DuplicateKeyError,
   type Collection,
@@ -98,13 +99,8 @@ interface CollectionState {
   sortedIds: string[] | null;
   /** bumped by every write and delete: what was derived from the documents at another version is stale */
   version: number;
-  /**
-   * Every document in the order of a sort that names _id (a total order), by the sort's JSON, as of
-   * `version`: a sorted, limited find (the deployments list, newest first) walks it and stops once
-   * the page is full instead of sorting every matching document on each call. Rebuilt lazily on
-   * the first such find after a write, so a write costs nothing more.
-   */
-  sortedBy: Map<string, { version: number; docs: Doc[] | null }>;
+  /** by the sort's JSON: every sort naming _id besides other fields that a find was asked for, kept in order (see SortedOrder) */
+  sortedBy: Map<string, SortedOrder>;
 }
 
 // Stored documents are frozen, deeply, and reads hand out the stored objects themselves: a reader
@@ -480,7 +476,7 @@ export class MemoryReadStore implements ReadStore {
         const cutoff = now.getTime() - (spec.expireAfterSeconds ?? 0) * 1000;
         for (const doc of [...state.docs.values()]) {
           if (expiresAt(valueAt(doc, field)) <= cutoff) {
-            state.sortedIds = null; // many may go: one re-sort later beats a splice per document
+            forgetOrders(state); // many may go: one re-sort later beats a splice per document
             removeDoc(state, doc._id);
             removed++;
           }
@@ -540,7 +536,14 @@ function removeDoc(state: CollectionState, id: string, replacing = false, next?:
     const at = bound(state.sortedIds, id, false);
     if (state.sortedIds[at] === id) state.sortedIds.splice(at, 1);
   }
+  if (!replacing) for (const order of state.sortedBy.values()) keepOrder(order, old, undefined);
   return true;
+}
+
+/** Bulk deletes: every kept order is rebuilt by the next find that needs it. */
+function forgetOrders(state: CollectionState): void {
+  state.sortedIds = null;
+  for (const order of state.sortedBy.values()) forgetOrder(order);
 }
 
 class MemoryCollection<T extends Doc> implements Collection<T> {
@@ -593,6 +596,7 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
     for (const index of state.fields.values()) if (!old || !sameIndexed(index, old, doc)) indexDoc(index, doc);
     state.docs.set(doc._id, doc);
     state.version++;
+    for (const order of state.sortedBy.values()) keepOrder(order, old, doc);
     if (isNew && state.sortedIds) {
       const ids = state.sortedIds;
       // ids that grow in order (audit entries) are a cheap push; others a binary-search insert
@@ -608,7 +612,7 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
   async deleteMany(filter: Filter): Promise<number> {
     const state = this.s;
     const ids = this.matching(filter).map((d) => d._id);
-    if (ids.length > 1) state.sortedIds = null; // one re-sort later beats a splice per document
+    if (ids.length > 1) forgetOrders(state); // one re-sort later beats a splice per document
     for (const id of ids) removeDoc(state, id);
     return ids.length;
   }
@@ -735,16 +739,13 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
     return out;
   }
 
-  /** every stored document in a sort's order, when simpleSort can order them (see CollectionState.sortedBy) */
+  /** every stored document in a sort's order, when simpleSort can order them (see SortedOrder) */
   private sortedBy(sort: Record<string, 1 | -1>): Doc[] | null {
     const state = this.s;
     const key = JSON.stringify(sort);
-    let entry = state.sortedBy.get(key);
-    if (!entry || entry.version !== state.version) {
-      entry = { version: state.version, docs: simpleSort([...state.docs.values()], sort) };
-      state.sortedBy.set(key, entry);
-    }
-    return entry.docs;
+    let order = state.sortedBy.get(key);
+    if (!order) state.sortedBy.set(key, (order = newOrder(sort)));
+    return orderedDocs(order, state.docs, state.version);
   }
 
   /** the stored (uncopied) documents matching a filter */
