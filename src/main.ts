@@ -21,8 +21,10 @@ try {
   throw err;
 }
 
+// a start refused (a port in use, demo users outside development, a token lifetime the keys cannot
+// honour) says what to do and exits 2, having closed what it opened; anything else is a crash
 const server = await startServer(config).catch((err: unknown) => {
-  if (!(err instanceof StartupRefusedError)) throw err;
+  if (!(err instanceof StartupRefusedError) && !(err instanceof ConfigError)) throw err;
   console.error(err.message);
   process.exit(2);
 });

@@ -13,7 +13,7 @@ import { openArtifactStore } from "./modules/artifacts/open.js";
 import { ModuleService } from "./modules/service.js";
 import { trustDemoPki } from "./modules/demo-trust.js";
 import type { AddressInfo } from "node:net";
-import { serve } from "@hono/node-server";
+import { createAdaptorServer } from "@hono/node-server";
 import { seedDemoUsers } from "./commands/users.js";
 import { demoUsersRefusal, enabledDemoUsers } from "./commands/demo-users.js";
 import { catalog } from "./events/catalog/index.js";
@@ -74,161 +74,219 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   disablePretenuring();
   const clock = options.clock ?? systemClock;
   const logger = createLogger(config.logLevel);
-  const telemetry = await startTelemetry({ endpoint: config.otel.endpoint, serviceName: config.otel.serviceName, logger });
-  const store = await openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
-  const log = new EventLog(store, catalog);
-  if (!config.dev) {
-    const demo = await enabledDemoUsers(log);
-    if (demo.length) {
+  // What this start has opened, closed in reverse if a later step fails: a failed start (a port in
+  // use, an unreachable MongoDB, a refused configuration) must not leave the event store, its
+  // threads or the background processes running in a process that goes on (tests, an embedder).
+  const opened = new OpenedResources(logger);
+  // The port first: a busy port ends the start before anything is written to the log (a dev
+  // start seeds users and a simulated fleet registers nodes). Until the app is ready it answers 503.
+  let handle: FetchHandler = startingUp;
+  const server = createAdaptorServer({ fetch: (request, env) => handle(request, env), hostname: config.host }) as Server;
+  server.on("clientError", answerClientError);
+  await listen(server, config.port, config.host);
+  opened.add(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  try {
+    const telemetry = await startTelemetry({ endpoint: config.otel.endpoint, serviceName: config.otel.serviceName, logger });
+    opened.add(() => telemetry.shutdown());
+    const store = await openEventStore({ eventstoreUrl: config.eventstoreUrl, dataDir: config.dataDir, sqliteSynchronous: config.sqliteSynchronous });
+    opened.add(() => store.close());
+    const log = new EventLog(store, catalog);
+    if (!config.dev) {
+      const demo = await enabledDemoUsers(log);
+      if (demo.length) throw new StartupRefusedError(demoUsersRefusal(demo));
+    }
+    const lifetimeProblem = await tokenLifetimeProblem(log, config.jwt.ttlSeconds);
+    if (lifetimeProblem) throw new ConfigError([lifetimeProblem]);
+    const metrics = createMetrics();
+    const bareReadStore = options.readStore ?? (await openReadStore({ mongodbUrl: config.mongodbUrl, mongodbDb: config.mongodbDb }));
+    if (!options.readStore) opened.add(() => bareReadStore.close()); // an injected store is its owner's to close
+    const readStore = countingErrors(bareReadStore, (op) => metrics.storeErrors.inc({ adapter: bareReadStore.kind, op }));
+    const coordination = await openCoordination({ redisUrl: config.redisUrl, clock });
+    opened.add(() => coordination.close());
+    const projectionList = allProjections({ auditRetentionMs: config.auditRetentionMs });
+    const projections: ReadModelProgress =
+      config.projectionsMode === "follow"
+        ? new ProjectionFollower({ log, store: readStore, projections: projectionList, logger })
+        : new ProjectionRunner({
+            log,
+            store: readStore,
+            projections: projectionList,
+            logger,
+            metrics: { projectionRetry: (projection) => metrics.projectionRetries.inc({ projection }) },
+          });
+    opened.add(() => projections.stop());
+    await projections.start();
+    const instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    const feed = new LiveFeed(log);
+    opened.add(() => feed.stop());
+    await feed.start();
+    // before any request is served: authentication asks it about every user token
+    const users = new UserDirectory(log, feed, clock);
+    opened.add(async () => users.stop());
+    await users.start();
+    // the kinds this instance can rotate; a built-in secret is seeded at start once its kind is registered
+    // JWT keys and join tokens follow their secrets in the log; the jwt kind's install asks the ring
+    const keyRing = new KeyRing({ clock, logger });
+    const joinTokens = new JoinTokens({ clock, logger, seed: config.agentJoinToken });
+    const secretKinds = new SecretKindRegistry([genericKind(), jwtSigningKeyKind(keyRing), agentJoinTokenKind()]);
+    const secrets = await startSecrets({ config, log, feed, coordination, clock, logger, metrics, instanceId, kinds: secretKinds });
+    opened.add(() => secrets.stop());
+    // before any request is served: login signs with the ring's key, registration asks the join tokens
+    const secretSource = { directory: secrets.directory, log, readVersion: (name: string, version: number) => secrets.values.read(name, version) };
+    opened.add(async () => keyRing.stop());
+    await keyRing.start(secretSource);
+    opened.add(async () => joinTokens.stop());
+    await joinTokens.start(secretSource);
+    warnAboutStaleSecrets(config, keyRing, joinTokens, clock, logger);
+    // skips counted while the projections caught up are replayed into the counter here
+    log.observe({
+      unknownType: (type, count) => metrics.eventsUnknownType.inc({ type }, count),
+      subscriptionDropped: (err, delayMs) => {
+        metrics.eventSubscriptionDrops.inc();
+        logger.warn({ err, delayMs }, "event subscription dropped; resubscribing");
+      },
+    });
+    // every event stream and parked long-poll listens to it
+    const shutdown = new AbortController();
+    setMaxListeners(0, shutdown.signal);
+    // artifacts live beside the read models: GridFS only when those are in MongoDB (an injected
+    // in-process store shared by tests has its artifacts under DATA_DIR, like the embedded default)
+    const artifacts = await openArtifactStore({
+      dataDir: config.dataDir,
+      mongodbUrl: readStore.kind === "mongodb" ? config.mongodbUrl : undefined,
+      mongodbDb: config.mongodbDb,
+    });
+    opened.add(() => artifacts.close());
+    const modules = new ModuleService({ log, artifacts, clock, logger, dev: config.dev });
+    const deps: AppDeps = {
+      config,
+      log,
+      readStore,
+      projections,
+      coordination,
+      metrics,
+      logger,
+      clock,
+      tokens: new TokenService(config.jwt, keyRing, clock),
+      keyRing,
+      joinTokens,
+      users,
+      feed,
+      instanceId,
+      sseLimits: new SseLimits({ total: config.sse.maxConnections, perUser: config.sse.maxConnectionsPerUser }),
+      modules,
+      secrets,
+      shutdown: shutdown.signal,
+    };
+    if (config.dev) await seedDemoUsers(log, clock.now());
+
+    const runner = new DeploymentRunner({ log, readStore, feed, projections, coordination, clock, logger, metrics, instanceId, leaseTtlMs: config.leaseTtlMs });
+    opened.add(() => runner.stop(0));
+    await runner.start();
+    // revocation after the fact: in-flight deployments of a revoked module version stop
+    const revocation = new ModuleRevocation({ log, readStore, feed, projections, modules, clock, logger, metrics, dev: config.dev });
+    opened.add(() => revocation.stop());
+    await revocation.start();
+    if (config.dev) await trustDemoPki(modules, config.dataDir, clock, logger);
+    // verdicts a crash left unjudged after a trust change catch up in the background
+    void modules.reverifyAll("reconciled", { actor: { kind: "system", id: "module-registry" }, correlationId: randomUUID(), now: clock.now() }).then(
+      (changes) => changes.length && logger.info({ changes: changes.length }, "module verdicts brought up to date with the trust store"),
+      (err: unknown) => logger.warn({ err }, "could not re-verify registered modules at start"),
+    );
+    await secrets.startRotation();
+    // any instance anchors: the anchor stream's expected revision keeps each range anchored once
+    const anchors = new AuditAnchor({ log, clock, logger, feed, everyEvents: config.auditAnchor.everyEvents });
+    opened.add(() => anchors.stop());
+    anchors.start(config.auditAnchor.intervalMs);
+
+    const app = buildApp(deps);
+    const fleet = await startFleet(deps, app);
+    handle = app.fetch;
+    const port = (server.address() as AddressInfo).port;
+    const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+    logger.info({ port, mode: config.mode, eventStore: store.kind, readStore: readStore.kind, coordination: coordination.kind }, "listening");
+
+    let closing: Promise<void> | undefined;
+    /**
+     * In order, within SHUTDOWN_TIMEOUT_MS: stop accepting connections and end event streams and
+     * long-polls (clients reconnect elsewhere, with Last-Event-ID); let requests and deployment steps
+     * in flight finish (until a reserve for the rest is left, then cut them: an unfinished command
+     * appended nothing, or all it decided); then the writers and stores, in dependency order.
+     */
+    const shutDown = async () => {
+      const deadline = Date.now() + config.shutdownTimeoutMs;
+      const drainBy = deadline - Math.min(2000, config.shutdownTimeoutMs / 4);
+      shutdown.abort();
+      const http = drainHttp(server, drainBy);
+      const fleetStopped = fleet.stop().catch((err: unknown) => logger.warn({ err }, "stopping the fleet failed"));
+      const [{ cut }] = await Promise.all([http, runner.stop(Math.max(0, drainBy - Date.now())), settledBy(fleetStopped, drainBy)]);
+      if (cut) logger.warn({ connections: cut, shutdownTimeoutMs: config.shutdownTimeoutMs }, "connections still busy at shutdown were cut");
+      // after the last writer in this process, so a restart finds the whole log anchored
+      await revocation.stop();
+      await anchors.stop();
+      users.stop();
+      keyRing.stop();
+      joinTokens.stop();
+      await secrets.stop();
+      await feed.stop();
+      await projections.stop();
+      await coordination.close();
+      if (!options.readStore) await readStore.close();
       await store.close();
+      await artifacts.close();
       await telemetry.shutdown();
-      throw new StartupRefusedError(demoUsersRefusal(demo));
+    };
+    return {
+      url: `http://${host}:${port}`,
+      port,
+      deps,
+      close() {
+        closing ??= shutDown();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await opened.closeAll();
+    throw err;
+  }
+}
+
+type FetchHandler = Parameters<typeof createAdaptorServer>[0]["fetch"];
+
+/** The answer while the server starts: it holds its port but cannot serve yet (readiness says so too). */
+function startingUp(): Response {
+  return new Response(JSON.stringify({ type: "about:blank", title: "Service Unavailable", status: 503, detail: "the server is starting" }), {
+    status: 503,
+    headers: { "content-type": "application/problem+json", "retry-after": "1", "cache-control": "no-store" },
+  });
+}
+
+/** Listens, or refuses the start with what to do when the address cannot be had. */
+async function listen(server: Server, port: number, host: string): Promise<void> {
+  server.listen(port, host);
+  try {
+    await once(server, "listening");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL") {
+      throw new StartupRefusedError(`cannot listen on ${host}:${port} (${code}): set PORT (and HOST) to an address this process may bind that nothing else holds`);
+    }
+    throw err;
+  }
+}
+
+/** Closers of what a start opened, run last-opened first; one failing does not stop the others. */
+class OpenedResources {
+  private readonly closers: (() => Promise<unknown>)[] = [];
+  constructor(private readonly logger: Logger) {}
+  add(close: () => Promise<unknown>): void {
+    this.closers.push(close);
+  }
+  async closeAll(): Promise<void> {
+    for (const close of this.closers.reverse()) {
+      await close().catch((err: unknown) => this.logger.warn({ err }, "closing after a failed start failed"));
     }
   }
-  const lifetimeProblem = await tokenLifetimeProblem(log, config.jwt.ttlSeconds);
-  if (lifetimeProblem) {
-    await store.close();
-    await telemetry.shutdown();
-    throw new ConfigError([lifetimeProblem]);
-  }
-  const metrics = createMetrics();
-  const bareReadStore = options.readStore ?? (await openReadStore({ mongodbUrl: config.mongodbUrl, mongodbDb: config.mongodbDb }));
-  const readStore = countingErrors(bareReadStore, (op) => metrics.storeErrors.inc({ adapter: bareReadStore.kind, op }));
-  const coordination = await openCoordination({ redisUrl: config.redisUrl, clock });
-  const projectionList = allProjections({ auditRetentionMs: config.auditRetentionMs });
-  const projections: ReadModelProgress =
-    config.projectionsMode === "follow"
-      ? new ProjectionFollower({ log, store: readStore, projections: projectionList, logger })
-      : new ProjectionRunner({
-          log,
-          store: readStore,
-          projections: projectionList,
-          logger,
-          metrics: { projectionRetry: (projection) => metrics.projectionRetries.inc({ projection }) },
-        });
-  await projections.start();
-  const instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const feed = new LiveFeed(log);
-  await feed.start();
-  // before any request is served: authentication asks it about every user token
-  const users = new UserDirectory(log, feed, clock);
-  await users.start();
-  // the kinds this instance can rotate; a built-in secret is seeded at start once its kind is registered
-  // JWT keys and join tokens follow their secrets in the log; the jwt kind's install asks the ring
-  const keyRing = new KeyRing({ clock, logger });
-  const joinTokens = new JoinTokens({ clock, logger, seed: config.agentJoinToken });
-  const secretKinds = new SecretKindRegistry([genericKind(), jwtSigningKeyKind(keyRing), agentJoinTokenKind()]);
-  const secrets = await startSecrets({ config, log, feed, coordination, clock, logger, metrics, instanceId, kinds: secretKinds });
-  // before any request is served: login signs with the ring's key, registration asks the join tokens
-  const secretSource = { directory: secrets.directory, log, readVersion: (name: string, version: number) => secrets.values.read(name, version) };
-  await keyRing.start(secretSource);
-  await joinTokens.start(secretSource);
-  warnAboutStaleSecrets(config, keyRing, joinTokens, clock, logger);
-  // skips counted while the projections caught up are replayed into the counter here
-  log.observe({
-    unknownType: (type, count) => metrics.eventsUnknownType.inc({ type }, count),
-    subscriptionDropped: (err, delayMs) => {
-      metrics.eventSubscriptionDrops.inc();
-      logger.warn({ err, delayMs }, "event subscription dropped; resubscribing");
-    },
-  });
-  // every event stream and parked long-poll listens to it
-  const shutdown = new AbortController();
-  setMaxListeners(0, shutdown.signal);
-  // artifacts live beside the read models: GridFS only when those are in MongoDB (an injected
-  // in-process store shared by tests has its artifacts under DATA_DIR, like the embedded default)
-  const artifacts = await openArtifactStore({
-    dataDir: config.dataDir,
-    mongodbUrl: readStore.kind === "mongodb" ? config.mongodbUrl : undefined,
-    mongodbDb: config.mongodbDb,
-  });
-  const modules = new ModuleService({ log, artifacts, clock, logger, dev: config.dev });
-  const deps: AppDeps = {
-    config,
-    log,
-    readStore,
-    projections,
-    coordination,
-    metrics,
-    logger,
-    clock,
-    tokens: new TokenService(config.jwt, keyRing, clock),
-    keyRing,
-    joinTokens,
-    users,
-    feed,
-    instanceId,
-    sseLimits: new SseLimits({ total: config.sse.maxConnections, perUser: config.sse.maxConnectionsPerUser }),
-    modules,
-    secrets,
-    shutdown: shutdown.signal,
-  };
-  if (config.dev) await seedDemoUsers(log, clock.now());
-
-  const runner = new DeploymentRunner({ log, readStore, feed, projections, coordination, clock, logger, metrics, instanceId, leaseTtlMs: config.leaseTtlMs });
-  await runner.start();
-  // revocation after the fact: in-flight deployments of a revoked module version stop
-  const revocation = new ModuleRevocation({ log, readStore, feed, projections, modules, clock, logger, metrics, dev: config.dev });
-  await revocation.start();
-  if (config.dev) await trustDemoPki(modules, config.dataDir, clock, logger);
-  // verdicts a crash left unjudged after a trust change catch up in the background
-  void modules.reverifyAll("reconciled", { actor: { kind: "system", id: "module-registry" }, correlationId: randomUUID(), now: clock.now() }).then(
-    (changes) => changes.length && logger.info({ changes: changes.length }, "module verdicts brought up to date with the trust store"),
-    (err: unknown) => logger.warn({ err }, "could not re-verify registered modules at start"),
-  );
-  await secrets.startRotation();
-  // any instance anchors: the anchor stream's expected revision keeps each range anchored once
-  const anchors = new AuditAnchor({ log, clock, logger, feed, everyEvents: config.auditAnchor.everyEvents });
-  anchors.start(config.auditAnchor.intervalMs);
-
-  const app = buildApp(deps);
-  const fleet = await startFleet(deps, app);
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
-  server.on("clientError", answerClientError);
-  await once(server, "listening");
-  const port = (server.address() as AddressInfo).port;
-  const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
-  logger.info({ port, mode: config.mode, eventStore: store.kind, readStore: readStore.kind, coordination: coordination.kind }, "listening");
-
-  let closing: Promise<void> | undefined;
-  /**
-   * In order, within SHUTDOWN_TIMEOUT_MS: stop accepting connections and end event streams and
-   * long-polls (clients reconnect elsewhere, with Last-Event-ID); let requests and deployment steps
-   * in flight finish (until a reserve for the rest is left, then cut them: an unfinished command
-   * appended nothing, or all it decided); then the writers and stores, in dependency order.
-   */
-  const shutDown = async () => {
-    const deadline = Date.now() + config.shutdownTimeoutMs;
-    const drainBy = deadline - Math.min(2000, config.shutdownTimeoutMs / 4);
-    shutdown.abort();
-    const http = drainHttp(server as Server, drainBy);
-    const fleetStopped = fleet.stop().catch((err: unknown) => logger.warn({ err }, "stopping the fleet failed"));
-    const [{ cut }] = await Promise.all([http, runner.stop(Math.max(0, drainBy - Date.now())), settledBy(fleetStopped, drainBy)]);
-    if (cut) logger.warn({ connections: cut, shutdownTimeoutMs: config.shutdownTimeoutMs }, "connections still busy at shutdown were cut");
-    // after the last writer in this process, so a restart finds the whole log anchored
-    await revocation.stop();
-    await anchors.stop();
-    users.stop();
-    keyRing.stop();
-    joinTokens.stop();
-    await secrets.stop();
-    await feed.stop();
-    await projections.stop();
-    await coordination.close();
-    if (!options.readStore) await readStore.close(); // an injected store is its owner's to close
-    await store.close();
-    await artifacts.close();
-    await telemetry.shutdown();
-  };
-  return {
-    url: `http://${host}:${port}`,
-    port,
-    deps,
-    close() {
-      closing ??= shutDown();
-      return closing;
-    },
-  };
 }
 
 /** Settings that no longer do what an operator may think they do, said once at start. */
