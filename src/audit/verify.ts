@@ -107,7 +107,7 @@ export async function verifyAuditChain(
   let after = Math.min(from - 1, first ? (first.previousEnd ?? first.anchor.fromPosition - 1) : from - 1);
   let seenEntry = false;
   for (;;) {
-    const page = (await log.store.readAll({ after, maxCount: pageSize })).filter((e) => e.position <= to);
+    const page = (await log.store.readAll({ after, maxCount: pageSize, fromStorage: true })).filter((e) => e.position <= to);
     if (page.length === 0) break;
     const wanted = page.filter((e) => e.position >= from).map((e) => auditEntryId(e.position));
     const stored = result.firstMismatch || wanted.length === 0 ? [] : await entries.find({ _id: { $in: wanted } });

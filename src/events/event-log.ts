@@ -245,7 +245,8 @@ export class EventLog {
     if (!def) throw new EventValidationError(event.type, "unknown event type", "read");
     // Appended here moments ago, as the JSON of data this schema version accepted: the schemas only
     // check (no defaults, transforms or coercion), so validating its read-back copy again could only
-    // give the same data. The store's fresh copy is handed out as it is.
+    // give the same data. The store's copy is handed out as it is (the SQLite store's own recent
+    // commits come from its commit tail: one frozen object per event, shared by every reader).
     const version = event.metadata.schemaVersion;
     if (version === def.version && this.validatedHere.get(event.metadata.eventId) === version) return event;
     let data = event.data as Record<string, unknown>;

@@ -45,6 +45,11 @@ export interface ReadAllOptions {
   after?: number;
   maxCount?: number;
   filter?: EventFilter;
+  /**
+   * Read what the storage holds now, past any copy an adapter keeps of its own recent appends (the
+   * SQLite store's commit tail): for audit verification, which looks for edits behind its back.
+   */
+  fromStorage?: boolean;
 }
 
 export interface SubscribeOptions {

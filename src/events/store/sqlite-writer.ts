@@ -22,7 +22,8 @@ export interface AppendRequest {
 
 /** A caller's own answer: its result, or the error it alone gets. Plain data, so it crosses threads. */
 export type Outcome =
-  | { ok: true; result: AppendResult }
+  /** firstPosition: where the first of its events landed, when this append wrote them (not a retry's earlier answer) */
+  | { ok: true; result: AppendResult; firstPosition?: number }
   | { ok: false; conflict: { streamId: string; expected: ExpectedRevision; actual: number | "no_stream" } }
   | { ok: false; error: { name: string; message: string; code?: string } };
 
@@ -59,13 +60,19 @@ interface ExistingRow {
   event_id: string;
 }
 
+/** An append's answer, and where its events landed when it wrote them (see Outcome). */
+interface Applied {
+  result: AppendResult;
+  firstPosition?: number;
+}
+
 export class SqliteWriter {
   private readonly byId: Database.Statement;
   private readonly byIds: Database.Statement;
   private readonly revision: Database.Statement;
   private readonly head: Database.Statement;
   private readonly insert: Database.Statement;
-  private readonly one: (a: AppendRequest) => AppendResult;
+  private readonly one: (a: AppendRequest) => Applied;
   private readonly group: (g: AppendRequest[]) => Outcome[];
   /** set when the group transaction's BEGIN ran, to tell "never started" from "failed midway" */
   private entered = false;
@@ -88,7 +95,7 @@ export class SqliteWriter {
       this.entered = true;
       return g.map((a): Outcome => {
         try {
-          return { ok: true, result: tx(a) };
+          return { ok: true, ...tx(a) };
         } catch (error) {
           // some errors (disk full, I/O) make SQLite roll back the whole transaction: the
           // appends before this one are gone too, so the group as a whole has failed
@@ -103,7 +110,7 @@ export class SqliteWriter {
   commit(group: AppendRequest[]): Outcome[] {
     const alone = (a: AppendRequest): Outcome => {
       try {
-        return { ok: true, result: this.one(a) };
+        return { ok: true, ...this.one(a) };
       } catch (error) {
         return failure(error);
       }
@@ -128,7 +135,7 @@ export class SqliteWriter {
     return (this.revision.get(streamId) as { r: number | null }).r;
   }
 
-  private appendInTransaction({ streamId, expected, rows }: AppendRequest): AppendResult {
+  private appendInTransaction({ streamId, expected, rows }: AppendRequest): Applied {
     // the common single event looks its id up directly, without building and parsing a JSON array
     const already = (rows.length === 1 ? this.byId.all(rows[0]!.eventId) : this.byIds.all(JSON.stringify(rows.map((r) => r.eventId)))) as ExistingRow[];
     if (already.length > 0) {
@@ -138,20 +145,22 @@ export class SqliteWriter {
         already.every((r, i) => r.stream_id === streamId && r.event_id === rows[i]!.eventId && r.revision === already[0]!.revision + i);
       if (sameBatch) {
         const last = already[already.length - 1]!;
-        return { nextRevision: last.revision, position: last.position };
+        return { result: { nextRevision: last.revision, position: last.position } };
       }
       throw new WrongExpectedRevisionError(streamId, expected, this.currentRevision(streamId) ?? "no_stream");
     }
     const current = this.currentRevision(streamId);
     checkExpected(streamId, expected, current);
-    if (rows.length === 0) return { nextRevision: current ?? -1, position: (this.head.get() as { p: number }).p };
+    if (rows.length === 0) return { result: { nextRevision: current ?? -1, position: (this.head.get() as { p: number }).p } };
     let revision = current ?? -1;
     let position = 0;
+    let firstPosition = 0;
     for (const r of rows) {
       revision++;
       position = Number(this.insert.run(streamId, revision, r.eventId, r.type, r.data, r.metadata, r.occurredAt).lastInsertRowid);
+      if (firstPosition === 0) firstPosition = position;
     }
-    return { nextRevision: revision, position };
+    return { result: { nextRevision: revision, position }, firstPosition };
   }
 }
 

@@ -15,6 +15,7 @@ import {
   type SubscriptionHandler,
 } from "./port.js";
 import { HandlerCall } from "./handler-call.js";
+import { CommitTail, tailMatch, toRecorded, type EventRow, type TailLimits, type TailMatch } from "./commit-tail.js";
 import { FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpointer } from "./sqlite-checkpointer.js";
 import { outcomeError, SqliteWriter, type AppendRequest, type EventRowInput, type FromWriter, type Outcome, type ToWriter, type WriterThreadData } from "./sqlite-writer.js";
 
@@ -50,6 +51,8 @@ export interface SqliteEventStoreOptions {
    * queued behind or ahead of them cost commands/s (x0.92 measured).
    */
   checkpointer?: boolean;
+  /** bounds of the in-memory tail of this store's own commits (commit-tail.ts); tests make it small */
+  commitTail?: TailLimits;
 }
 
 const syncsEveryCommit = (synchronous: SqliteSynchronous) => synchronous === "FULL" || synchronous === "EXTRA";
@@ -99,16 +102,6 @@ function toRow(e: NewEvent): EventRowInput {
   };
 }
 
-interface EventRow {
-  position: number;
-  stream_id: string;
-  revision: number;
-  event_id: string;
-  type: string;
-  data: string;
-  metadata: string;
-}
-
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
   position    INTEGER PRIMARY KEY,
@@ -150,17 +143,6 @@ function chmodPrivate(path: string): void {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== "ENOENT" && code !== "EPERM") throw err;
   }
-}
-
-function toRecorded(row: EventRow): RecordedEvent {
-  return {
-    streamId: row.stream_id,
-    revision: row.revision,
-    position: row.position,
-    type: row.type,
-    data: JSON.parse(row.data) as unknown,
-    metadata: JSON.parse(row.metadata) as RecordedEvent["metadata"],
-  };
 }
 
 /** ISO times are compared as text, so both sides are normalised to one exact format first. */
@@ -226,6 +208,11 @@ export class SqliteEventStore implements EventStore {
   checkpointer: WalCheckpointer | undefined;
   private closed = false;
   private dbClosed = false;
+  /**
+   * What this store committed lately, parsed once and shared by every reader of those positions
+   * (subscriptions, readAll) instead of each reading the rows back from SQLite (commit-tail.ts).
+   */
+  private readonly tail: CommitTail;
 
   constructor(options: SqliteEventStoreOptions) {
     const synchronous = options.synchronous ?? "FULL";
@@ -251,6 +238,7 @@ export class SqliteEventStore implements EventStore {
       this.db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
     }
     this.maxGroupAppends = Math.max(1, options.maxGroupAppends ?? 256);
+    this.tail = new CommitTail(options.commitTail);
   }
 
   private stmt(sql: string): Database.Statement {
@@ -332,6 +320,8 @@ export class SqliteEventStore implements EventStore {
 
   /** Answers each caller of a committed group, then sends the next group, or reports the queue drained. */
   private settle(group: PendingAppend[], outcomes: Outcome[]): void {
+    // into the tail before any subscriber wakes: one woken by this commit finds it there
+    this.remember(group, outcomes);
     this.wakeSubscribers();
     let bytes = 0;
     for (let i = 0; i < group.length; i++) {
@@ -343,6 +333,18 @@ export class SqliteEventStore implements EventStore {
     }
     this.checkpointer?.appended(bytes);
     this.afterGroup();
+  }
+
+  /** Keeps the events a group wrote in the tail, at the positions and revisions their commit gave them. */
+  private remember(group: PendingAppend[], outcomes: Outcome[]): void {
+    for (let i = 0; i < group.length; i++) {
+      const o = outcomes[i]!;
+      if (!o.ok || o.firstPosition === undefined) continue;
+      const { streamId, rows } = group[i]!.request;
+      // rowids of one transaction's inserts are consecutive; if that ever failed, the tail holds nothing rather than a guess
+      if (o.result.position !== o.firstPosition + rows.length - 1) this.tail.clear();
+      else this.tail.add({ streamId, firstPosition: o.firstPosition, firstRevision: o.result.nextRevision - rows.length + 1, rows });
+    }
   }
 
   private afterGroup(): void {
@@ -448,7 +450,20 @@ export class SqliteEventStore implements EventStore {
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
-    return this.readAllNow(options);
+    const after = options.after ?? 0;
+    const max = options.maxCount;
+    const match = options.fromStorage || !this.servable(after, max) ? undefined : tailMatch(options.filter);
+    if (!match) return this.readAllNow(options);
+    const { events } = this.tail.read(after, max ?? Number.POSITIVE_INFINITY, match);
+    if (max !== undefined && events.length >= max) return events;
+    // past the tail: what another process, or a commit not heard back about yet, added since
+    const rest = this.readAllNow({ ...options, after: this.tail.end!, ...(max !== undefined && { maxCount: max - events.length }) });
+    return rest.length === 0 ? events : events.concat(rest);
+  }
+
+  /** Whether the tail holds everything after `after` up to its end, for a count SQL would read alike. */
+  private servable(after: number, maxCount: number | undefined): boolean {
+    return Number.isSafeInteger(after) && (maxCount === undefined || (Number.isSafeInteger(maxCount) && maxCount > 0)) && this.tail.covers(after);
   }
 
   private readAllNow(options: ReadAllOptions): RecordedEvent[] {
@@ -470,8 +485,9 @@ export class SqliteEventStore implements EventStore {
   }
 
   subscribe(options: SubscribeOptions, handler: SubscriptionHandler): Subscription {
+    const match = tailMatch(options.filter);
     return new PollingSubscription(
-      (after) => this.nextPage(after, options.filter),
+      (after, polled) => this.nextPage(after, options.filter, match, polled),
       (ms) => this.waitForAppend(ms),
       () => this.wakeSubscribers(),
       options.after ?? 0,
@@ -481,10 +497,16 @@ export class SqliteEventStore implements EventStore {
   }
 
   /**
-   * One page after `after`, read in one snapshot with the head, so that when the page is short
-   * the caller may skip ahead to the head: nothing it filtered out needs scanning again.
+   * One page after `after`. From the tail when it holds what follows `after`, or when `after` is
+   * its end and the caller was woken by a commit of this store: that commit is in the tail, and
+   * nothing can follow it unseen but a commit not heard back about yet (it wakes the caller when
+   * it is) or another process's (the caller's poll, `polled`, reads SQLite, as does the next
+   * commit here, which then does not follow on in the tail). Else from SQLite, read in one
+   * snapshot with the head, so that when the page is short the caller may skip ahead to the head:
+   * nothing it filtered out needs scanning again.
    */
-  private nextPage(after: number, filter: EventFilter | undefined): { events: RecordedEvent[]; scannedTo: number } {
+  private nextPage(after: number, filter: EventFilter | undefined, match: TailMatch | undefined, polled: boolean): { events: RecordedEvent[]; scannedTo: number } {
+    if (match && this.servable(after, undefined) && (after < this.tail.end! || !polled)) return this.tail.read(after, SUBSCRIPTION_PAGE, match);
     return this.db.transaction(() => {
       const events = this.readAllNow({ after, maxCount: SUBSCRIPTION_PAGE, filter });
       const scannedTo = events.length < SUBSCRIPTION_PAGE ? Math.max(this.head(), after) : events[events.length - 1]!.position;
@@ -492,15 +514,17 @@ export class SqliteEventStore implements EventStore {
     })();
   }
 
-  private waitForAppend(ms: number): Promise<void> {
+  /** Resolves true when woken (an append here, or a stop), false when the poll interval passed. */
+  private waitForAppend(ms: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (woken: boolean) => {
         clearTimeout(timer);
-        this.waiters.delete(done);
-        resolve();
+        this.waiters.delete(wake);
+        resolve(woken);
       };
-      const timer = setTimeout(done, Math.min(ms, this.pollIntervalMs));
-      this.waiters.add(done);
+      const wake = () => done(true);
+      const timer = setTimeout(() => done(false), Math.min(ms, this.pollIntervalMs));
+      this.waiters.add(wake);
     });
   }
 
@@ -532,6 +556,7 @@ export class SqliteEventStore implements EventStore {
       await exited;
     }
     await this.checkpointer?.close();
+    this.tail.clear();
     this.db.close();
   }
 }
@@ -549,8 +574,9 @@ class PollingSubscription implements Subscription {
   private readonly control: SubscriptionControl = { stop: async () => this.halt() };
 
   constructor(
-    private readonly nextPage: (after: number) => { events: RecordedEvent[]; scannedTo: number },
-    private readonly waitForAppend: (ms: number) => Promise<void>,
+    /** polled: the last wait ended at the poll interval rather than by a wake, or there was none */
+    private readonly nextPage: (after: number, polled: boolean) => { events: RecordedEvent[]; scannedTo: number },
+    private readonly waitForAppend: (ms: number) => Promise<boolean>,
     private readonly wake: () => void,
     private after: number,
     private readonly handler: SubscriptionHandler,
@@ -563,8 +589,9 @@ class PollingSubscription implements Subscription {
   private async run(): Promise<void> {
     // let the caller keep the Subscription before the first handler call
     await Promise.resolve();
+    let polled = true;
     while (!this.stopped) {
-      const { events, scannedTo } = this.nextPage(this.after);
+      const { events, scannedTo } = this.nextPage(this.after, polled);
       for (const e of events) {
         if (this.stopped) return;
         await this.handlerCall.call(this.handler, e, this.control);
@@ -572,7 +599,8 @@ class PollingSubscription implements Subscription {
       }
       if (this.stopped) return;
       this.after = Math.max(this.after, scannedTo);
-      if (events.length === 0) await this.waitForAppend(Number.POSITIVE_INFINITY);
+      polled = false;
+      if (events.length === 0) polled = !(await this.waitForAppend(Number.POSITIVE_INFINITY));
     }
   }
 
