@@ -230,6 +230,15 @@ const out = <T>(doc: Doc): T => (copiedOnRead.has(doc) ? copy(doc) : doc) as T;
 const pickers = new WeakMap<object, Picker | null>();
 const projectedVersions = new WeakMap<object, WeakMap<Doc, Doc>>();
 
+/** A frozen sort object is, like a frozen projection, a route's constant: its key is made once. */
+const sortKeys = new WeakMap<object, string>();
+function sortKey(sort: Record<string, 1 | -1>): string {
+  if (!Object.isFrozen(sort)) return JSON.stringify(sort);
+  let key = sortKeys.get(sort);
+  if (key === undefined) sortKeys.set(sort, (key = JSON.stringify(sort)));
+  return key;
+}
+
 /** Freezes what a picker built around stored values (those are frozen already). */
 function freezeNew(value: unknown): void {
   if (value === null || typeof value !== "object" || Object.isFrozen(value)) return;
@@ -375,9 +384,17 @@ function quickTest(filter: Filter): (doc: Doc) => boolean | undefined {
 
 /** A filter's documents among candidates: quickTest first, mingo where it cannot tell. */
 function tester(filter: Filter): (doc: Doc) => boolean {
+  // an empty filter (a list page without conditions) matches everything: nothing to build per find
+  if (isEmpty(filter)) return matchAll;
   const quick = quickTest(filter);
   let query: Query | undefined;
   return (doc) => quick(doc) ?? (query ??= new Query(filter)).test(doc);
+}
+const matchAll = () => true;
+
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
 }
 
 /** The filter without its _id condition, for candidates that were picked by that very condition. */
@@ -639,7 +656,8 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
         let docs: Doc[] = [];
         for (let i = 0; i < all.length && docs.length < want; i++) if (test(all[i]!)) docs.push(all[i]!);
         if (skip) docs = docs.slice(skip);
-        if (options.projection) docs = projected(docs, options.projection);
+        // projected() picks from what out() hands out: its results are new (or frozen picks), never stored
+        if (options.projection) return projected(docs, options.projection) as T[];
         return docs.map((d) => out<T>(d));
       }
     }
@@ -742,7 +760,7 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
   /** every stored document in a sort's order, when simpleSort can order them (see SortedOrder) */
   private sortedBy(sort: Record<string, 1 | -1>): Doc[] | null {
     const state = this.s;
-    const key = JSON.stringify(sort);
+    const key = sortKey(sort);
     let order = state.sortedBy.get(key);
     if (!order) state.sortedBy.set(key, (order = newOrder(sort)));
     return orderedDocs(order, state.docs, state.version);
