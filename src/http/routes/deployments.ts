@@ -272,20 +272,29 @@ function viewJson(doc: DeploymentDoc): string {
 }
 
 /**
- * A list item's JSON (the summary without its _id), made once per summary the memory store hands
- * out frozen (one per stored document version, see SUMMARY_PROJECTION); MongoDB's are new objects
- * each time and are serialized each time.
+ * A list item's JSON (the summary without its _id) and its length in UTF-8 bytes, made once per
+ * summary the memory store hands out frozen (one per stored document version, see
+ * SUMMARY_PROJECTION); MongoDB's are new objects each time and are serialized each time.
  */
-const summaryJsons = new WeakMap<object, string>();
-function summaryJson(doc: Record<string, unknown>): string {
-  let json = summaryJsons.get(doc);
-  if (json === undefined) {
-    const { _id, ...summary } = doc;
-    json = JSON.stringify(summary);
-    if (Object.isFrozen(doc)) summaryJsons.set(doc, json);
-  }
-  return json;
+interface ItemJson {
+  json: string;
+  bytes: number;
 }
+const summaryJsons = new WeakMap<object, ItemJson>();
+function summaryJson(doc: Record<string, unknown>): ItemJson {
+  let item = summaryJsons.get(doc);
+  if (item === undefined) {
+    const { _id, ...summary } = doc;
+    const json = JSON.stringify(summary);
+    item = { json, bytes: Buffer.byteLength(json) };
+    if (Object.isFrozen(doc)) summaryJsons.set(doc, item);
+  }
+  return item;
+}
+/** newest first; frozen, so the memory store makes its key once (a JSON.stringify per find was ~0.35 us) */
+const NEWEST_FIRST: Record<string, 1 | -1> = Object.freeze({ createdAt: -1, _id: -1 });
+const PAGE_HEAD = '{"items":[';
+const PAGE_CURSOR = '],"nextCursor":';
 
 export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   const deployments = () => deps.readStore.collection<DeploymentDoc>("deployments");
@@ -379,13 +388,22 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
       const [createdAt, id] = decodeCursor(q.cursor);
       filter.$or = [{ createdAt: { $lt: createdAt } }, { createdAt, _id: { $lt: id } }];
     }
-    const docs = await deployments().find(filter, { sort: { createdAt: -1, _id: -1 }, limit: q.limit + 1, projection: SUMMARY_PROJECTION });
+    const docs = await deployments().find(filter, { sort: NEWEST_FIRST, limit: q.limit + 1, projection: SUMMARY_PROJECTION });
     const page = docs.slice(0, q.limit);
-    const nextCursor = docs.length > q.limit ? encodeCursor(page.at(-1)!) : null;
-    // the bytes c.json({ items, nextCursor }) would send, from each item's JSON made once
-    let items = "";
-    for (let i = 0; i < page.length; i++) items += (i ? "," : "") + summaryJson(page[i]!);
-    return c.body(`{"items":[${items}],"nextCursor":${JSON.stringify(nextCursor)}}`, 200, { "Content-Type": "application/json" }) as never;
+    const nextCursor = JSON.stringify(docs.length > q.limit ? encodeCursor(page.at(-1)!) : null);
+    // the bytes c.json({ items, nextCursor }) would send, from each item's JSON made once. Their
+    // length is known from the items' own, so the server need not measure the body: measuring a
+    // body built by concatenation first flattened it into a copy, ~1 us a page of 5 (the write
+    // then copies it with the head, as it does every body)
+    let body = PAGE_HEAD;
+    let bytes = PAGE_HEAD.length + PAGE_CURSOR.length + nextCursor.length + 1 + Math.max(0, page.length - 1);
+    for (let i = 0; i < page.length; i++) {
+      const item = summaryJson(page[i]!);
+      body += (i ? "," : "") + item.json;
+      bytes += item.bytes;
+    }
+    body += PAGE_CURSOR + nextCursor + "}";
+    return c.body(body, 200, { "Content-Type": "application/json", "Content-Length": String(bytes) }) as never;
   });
 
   openapiSyncParams(app, getDeployment, async (c) => {

@@ -1,6 +1,7 @@
 import type { OpenAPIHono, RouteConfig, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env.js";
+import { validatorQuery } from "./query-params.js";
 
 type Schema = z.ZodType;
 type ParamsRoute = RouteConfig & { request: { query?: Schema; params?: Schema; body?: never; headers?: never; cookies?: never } };
@@ -21,8 +22,9 @@ export type SyncParamsContext<R extends ParamsRoute> = Context<
  * app.openapi(route, handler) for a hot GET whose request is query and path parameters only: the
  * same OpenAPI entry, the same route middleware, and the same validation (query first, then the
  * path; the app's defaultHook answers a failure) as @hono/zod-openapi's two zValidator layers,
- * done in one middleware with zod's synchronous parse. Those layers were each an async dispatch
- * with safeParseAsync, ~5 % of GET /deployments/{id}. The schemas must have no async refinements.
+ * done in the handler's own layer with zod's synchronous parse. Those layers were each an async
+ * dispatch with safeParseAsync, ~5 % of GET /deployments/{id}. The schemas must have no async
+ * refinements.
  */
 export function openapiSyncParams<R extends ParamsRoute>(
   app: OpenAPIHono<AppEnv>,
@@ -32,10 +34,10 @@ export function openapiSyncParams<R extends ParamsRoute>(
   const { middleware, hide, ...doc } = route;
   if (!hide) app.openAPIRegistry.registerPath(doc);
   const { query, params } = route.request;
-  const validate: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const refusal = (c: Context<AppEnv>): Response | undefined => {
     // what hono's validator reads for each target
     if (query) {
-      const value = Object.fromEntries(Object.entries(c.req.queries()).map(([k, v]) => (v.length === 1 ? [k, v[0]] : [k, v])));
+      const value = validatorQuery(c.req.url, () => c.req.queries());
       const refused = check(app, c, "query", query, value);
       if (refused) return refused;
     }
@@ -43,10 +45,13 @@ export function openapiSyncParams<R extends ParamsRoute>(
       const refused = check(app, c, "param", params, c.req.param());
       if (refused) return refused;
     }
-    await next();
+    return undefined;
   };
+  // validation runs in the handler's own layer: a middleware layer of its own was one more async
+  // dispatch per request
+  const validated = (c: Context<AppEnv>) => refusal(c) ?? handler(c as SyncParamsContext<R>);
   const before = middleware === undefined ? [] : Array.isArray(middleware) ? middleware : [middleware];
-  app.on([route.method.toUpperCase()], [route.path.replaceAll(/\/{(.+?)}/g, "/:$1")], ...(before as MiddlewareHandler<AppEnv>[]), validate, handler as unknown as MiddlewareHandler<AppEnv>);
+  app.on([route.method.toUpperCase()], [route.path.replaceAll(/\/{(.+?)}/g, "/:$1")], ...(before as MiddlewareHandler<AppEnv>[]), validated as unknown as MiddlewareHandler<AppEnv>);
 }
 
 /** zValidator's outcome for one target: the hook's answer, a 400 of the result, or the data kept for c.req.valid */
