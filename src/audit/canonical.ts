@@ -74,8 +74,27 @@ function quoted(key: string): string {
   return q;
 }
 
+/**
+ * Canonical bytes of frozen events, by the event: the audit projection (each entry's digest) and
+ * the anchor (the chain) serialise the same event, and the store's commit tail hands both the same
+ * deep-frozen object. Only frozen events are remembered: one that can change must be read again.
+ */
+const canonicalOfFrozen = new WeakMap<object, string>();
+
 /** The bytes the hash chain covers: everything that makes an event what it is, and where it landed. */
 export function canonicalEvent(event: Pick<RecordedEvent, "type" | "streamId" | "revision" | "position" | "data" | "metadata">): string {
+  if (!frozenEvent(event)) return serialiseEvent(event);
+  let bytes = canonicalOfFrozen.get(event);
+  if (bytes === undefined) canonicalOfFrozen.set(event, (bytes = serialiseEvent(event)));
+  return bytes;
+}
+
+function frozenEvent(event: Pick<RecordedEvent, "data" | "metadata">): boolean {
+  const data = event.data;
+  return Object.isFrozen(event) && Object.isFrozen(event.metadata) && (typeof data !== "object" || data === null || Object.isFrozen(data));
+}
+
+function serialiseEvent(event: Pick<RecordedEvent, "type" | "streamId" | "revision" | "position" | "data" | "metadata">): string {
   return canonicalJson({
     type: event.type,
     streamId: event.streamId,

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { canonicalJson } from "../../src/audit/canonical.js";
+import { canonicalEvent, canonicalJson } from "../../src/audit/canonical.js";
 import { eventDigest } from "../../src/audit/chain.js";
 import { queryAuditLog } from "../../src/audit/query.js";
 import { summarize, summarizedTypes, traceIdOf } from "../../src/audit/summaries.js";
@@ -72,6 +72,34 @@ function plainCanonicalJson(value: unknown): string {
   }
   throw new TypeError(`canonicalJson: cannot serialise a ${typeof value}`);
 }
+
+test("canonicalEvent remembers the bytes of frozen events only: an event that can change is serialised again", () => {
+  const fields = (e: RecordedEvent) => canonicalJson({ type: e.type, streamId: e.streamId, revision: e.revision, position: e.position, data: e.data, metadata: e.metadata });
+  const event = (): RecordedEvent => ({
+    streamId: "node-a",
+    revision: 0,
+    position: 7,
+    type: "NodeRegistered",
+    data: { nodeId: "a", labels: { z: "1", a: "2" } },
+    metadata: { eventId: "e", correlationId: "c", causationId: "c", actor: { kind: "system", id: "x" }, occurredAt: "2026-01-01T00:00:00.000Z", schemaVersion: 1, tenantId: "default" },
+  });
+  const open = event();
+  assert.is(canonicalEvent(open), fields(open));
+  (open.data as { nodeId: string }).nodeId = "b";
+  assert.is(canonicalEvent(open), fields(open), "a changed, unfrozen event gives its new bytes");
+  // frozen at the top only: its data can still change
+  const shallow = Object.freeze(event());
+  assert.is(canonicalEvent(shallow), fields(shallow));
+  (shallow.data as { nodeId: string }).nodeId = "b";
+  assert.is(canonicalEvent(shallow), fields(shallow));
+  const frozen = event();
+  Object.freeze(frozen.data);
+  Object.freeze(frozen.metadata);
+  Object.freeze(frozen);
+  const first = canonicalEvent(frozen);
+  assert.is(first, fields(frozen));
+  assert.is(canonicalEvent(frozen), first);
+});
 
 test("canonicalJson gives the bytes of its plain definition, undefined members and odd keys included", () => {
   const outcome = (f: (v: unknown) => string, v: unknown) => {
