@@ -125,9 +125,13 @@ test("store: another process's commits in between are read from SQLite, no event
   }
 });
 
+/** The tail is kept while someone follows the log, as a server's projections and live feed do. */
+const follow = (store: SqliteEventStore) => store.subscribe({}, () => undefined);
+
 test("store: an idempotent retry does not enter the tail again; both readers get the same object", async () => {
   const { file, done } = tempFile();
   const store = new SqliteEventStore({ file });
+  follow(store);
   try {
     const id = randomUUID();
     await store.append("s", [ev("X", { v: 1 }, id)], "any");
@@ -151,6 +155,7 @@ test("store: an idempotent retry does not enter the tail again; both readers get
 test("store: fromStorage reads the file, where an edit made behind the store shows (audit verification)", async () => {
   const { file, done } = tempFile();
   const store = new SqliteEventStore({ file });
+  follow(store);
   try {
     await store.append("s", [ev("X", { v: 1 })], "any");
     const db = new Database(file);
@@ -158,6 +163,23 @@ test("store: fromStorage reads the file, where an edit made behind the store sho
     db.close();
     assert.equal((await store.readAll())[0]!.data, { v: 1 }, "the tail answers with what was committed");
     assert.equal((await store.readAll({ fromStorage: true }))[0]!.data, { v: 666 });
+  } finally {
+    await store.close();
+    done();
+  }
+});
+
+test("store: with nobody following the log, nothing is kept: reads go to SQLite", async () => {
+  const { file, done } = tempFile();
+  const store = new SqliteEventStore({ file });
+  try {
+    await store.append("s", [ev("X", { v: 1 })], "any");
+    const db = new Database(file);
+    db.prepare("UPDATE events SET data = ? WHERE position = 1").run(JSON.stringify({ v: 2 }));
+    db.close();
+    const [one] = await store.readAll();
+    assert.equal(one!.data, { v: 2 });
+    assert.not.ok(Object.isFrozen(one), "a fresh copy of its own");
   } finally {
     await store.close();
     done();

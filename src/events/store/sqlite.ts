@@ -337,6 +337,14 @@ export class SqliteEventStore implements EventStore {
 
   /** Keeps the events a group wrote in the tail, at the positions and revisions their commit gave them. */
   private remember(group: PendingAppend[], outcomes: Outcome[]): void {
+    // Only while someone follows the log (a server always has its projections' and live feed's
+    // subscriptions): kept for nobody, the events outlive young-generation GC and are copied and
+    // promoted for nothing (appends alone cost ~5 % more CPU measured). The tail starts over at
+    // the first commit after a subscription starts.
+    if (this.subscriptions.size === 0) {
+      if (this.tail.end !== undefined) this.tail.clear();
+      return;
+    }
     for (let i = 0; i < group.length; i++) {
       const o = outcomes[i]!;
       if (!o.ok || o.firstPosition === undefined) continue;
