@@ -109,3 +109,87 @@ export function keepOrder(order: SortedOrder, old: Doc | undefined, next: Doc | 
   if (!fits(next, keys, docs[0])) return forgetOrder(order);
   docs.splice(lowerBound(docs, next, keys), 0, next);
 }
+
+type Bound = { v: string | number; strict: boolean };
+interface Bounds {
+  lo?: Bound;
+  hi?: Bound;
+}
+
+/**
+ * The bounds a filter puts on one top-level field, of one kind (string or number): an equality,
+ * $eq, $gt, $gte, $lt, $lte beside it, and an $or whose every branch bounds it (the loosest of
+ * them; a cursor's `{$or: [{createdAt: {$lt: t}}, {createdAt: t, _id: {$lt: id}}]}`). Only a
+ * pre-selection, like idRange for _id: every document in the range is still tested against the
+ * whole filter, so what is not understood here is simply not used.
+ */
+function boundsOf(filter: Record<string, unknown>, key: string, kind: string): Bounds {
+  const out: Bounds = {};
+  const tighten = (side: "lo" | "hi", b: Bound) => {
+    const cur = out[side];
+    const tighter = !cur || (side === "lo" ? b.v > cur.v || (b.v === cur.v && b.strict) : b.v < cur.v || (b.v === cur.v && b.strict));
+    if (tighter) out[side] = b;
+  };
+  const cond = filter[key];
+  if (typeof cond === kind && !Number.isNaN(cond)) {
+    tighten("lo", { v: cond as string | number, strict: false });
+    tighten("hi", { v: cond as string | number, strict: false });
+  } else if (cond && typeof cond === "object" && !Array.isArray(cond) && Object.getPrototypeOf(cond) === Object.prototype) {
+    const ops = cond as Record<string, unknown>;
+    const at = (op: string) => (typeof ops[op] === kind && !Number.isNaN(ops[op]) ? (ops[op] as string | number) : undefined);
+    const eq = at("$eq");
+    if (eq !== undefined) (tighten("lo", { v: eq, strict: false }), tighten("hi", { v: eq, strict: false }));
+    if (at("$gt") !== undefined) tighten("lo", { v: at("$gt")!, strict: true });
+    if (at("$gte") !== undefined) tighten("lo", { v: at("$gte")!, strict: false });
+    if (at("$lt") !== undefined) tighten("hi", { v: at("$lt")!, strict: true });
+    if (at("$lte") !== undefined) tighten("hi", { v: at("$lte")!, strict: false });
+  }
+  const branches = filter.$or;
+  if (Array.isArray(branches) && branches.length > 0 && branches.every((b) => b && typeof b === "object" && !Array.isArray(b))) {
+    const each = branches.map((b) => boundsOf(b as Record<string, unknown>, key, kind));
+    for (const side of ["lo", "hi"] as const) {
+      if (!each.every((b) => b[side])) continue;
+      // the loosest branch bounds the union
+      let loose = each[0]![side]!;
+      for (const b of each) {
+        const x = b[side]!;
+        const looser = side === "lo" ? x.v < loose.v || (x.v === loose.v && !x.strict) : x.v > loose.v || (x.v === loose.v && !x.strict);
+        if (looser) loose = x;
+      }
+      tighten(side, loose);
+    }
+  }
+  return out;
+}
+
+/**
+ * The slice [from, to) of a built order where the filter's bounds on the order's first field allow
+ * documents: a cursor page starts where the cursor is instead of testing every document before it.
+ */
+export function orderRange(order: SortedOrder, docs: Doc[], filter: Record<string, unknown>): [number, number] {
+  if (!order.keys || docs.length === 0) return [0, docs.length];
+  const [key, dir] = order.keys[0]!;
+  const bounds = boundsOf(filter, key, typeof docs[0]![key]);
+  // positions in the order where a value stops being below (or at) a bound; values run ascending for dir 1
+  const first = (pass: (v: string | number) => boolean) => {
+    let lo = 0;
+    let hi = docs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (pass(docs[mid]![key] as string | number)) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  };
+  let from = 0;
+  let to = docs.length;
+  const { lo, hi } = bounds;
+  if (dir === 1) {
+    if (lo) from = first((v) => (lo.strict ? v > lo.v : v >= lo.v));
+    if (hi) to = first((v) => (hi.strict ? v >= hi.v : v > hi.v));
+  } else {
+    if (hi) from = first((v) => (hi.strict ? v < hi.v : v <= hi.v));
+    if (lo) to = first((v) => (lo.strict ? v <= lo.v : v < lo.v));
+  }
+  return [from, Math.max(from, to)];
+}

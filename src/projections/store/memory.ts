@@ -1,7 +1,7 @@
 import { aggregate as mingoAggregate, find as mingoFind, Query } from "mingo";
 import { systemClock, type Clock } from "../../platform/clock.js";
 import { simpleInclusion, simpleSort, type Picker } from "./simple-projection.js";
-import { forgetOrder, keepOrder, newOrder, orderedDocs, type SortedOrder } from "./memory-order.js";
+import { forgetOrder, keepOrder, newOrder, orderedDocs, orderRange, type SortedOrder } from "./memory-order.js";
 import {
   DuplicateKeyError,
   type Collection,
@@ -649,12 +649,15 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
     if (sortKeys.length > 1 && sortKeys.includes("_id") && !idCandidates(filter) && !this.indexed(filter)) {
       // _id makes the order total, so walking every document in that order and keeping the
       // matching ones gives exactly the page that sorting the matching ones would
-      const all = this.sortedBy(options.sort!);
+      const order = this.sortedBy(options.sort!);
+      const all = order.docs;
       if (all) {
         const test = tester(filter);
         const want = options.limit ? skip + options.limit : Infinity;
+        // a range on the order's first field (a cursor) starts the walk where it allows documents
+        const [from, to] = orderRange(order, all, filter);
         let docs: Doc[] = [];
-        for (let i = 0; i < all.length && docs.length < want; i++) if (test(all[i]!)) docs.push(all[i]!);
+        for (let i = from; i < to && docs.length < want; i++) if (test(all[i]!)) docs.push(all[i]!);
         if (skip) docs = docs.slice(skip);
         // projected() picks from what out() hands out: its results are new (or frozen picks), never stored
         if (options.projection) return projected(docs, options.projection) as T[];
@@ -757,13 +760,14 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
     return out;
   }
 
-  /** every stored document in a sort's order, when simpleSort can order them (see SortedOrder) */
-  private sortedBy(sort: Record<string, 1 | -1>): Doc[] | null {
+  /** the order kept for a sort, its documents built if they are not (null when simpleSort cannot order them; see SortedOrder) */
+  private sortedBy(sort: Record<string, 1 | -1>): SortedOrder {
     const state = this.s;
     const key = sortKey(sort);
     let order = state.sortedBy.get(key);
     if (!order) state.sortedBy.set(key, (order = newOrder(sort)));
-    return orderedDocs(order, state.docs, state.version);
+    orderedDocs(order, state.docs, state.version);
+    return order;
   }
 
   /** the stored (uncopied) documents matching a filter */
