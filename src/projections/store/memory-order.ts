@@ -169,6 +169,8 @@ function boundsOf(filter: Record<string, unknown>, key: string, kind: string): B
 export function orderRange(order: SortedOrder, docs: Doc[], filter: Record<string, unknown>): [number, number] {
   if (!order.keys || docs.length === 0) return [0, docs.length];
   const [key, dir] = order.keys[0]!;
+  // the first page of a list has no bounds: nothing to build
+  if (filter[key] === undefined && filter.$or === undefined) return [0, docs.length];
   const bounds = boundsOf(filter, key, typeof docs[0]![key]);
   // positions in the order where a value stops being below (or at) a bound; values run ascending for dir 1
   const first = (pass: (v: string | number) => boolean) => {
