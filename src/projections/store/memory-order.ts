@@ -1,5 +1,5 @@
 import type { Doc } from "./port.js";
-import { simpleSort } from "./simple-projection.js";
+import { compareSimple, simpleSort } from "./simple-projection.js";
 
 /**
  * Every document of a memory collection in the order of a sort that names _id (a total order): a
@@ -48,24 +48,13 @@ export function forgetOrder(order: SortedOrder): void {
   order.version = -1;
 }
 
-/** simpleSort's comparison */
-function compare(a: Doc, b: Doc, keys: [string, 1 | -1][]): number {
-  for (const [key, dir] of keys) {
-    const x = a[key] as string | number;
-    const y = b[key] as string | number;
-    if (x < y) return -dir;
-    if (x > y) return dir;
-  }
-  return 0;
-}
-
 /** the first place whose document does not sort before `doc` */
 function lowerBound(docs: Doc[], doc: Doc, keys: [string, 1 | -1][]): number {
   let lo = 0;
   let hi = docs.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (compare(docs[mid]!, doc, keys) < 0) lo = mid + 1;
+    if (compareSimple(docs[mid]!, doc, keys) < 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;

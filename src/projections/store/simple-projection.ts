@@ -71,13 +71,16 @@ export function simpleSort<T extends Record<string, unknown>>(docs: T[], sort: R
     if (kind !== "string" && kind !== "number") return null;
     for (const d of docs) if (typeof d[key] !== kind || Number.isNaN(d[key])) return null;
   }
-  return [...docs].sort((a, b) => {
-    for (const [key, dir] of keys) {
-      const x = a[key] as string | number;
-      const y = b[key] as string | number;
-      if (x < y) return -dir;
-      if (x > y) return dir;
-    }
-    return 0;
-  });
+  return [...docs].sort((a, b) => compareSimple(a, b, keys));
+}
+
+/** simpleSort's comparison, over fields it found to hold strings only or numbers only */
+export function compareSimple(a: Record<string, unknown>, b: Record<string, unknown>, keys: [string, 1 | -1][]): number {
+  for (const [key, dir] of keys) {
+    const x = a[key] as string | number;
+    const y = b[key] as string | number;
+    if (x < y) return -dir;
+    if (x > y) return dir;
+  }
+  return 0;
 }
