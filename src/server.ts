@@ -84,7 +84,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const server = createAdaptorServer({ fetch: (request, env) => handle(request, env), hostname: config.host }) as Server;
   server.on("clientError", answerClientError);
   await listen(server, config.port, config.host);
-  opened.add(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  opened.add(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // a start that failed has served only its 503s: a client kept alive need not be waited for
+        server.closeAllConnections();
+      }),
+  );
   try {
     const telemetry = await startTelemetry({ endpoint: config.otel.endpoint, serviceName: config.otel.serviceName, logger });
     opened.add(() => telemetry.shutdown());
