@@ -1,5 +1,5 @@
 import type { Doc } from "./port.js";
-import { compareSimple, simpleSort } from "./simple-projection.js";
+import { compareSimple, simpleSort, simpleSortKeys, simplyOrderable } from "./simple-projection.js";
 
 /**
  * Every document of a memory collection in the order of a sort that names _id (a total order): a
@@ -27,16 +27,13 @@ export interface SortedOrder {
 }
 
 export function newOrder(sort: Record<string, 1 | -1>): SortedOrder {
-  const keys = Object.entries(sort);
-  const simple = keys.every(([key, dir]) => !key.includes(".") && !key.includes("$") && (dir === 1 || dir === -1));
-  return { sort, keys: simple ? keys : null, docs: null, version: -1 };
+  return { sort, keys: simpleSortKeys(sort), docs: null, version: -1 };
 }
 
 /** The documents in the order's sort, (re)built from `all` when it has none as of `version`; null when simpleSort cannot order them. */
 export function orderedDocs(order: SortedOrder, all: Map<string, Doc>, version: number): Doc[] | null {
   if (order.docs === null && order.keys && order.version !== version) {
-    // simpleSort says null for no documents (it reads the kind of the first); an empty order is right
-    order.docs = all.size === 0 ? [] : simpleSort([...all.values()], order.sort);
+    order.docs = simpleSort([...all.values()], order.sort);
     order.version = version;
   }
   return order.docs;
@@ -58,17 +55,6 @@ function lowerBound(docs: Doc[], doc: Doc, keys: [string, 1 | -1][]): number {
     else hi = mid;
   }
   return lo;
-}
-
-/** simpleSort's condition for one more document: a string or a number, not NaN, of the kind the others hold (`like`, any of them) */
-function fits(doc: Doc, keys: [string, 1 | -1][], like: Doc | undefined): boolean {
-  for (const [key] of keys) {
-    const v = doc[key];
-    const kind = typeof v;
-    if ((kind !== "string" && kind !== "number") || Number.isNaN(v)) return false;
-    if (like && typeof like[key] !== kind) return false;
-  }
-  return true;
 }
 
 const sameValues = (a: Doc, b: Doc, keys: [string, 1 | -1][]) => keys.every(([key]) => a[key] === b[key]);
@@ -95,7 +81,7 @@ export function keepOrder(order: SortedOrder, old: Doc | undefined, next: Doc | 
     docs.splice(at, 1);
   }
   if (!next) return;
-  if (!fits(next, keys, docs[0])) return forgetOrder(order);
+  if (!simplyOrderable(next, keys, docs[0])) return forgetOrder(order);
   docs.splice(lowerBound(docs, next, keys), 0, next);
 }
 

@@ -64,14 +64,27 @@ export function simpleInclusion(projection: Record<string, unknown>): Picker | n
  * types (null < numbers < strings < ...) is left to it.
  */
 export function simpleSort<T extends Record<string, unknown>>(docs: T[], sort: Record<string, 1 | -1>): T[] | null {
-  const keys = Object.entries(sort);
-  for (const [key, dir] of keys) {
-    if (key.includes(".") || key.includes("$") || (dir !== 1 && dir !== -1)) return null;
-    const kind = typeof docs[0]?.[key];
-    if (kind !== "string" && kind !== "number") return null;
-    for (const d of docs) if (typeof d[key] !== kind || Number.isNaN(d[key])) return null;
-  }
+  const keys = simpleSortKeys(sort);
+  if (!keys) return null;
+  for (const d of docs) if (!simplyOrderable(d, keys, docs[0])) return null;
   return [...docs].sort((a, b) => compareSimple(a, b, keys));
+}
+
+/** A sort's fields and directions when simpleSort may order by them (top-level fields, 1 or -1); null otherwise. */
+export function simpleSortKeys(sort: Record<string, 1 | -1>): [string, 1 | -1][] | null {
+  const keys = Object.entries(sort);
+  return keys.every(([key, dir]) => !key.includes(".") && !key.includes("$") && (dir === 1 || dir === -1)) ? keys : null;
+}
+
+/** simpleSort's condition on one document: each field a string or a number (not NaN), of the kind `like` holds there. */
+export function simplyOrderable(doc: Record<string, unknown>, keys: [string, 1 | -1][], like: Record<string, unknown> | undefined): boolean {
+  for (const [key] of keys) {
+    const v = doc[key];
+    const kind = typeof v;
+    if ((kind !== "string" && kind !== "number") || Number.isNaN(v)) return false;
+    if (like && typeof like[key] !== kind) return false;
+  }
+  return true;
 }
 
 /** simpleSort's comparison, over fields it found to hold strings only or numbers only */
