@@ -187,6 +187,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     };
     if (config.dev) await seedDemoUsers(log, clock.now());
 
+    // any instance anchors: the anchor stream's expected revision keeps each range anchored once.
+    // Closed after the runner and the revocation process (closers run last added first), so a
+    // restart finds the log anchored up to their last writes.
+    const anchors = new AuditAnchor({ log, clock, logger, feed, everyEvents: config.auditAnchor.everyEvents });
+    opened.add(() => anchors.stop());
     const runner = new DeploymentRunner({ log, readStore, feed, projections, coordination, clock, logger, metrics, instanceId, leaseTtlMs: config.leaseTtlMs });
     opened.add(() => runner.stop(0));
     await runner.start();
@@ -201,9 +206,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       (err: unknown) => logger.warn({ err }, "could not re-verify registered modules at start"),
     );
     await secrets.startRotation();
-    // any instance anchors: the anchor stream's expected revision keeps each range anchored once
-    const anchors = new AuditAnchor({ log, clock, logger, feed, everyEvents: config.auditAnchor.everyEvents });
-    opened.add(() => anchors.stop());
     anchors.start(config.auditAnchor.intervalMs);
 
     const app = buildApp(deps);
@@ -228,20 +230,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       const fleetStopped = fleet.stop().catch((err: unknown) => logger.warn({ err }, "stopping the fleet failed"));
       const [{ cut }] = await Promise.all([http, runner.stop(Math.max(0, drainBy - Date.now())), settledBy(fleetStopped, drainBy)]);
       if (cut) logger.warn({ connections: cut, shutdownTimeoutMs: config.shutdownTimeoutMs }, "connections still busy at shutdown were cut");
-      // after the last writer in this process, so a restart finds the whole log anchored
-      await revocation.stop();
-      await anchors.stop();
-      users.stop();
-      keyRing.stop();
-      joinTokens.stop();
-      await secrets.stop();
-      await feed.stop();
-      await projections.stop();
-      await coordination.close();
-      if (!options.readStore) await readStore.close();
-      await store.close();
-      await artifacts.close();
-      await telemetry.shutdown();
+      // then everything the start opened, last opened first (the runner's stop is the one above)
+      await opened.closeAll();
     };
     return {
       url: `http://${host}:${port}`,
@@ -253,7 +243,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       },
     };
   } catch (err) {
-    await opened.closeAll();
+    // failures to close are logged; the start's own error is the one to report
+    await opened.closeAll().catch(() => undefined);
     throw err;
   }
 }
@@ -282,17 +273,23 @@ async function listen(server: Server, port: number, host: string): Promise<void>
   }
 }
 
-/** Closers of what a start opened, run last-opened first; one failing does not stop the others. */
+/** Closers of what a start opened, run last-opened first (on a failed start and at shutdown); one failing does not stop the others. */
 class OpenedResources {
   private readonly closers: (() => Promise<unknown>)[] = [];
   constructor(private readonly logger: Logger) {}
   add(close: () => Promise<unknown>): void {
     this.closers.push(close);
   }
+  /** Runs every closer once, each whatever the others did; rejects with the first failure. */
   async closeAll(): Promise<void> {
-    for (const close of this.closers.reverse()) {
-      await close().catch((err: unknown) => this.logger.warn({ err }, "closing after a failed start failed"));
+    let failure: unknown;
+    for (const close of this.closers.splice(0).reverse()) {
+      await close().catch((err: unknown) => {
+        this.logger.warn({ err }, "closing failed");
+        failure ??= err;
+      });
     }
+    if (failure !== undefined) throw failure;
   }
 }
 
