@@ -33,6 +33,7 @@ function sameThresholds(a: Thresholds, b: Thresholds): boolean {
 /** A cluster per environment: provisioned once, its settings re-recorded only when config changes them. */
 export const clusterDecider: Decider<ClusterState, ClusterCommand, ClusterEvent> = {
   initialState: initialClusterState,
+  cacheable: true,
   evolve: evolveCluster,
   decide(command, state) {
     const { environment, strategy, thresholds } = command;

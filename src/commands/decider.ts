@@ -17,6 +17,12 @@ export interface Decider<S, C, E extends DomainEvent> {
    * foldDeployment). Never changes `state`.
    */
   foldAll?(state: S, events: readonly E[]): S;
+  /**
+   * Set when states are small enough for the command handler to keep one per stream (see
+   * aggregate-cache.ts): commands then cost what the stream gained, not its whole history. A
+   * deployment's state holds every node of it, and its commands are few: it is not kept.
+   */
+  cacheable?: true;
   decide(command: C, state: S): E[];
 }
 

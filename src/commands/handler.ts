@@ -2,6 +2,7 @@ import type { Actor, RecordedEvent } from "../events/envelope.js";
 import type { EventLog, MetadataInput } from "../events/event-log.js";
 import { WrongExpectedRevisionError } from "../events/store/port.js";
 import { deterministicUuid } from "../platform/ids.js";
+import { keepLoaded, loadAggregate, type Loaded } from "./aggregate-cache.js";
 import { fold, type Decider, type DomainEvent } from "./decider.js";
 import { DomainError } from "./errors.js";
 
@@ -55,7 +56,8 @@ export function metadataFor(ctx: CommandContext, streamId: string, index: number
 
 /**
  * Load -> fold -> decide -> append with the expected revision. On a concurrent write the
- * stream is re-read and the command decided again, a bounded number of times.
+ * stream is read again and the command decided again, a bounded number of times. The fold starts
+ * from the state this process last folded for the stream when the decider is cacheable.
  */
 export async function handleCommand<S, C extends { type: string }, E extends DomainEvent>(
   log: EventLog,
@@ -66,22 +68,32 @@ export async function handleCommand<S, C extends { type: string }, E extends Dom
   maxAttempts = 5,
 ): Promise<CommandResult<S>> {
   for (let attempt = 1; ; attempt++) {
-    const history = await log.readStream(streamId);
-    const last = history.at(-1);
-    const replay = ctx.idempotencyKey ? earlierAttempt(history, (i) => metadataFor(ctx, streamId, i, command.type).eventId) : null;
-    if (replay) {
-      // answered as the first attempt was: with the state right after its events, not as of now
-      const state = fold(decider, history.slice(0, replay.end) as unknown as E[]);
-      return { state, events: replay.events, position: replay.events.at(-1)!.position, replayed: true };
+    let loaded: Loaded<S>;
+    if (ctx.idempotencyKey) {
+      // an earlier attempt's events may be anywhere in the stream: this read is of all of it
+      const history = await log.readStream(streamId);
+      const replay = earlierAttempt(history, (i) => metadataFor(ctx, streamId, i, command.type).eventId);
+      if (replay) {
+        // answered as the first attempt was: with the state right after its events, not as of now
+        const state = fold(decider, history.slice(0, replay.end) as unknown as E[]);
+        return { state, events: replay.events, position: replay.events.at(-1)!.position, replayed: true };
+      }
+      const last = history.at(-1);
+      loaded = { state: fold(decider, history as unknown as E[]), revision: last?.revision ?? null, position: last?.position ?? null };
+      keepLoaded(log, streamId, decider, loaded);
+    } else {
+      loaded = await loadAggregate(log, streamId, decider);
     }
-    const state = fold(decider, history as unknown as E[]);
+    const { state } = loaded;
 
     const decided = decider.decide(command, state);
-    if (decided.length === 0) return { state, events: [], position: last?.position ?? 0, replayed: false };
+    if (decided.length === 0) return { state, events: [], position: loaded.position ?? 0, replayed: false };
 
     const envelopes = log.envelope(decided, (i) => metadataFor(ctx, streamId, i, command.type));
     try {
-      const result = await log.append(streamId, envelopes, last ? last.revision : "no_stream");
+      const result = await log.append(streamId, envelopes, loaded.revision ?? "no_stream");
+      // The state kept stays the one before: the next load reads these events back as stored
+      // (validated, maybe upcast) and folds them, rather than trusting the decided copies.
       return { state: fold(decider, decided, state), events: decided, position: result.position, replayed: false };
     } catch (err) {
       if (err instanceof WrongExpectedRevisionError && attempt < maxAttempts) continue;

@@ -196,6 +196,7 @@ function decideOutcome(c: Extract<NodeCommand, { type: "ReportOutcome" }>, state
 /** One node's lifecycle: registration, health as seen by the heartbeat monitor, and what it runs. */
 export const nodeDecider: Decider<NodeState, NodeCommand, NodeEvent> = {
   initialState: initialNodeState,
+  cacheable: true,
   evolve: evolveNode,
   decide(command, state) {
     if (command.type === "RegisterNode") return decideRegistration(command, state);

@@ -305,6 +305,7 @@ function rollBackRotation(state: SecretState, r: RotationState, reason: string, 
 
 export const secretDecider: Decider<SecretState, SecretCommand, SecretEvent> = {
   initialState: initialSecretState,
+  cacheable: true,
   evolve: evolveSecret,
   decide(command, state) {
     if (command.type === "CreateSecret") {

@@ -61,6 +61,7 @@ export function evolveUser(state: UserState, event: UserEvent): UserState {
 
 export const userDecider: Decider<UserState, UserCommand, UserEvent> = {
   initialState: initialUserState,
+  cacheable: true,
   evolve: evolveUser,
   decide(command, state) {
     if (command.type === "CreateUser") {

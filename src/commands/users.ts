@@ -3,7 +3,7 @@ import type { EventLog } from "../events/event-log.js";
 import { streams } from "../events/streams.js";
 import { WrongExpectedRevisionError } from "../events/store/port.js";
 import { burnPasswordCheck, hashPassword, verifyPassword } from "../platform/password.js";
-import { fold } from "./decider.js";
+import { loadAggregate } from "./aggregate-cache.js";
 import { DomainError } from "./errors.js";
 import { handleCommand, type CommandContext } from "./handler.js";
 import type { LoginGuard } from "./login-guard.js";
@@ -16,8 +16,7 @@ export const DEMO_USERS = [
 ];
 
 export async function loadUser(log: EventLog, username: string): Promise<UserState> {
-  const events = await log.readStream(streams.user(username));
-  return fold(userDecider, events as never[]);
+  return (await loadAggregate(log, streams.user(username), userDecider)).state;
 }
 
 export async function createUser(

@@ -1,8 +1,8 @@
-import { fold } from "../commands/decider.js";
+import { loadAggregate } from "../commands/aggregate-cache.js";
 import { DomainError, notFound } from "../commands/errors.js";
 import { handleCommand, type CommandContext } from "../commands/handler.js";
 import { nodeDecider, type NodeState } from "../commands/node.js";
-import type { Capacity, NodeEvent, NodeStatus } from "../events/catalog/node.js";
+import type { Capacity, NodeStatus } from "../events/catalog/node.js";
 import type { EventLog } from "../events/event-log.js";
 import type { Coordination } from "../platform/coordination/port.js";
 import { streamPrefixes, streams } from "../events/streams.js";
@@ -184,7 +184,7 @@ export async function knownNode(deps: FleetDeps, nodeId: string): Promise<KnownN
 }
 
 export async function loadNode(log: EventLog, nodeId: string): Promise<NodeState> {
-  return fold(nodeDecider, (await log.readStream(streams.node(nodeId))) as unknown as NodeEvent[]);
+  return (await loadAggregate(log, streams.node(nodeId), nodeDecider)).state;
 }
 
 function checkCluster(node: KnownNode, claimed: string | undefined): void {

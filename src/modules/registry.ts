@@ -105,6 +105,7 @@ function decide(command: ModuleCommand, state: ModuleState): RegistryEvent[] {
 
 export const moduleDecider: Decider<ModuleState, ModuleCommand, RegistryEvent> = {
   initialState: initialModuleState,
+  cacheable: true,
   evolve: (state, event) => (event.type === "ModuleVersionRegistered" || event.type === "ModuleVersionVerified" ? evolve(state, event) : state),
   decide,
 };

@@ -1,7 +1,7 @@
 // The registry's I/O around the pure parts: folds the module and trust streams, reads artifacts,
 // asks the verifier, and appends through the generic command handler.
 import { createHash } from "node:crypto";
-import { fold } from "../commands/decider.js";
+import { loadAggregate } from "../commands/aggregate-cache.js";
 import { handleCommand, type CommandContext, type CommandResult } from "../commands/handler.js";
 import type { EventLog } from "../events/event-log.js";
 import { streamKey, streamPrefixes, streams } from "../events/streams.js";
@@ -11,8 +11,8 @@ import type { Environment } from "../strategies/settings.js";
 import { sha256Of, type ArtifactStore } from "./artifacts/port.js";
 import { judge, trustMaterial } from "./judge.js";
 import { evaluatePolicy, type PolicyDecision } from "./policy.js";
-import { moduleDecider, type ModuleCommand, type ModuleState, type ModuleVersionState, type RegistryEvent, type VerdictTrigger } from "./registry.js";
-import { policyInForce, trustDecider, type TrustCommand, type TrustEvent, type TrustState } from "./trust.js";
+import { moduleDecider, type ModuleCommand, type ModuleState, type ModuleVersionState, type VerdictTrigger } from "./registry.js";
+import { policyInForce, trustDecider, type TrustCommand, type TrustState } from "./trust.js";
 import { ModuleFormatError, type Verification } from "./verification/index.js";
 
 export interface ModuleServiceDeps {
@@ -77,8 +77,8 @@ export class ModuleService {
 
   /** The trust store and the revision of its last event (-1 while empty). */
   async trustAt(): Promise<{ state: TrustState; revision: number }> {
-    const events = await this.deps.log.readStream(streams.trust());
-    return { state: fold(trustDecider, events as unknown as TrustEvent[]), revision: events.at(-1)?.revision ?? -1 };
+    const { state, revision } = await loadAggregate(this.deps.log, streams.trust(), trustDecider);
+    return { state, revision: revision ?? -1 };
   }
 
   async trustRevision(): Promise<number> {
@@ -87,7 +87,7 @@ export class ModuleService {
   }
 
   async module(name: string): Promise<ModuleState> {
-    return fold(moduleDecider, (await this.deps.log.readStream(streams.module(name))) as unknown as RegistryEvent[]);
+    return (await loadAggregate(this.deps.log, streams.module(name), moduleDecider)).state;
   }
 
   trustCommand(command: TrustCommand, ctx: CommandContext): Promise<CommandResult<TrustState>> {

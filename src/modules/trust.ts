@@ -100,6 +100,7 @@ function decide(command: TrustCommand, state: TrustState): TrustEvent[] {
 
 export const trustDecider: Decider<TrustState, TrustCommand, TrustEvent> = {
   initialState: initialTrustState,
+  cacheable: true,
   evolve: (state, event) => (TRUST_EVENT_TYPES.includes(event.type) ? evolve(state, event) : state),
   decide,
 };
