@@ -5,6 +5,7 @@
 // trusted for correctness: a state is kept only as folded from events read back from the log, the
 // next load reads past it, and an append still expects the stream's revision, so another
 // process's write is either read or refused as a conflict.
+import { deepFreeze } from "../platform/deep-freeze.js";
 import type { Decider, DomainEvent } from "./decider.js";
 import type { EventLog } from "../events/event-log.js";
 
@@ -74,6 +75,7 @@ function keep(log: EventLog, streamId: string, decider: object, loaded: Loaded<u
   const current = kept.get(streamId);
   // a slower load that read less must not replace a newer one
   if (current && current.decider === decider && (current.loaded.revision ?? -1) > (loaded.revision ?? -1)) return;
+  // handed to every later command and to callers that answer with it: none may change it
   deepFreeze(loaded.state);
   kept.delete(streamId);
   kept.set(streamId, { decider, loaded: Object.freeze(loaded) });
@@ -81,17 +83,4 @@ function keep(log: EventLog, streamId: string, decider: object, loaded: Loaded<u
     if (kept.size <= MAX_KEPT_STATES) break;
     kept.delete(oldest);
   }
-}
-
-/**
- * A kept state is handed to every later command and to callers that answer with it: frozen, so
- * none of them can change what the next command decides on. (A Map's or Set's entries cannot be
- * frozen; deciders replace those rather than change them, as they do every other part.)
- */
-function deepFreeze(value: unknown): void {
-  if (value === null || typeof value !== "object" || Object.isFrozen(value)) return;
-  Object.freeze(value);
-  if (value instanceof Map) for (const v of value.values()) deepFreeze(v);
-  else if (value instanceof Set) for (const v of value) deepFreeze(v);
-  else for (const v of Object.values(value)) deepFreeze(v);
 }

@@ -4,6 +4,7 @@
 import type { z } from "zod";
 import type { Decider } from "../commands/decider.js";
 import { conflict, notFound } from "../commands/errors.js";
+import { deepFreeze } from "../platform/deep-freeze.js";
 import type { ModuleEventOf, VerdictTriggerShape, VerificationShape } from "../events/catalog/module.js";
 import type { Verification } from "./verification/index.js";
 
@@ -11,7 +12,7 @@ type RegistryEvent = ModuleEventOf<"ModuleVersionRegistered" | "ModuleVersionVer
 export type RecordedVerification = z.infer<typeof VerificationShape>;
 
 /** a version's verdict between ModuleVersionRegistered and the ModuleVersionVerified appended with it */
-export const NOT_VERIFIED_YET: RecordedVerification = {
+export const NOT_VERIFIED_YET: RecordedVerification = deepFreeze({
   status: "unsigned",
   signer: null,
   chain: [],
@@ -19,7 +20,7 @@ export const NOT_VERIFIED_YET: RecordedVerification = {
   checks: { integrity: "skipped", authenticity: "skipped", expiry: "skipped", revocation: "skipped" },
   reason: "not verified yet",
   failures: [],
-};
+});
 export type VerdictTrigger = z.infer<typeof VerdictTriggerShape>;
 export type Registration = ModuleEventOf<"ModuleVersionRegistered">["data"];
 

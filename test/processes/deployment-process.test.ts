@@ -14,6 +14,7 @@ import { advance, type AssignmentOutcome, type FleetNode, type Observation } fro
 import type { MetricSample } from "../../src/strategies/health-analysis.js";
 import { canaryTargets } from "../../src/strategies/index.js";
 import { resolveSettings, type StrategyName, type StrategySettings } from "../../src/strategies/settings.js";
+import { deepFreeze } from "../../src/platform/deep-freeze.js";
 
 const T0 = Date.parse("2026-03-01T10:00:00.000Z");
 const NEW = "2.0.0";
@@ -325,15 +326,6 @@ const recorded = (events: DeploymentEvent[]): RecordedEvent[] =>
       tenantId: "default",
     },
   }));
-
-/** Deeply frozen, as the memory read store keeps what it stores. */
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
 
 /** Splits `events` at the cuts (indices, any order, duplicates allowed). */
 function chunks<T>(events: T[], cuts: number[]): T[][] {

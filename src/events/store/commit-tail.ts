@@ -1,6 +1,7 @@
 // The tail of the log that this SQLite store committed itself, kept in memory so that its readers
 // (subscriptions, readAll of recent positions) share one parsed copy of each event instead of each
 // reading the same rows back from SQLite and parsing them again.
+import { deepFreeze } from "../../platform/deep-freeze.js";
 import type { RecordedEvent } from "../envelope.js";
 import type { EventFilter } from "./port.js";
 
@@ -43,13 +44,6 @@ export function tailMatch(filter: EventFilter | undefined): TailMatch | undefine
   const typeSet = types && new Set(types);
   // substr(stream_id, 1, code points of p) = p is startsWith for plain text
   return (streamId, type) => (!prefixes || prefixes.some((p) => streamId.startsWith(p))) && (!typeSet || typeSet.has(type));
-}
-
-/** Frozen all the way down: readers share the object, so a mutation must fail loudly, not leak into another reader. */
-function deepFreeze(value: unknown): void {
-  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return;
-  Object.freeze(value);
-  for (const v of Object.values(value)) deepFreeze(v);
 }
 
 /** One committed event: its row until a reader first asks, then the parsed event (the text dropped). */
