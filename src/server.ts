@@ -9,6 +9,7 @@ import { answerClientError } from "./http/client-error.js";
 import { DeploymentRunner } from "./processes/deployment-runner.js";
 import { AuditAnchor } from "./processes/audit-anchor.js";
 import { ModuleRevocation } from "./processes/module-revocation.js";
+import { ArtifactSweep } from "./processes/artifact-sweep.js";
 import { openArtifactStore } from "./modules/artifacts/open.js";
 import { ModuleService } from "./modules/service.js";
 import { trustDemoPki } from "./modules/demo-trust.js";
@@ -162,8 +163,24 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       dataDir: config.dataDir,
       mongodbUrl: readStore.kind === "mongodb" ? config.mongodbUrl : undefined,
       mongodbDb: config.mongodbDb,
+      clock,
     });
     opened.add(() => artifacts.close());
+    // committed bytes no event names (a lost upload race, a failed append) go after a grace period;
+    // stopped before the artifact store closes
+    const artifactSweep = new ArtifactSweep({
+      log,
+      artifacts,
+      clock,
+      logger,
+      graceMs: config.artifactSweep.graceMs,
+      onRemoved: ({ size }) => {
+        metrics.artifactsSwept.inc();
+        metrics.artifactsSweptBytes.inc(size);
+      },
+      onFailed: () => metrics.artifactSweepFailures.inc(),
+    });
+    opened.add(() => artifactSweep.stop());
     const modules = new ModuleService({ log, artifacts, clock, logger, dev: config.dev });
     const deps: AppDeps = {
       config,
@@ -207,6 +224,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     );
     await secrets.startRotation();
     anchors.start(config.auditAnchor.intervalMs);
+    artifactSweep.start(config.artifactSweep.intervalMs);
 
     const app = buildApp(deps);
     const fleet = await startFleet(deps, app);

@@ -1,12 +1,16 @@
 // Registering an uploaded version: judge the form fields and the signature material, verify the
 // staged bytes against the trust store in force, then commit the bytes and append the events.
-// Anything refused leaves nothing behind (the route discards the staged artifact).
+// Bytes come first (an event must never name bytes that are missing); when the append then fails
+// (a concurrent upload of the same version won, the event store is down, the process dies), the
+// committed bytes are named by no event and the artifact sweep removes them after its grace
+// period (src/processes/artifact-sweep.ts). Anything refused before the commit leaves nothing
+// behind (the route discards the staged artifact).
 import { z } from "zod";
 import semver from "semver";
 import { DeploymentRequestSchema } from "../commands/deployment.js";
 import type { CommandContext } from "../commands/handler.js";
 import { DependencySchema } from "../graph/dependencies.js";
-import { digestOf } from "./artifacts/port.js";
+import { digestOf, type ArtifactStore } from "./artifacts/port.js";
 import { judge, REFUSED_CODES, trustMaterial, type SignatureSource } from "./judge.js";
 import type { RecordedVerification } from "./registry.js";
 import type { ModuleService } from "./service.js";
@@ -55,6 +59,28 @@ export interface Registered {
   verification: RecordedVerification;
   position: number;
   created: boolean;
+}
+
+/**
+ * Commits `bytes` again when the store no longer has them: a sweep may have taken them between the
+ * commit and the append (the append took longer than the sweep's grace period, or a clock
+ * jumped), or they were lost since an earlier registration of the same version. The bytes are the
+ * ones judged, held since; staged again, their digest is checked before they go in.
+ */
+async function keepStored(artifacts: ArtifactStore, sha256: string, bytes: Buffer): Promise<void> {
+  if (await artifacts.has(sha256)) return;
+  const again = await artifacts.stage(
+    (async function* () {
+      yield bytes;
+    })(),
+    { maxBytes: bytes.length },
+  );
+  try {
+    if (again.sha256 !== sha256) throw new Error(`the upload's bytes changed while held: staged ${sha256}, now ${again.sha256}`);
+    await again.commit();
+  } finally {
+    await again.discard();
+  }
 }
 
 const toPem = (der: Uint8Array) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString("base64").match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
@@ -130,6 +156,8 @@ export async function register(modules: ModuleService, upload: ModuleUpload, ctx
     ctx,
   );
   let v = r.state.versions.get(version)!;
+  // the log names these bytes now (appended here, or the same version again): they must be there
+  if (v.digest === digest) await keepStored(modules.artifacts, upload.artifact.sha256, bytes);
   let position = r.position;
   // A trust change appended after these bytes were judged re-verified only the versions that
   // existed then; this one is judged again. Whichever of the two appends came second sees the other.

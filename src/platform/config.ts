@@ -48,6 +48,10 @@ const EnvSchema = z.object({
   MODULE_MAX_BYTES: int(1).default(64 * 1024 * 1024),
   /** artifact downloads served at once by this instance; more get 429 with Retry-After */
   MODULE_DOWNLOADS_MAX: int(1).default(32),
+  /** committed artifacts no ModuleVersionRegistered names are removed once this much older than their last commit */
+  ARTIFACT_SWEEP_GRACE_SECONDS: z.coerce.number().positive().default(3600),
+  /** how often they are looked for (and once shortly after start) */
+  ARTIFACT_SWEEP_INTERVAL_SECONDS: z.coerce.number().positive().default(3600),
   RATE_LIMIT_ENABLED: bool.optional(),
   RATE_LIMIT_FAIL_MODE: z.enum(["open", "closed"]).default("open"),
   /** JSON object of per-class limits per minute, e.g. {"deployments":10,"auth":5} */
@@ -247,6 +251,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxy,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     modules: { maxBytes: e.MODULE_MAX_BYTES, downloadsMax: e.MODULE_DOWNLOADS_MAX },
+    artifactSweep: { graceMs: e.ARTIFACT_SWEEP_GRACE_SECONDS * 1000, intervalMs: e.ARTIFACT_SWEEP_INTERVAL_SECONDS * 1000 },
     rateLimit: {
       enabled: e.RATE_LIMIT_ENABLED ?? true,
       failMode: e.RATE_LIMIT_FAIL_MODE,

@@ -93,6 +93,21 @@ export function createMetrics() {
       labelNames: ["kind", "outcome"] as const,
       registers,
     }),
+    artifactsSwept: new Counter({
+      name: "artifacts_swept_total",
+      help: "Committed module artifacts removed by the artifact sweep because no registered module version names them",
+      registers,
+    }),
+    artifactsSweptBytes: new Counter({
+      name: "artifacts_swept_bytes_total",
+      help: "Bytes of the committed module artifacts the artifact sweep removed",
+      registers,
+    }),
+    artifactSweepFailures: new Counter({
+      name: "artifact_sweep_failures_total",
+      help: "Artifact sweep passes that failed (store or event log unavailable); each is retried on the next interval",
+      registers,
+    }),
     heartbeatsAccepted: new Counter({
       name: "heartbeats_accepted_total",
       help: "Node agent heartbeats accepted",

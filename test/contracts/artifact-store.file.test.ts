@@ -6,9 +6,9 @@ import * as assert from "uvu/assert";
 import { FileArtifactStore } from "../../src/modules/artifacts/file.js";
 import { artifactStoreContract } from "./artifact-store.js";
 
-const test = artifactStoreContract("file", async () => {
+const test = artifactStoreContract("file", async ({ clock }) => {
   const dir = mkdtempSync(join(tmpdir(), "korch-artifacts-"));
-  const store = await FileArtifactStore.open(dir);
+  const store = await FileArtifactStore.open(dir, { clock });
   return {
     store,
     staged: async () => readdirSync(join(dir, "tmp")).length,

@@ -12,8 +12,8 @@ if (url) {
   // one database per test, dropped afterwards
   const runId = `artifacts_contract_${Date.now().toString(36)}_${randomUUID().slice(0, 8)}`;
   let n = 0;
-  const test = artifactStoreContract("gridfs", async () => {
-    const store = await GridFsArtifactStore.connect(url, `${runId}_${n++}`);
+  const test = artifactStoreContract("gridfs", async ({ clock }) => {
+    const store = await GridFsArtifactStore.connect(url, `${runId}_${n++}`, { clock });
     return {
       store,
       staged: async () => store.db.collection("artifacts.files").countDocuments({ filename: { $regex: "^staging/" } }),

@@ -3,9 +3,11 @@ import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { ArtifactTooLargeError, type ArtifactStore } from "../../src/modules/artifacts/port.js";
+import { ArtifactTooLargeError, type ArtifactStore, type CommittedArtifact } from "../../src/modules/artifacts/port.js";
+import { ManualClock, systemClock, type Clock } from "../../src/platform/clock.js";
 
-export type ArtifactStoreFactory = () => Promise<{ store: ArtifactStore; cleanup(): Promise<void>; staged?(): Promise<number> }>;
+/** `clock` dates the store's commits */
+export type ArtifactStoreFactory = (options: { clock: Clock }) => Promise<{ store: ArtifactStore; cleanup(): Promise<void>; staged?(): Promise<number> }>;
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 /** bytes as a stream of small chunks, like a network upload */
@@ -21,8 +23,8 @@ async function drain(r: Readable): Promise<Buffer> {
 export function artifactStoreContract(name: string, factory: ArtifactStoreFactory) {
   const test = suite(`ArtifactStore contract: ${name}`);
 
-  async function withStore(fn: (store: ArtifactStore, staged: () => Promise<number>) => Promise<void>): Promise<void> {
-    const { store, cleanup, staged } = await factory();
+  async function withStore(fn: (store: ArtifactStore, staged: () => Promise<number>) => Promise<void>, clock: Clock = systemClock): Promise<void> {
+    const { store, cleanup, staged } = await factory({ clock });
     try {
       await fn(store, staged ?? (async () => 0));
     } finally {
@@ -135,6 +137,53 @@ export function artifactStoreContract(name: string, factory: ArtifactStoreFactor
       assert.is(await store.delete(s.sha256), true);
       assert.is(await store.has(s.sha256), false);
     }));
+
+  async function listed(store: ArtifactStore): Promise<CommittedArtifact[]> {
+    const out: CommittedArtifact[] = [];
+    for await (const a of store.listCommitted()) out.push(a);
+    return out.sort((x, y) => x.sha256.localeCompare(y.sha256));
+  }
+
+  test("listCommitted: each committed artifact with its size and commit time; staged ones are not listed", () => {
+    const clock = new ManualClock();
+    return withStore(async (store) => {
+      const a = await store.stage(chunked(randomBytes(3000)), { maxBytes: 10_000 });
+      await a.commit();
+      clock.advance(5000);
+      const b = await store.stage(chunked(randomBytes(700)), { maxBytes: 10_000 });
+      await b.commit();
+      const pending = await store.stage(chunked(randomBytes(100)), { maxBytes: 10_000 });
+      const expected = [
+        { sha256: a.sha256, size: 3000, committedAt: clock.now() - 5000 },
+        { sha256: b.sha256, size: 700, committedAt: clock.now() },
+      ].sort((x, y) => x.sha256.localeCompare(y.sha256));
+      assert.equal(await listed(store), expected);
+      await pending.discard();
+    }, clock);
+  });
+
+  test("a commit of stored content renews its commit time; delete with committedBefore takes only what was committed before then", () => {
+    const clock = new ManualClock();
+    return withStore(async (store, staged) => {
+      const bytes = randomBytes(2000);
+      const first = await store.stage(chunked(bytes), { maxBytes: 10_000 });
+      await first.commit();
+      const t0 = clock.now();
+      clock.advance(60_000);
+      assert.is(await store.delete(first.sha256, { committedBefore: t0 }), false, "not before its own commit time");
+      assert.ok(await store.has(first.sha256));
+      const again = await store.stage(chunked(bytes), { maxBytes: 10_000 });
+      await again.commit();
+      assert.equal((await listed(store)).map((x) => x.committedAt), [clock.now()], "renewed, still one artifact");
+      assert.is(await staged(), 0, "the second staged copy is gone");
+      assert.is(await store.delete(first.sha256, { committedBefore: t0 + 1 }), false, "renewed since: kept");
+      assert.ok((await store.readAll(first.sha256))!.equals(bytes));
+      assert.is(await store.delete(first.sha256, { committedBefore: clock.now() + 1 }), true);
+      assert.is(await store.has(first.sha256), false);
+      assert.is(await store.delete(first.sha256, { committedBefore: clock.now() + 1 }), false, "twice: the second finds nothing");
+      assert.equal(await listed(store), []);
+    }, clock);
+  });
 
   return test;
 }

@@ -1,32 +1,46 @@
 // MongoDB GridFS: each artifact is a GridFS file named sha256/<hex> in the "artifacts" bucket;
 // uploads go to a staging name first and are renamed on commit. Thin on purpose: the file adapter
-// runs the same contract suite (test/contracts/artifact-store.ts).
+// runs the same contract suite (test/contracts/artifact-store.ts). The commit time is the files
+// document's metadata.committedAt (its uploadDate for artifacts committed before it was kept),
+// renewed by every commit of the content; the sweep's delete is conditional on it, in one
+// document operation, so a commit and a sweep never both believe they won.
 import { createHash, randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { finished } from "node:stream/promises";
-import { GridFSBucket, MongoClient, ObjectId, type Db } from "mongodb";
-import { ArtifactTooLargeError, checkSha256, type ArtifactStore, type StagedArtifact, type StoredArtifact } from "./port.js";
+import { GridFSBucket, MongoClient, ObjectId, type Collection, type Db, type Filter, type GridFSFile } from "mongodb";
+import { systemClock, type Clock } from "../../platform/clock.js";
+import { ArtifactTooLargeError, checkSha256, type ArtifactStore, type CommittedArtifact, type StagedArtifact, type StoredArtifact } from "./port.js";
 
 const nameOf = (sha256: string) => `sha256/${checkSha256(sha256)}`;
 /** staging older than this was left by a crash: no upload is judged for an hour (file.ts alike) */
 const STALE_STAGING_MS = 3600_000;
+const COMMITTED = /^sha256\/([0-9a-f]{64})$/;
+
+/** a files document committed (or committed again) before `cutoff` */
+const committedBefore = (cutoff: Date): Filter<GridFSFile> => ({
+  $or: [{ "metadata.committedAt": { $lt: cutoff } }, { "metadata.committedAt": { $exists: false }, uploadDate: { $lt: cutoff } }],
+});
 
 export class GridFsArtifactStore implements ArtifactStore {
   readonly kind = "gridfs";
   private readonly bucket: GridFSBucket;
+  private readonly files: Collection<GridFSFile>;
 
   constructor(
     readonly db: Db,
     private readonly client: MongoClient | null,
     private readonly bucketName = "artifacts",
+    /** dates commits (the sweep compares those dates with its own clock: give both the same one) */
+    private readonly clock: Clock = systemClock,
   ) {
     this.bucket = new GridFSBucket(db, { bucketName });
+    this.files = db.collection<GridFSFile>(`${bucketName}.files`);
   }
 
-  static async connect(url: string, dbName: string, bucketName?: string): Promise<GridFsArtifactStore> {
+  static async connect(url: string, dbName: string, options: { bucketName?: string; clock?: Clock } = {}): Promise<GridFsArtifactStore> {
     const client = new MongoClient(url);
     await client.connect();
-    const store = new GridFsArtifactStore(client.db(dbName), client, bucketName);
+    const store = new GridFsArtifactStore(client.db(dbName), client, options.bucketName, options.clock);
     await store.sweep();
     return store;
   }
@@ -84,8 +98,13 @@ export class GridFsArtifactStore implements ArtifactStore {
       commit: async () => {
         if (settled) return;
         settled = true;
-        if (await this.findId(sha256)) await this.bucket.delete(id);
-        else await this.bucket.rename(id, nameOf(sha256));
+        const committedAt = new Date(this.clock.now());
+        // the same content there already: its commit time is renewed, in the documents a sweep's
+        // conditional delete looks at (whichever of the two comes first, the other sees it)
+        const renewed = await this.files.updateMany({ filename: nameOf(sha256) }, { $set: { "metadata.committedAt": committedAt } });
+        if (renewed.matchedCount > 0) await this.bucket.delete(id);
+        // named and dated in one update, so no sweep ever sees it with the staging time
+        else await this.files.updateOne({ _id: id }, { $set: { filename: nameOf(sha256), metadata: { committedAt } } });
       },
       discard: async () => {
         if (settled) return;
@@ -120,10 +139,31 @@ export class GridFsArtifactStore implements ArtifactStore {
     return (await this.findId(sha256)) !== null;
   }
 
-  async delete(sha256: string): Promise<boolean> {
-    const files = await this.bucket.find({ filename: nameOf(sha256) }).toArray();
-    for (const f of files) await this.bucket.delete(f._id);
-    return files.length > 0;
+  async *listCommitted(): AsyncIterable<CommittedArtifact> {
+    const cursor = this.files.find({ filename: { $regex: "^sha256/" } }, { projection: { filename: 1, length: 1, uploadDate: 1, metadata: 1 } });
+    // two first commits of the same content at once may leave two documents: each is listed
+    for await (const f of cursor) {
+      const sha256 = COMMITTED.exec(f.filename)?.[1];
+      const at = f.metadata?.committedAt;
+      if (sha256) yield { sha256, size: f.length, committedAt: (at instanceof Date ? at : f.uploadDate).getTime() };
+    }
+  }
+
+  async delete(sha256: string, options: { committedBefore?: number } = {}): Promise<boolean> {
+    const { committedBefore: before } = options;
+    const files = await this.bucket.find({ filename: nameOf(sha256) }, { projection: { _id: 1 } }).toArray();
+    const chunks = this.db.collection<{ files_id: ObjectId }>(`${this.bucketName}.chunks`);
+    let removed = false;
+    for (const f of files) {
+      // the files document first and on its condition (a commit renews it in the same document),
+      // then its chunks, as GridFSBucket.delete orders them
+      const condition = before === undefined ? {} : committedBefore(new Date(before));
+      const r = await this.files.deleteOne({ _id: f._id, ...condition });
+      if (r.deletedCount === 0) continue;
+      await chunks.deleteMany({ files_id: f._id });
+      removed = true;
+    }
+    return removed;
   }
 
   async close(): Promise<void> {

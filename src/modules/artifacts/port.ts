@@ -1,6 +1,9 @@
 // Artifact storage: module bytes kept by their SHA-256, so a digest names exactly one content.
 // An upload is staged first (hashed while it streams in, never held in memory whole), judged, then
-// committed under its digest or discarded: a refused upload leaves nothing behind.
+// committed under its digest or discarded. Bytes committed whose event never came (a lost race
+// for the same version, an append that failed, a crash between the two) are found and removed by
+// the artifact sweep (src/processes/artifact-sweep.ts), which needs the listing and the
+// conditional delete below; a commit time that every commit renews keeps it off uploads in flight.
 import type { Readable } from "node:stream";
 
 /** An upload larger than the limit: reading stopped at the limit and nothing was kept. */
@@ -17,7 +20,11 @@ export interface StagedArtifact {
   readonly size: number;
   /** the staged bytes in one buffer (verification reads the module whole) */
   read(): Promise<Buffer>;
-  /** keep it under its digest (a no-op when that content is already stored) */
+  /**
+   * Keep it under its digest, committed now. Content already stored is not written again, but its
+   * commit time is set to now: an upload about to name those bytes in an event gets the sweep's
+   * whole grace period again. A no-op once this staged artifact was committed or discarded.
+   */
   commit(): Promise<void>;
   /** forget it; safe to call twice, or after commit (then it does nothing) */
   discard(): Promise<void>;
@@ -26,6 +33,14 @@ export interface StagedArtifact {
 export interface StoredArtifact {
   size: number;
   stream: Readable;
+}
+
+/** A committed artifact as the sweep sees it. */
+export interface CommittedArtifact {
+  sha256: string;
+  size: number;
+  /** epoch ms of its commit, or of the last commit of the same content since */
+  committedAt: number;
 }
 
 export interface ArtifactStore {
@@ -37,7 +52,14 @@ export interface ArtifactStore {
   /** the bytes of a committed artifact in one buffer; null when absent */
   readAll(sha256: string): Promise<Buffer | null>;
   has(sha256: string): Promise<boolean>;
-  delete(sha256: string): Promise<boolean>;
+  /** every committed artifact, in no set order (one committed or deleted meanwhile may be missing or listed) */
+  listCommitted(): AsyncIterable<CommittedArtifact>;
+  /**
+   * Removes a committed artifact; true when this call removed it. With `committedBefore`, only if
+   * its commit time is still before then, decided atomically against a concurrent commit of the
+   * same content (which renews that time): a sweep never takes bytes an upload just committed.
+   */
+  delete(sha256: string, options?: { committedBefore?: number }): Promise<boolean>;
   close(): Promise<void>;
 }
 
