@@ -103,8 +103,12 @@ export class GridFsArtifactStore implements ArtifactStore {
         // conditional delete looks at (whichever of the two comes first, the other sees it)
         const renewed = await this.files.updateMany({ filename: nameOf(sha256) }, { $set: { "metadata.committedAt": committedAt } });
         if (renewed.matchedCount > 0) await this.bucket.delete(id);
-        // named and dated in one update, so no sweep ever sees it with the staging time
-        else await this.files.updateOne({ _id: id }, { $set: { filename: nameOf(sha256), metadata: { committedAt } } });
+        else {
+          // named and dated in one update, so no sweep ever sees it with the staging time
+          const named = await this.files.updateOne({ _id: id }, { $set: { filename: nameOf(sha256), metadata: { committedAt } } });
+          // (as GridFSBucket.rename does: staging that is gone, e.g. swept as stale, is not a commit)
+          if (named.matchedCount === 0) throw new Error(`the staged artifact ${String(id)} is gone; nothing was committed`);
+        }
       },
       discard: async () => {
         if (settled) return;
