@@ -24,8 +24,14 @@ export interface FeedOptions {
   isFinal?(event: RecordedEvent): boolean;
   /** the feed had already ended at or before `after` (a client resuming after the final event) */
   endedBefore?: boolean;
-  /** extra fields for each message's data (e.g. progress); called once per delivered event, in order */
-  decorate?(event: RecordedEvent): Record<string, unknown>;
+  /**
+   * The message for each delivered event, called once per event in order (the default: the event
+   * alone, see `shared`). Undefined when it cannot be made now: the connection then reads on from
+   * the log through `history`, which must make it possible.
+   */
+  message?(event: RecordedEvent): WireMessage | undefined;
+  /** called once when the connection ends */
+  closed?(): void;
 }
 
 /** Counts open connections per user and in total, to refuse more with 429 before streaming. */
@@ -59,7 +65,7 @@ export function parseLastEventId(c: Context): number {
   return Number(raw);
 }
 
-function toMessageData(event: RecordedEvent, extra: Record<string, unknown> = {}) {
+function toMessageData(event: RecordedEvent, extra?: Record<string, unknown>) {
   return {
     type: event.type,
     streamId: event.streamId,
@@ -73,6 +79,10 @@ function toMessageData(event: RecordedEvent, extra: Record<string, unknown> = {}
 
 const message = (id: string | undefined, event: string, data: unknown) =>
   `${id ? `id: ${id}\n` : ""}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+
+/** An event's message with extra fields in its data (e.g. progress, or a redaction). */
+export const decoratedMessage = (event: RecordedEvent, extra: Record<string, unknown>): WireMessage =>
+  WireMessage.of(message(String(event.position), event.type, toMessageData(event, extra)));
 
 /**
  * An undecorated event is the same bytes on every connection: serialize, encode and frame it once.
@@ -202,14 +212,13 @@ class FeedConnection {
     if (!this.live || event.position <= this.last) return;
     const belongs = this.options.matches(event);
     if (belongs === false) return;
-    if (belongs === undefined || this.blockedSince) {
+    if (belongs === undefined || this.blockedSince || !this.send(event)) {
       // read later from the log, in order with what follows
       this.live = false;
       if (this.blockedSince) this.deps.metrics.sseMessagesDropped.inc();
       else this.catchUp();
       return;
     }
-    this.send(event);
   }
 
   private catchUp(): void {
@@ -225,15 +234,21 @@ class FeedConnection {
     try {
       while (!this.closed) {
         const upTo = this.seenUpTo;
-        for await (const page of this.options.history(this.last, upTo)) {
+        let readAgain = false;
+        pages: for await (const page of this.options.history(this.last, upTo)) {
           for (const event of page) {
             if (event.position <= this.last || event.position > upTo) continue;
-            this.send(event);
+            // a message that cannot be made now is read again, after what was sent
+            if (!this.send(event)) {
+              readAgain = true;
+              break pages;
+            }
             if (this.closed) return;
             if (this.blockedSince) await new Promise<void>((resolve) => (this.onDrain = resolve));
             if (this.closed) return;
           }
         }
+        if (readAgain) continue;
         if (this.seenUpTo === upTo) {
           this.live = true;
           return;
@@ -245,12 +260,16 @@ class FeedConnection {
     }
   }
 
-  private send(event: RecordedEvent): void {
-    const { decorate, isFinal } = this.options;
-    this.write(decorate ? WireMessage.of(message(String(event.position), event.type, toMessageData(event, decorate(event)))) : shared(event));
+  /** Writes the event's message; false (nothing written) when the message cannot be made now. */
+  private send(event: RecordedEvent): boolean {
+    const { message, isFinal } = this.options;
+    const wire = message ? message(event) : shared(event);
+    if (!wire) return false;
+    this.write(wire);
     this.deps.metrics.sseMessagesSent.inc();
     this.last = event.position;
     if (isFinal?.(event)) this.end();
+    return true;
   }
 
   private write(wire: WireMessage): void {
@@ -310,5 +329,6 @@ class FeedConnection {
     this.onDrain?.();
     metrics.sseConnections.dec();
     this.release();
+    this.options.closed?.();
   }
 }

@@ -4,11 +4,9 @@ import {
   deploymentProgress,
   DeploymentRequestSchema,
   DeploymentStatusSchema,
-  foldDeployment,
-  initialDeploymentState,
   type DeploymentState,
 } from "../../commands/deployment.js";
-import type { DeploymentEvent, DeploymentEventOf } from "../../events/catalog/deployment.js";
+import type { DeploymentEventOf } from "../../events/catalog/deployment.js";
 import type { RecordedEvent } from "../../events/envelope.js";
 import { deploymentCommand, loadDeployment } from "../../commands/deployments.js";
 import { conflict, DomainError, notFound } from "../../commands/errors.js";
@@ -23,7 +21,8 @@ import { problem, problemResponses } from "../problem.js";
 import type { PolicyDecision } from "../../modules/policy.js";
 import type { Context } from "hono";
 import { IdempotencyHeader, idempotentCommand } from "../idempotency.js";
-import { parseLastEventId, streamFeed } from "../sse.js";
+import { DeploymentWatch } from "../deployment-watch.js";
+import { decoratedMessage, parseLastEventId, streamFeed } from "../sse.js";
 import { resolveInstant } from "./time-travel.js";
 import { DependencyRequestFields, judgeDeployment, judgeRollbackOf } from "../../graph/dependencies.js";
 import { dependencyRefusal } from "./graph.js";
@@ -90,6 +89,10 @@ export type DeploymentSummaryView = z.infer<typeof DeploymentSummary>;
 const Page = z.object({ items: z.array(DeploymentSummary), nextCursor: z.string().nullable() }).openapi("DeploymentPage");
 const ReasonBody = z.strictObject({ reason: z.string().max(1000).optional() });
 const RollbackBody = z.strictObject({ reason: z.string().max(1000).optional(), force: DependencyRequestFields.force });
+
+/** A deployment feed's message: the event, with the status and progress right after it. */
+const progressMessage = (event: RecordedEvent, state: DeploymentState) => decoratedMessage(event, { status: state.status, progress: deploymentProgress(state) });
+
 const TERMINAL_TYPES = ["DeploymentSucceeded", "DeploymentFailed", "DeploymentRolledBack", "DeploymentCancelled", "DeploymentRejected"];
 
 const writers = [requireRoles("Deployer", "Admin")];
@@ -472,32 +475,30 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
     if (!latest.length) throw notFound(`deployment ${id}`);
     const after = parseLastEventId(c);
     const last = latest[0]!;
-    // the connection folds the stream as it goes, so every message can say where the deployment
-    // stands; by position, because a connection that fell behind reads some history again. The
-    // fold is the connection's own, so it may update its nodes in place (thousands of node events).
-    let state: DeploymentState = { ...initialDeploymentState, nodes: {} };
-    let folded = { position: 0, revision: -1 };
-    const fold = (e: RecordedEvent) => {
-      if (e.position > folded.position) {
-        state = foldDeployment(state, [e as unknown as DeploymentEvent], { ownsNodes: true });
-        folded = { position: e.position, revision: e.revision };
-      }
-      return state;
-    };
+    // every message says where the deployment stands, from a fold of the stream shared by the
+    // connections that keep pace with it (src/http/deployment-watch.ts); opened with the stream
+    let watch: DeploymentWatch | undefined;
+    const watching = () => (watch ??= DeploymentWatch.open(deps.log, streamId, progressMessage));
     return streamFeed(c, deps, {
       after,
       endedBefore: TERMINAL_TYPES.includes(last.type) && last.position <= after,
       matches: (e) => e.streamId === streamId,
       async *history(after, upTo) {
-        // everything folded is at or before `after` or already sent: read only what is newer
-        const events = await deps.log.readStream(streamId, { fromRevision: folded.revision + 1, untilPosition: upTo });
-        events.filter((e) => e.position <= after).forEach(fold);
-        yield events.filter((e) => e.position > after);
+        const w = watching();
+        const events = await deps.log.readStream(streamId, { fromRevision: w.nextRevision, untilPosition: upTo });
+        // the client has these already: folded, not sent
+        let i = 0;
+        for (; i < events.length && events[i]!.position <= after; i++) {
+          if (!w.skip(events[i]!)) {
+            await w.prepare();
+            w.skip(events[i]!);
+          }
+        }
+        if (i < events.length && !w.canTake(events[i]!)) await w.prepare();
+        yield events.slice(i);
       },
-      decorate: (e) => {
-        const folded = fold(e);
-        return { status: folded.status, progress: deploymentProgress(folded) };
-      },
+      message: (e) => watching().pass(e),
+      closed: () => watch?.release(),
       isFinal: (e) => TERMINAL_TYPES.includes(e.type),
     });
   });

@@ -11,7 +11,7 @@ import type { AppDeps, AppEnv } from "../env.js";
 import { problemResponses } from "../problem.js";
 import { IdempotencyHeader, idempotentCommand } from "../idempotency.js";
 import { commandContext } from "../request-context.js";
-import { parseLastEventId, streamFeed } from "../sse.js";
+import { decoratedMessage, parseLastEventId, streamFeed } from "../sse.js";
 
 // Versioned secrets, Admin only (Viewer and Deployer get 403 on every route). Values leave the
 // service only through GET .../value, and each such read is itself an event (SecretValueRead).
@@ -268,7 +268,7 @@ export function registerSecretRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
         const events = await deps.log.readStream(streamId, { untilPosition: upTo });
         yield events.filter((e) => e.position > after);
       },
-      decorate: (e) => redacted(e) ?? {},
+      message: (e) => decoratedMessage(e, redacted(e) ?? {}),
     });
   });
 }
