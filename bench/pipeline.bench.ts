@@ -24,6 +24,12 @@ const BUDGET_S = Number(process.env.BENCH_PIPELINE_BUDGET_S ?? 300);
 /** a canary still running after this long has failed (the bench reports it and goes on) */
 const TIMEOUT_S = Number(process.env.BENCH_PIPELINE_TIMEOUT_S ?? 600);
 const CONCURRENCY = 32;
+/**
+ * Besides the sizes' runs (one watcher each), one more at the first size with this many users
+ * watching the deployment's feed (BENCH_PIPELINE_WATCHERS; 0 skips it, as --quick does): what
+ * fifty people following one rollout cost, against one.
+ */
+const WATCHERS = Number(process.env.BENCH_PIPELINE_WATCHERS ?? (QUICK ? 0 : 50));
 const MODULE = "netfilter-ext";
 const VERSION = "2.0.0";
 const TERMINAL = new Set(["DeploymentSucceeded", "DeploymentFailed", "DeploymentRolledBack", "DeploymentCancelled", "DeploymentRejected"]);
@@ -115,7 +121,7 @@ interface Result {
   status: string;
 }
 
-async function run(nodes: number): Promise<Result> {
+async function run(nodes: number, watchers = 1): Promise<Result> {
   const { config, dataDir } = benchConfig("pipeline", {
     ALLOW_SELF_APPROVAL: "true",
     STRATEGY_SETTINGS: JSON.stringify(ZERO_WAITS),
@@ -230,7 +236,8 @@ async function run(nodes: number): Promise<Result> {
     executionId = requested.executionId as string;
     // a user watching over a real socket, as `korch watch` does: its messages carry status and progress.
     // Its failure (the server closing the connection) is reported with the figures, not left unheard.
-    const watching = watch(`${server.url}/api/v1/deployments/${executionId}/events`, admin).catch((err: unknown) => ({ error: String(err) }));
+    const watchingAll = Array.from({ length: watchers }, () => watch(`${server.url}/api/v1/deployments/${executionId}/events`, admin).catch((err: unknown) => ({ error: String(err) })));
+    const watching = watchingAll[0]!;
     await server.deps.projections.waitFor(requested.position as number, 60_000);
     const profiler = await startProfile();
     const cpuStarted = process.cpuUsage();
@@ -253,7 +260,9 @@ async function run(nodes: number): Promise<Result> {
     await profiler?.stop(nodes);
     await Promise.all(workers);
     attachment.detach();
-    const watched = await watching;
+    // the first watcher's figures, or the first failure among them all
+    const all = await Promise.all(watchingAll);
+    const watched = all.find((w) => "error" in w || w.messages < events) ?? (await watching);
     const watcherError =
       "error" in watched ? `the watcher failed: ${watched.error}` : watched.messages < events ? `the watcher got ${watched.messages} of ${events} events` : undefined;
     const watchedS = "error" in watched ? null : (watched.endedAt - approveStarted) / 1000;
@@ -297,4 +306,17 @@ for (const nodes of SIZES) {
   else emit("pipeline.canary.watcher_end", r.watchedS, "s", { ...conditions, from: "approve", to: "the watcher's final SSE message" });
   emit("pipeline.register", nodes / r.registerS, "nodes/s", { nodes, ...(QUICK && { quick: true }), note: "register + first heartbeat, in process" });
   lastPerNodeS = r.approveToSucceededS / nodes;
+  if (nodes === SIZES[0] && WATCHERS > 1) {
+    try {
+      const w = await run(nodes, WATCHERS);
+      const wc = { ...conditions, watchers: WATCHERS, deploymentEvents: w.events, note: "CPU time of the bench process (server and its watchers' clients), approve to DeploymentSucceeded" };
+      if (w.status !== "DeploymentSucceeded" || w.watcherError) failed("pipeline.canary.watchers.cpu_per_node", "ms/node", wc, w.watcherError ?? `the canary ended with ${w.status}`);
+      else {
+        emit("pipeline.canary.watchers.cpu_per_node", (w.cpuS * 1000) / nodes, "ms/node", wc);
+        emit("pipeline.canary.watchers.cpu_ratio", w.cpuS / r.cpuS, "x", { ...wc, note: `CPU with ${WATCHERS} watchers over CPU with one, same size, same run` });
+      }
+    } catch (err) {
+      failed("pipeline.canary.watchers.cpu_per_node", "ms/node", { nodes, watchers: WATCHERS }, `the run failed: ${String(err)}`);
+    }
+  }
 }
