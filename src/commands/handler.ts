@@ -65,8 +65,14 @@ export async function handleCommand<S, C extends { type: string }, E extends Dom
   decider: Decider<S, C, E>,
   command: C,
   ctx: CommandContext,
-  maxAttempts = 5,
+  options: {
+    /** tries in all, on concurrent writes; default 5 */
+    maxAttempts?: number;
+    /** the stream folded, where the caller has a quicker way than loadAggregate (a deployment's snapshots) */
+    load?: () => Promise<Loaded<S>>;
+  } = {},
 ): Promise<CommandResult<S>> {
+  const { maxAttempts = 5, load = () => loadAggregate(log, streamId, decider) } = options;
   for (let attempt = 1; ; attempt++) {
     let loaded: Loaded<S>;
     if (ctx.idempotencyKey) {
@@ -82,7 +88,7 @@ export async function handleCommand<S, C extends { type: string }, E extends Dom
       loaded = { state: fold(decider, history as unknown as E[]), revision: last?.revision ?? null, position: last?.position ?? null };
       keepLoaded(log, streamId, decider, loaded);
     } else {
-      loaded = await loadAggregate(log, streamId, decider);
+      loaded = await load();
     }
     const { state } = loaded;
 

@@ -21,6 +21,14 @@ export interface StreamFold<S> {
    * where evolve copies much per event (the deployment's nodes). Never changes `state`.
    */
   foldAll?(state: S, events: readonly RecordedEvent[]): S;
+  /**
+   * Optional: about how many events' worth a snapshot of `state` is to store (a deployment: its
+   * nodes). Snapshots are then at least that many events apart, so what they hold stays in
+   * proportion to the stream rather than to its length times its state (quadratic in nodes for a
+   * deployment: 60 snapshots of 10,000 nodes for a 10,000-node canary at one per 500 events), and a
+   * read folds at most about as many events as the state it answers with is large.
+   */
+  weight?(state: S): number;
 }
 
 export interface Snapshot {
@@ -51,6 +59,8 @@ export interface FoldResult<S> {
   state: S;
   /** position of the last event folded into state (from the snapshot or the events), null if none */
   position: number | null;
+  /** revision of that event; -1 if none */
+  revision: number;
   /** snapshots due: every `every` revisions past the start, while the events are a gap-free run */
   due: Snapshot[];
 }
@@ -72,6 +82,9 @@ const asJson = <S>(state: S): S => JSON.parse(JSON.stringify(state)) as S;
 export function foldFrom<S>(fold: StreamFold<S>, streamId: string, start: FoldStart<S>, events: RecordedEvent[], every: number): FoldResult<S> {
   let { state, revision, position, occurredAtMs } = start;
   let unbroken = true;
+  // the next snapshot is at least `every` events (or the state's weight, when larger) after the last
+  let spacing = Math.max(every, fold.weight?.(state) ?? 0);
+  let since = start.revision;
   const due: FoldResult<S>["due"] = [];
   const foldAll = fold.foldAll?.bind(fold) ?? ((s: S, run: readonly RecordedEvent[]) => run.reduce(fold.evolve.bind(fold), s));
   // runs of events between snapshots are folded at once (foldAll), then the state is written down
@@ -82,14 +95,16 @@ export function foldFrom<S>(fold: StreamFold<S>, streamId: string, start: FoldSt
     revision = event.revision;
     position = event.position;
     occurredAtMs = Math.max(occurredAtMs, Date.parse(event.metadata.occurredAt));
-    if (unbroken && (revision + 1) % every === 0) {
+    if (unbroken && revision - since >= spacing) {
       state = foldAll(state, events.slice(from, i + 1));
       from = i + 1;
       due.push({ fold: fold.name, streamId, revision, position, occurredAt: canonical(occurredAtMs), state: asJson(state) });
+      since = revision;
+      spacing = Math.max(every, fold.weight?.(state) ?? 0);
     }
   }
   if (from < events.length) state = foldAll(state, from === 0 ? events : events.slice(from));
-  return { state, position, due };
+  return { state, position, revision, due };
 }
 
 export interface LoadOptions {
@@ -118,7 +133,12 @@ async function newestSnapshot(snapshots: Collection<SnapshotDoc>, fold: string, 
  * and storing the snapshots the fold passed. Gives the same state as a full fold of the events
  * with occurredAt <= untilTime (as JSON: a snapshot's state went through JSON).
  */
-export async function loadStream<S>(log: EventLog, streamId: string, fold: StreamFold<S>, options: LoadOptions = {}): Promise<{ state: S; position: number | null; events: RecordedEvent[] }> {
+export async function loadStream<S>(
+  log: EventLog,
+  streamId: string,
+  fold: StreamFold<S>,
+  options: LoadOptions = {},
+): Promise<{ state: S; position: number | null; revision: number; events: RecordedEvent[] }> {
   const { untilTime, readStore } = options;
   const every = options.every ?? DEFAULT_SNAPSHOT_EVERY;
   const snapshots = readStore?.collection<SnapshotDoc>(SNAPSHOTS);
@@ -147,7 +167,7 @@ export async function loadStream<S>(log: EventLog, streamId: string, fold: Strea
       // a snapshot that could not be stored only costs the next read some time; the answer stands
     }
   }
-  return { state: result.state, position: result.position, events };
+  return { state: result.state, position: result.position, revision: result.revision, events };
 }
 
 /**

@@ -121,7 +121,7 @@ export class ModuleRevocation {
       : { type: "Abort", by: ACTOR.id, reason: SIGNER_REVOKED, now };
     const ctx: CommandContext = { actor: ACTOR, correlationId: randomUUID(), now };
     try {
-      await deploymentCommand(this.deps.log, this.deps.metrics, executionId, command, ctx);
+      await deploymentCommand(this.deps.log, this.deps.metrics, executionId, command, ctx, this.deps.readStore);
       this.deps.logger.info({ executionId, action: command.type }, "deployment of a revoked module stopped");
     } catch (err) {
       // another instance (or the runner) moved it on first: stopped either way

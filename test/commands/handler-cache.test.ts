@@ -106,7 +106,7 @@ test("what another process appended since is folded in before deciding", async (
 
 test("concurrent commands in one process: each decided on the state before it, none lost", async ({ open }) => {
   const log = new EventLog(open(), catalog);
-  await Promise.all(Array.from({ length: 12 }, (_, i) => handleCommand(log, "tally-1", cached, { type: "Add", n: i + 1 }, ctx(), 20)));
+  await Promise.all(Array.from({ length: 12 }, (_, i) => handleCommand(log, "tally-1", cached, { type: "Add", n: i + 1 }, ctx(), { maxAttempts: 20 })));
   const state = (await loadAggregate(log, "tally-1", cached)).state;
   assert.equal(state, { total: 78, count: 12, capped: false });
   assert.equal(state, fold(cached, (await log.readStream("tally-1")) as never[]));

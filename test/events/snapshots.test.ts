@@ -91,6 +91,31 @@ test("reads that fold past `every` events store snapshots, and later reads fold 
   assert.equal(past.state, fullFold(await testLog.readStream(streamId, { untilTime: new Date(T0 + 12_000).toISOString() })));
 });
 
+test("a large state is snapshotted as far apart as it weighs: what snapshots hold stays in proportion to the stream", async () => {
+  const streamId = "s-weighted";
+  await store.append(streamId, Array.from({ length: 60 }, (_, i) => ({ type: "Added", data: { n: i }, metadata: meta(T0 + i * 1000) })), "no_stream");
+  // a state that grows with every event (a deployment's nodes), weighing as many events as it holds
+  const growing: StreamFold<{ items: number[] }> = {
+    name: "growing@1",
+    initial: { items: [] },
+    evolve: (s, e) => ({ items: [...s.items, (e.data as { n: number }).n] }),
+    weight: (s) => s.items.length,
+  };
+  const readStore = new MemoryReadStore({ ttlIntervalMs: 0 });
+  const first = await loadStream(testLog, streamId, growing, { readStore, every: 5 });
+  const stored = await readStore.collection<SnapshotDoc>(SNAPSHOTS).find({ streamId }, { sort: { _id: 1 } });
+  assert.equal(stored.map((s) => s.revision), [4, 9, 19, 39]);
+  const held = stored.reduce((n, s) => n + (s.state as { items: number[] }).items.length, 0);
+  assert.ok(held <= 2 * 60, `snapshots hold ${held} items for a stream of 60 events`);
+  // and they still answer every instant as a full fold does
+  for (const sec of [3, 12, 25, 47, 59]) {
+    const untilTime = new Date(T0 + sec * 1000).toISOString();
+    const got = await loadStream(testLog, streamId, growing, { readStore, every: 5, untilTime });
+    assert.equal(got.state, (await testLog.readStream(streamId, { untilTime })).reduce(growing.evolve, growing.initial));
+  }
+  assert.equal(first.state.items.length, 60);
+});
+
 test("a snapshot that does not match the log (log replaced under a kept read store) is dropped, not trusted", async () => {
   const streamId = "s-stale";
   await store.append(streamId, Array.from({ length: 8 }, (_, i) => ({ type: "Added", data: { n: i + 1 }, metadata: meta(T0 + i * 1000) })), "no_stream");
