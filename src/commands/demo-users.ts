@@ -1,7 +1,7 @@
 import type { EventLog } from "../events/event-log.js";
 import { streams } from "../events/streams.js";
 import { verifyPassword } from "../platform/password.js";
-import { fold } from "./decider.js";
+import { loadAggregate } from "./aggregate-cache.js";
 import { userDecider } from "./user.js";
 import { DEMO_USERS } from "./users.js";
 
@@ -16,10 +16,12 @@ const SEED_ACTOR = { kind: "system", id: "seed" } as const;
 export async function enabledDemoUsers(log: EventLog): Promise<string[]> {
   const found: string[] = [];
   for (const demo of DEMO_USERS) {
-    const events = await log.readStream(streams.user(demo.username));
-    const user = fold(userDecider, events as never[]);
+    const stream = streams.user(demo.username);
+    const user = (await loadAggregate(log, stream, userDecider)).state;
     if (!user.exists || user.disabled) continue;
-    const seeded = events.some((e) => e.type === "UserCreated" && e.metadata.actor.kind === SEED_ACTOR.kind && e.metadata.actor.id === SEED_ACTOR.id);
+    // a user is created once, by its stream's first event (a login's events follow it for good)
+    const [created] = await log.readStream(stream, { maxCount: 1 });
+    const seeded = created?.type === "UserCreated" && created.metadata.actor.kind === SEED_ACTOR.kind && created.metadata.actor.id === SEED_ACTOR.id;
     if (seeded || (await verifyPassword(demo.password, user.passwordHash))) found.push(demo.username);
   }
   return found;
