@@ -119,6 +119,29 @@ interface Result {
   requestToSucceededS: number;
   events: number;
   status: string;
+  /** ms of one request each on the finished deployment, in this order (see `afterwards`) */
+  afterwards: Record<string, number>;
+}
+
+/**
+ * What a user does with a big deployment once it ran, timed one request each, in this order: look
+ * at it as it was halfway through (the first such look folds the stream and stores snapshots; the
+ * second starts from one), read a page of its history, and a command that loads it to be refused
+ * (pause on a finished deployment: 409).
+ */
+async function afterwards(call: (method: string, path: string, body: unknown, token: string, want: number) => Promise<unknown>, token: string, id: string, halfwayAt: string): Promise<Record<string, number>> {
+  const timed = async (method: string, path: string, body: unknown, want: number) => {
+    const started = performance.now();
+    await call(method, path, body, token, want);
+    return performance.now() - started;
+  };
+  const at = `/api/v1/deployments/${id}?at=${encodeURIComponent(halfwayAt)}`;
+  return {
+    time_travel_first: await timed("GET", at, undefined, 200),
+    time_travel_again: await timed("GET", at, undefined, 200),
+    history_page: await timed("GET", `/api/v1/deployments/${id}/history`, undefined, 200),
+    command_refused: await timed("POST", `/api/v1/deployments/${id}/pause`, {}, 409),
+  };
 }
 
 async function run(nodes: number, watchers = 1): Promise<Result> {
@@ -258,6 +281,7 @@ async function run(nodes: number, watchers = 1): Promise<Result> {
     const end = performance.now();
     const cpu = process.cpuUsage(cpuStarted);
     await profiler?.stop(nodes);
+    const after = status === "DeploymentSucceeded" ? await afterwards(call, admin, executionId, new Date(Date.now() - ((end - approveStarted) / 2)).toISOString()) : {};
     await Promise.all(workers);
     attachment.detach();
     // the first watcher's figures, or the first failure among them all
@@ -266,7 +290,7 @@ async function run(nodes: number, watchers = 1): Promise<Result> {
     const watcherError =
       "error" in watched ? `the watcher failed: ${watched.error}` : watched.messages < events ? `the watcher got ${watched.messages} of ${events} events` : undefined;
     const watchedS = "error" in watched ? null : (watched.endedAt - approveStarted) / 1000;
-    return { registerS, approveToSucceededS: (end - approveStarted) / 1000, requestToSucceededS: (end - requestStarted) / 1000, cpuS: (cpu.user + cpu.system) / 1e6, events, status, watchedS, watcherError };
+    return { registerS, approveToSucceededS: (end - approveStarted) / 1000, requestToSucceededS: (end - requestStarted) / 1000, cpuS: (cpu.user + cpu.system) / 1e6, events, status, watchedS, watcherError, afterwards: after };
   } finally {
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
@@ -305,6 +329,7 @@ for (const nodes of SIZES) {
   if (r.watchedS === null || r.watcherError) failed("pipeline.canary.watcher_end", "s", conditions, r.watcherError ?? "the watcher failed");
   else emit("pipeline.canary.watcher_end", r.watchedS, "s", { ...conditions, from: "approve", to: "the watcher's final SSE message" });
   emit("pipeline.register", nodes / r.registerS, "nodes/s", { nodes, ...(QUICK && { quick: true }), note: "register + first heartbeat, in process" });
+  for (const [what, ms] of Object.entries(r.afterwards)) emit(`pipeline.finished.${what}`, ms, "ms", { nodes, ...(QUICK && { quick: true }), deploymentEvents: r.events, note: "one request on the finished deployment, in process (see afterwards())" });
   lastPerNodeS = r.approveToSucceededS / nodes;
   if (nodes === SIZES[0] && WATCHERS > 1) {
     try {
