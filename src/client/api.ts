@@ -12,6 +12,7 @@ import type {
   DeploymentAsOf,
   DeploymentHistory,
   DeploymentPage,
+  DeploymentQuery,
   DeploymentRequest,
   DeploymentView,
   Environment,
@@ -163,12 +164,26 @@ export class OrchestratorClient {
     return this.request("GET", "/api/v1/deployments", { query: { ...query } });
   }
 
-  /** `at` answers as of that instant; `minPosition` waits until the read model has caught up. */
-  getDeployment(id: string): Promise<DeploymentView>;
-  getDeployment(id: string, options: { minPosition?: number }): Promise<DeploymentView>;
-  getDeployment(id: string, options: { at: string }): Promise<DeploymentAsOf>;
-  getDeployment(id: string, options: { at?: string; minPosition?: number } = {}): Promise<DeploymentView | DeploymentAsOf> {
+  /**
+   * The deployment with one page of its nodes (`nodesNextCursor` for the next; `nodeCounts` counts
+   * them all) and each wave's counts; deploymentNodes walks every node. `at` answers as of that
+   * instant; `minPosition` waits until the read model has caught up.
+   */
+  getDeployment(id: string, options?: DeploymentQuery & { at?: undefined }): Promise<DeploymentView>;
+  getDeployment(id: string, options: DeploymentQuery & { at: string }): Promise<DeploymentAsOf>;
+  getDeployment(id: string, options: DeploymentQuery): Promise<DeploymentView | DeploymentAsOf>;
+  getDeployment(id: string, options: DeploymentQuery = {}): Promise<DeploymentView | DeploymentAsOf> {
     return this.request("GET", `/api/v1/deployments/${encodeURIComponent(id)}`, { query: { ...options } });
+  }
+
+  /** Every node of the deployment (of a phase or wave, if asked), page after page, in plan order. */
+  async *deploymentNodes(id: string, options: Omit<DeploymentQuery, "cursor"> = {}): AsyncGenerator<DeploymentView["nodes"][number]> {
+    let cursor: string | undefined;
+    do {
+      const page: DeploymentView = await this.getDeployment(id, { ...options, ...(cursor !== undefined && { cursor }) });
+      yield* page.nodes;
+      cursor = page.nodesNextCursor ?? undefined;
+    } while (cursor !== undefined);
   }
 
   history(id: string): Promise<DeploymentHistory> {

@@ -11,7 +11,7 @@ import { ApiError } from "./errors.js";
 import type { SecretDetailView } from "./types.js";
 import { clustersText, deploymentText, eventLine, headline, watchBlock } from "./render.js";
 import { impactText, matrixText, queryText } from "./graph-render.js";
-import type { DeploymentRequest, DeploymentView, Environment, GraphPattern, TrustPolicyBody } from "./types.js";
+import type { DeploymentQuery, DeploymentRequest, DeploymentView, Environment, GraphPattern, TrustPolicyBody } from "./types.js";
 
 const USAGE = `usage: korch <command> [options]
 
@@ -121,7 +121,8 @@ async function readPassword(): Promise<string> {
 async function watch(id: string): Promise<number> {
   const stop = new AbortController();
   process.once("SIGINT", () => stop.abort());
-  let view: DeploymentView = await client.getDeployment(id);
+  // the block shows counts, not nodes: one node a page is enough
+  let view: DeploymentView = await client.getDeployment(id, { limit: 1 });
   const recent: string[] = [];
   let drawn = 0;
   const draw = () => {
@@ -144,12 +145,12 @@ async function watch(id: string): Promise<number> {
     else {
       recent.push(eventLine(event));
       if (recent.length > 5) recent.shift();
-      view = await client.getDeployment(id, { minPosition: event.id });
+      view = await client.getDeployment(id, { minPosition: event.id, limit: 1 });
       draw();
     }
   }
   if (stop.signal.aborted) return 130;
-  view = await client.getDeployment(id, { minPosition: feed.lastEventId });
+  view = await client.getDeployment(id, { minPosition: feed.lastEventId, limit: 1 });
   if (tty) draw();
   print({ executionId: id, status: view.status, final: true, failureReason: view.failureReason }, () => `${view.status}${view.failureReason ? `: ${view.failureReason}` : ""}`);
   return view.status === "Succeeded" ? 0 : FAILED.has(view.status) ? 1 : 3;
@@ -364,8 +365,18 @@ async function main(): Promise<number> {
       return opts.watch ? watch(result.executionId) : 0;
     }
     case "status": {
-      const view = opts.at ? await client.getDeployment(id(), { at: opts.at }) : await client.getDeployment(id());
-      print(view, () => deploymentText(view));
+      // the text needs the counts only; JSON carries every node, a page holding some of them
+      const query: DeploymentQuery = { ...(opts.at && { at: opts.at }), ...(opts.json && { limit: 1000 }) };
+      const view: DeploymentView = await client.getDeployment(id(), query);
+      if (opts.json) {
+        const nodes = [...view.nodes];
+        for (let cursor = view.nodesNextCursor; cursor; ) {
+          const page: DeploymentView = await client.getDeployment(id(), { ...query, cursor });
+          nodes.push(...page.nodes);
+          cursor = page.nodesNextCursor;
+        }
+        console.log(JSON.stringify({ ...view, nodes, nodesNextCursor: null }));
+      } else console.log(deploymentText(view));
       return 0;
     }
     case "list": {

@@ -18,12 +18,12 @@ export function progressBar(percent: number, width = 30): string {
   return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${String(percent).padStart(3)}%`;
 }
 
-/** wave/batch position and node counts, e.g. "wave 2/4 (30%)  nodes 6/20 updated" */
+/** wave/batch position and node counts (of every node, not the page the view holds), e.g. "wave 2/4 (30%)  nodes 6/20 updated" */
 export function progressLine(view: DeploymentView): string {
   const current = view.waves.find((w) => w.status === "running" || w.status === "analyzing") ?? [...view.waves].reverse().find((w) => w.status !== "pending");
   const wave = view.waves.length ? `${view.strategy === "Rolling" ? "batch" : "wave"} ${current ? current.index + 1 : 0}/${view.waves.length}${current?.label ? ` (${current.label})` : ""}` : "no waves planned";
-  const updated = view.nodes.filter((n) => n.phase === "updated").length;
-  return `${progressBar(view.progress)}  ${wave}  nodes ${updated}/${view.nodes.length} updated`;
+  const { updated, total, failed } = view.nodeCounts;
+  return `${progressBar(view.progress)}  ${wave}  nodes ${updated}/${total} updated${failed ? `, ${failed} failed` : ""}`;
 }
 
 /** Also of a list item (a summary), hence only these fields. */

@@ -7,6 +7,7 @@ import type { DeploymentEvent } from "../events/catalog/deployment.js";
 import type { Role } from "../events/catalog/user.js";
 import type { Problem } from "../http/problem.js";
 import type { DeploymentView } from "../projections/deployments.js";
+import type { NodePhase } from "../commands/deployment.js";
 import type { DeploymentSummaryView } from "../http/routes/deployments.js";
 import type { Environment, StrategyName } from "../strategies/settings.js";
 
@@ -68,6 +69,22 @@ export interface DeploymentPage {
   /** each the deployment without its nodes (GET /deployments/{id} has them) */
   items: DeploymentSummaryView[];
   nextCursor: string | null;
+}
+
+/** GET /deployments/{id}: which page of the nodes, as of when. */
+export interface DeploymentQuery {
+  /** the deployment as of this instant */
+  at?: string;
+  /** wait until the read model has applied this global position */
+  minPosition?: number;
+  /** nodes per page (server default 100, at most 1000) */
+  limit?: number;
+  /** nodesNextCursor of the previous page */
+  cursor?: string;
+  /** only nodes in this phase */
+  phase?: NodePhase;
+  /** only the nodes of this wave (its index) */
+  wave?: number;
 }
 
 /** GET /deployments/{id}?at=...: the view as of that instant. */

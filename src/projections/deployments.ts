@@ -1,4 +1,14 @@
-import { deploymentProgress, evolveDeployment, foldDeployment, initialDeploymentState, isTerminal, trackNodeChanges, type DeploymentState, type NodeState } from "../commands/deployment.js";
+import {
+  deploymentProgress,
+  evolveDeployment,
+  foldDeployment,
+  initialDeploymentState,
+  isTerminal,
+  trackNodeChanges,
+  type DeploymentState,
+  type NodePhase,
+  type NodeState,
+} from "../commands/deployment.js";
 import { deploymentEventTypes, type DeploymentEvent } from "../events/catalog/deployment.js";
 import type { RecordedEvent } from "../events/envelope.js";
 import { streamKey, streamPrefixes } from "../events/streams.js";
@@ -69,21 +79,235 @@ function headOf(state: Omit<DeploymentState, "nodes">) {
 }
 type DeploymentHead = ReturnType<typeof headOf>;
 
-/** The head with `nodes` in its place (after waves), as the API has always ordered the fields. */
-// (frozen arrays typed as mutable, as the deeply frozen stored documents always were)
-function withNodes(head: Partial<DeploymentHead>, nodes: NodeView[]) {
-  const { servingColor, artifact, rollback, failureReason, failedNodeIds, approval, requesterEmail, requestedBy, createdAt, updatedAt, endedAt, ...before } = head as DeploymentHead;
-  return { ...before, nodes, servingColor, artifact, rollback, failureReason, failedNodeIds, approval, requesterEmail, requestedBy, createdAt, updatedAt, endedAt };
+/**
+ * A wave as the detail view shows it: how many nodes it has and how many of them run the new
+ * version, not their ids (a 10,000-node canary's waves named every node again; the nodes of one
+ * wave are a page away, `?wave=`). Lists of deployments keep their own summary of waves.
+ */
+function waveView(w: DeploymentHead["waves"][number], updated: number) {
+  const { nodeIds, ...rest } = w;
+  const { index, label, ...after } = rest;
+  return { index, label, nodeCount: nodeIds.length, updated, ...after };
 }
 
-/** The deployment as the API shows it (GET /api/v1/deployments/{id}), from a folded state (time travel). */
-export function toDeploymentView(state: DeploymentState) {
-  return withNodes(headOf(state), Object.values(state.nodes).filter((n) => n.wave >= 0).map(nodeView));
+/** The head with `nodes` (one page of them, its cursor and the counts) in place, after waves, as the API has always ordered the fields. */
+// (frozen arrays typed as mutable, as the deeply frozen stored documents always were)
+function withNodes(head: Partial<DeploymentHead>, stateWaves: readonly { updated: number }[], page: NodePage) {
+  const { waves, servingColor, artifact, rollback, failureReason, failedNodeIds, approval, requesterEmail, requestedBy, createdAt, updatedAt, endedAt, ...before } = head as DeploymentHead;
+  return {
+    ...before,
+    waves: waves.map((w, i) => waveView(w, stateWaves[i]?.updated ?? 0)),
+    nodes: page.nodes as NodeView[],
+    nodesNextCursor: page.next,
+    nodeCounts: page.counts,
+    servingColor,
+    artifact,
+    rollback,
+    failureReason,
+    failedNodeIds,
+    approval,
+    requesterEmail,
+    requestedBy,
+    createdAt,
+    updatedAt,
+    endedAt,
+  };
+}
+
+/**
+ * The deployment as the API shows it (GET /api/v1/deployments/{id}), from a folded state (time
+ * travel); one page of its nodes as the stored document's would be (every node without a limit).
+ */
+export function toDeploymentView(state: DeploymentState, options: NodePageOptions = {}) {
+  return withNodes(headOf(state), state.waves, nodePageOf(pagesOfList(Object.values(state.nodes)), options));
 }
 export type DeploymentView = ReturnType<typeof toDeploymentView>;
 
 /** state.nodes in map order, NODES_PER_PAGE to a page (the last one shorter), each page frozen. */
 export type NodePages = readonly (readonly NodeState[])[];
+
+// ---------------------------------------------------------------------------------------------
+// Pages of the view's nodes. The view's `nodes` are the planned nodes (wave >= 0) in the map's
+// order, which is fixed once the deployment is planned (DeploymentPlanned makes the map; later
+// events replace a node's state, never add or remove one). A page is served from the stored pages
+// without viewing the nodes before it: each stored page's tally (its planned nodes, per phase, per
+// wave) is made once per page version and shared by the documents that keep that page.
+
+export const NODE_PHASES: readonly NodePhase[] = Object.freeze(["pending", "installing", "updated", "failed", "rollingBack", "rolledBack", "rollbackFailed"]);
+/** planned nodes in all and per phase */
+export type NodeCounts = { total: number } & Record<NodePhase, number>;
+
+/**
+ * Where a page starts: after the view's first `after` nodes, the last of which is `nodeId`; on
+ * the wire base64url JSON [after, nodeId]. The id makes a cursor of another deployment (or a
+ * forged one) a refusal rather than a page of something else.
+ */
+interface NodeCursor {
+  after: number;
+  nodeId: string;
+}
+function encodeNodeCursor(c: NodeCursor): string {
+  return Buffer.from(JSON.stringify([c.after, c.nodeId])).toString("base64url");
+}
+function decodeNodeCursor(cursor: string): NodeCursor | undefined {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString());
+    if (Array.isArray(v) && v.length === 2 && Number.isSafeInteger(v[0]) && typeof v[1] === "string") return { after: v[0] as number, nodeId: v[1] };
+  } catch {
+    // not a cursor
+  }
+  return undefined;
+}
+export interface NodePageOptions {
+  /** nodes per page; absent: every node (that matches) */
+  limit?: number;
+  /** the previous page's `next`; one that names no node of this view is refused (an undefined answer) */
+  cursor?: string;
+  /** only nodes in this phase */
+  phase?: NodePhase;
+  /** only nodes of this wave (its index) */
+  wave?: number;
+}
+export interface NodePage {
+  nodes: readonly NodeView[];
+  /** the cursor of the next page; null on the last */
+  next: string | null;
+  counts: NodeCounts;
+}
+
+interface Tally {
+  planned: number;
+  phases: Record<NodePhase, number>;
+  waves: Map<number, number>;
+}
+const zeroPhases = (): Record<NodePhase, number> => ({ pending: 0, installing: 0, updated: 0, failed: 0, rollingBack: 0, rolledBack: 0, rollbackFailed: 0 });
+const tallies = new WeakMap<readonly NodeState[], Tally>();
+function tallyOf(page: readonly NodeState[]): Tally {
+  let tally = tallies.get(page);
+  if (!tally) {
+    tally = { planned: 0, phases: zeroPhases(), waves: new Map() };
+    for (const n of page) {
+      if (n.wave < 0) continue;
+      tally.planned++;
+      tally.phases[n.phase]++;
+      tally.waves.set(n.wave, (tally.waves.get(n.wave) ?? 0) + 1);
+    }
+    if (Object.isFrozen(page)) tallies.set(page, tally);
+  }
+  return tally;
+}
+
+interface Index {
+  /** planned nodes before each page */
+  starts: number[];
+  counts: NodeCounts;
+}
+const indexes = new WeakMap<NodePages, Index>();
+function indexOf(pages: NodePages): Index {
+  let index = indexes.get(pages);
+  if (!index) {
+    const starts: number[] = [];
+    const counts: NodeCounts = { total: 0, ...zeroPhases() };
+    for (const page of pages) {
+      starts.push(counts.total);
+      const t = tallyOf(page);
+      counts.total += t.planned;
+      for (const p of NODE_PHASES) counts[p] += t.phases[p];
+    }
+    index = { starts, counts: Object.freeze(counts) };
+    if (Object.isFrozen(pages)) indexes.set(pages, index);
+  }
+  return index;
+}
+
+/** how many of a page's planned nodes the filter keeps (an upper bound of 0 lets the walk skip it) */
+function matchesIn(t: Tally, o: NodePageOptions): number {
+  if (o.phase !== undefined && o.wave !== undefined) return Math.min(t.phases[o.phase], t.waves.get(o.wave) ?? 0);
+  if (o.phase !== undefined) return t.phases[o.phase];
+  if (o.wave !== undefined) return t.waves.get(o.wave) ?? 0;
+  return t.planned;
+}
+const matches = (n: NodeState, o: NodePageOptions) => n.wave >= 0 && (o.phase === undefined || n.phase === o.phase) && (o.wave === undefined || n.wave === o.wave);
+
+/** The stored page and the place in it of the view's node number `i` (0-based). */
+function locate(pages: NodePages, starts: readonly number[], i: number): { p: number; k: number } {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (starts[mid]! <= i) lo = mid;
+    else hi = mid - 1;
+  }
+  const page = pages[lo]!;
+  let skip = i - starts[lo]!;
+  for (let k = 0; k < page.length; k++) {
+    if (page[k]!.wave < 0) continue;
+    if (skip-- === 0) return { p: lo, k };
+  }
+  throw new Error("node index out of range");
+}
+
+/**
+ * One page of the view's nodes of stored pages, in the view's order: after the cursor, up to
+ * `limit` of those the filter keeps; `next` names the last one served when more are left. The
+ * counts are of every planned node. Undefined when the cursor names no node of these pages.
+ */
+export function nodePageOf(pages: NodePages, options: NodePageOptions = {}): NodePage {
+  const page = findNodePage(pages, options);
+  if (!page) throw new RangeError("the cursor names no node of this deployment");
+  return page;
+}
+
+/** nodePageOf, or undefined when the cursor names no node of these pages (a request's 400). */
+export function findNodePage(pages: NodePages, options: NodePageOptions = {}): NodePage | undefined {
+  const { starts, counts } = indexOf(pages);
+  let p = 0;
+  let k = 0;
+  let at = 0;
+  if (options.cursor !== undefined) {
+    const cursor = decodeNodeCursor(options.cursor);
+    if (!cursor) return undefined;
+    const { after, nodeId } = cursor;
+    if (after < 1 || after > counts.total) return undefined;
+    const last = locate(pages, starts, after - 1);
+    if (pages[last.p]![last.k]!.nodeId !== nodeId) return undefined;
+    ({ p, k } = last);
+    k++;
+    at = after;
+  }
+  // at least one node a page: a page of none would name no node to go on from
+  const limit = Math.max(1, options.limit ?? Infinity);
+  const out: NodeView[] = [];
+  let lastAt = at;
+  for (; p < pages.length; p++, k = 0) {
+    const stored = pages[p]!;
+    if (matchesIn(tallyOf(stored), options) === 0) {
+      // none here: count the page's planned nodes from where the walk stands and go on
+      at = starts[p + 1] ?? counts.total;
+      continue;
+    }
+    for (; k < stored.length; k++) {
+      const n = stored[k]!;
+      if (n.wave < 0) continue;
+      at++;
+      if (!matches(n, options)) continue;
+      if (out.length === limit) {
+        const last = out.at(-1)!;
+        return { nodes: Object.freeze(out), next: encodeNodeCursor({ after: lastAt, nodeId: last.nodeId }), counts };
+      }
+      out.push(nodeView(n));
+      lastAt = at;
+    }
+  }
+  return { nodes: Object.freeze(out), next: null, counts };
+}
+
+/** Pages of a node list as the projection stores them (time travel pages its fold's nodes the same way). */
+function pagesOfList(all: readonly NodeState[]): NodePages {
+  const pages: (readonly NodeState[])[] = [];
+  for (let i = 0; i < all.length; i += NODES_PER_PAGE) pages.push(Object.freeze(all.slice(i, i + NODES_PER_PAGE)));
+  return Object.freeze(pages);
+}
 
 /** The folded state as stored: its nodes are in the document's nodePages. */
 export type StoredDeploymentState = Omit<DeploymentState, "nodes">;
@@ -109,23 +333,28 @@ export interface DeploymentDoc extends ProjectedDoc, DeploymentHead {
 const NODES_PER_PAGE = 128;
 const NO_PAGES: NodePages = Object.freeze([]);
 
-const nodeLists = new WeakMap<NodePages, NodeView[]>();
-/** The API's `nodes` (planned nodes, in map order) of stored pages; made once per pages. */
-function nodeViewsOf(pages: NodePages): NodeView[] {
-  let views = nodeLists.get(pages);
-  if (!views) {
-    const out: NodeView[] = [];
-    for (const page of pages) for (const n of page) if (n.wave >= 0) out.push(nodeView(n));
-    views = Object.freeze(out) as NodeView[];
-    nodeLists.set(pages, views);
-  }
-  return views;
+/**
+ * The API view of a stored document (any projection of it that kept nodePages, state.waves and the
+ * view fields) with one page of its nodes (every node without a limit); undefined when the
+ * cursor names no node of it.
+ */
+export function findDeploymentView(doc: DeploymentDoc, options: NodePageOptions = {}): DeploymentView | undefined {
+  const { _id, lastPosition, state, tenantId, nodePages, ...head } = doc;
+  const page = findNodePage(nodePages ?? NO_PAGES, options);
+  return page && (withNodes(head, state?.waves ?? [], page) as DeploymentView);
 }
 
-/** The API view of a stored document (any projection of it that kept nodePages and the view fields). */
-export function deploymentViewOf(doc: DeploymentDoc): DeploymentView {
-  const { _id, lastPosition, state, tenantId, nodePages, ...head } = doc;
-  return withNodes(head, nodeViewsOf(nodePages ?? NO_PAGES)) as DeploymentView;
+/** findDeploymentView of a request without a cursor (or one known to be good). */
+export function deploymentViewOf(doc: DeploymentDoc, options: NodePageOptions = {}): DeploymentView {
+  const view = findDeploymentView(doc, options);
+  if (!view) throw new RangeError("the cursor names no node of this deployment");
+  return view;
+}
+
+/** toDeploymentView, or undefined when the cursor names no node of the folded state. */
+export function findDeploymentViewOfState(state: DeploymentState, options: NodePageOptions = {}): DeploymentView | undefined {
+  const page = findNodePage(pagesOfList(Object.values(state.nodes)), options);
+  return page && withNodes(headOf(state), state.waves, page);
 }
 
 /** The folded state of a stored document, its nodes back in one map (a copy: the document is untouched). */

@@ -44,7 +44,7 @@ t("a rollback moves the next wave's nodes to dep 1.0.0 while a canary needing de
   }
   const pending = paused.waves.filter((w) => w.status === "pending");
   assert.ok(pending.length > 0, `a wave is left to start: ${JSON.stringify(paused.waves)}`);
-  const nextNodes = pending[0]!.nodeIds;
+  const nextNodes = paused.nodes.filter((n) => n.wave === pending[0]!.index).map((n) => n.nodeId);
 
   // the dep deployment rolled back: QA back on dep 1.0.0 (an Admin forces it past app on the canary's nodes)
   const rb = await s.call(`/api/v1/deployments/${dep2.executionId}/rollback`, { method: "POST", token: admin, json: { reason: "dep 2 is bad", force: true } });

@@ -28,8 +28,12 @@ export interface DeploymentBody {
   status: string;
   version: string;
   progress: number;
-  waves: { index: number; nodeIds: string[]; status: string }[];
-  nodes: { nodeId: string; phase: string; previousVersion: string | null }[];
+  /** each wave's counts; its nodes are `?wave=<index>` */
+  waves: { index: number; label: string; nodeCount: number; updated: number; status: string }[];
+  /** one page of the nodes (100 unless ?limit=), in plan order; the test fleets are smaller than a page */
+  nodes: { nodeId: string; wave: number; phase: string; previousVersion: string | null; error: string | null }[];
+  nodesNextCursor: string | null;
+  nodeCounts: { total: number; pending: number; installing: number; updated: number; failed: number; rollingBack: number; rolledBack: number; rollbackFailed: number };
   servingColor: string | null;
   rollback: { reason: string; cause: unknown; nodeIds: string[] } | null;
   failureReason: string | null;

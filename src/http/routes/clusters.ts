@@ -4,6 +4,7 @@ import { environmentOrThrow } from "../../fleet/agent-service.js";
 import { clusterDetail, clusterDetailAt, clusterMetrics, listClusters } from "../../fleet/queries.js";
 import { ANY_USER, requireRoles } from "../auth.js";
 import type { AppDeps, AppEnv } from "../env.js";
+import { NodePageQuery } from "../node-page.js";
 import { problemResponses } from "../problem.js";
 import { resolveInstant } from "./time-travel.js";
 
@@ -56,9 +57,6 @@ const ClusterDetailAt = ClusterSummary.extend({
   nodes: z.array(NodeView.omit({ lastHeartbeatAt: true, metrics: true, reportedModules: true })),
   nextCursor: NextCursor,
 }).openapi("ClusterDetailAt");
-/** Node pages: a 10,000-node cluster is 4 MB as one answer. */
-const DEFAULT_NODE_PAGE = 100;
-const MAX_NODE_PAGE = 1000;
 const MetricPoint = z
   .object({
     from: z.string(),
@@ -107,10 +105,9 @@ const detailRoute = createRoute({
   middleware: readers,
   request: {
     params: EnvParam,
-    query: z.object({
+    // node pages: a 10,000-node cluster is 4 MB as one answer
+    query: NodePageQuery.extend({
       at: Instant.optional().openapi({ type: "string", description: "ISO-8601 time or epoch ms, not in the future: the cluster as it was then" }),
-      limit: z.coerce.number().int().min(1).max(MAX_NODE_PAGE).default(DEFAULT_NODE_PAGE).openapi({ description: "nodes per page" }),
-      cursor: z.string().max(1000).optional().openapi({ description: "nextCursor of the previous page" }),
     }),
   },
   responses: {

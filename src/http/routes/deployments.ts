@@ -5,6 +5,7 @@ import {
   DeploymentRequestSchema,
   DeploymentStatusSchema,
   type DeploymentState,
+  type NodePhase,
 } from "../../commands/deployment.js";
 import type { DeploymentEventOf } from "../../events/catalog/deployment.js";
 import type { RecordedEvent } from "../../events/envelope.js";
@@ -12,7 +13,8 @@ import { deploymentCommand, loadDeployment } from "../../commands/deployments.js
 import { conflict, DomainError, notFound } from "../../commands/errors.js";
 import { streamPrefixes, streams } from "../../events/streams.js";
 import { deterministicUuid } from "../../platform/ids.js";
-import { deploymentViewOf, toDeploymentView, type DeploymentDoc } from "../../projections/deployments.js";
+import { findDeploymentView, findDeploymentViewOfState, NODE_PHASES, type DeploymentDoc, type NodePageOptions } from "../../projections/deployments.js";
+import { badCursor, NodePageQuery } from "../node-page.js";
 import { EnvironmentSchema, resolveSettings } from "../../strategies/settings.js";
 import { ANY_USER, requireRoles } from "../auth.js";
 import { ConsistencyQuery } from "../consistency.js";
@@ -31,7 +33,8 @@ import { openapiSyncParams } from "./sync-params.js";
 const ExecutionId = z.string().uuid().openapi({ param: { name: "id", in: "path" } });
 const IdParams = z.object({ id: ExecutionId });
 const Accepted = z.object({ executionId: z.string(), status: DeploymentStatusSchema, position: z.number() }).openapi("CommandAccepted");
-const DeploymentView = z
+/** DESIGN.md's fields of a deployment, shared by the detail and the list item */
+const DeploymentFields = z
   .object({
     executionId: z.string(),
     moduleName: z.string(),
@@ -41,13 +44,37 @@ const DeploymentView = z
     status: DeploymentStatusSchema,
     progress: z.number(),
     stages: z.array(z.object({ name: z.string(), status: z.string() }).passthrough()),
-    waves: z.array(z.object({ index: z.number(), nodeIds: z.array(z.string()) }).passthrough()),
+    waves: z.array(z.object({ index: z.number() }).passthrough()),
     requesterEmail: z.string(),
     createdAt: z.string().nullable(),
     updatedAt: z.string().nullable(),
   })
-  .passthrough()
-  .openapi("Deployment");
+  .passthrough();
+const NodePhaseSchema = z.enum(NODE_PHASES as [NodePhase, ...NodePhase[]]);
+/**
+ * The detail: one page of the nodes (a 10,000-node deployment was 1.5 MB an answer), the counts
+ * of all of them, and each wave's counts rather than its node ids (?wave= pages a wave's nodes).
+ */
+const DeploymentView = DeploymentFields.extend({
+  waves: z.array(
+    z
+      .object({
+        index: z.number(),
+        label: z.string(),
+        nodeCount: z.number().openapi({ description: "the wave's nodes" }),
+        updated: z.number().openapi({ description: "of them, on the new version" }),
+        status: z.string(),
+      })
+      .passthrough(),
+  ),
+  nodes: z.array(
+    z.object({ nodeId: z.string(), wave: z.number(), color: z.string().nullable(), previousVersion: z.string().nullable(), phase: NodePhaseSchema, error: z.string().nullable() }),
+  ),
+  nodesNextCursor: z.string().nullable().openapi({ description: "pass as ?cursor= for the next page of nodes; null on the last page" }),
+  nodeCounts: z
+    .object({ total: z.number(), ...Object.fromEntries(NODE_PHASES.map((p) => [p, z.number()])) })
+    .openapi({ description: "every planned node, in all and per phase (whatever the page or filter)" }),
+}).openapi("Deployment");
 const TimeTravelView = DeploymentView.extend({ asOf: z.string(), position: z.number() });
 /**
  * A list item: the deployment without its nodes (GET /deployments/{id} has them). A list of
@@ -55,7 +82,7 @@ const TimeTravelView = DeploymentView.extend({ asOf: z.string(), position: z.num
  * node ids, and the read store would copy them all to be serialized (issue 15: lists return
  * summaries).
  */
-const DeploymentSummary = DeploymentView.extend({
+const DeploymentSummary = DeploymentFields.extend({
   waves: z.array(z.object({ index: z.number(), status: z.string() }).passthrough()),
 }).openapi("DeploymentSummary");
 /** the fields of a summary, as a read-store projection (so MongoDB sends no more than these) */
@@ -139,10 +166,18 @@ const getDeployment = createRoute({
   method: "get",
   path: "/api/v1/deployments/{id}",
   tags: ["Deployments"],
-  summary: "One deployment; ?at=<ISO time> answers as of that instant",
+  summary:
+    "One deployment with one page of its nodes in plan order (?limit, default 100, max 1000; ?cursor=nodesNextCursor for the next; ?phase=, ?wave= to filter) and the counts of all of them; ?at=<ISO time> answers as of that instant",
   security,
   middleware: readers,
-  request: { params: IdParams, query: ConsistencyQuery.extend({ at: z.iso.datetime({ offset: true }).optional() }) },
+  request: {
+    params: IdParams,
+    query: ConsistencyQuery.merge(NodePageQuery).extend({
+      at: z.iso.datetime({ offset: true }).optional(),
+      phase: NodePhaseSchema.optional().openapi({ description: "only nodes in this phase (failed: the ones to look at)" }),
+      wave: z.coerce.number().int().min(0).max(100_000).optional().openapi({ description: "only the nodes of this wave (its index)" }),
+    }),
+  },
   responses: {
     200: { description: "The deployment", content: { "application/json": { schema: DeploymentView.or(TimeTravelView) } } },
     ...problemResponses(400, 401, 404),
@@ -252,7 +287,6 @@ function refusedByTrustPolicy(c: Context<AppEnv>, body: { moduleName: string; ve
   }) as never;
 }
 
-const stripDoc = (doc: DeploymentDoc) => deploymentViewOf(doc);
 
 /**
  * A request refused inside the keyed command (trust policy, dependencies), with its problem
@@ -271,19 +305,29 @@ class Refused extends DomainError {
 }
 
 /**
- * The JSON of a stored document's view, made once per document: the memory store hands out the
- * stored document itself, frozen, until a write replaces it, so a deployment read many times
- * between two of its events (dashboards, CLIs polling) is viewed and serialized once. A document
- * that is not frozen (MongoDB's, or a copy) may change under us and is serialized every time.
+ * The JSON of a page of a stored document's view, made once per document and page asked: the
+ * memory store hands out the stored document itself, frozen, until a write replaces it, so a
+ * deployment read many times between two of its events (dashboards, CLIs polling) is viewed and
+ * serialized once per page. A document that is not frozen (MongoDB's, or a copy) may change under
+ * us and is serialized every time. Undefined: the cursor names no node of it.
  */
-const viewJsons = new WeakMap<DeploymentDoc, string>();
-function viewJson(doc: DeploymentDoc): string {
-  let json = viewJsons.get(doc);
-  if (json === undefined) {
-    json = JSON.stringify(stripDoc(doc));
-    if (Object.isFrozen(doc)) viewJsons.set(doc, json);
+const viewJsons = new WeakMap<DeploymentDoc, Map<string, string>>();
+/** pages kept per document: the first page and a few more cover the readers that poll */
+const KEPT_PAGES = 4;
+function viewJson(doc: DeploymentDoc, page: NodePageOptions): string | undefined {
+  const key = `${page.limit}|${page.phase ?? ""}|${page.wave ?? ""}|${page.cursor ?? ""}`;
+  let kept = viewJsons.get(doc);
+  const json = kept?.get(key);
+  if (json !== undefined) return json;
+  const view = findDeploymentView(doc, page);
+  if (!view) return undefined;
+  const made = JSON.stringify(view);
+  if (Object.isFrozen(doc)) {
+    if (!kept) viewJsons.set(doc, (kept = new Map()));
+    if (kept.size >= KEPT_PAGES) kept.delete(kept.keys().next().value!);
+    kept.set(key, made);
   }
-  return json;
+  return made;
 }
 
 /**
@@ -423,7 +467,8 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
 
   openapiSyncParams(app, getDeployment, async (c) => {
     const { id } = c.req.valid("param");
-    const { at } = c.req.valid("query");
+    const { at, limit, cursor, phase, wave } = c.req.valid("query");
+    const page: NodePageOptions = { limit, ...(cursor !== undefined && { cursor }), ...(phase !== undefined && { phase }), ...(wave !== undefined && { wave }) };
     if (at) {
       const instant = resolveInstant(at, deps.clock.now());
       const { state, position } = await loadDeployment(deps.log, id, instant, deps.readStore);
@@ -431,11 +476,15 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
         const exists = (await deps.log.readStream(streams.deployment(id), { maxCount: 1 })).length > 0;
         throw notFound(exists ? `deployment ${id} as of ${at} (before its first event)` : `deployment ${id}`);
       }
-      return c.json({ ...toDeploymentView(state), asOf: instant, position: position! }, 200);
+      const view = findDeploymentViewOfState(state, page);
+      if (!view) throw badCursor();
+      return c.json({ ...view, asOf: instant, position: position! }, 200);
     }
     const doc = await deployments().get(id);
     if (!doc) throw notFound(`deployment ${id}`);
-    return c.body(viewJson(doc), 200, { "Content-Type": "application/json" }) as never;
+    const json = viewJson(doc, page);
+    if (json === undefined) throw badCursor();
+    return c.body(json, 200, { "Content-Type": "application/json" }) as never;
   });
 
   app.openapi(history, async (c) => {

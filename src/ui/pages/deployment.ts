@@ -5,7 +5,9 @@ import { loadDeployment } from "../../commands/deployments.js";
 import { notFound } from "../../commands/errors.js";
 import { streamPrefixes, streams } from "../../events/streams.js";
 import type { AppDeps, AppEnv } from "../../http/env.js";
-import { deploymentViewOf, toDeploymentView, type DeploymentDoc, type DeploymentView } from "../../projections/deployments.js";
+import { findDeploymentView, findDeploymentViewOfState, NODE_PHASES, type DeploymentDoc, type DeploymentView } from "../../projections/deployments.js";
+import type { NodePhase } from "../../commands/deployment.js";
+import { badCursor } from "../../http/node-page.js";
 import { NODES, type NodeDoc } from "../../projections/nodes.js";
 import { asOfFrom, asOfPicker, pastBanner, type AsOf } from "../as-of.js";
 import { callApi, problemText, readYourWrite, type ApiApp } from "../dispatch.js";
@@ -29,8 +31,9 @@ const DONE: Record<Action | "approved", string> = {
 };
 
 /** which actions the deployment's state allows (the decider has the final word; this only decides what to offer) */
-export function applicableActions(d: Pick<DeploymentView, "status" | "nodes">): Action[] {
-  const touched = d.nodes.some((n) => n.phase !== "pending");
+export function applicableActions(d: Pick<DeploymentView, "status" | "nodeCounts">): Action[] {
+  // every node counts, not only the page drawn
+  const touched = d.nodeCounts.total > d.nodeCounts.pending;
   const out: Action[] = [];
   if (d.status === "Running") out.push("pause");
   if (d.status === "Paused") out.push("resume");
@@ -99,7 +102,7 @@ function waves(d: DeploymentView, now: number): Html {
   if (!d.waves.length) return html`<p class="empty">${d.status === "PendingApproval" ? "Waves are planned once the deployment is approved." : "No waves planned yet."}</p>`;
   return html`<ol class="waves">${d.waves.map(
     (w) => html`<li class="wave w-${cls(w.status)}" data-status="${w.status}">
-      <div class="wave-head"><strong>Wave ${w.index + 1}</strong> <span>${w.label}</span> ${badge(w.status)} <span class="muted">${w.nodeIds.length} node${w.nodeIds.length === 1 ? "" : "s"}</span></div>
+      <div class="wave-head"><strong>Wave ${w.index + 1}</strong> <span>${w.label}</span> ${badge(w.status)} <span class="muted">${w.updated}/${w.nodeCount} node${w.nodeCount === 1 ? "" : "s"} updated</span></div>
       <div class="wave-body">
         <span>Checks <span class="num">${w.checks}</span></span>
         <span>Stable in a row <span class="num">${w.consecutiveStable}</span></span>
@@ -110,20 +113,49 @@ function waves(d: DeploymentView, now: number): Html {
   )}</ol>`;
 }
 
-const PHASES = ["pending", "installing", "updated", "failed", "rollingBack", "rolledBack", "rollbackFailed"];
+/** nodes drawn per page: a 10,000-node deployment is counted whole but drawn a page at a time (as a cluster's nodes are) */
+const NODES_PER_PAGE = 200;
 
-function nodeGrid(d: DeploymentView, names: Hostnames): Html {
-  if (!d.nodes.length) return html`<p class="empty">No nodes planned yet.</p>`;
-  const sorted = [...d.nodes].sort((a, b) => a.wave - b.wave || (names.get(a.nodeId) ?? a.nodeId).localeCompare(names.get(b.nodeId) ?? b.nodeId));
-  return html`<ul class="legend" aria-label="Phases">${PHASES.map((p) => html`<li><span class="swatch p-${cls(p)}"></span>${p}</li>`)}</ul>
-  <ul class="node-grid" aria-label="Nodes by phase">${sorted.map(
+/** Which page of the nodes the page shows: ?cursor= (the API's nodesNextCursor) and ?phase= */
+interface NodesShown {
+  cursor?: string;
+  phase?: NodePhase;
+}
+function nodesShownOf(c: Context<AppEnv>): NodesShown {
+  const cursor = c.req.query("cursor");
+  const phase = c.req.query("phase");
+  return { ...(cursor && { cursor }), ...(phase && (NODE_PHASES as readonly string[]).includes(phase) && { phase: phase as NodePhase }) };
+}
+const shownQuery = (shown: NodesShown, asOf: AsOf | null) => {
+  const q = new URLSearchParams();
+  if (shown.phase) q.set("phase", shown.phase);
+  if (shown.cursor) q.set("cursor", shown.cursor);
+  if (asOf) q.set("at", asOf.iso);
+  const text = q.toString();
+  return text ? `?${text}` : "";
+};
+
+function nodeGrid(d: DeploymentView, names: Hostnames, shown: NodesShown, asOf: AsOf | null): Html {
+  const counts = d.nodeCounts;
+  if (!counts.total) return html`<p class="empty">No nodes planned yet.</p>`;
+  const base = `/ui/deployments/${d.executionId}`;
+  // each phase's count, a link to its nodes (failed ones are what an operator looks for)
+  const legend = html`<ul class="legend" aria-label="Phases">${NODE_PHASES.map((p) => {
+    const label = html`<span class="swatch p-${cls(p)}"></span>${p} <span class="num" data-count="${p}">${counts[p]}</span>`;
+    return html`<li>${counts[p] && shown.phase !== p ? html`<a href="${base}${shownQuery({ phase: p }, asOf)}">${label}</a>` : label}</li>`;
+  })}</ul>`;
+  const filter = shown.phase ? html` of ${counts[shown.phase]} ${shown.phase} · <a href="${base}${shownQuery({}, asOf)}">all nodes</a>` : html` of ${counts.total}`;
+  const more = d.nodesNextCursor ? `${base}${shownQuery({ ...shown, cursor: d.nodesNextCursor }, asOf)}` : null;
+  return html`${legend}
+  <p class="counts"><span class="muted">${d.nodes.length} shown${filter}</span>${shown.cursor ? html` · <a href="${base}${shownQuery({ ...(shown.phase && { phase: shown.phase }) }, asOf)}">first page</a>` : none}</p>
+  <ul class="node-grid" aria-label="Nodes by phase">${d.nodes.map(
     (n) => html`<li class="node p-${cls(n.phase)}" data-phase="${n.phase}" data-node="${n.nodeId}">
       <span class="host">${names.get(n.nodeId) ?? n.nodeId}</span>
       <span class="phase">${n.phase}</span>
       <span class="muted">wave ${n.wave + 1}${n.color ? ` · ${n.color}` : ""}${n.previousVersion ? ` · was ${n.previousVersion}` : ""}</span>
       ${n.error ? html`<span class="error">${n.error}</span>` : none}
     </li>`,
-  )}</ul>`;
+  )}</ul>${more ? html`<p><a href="${more}">Next ${NODES_PER_PAGE} nodes ›</a></p>` : none}`;
 }
 
 function outcome(d: DeploymentView): Html {
@@ -147,37 +179,44 @@ interface Fragments {
   outcome: Html;
 }
 
-async function fragments(deps: AppDeps, d: DeploymentView, viewer: Viewer, asOf: AsOf | null): Promise<Fragments> {
+async function fragments(deps: AppDeps, d: DeploymentView, viewer: Viewer, asOf: AsOf | null, shown: NodesShown): Promise<Fragments> {
   const now = asOf?.ms ?? deps.clock.now();
   return {
     summary: summary(d, now),
     actions: actions(d, viewer, asOf),
     stages: stages(d, now),
     waves: waves(d, now),
-    nodes: nodeGrid(d, await hostnames(deps, d.nodes.map((n) => n.nodeId))),
+    nodes: nodeGrid(d, await hostnames(deps, d.nodes.map((n) => n.nodeId)), shown, asOf),
     outcome: outcome(d),
   };
 }
 
-const stripDoc = (doc: DeploymentDoc): DeploymentView => deploymentViewOf(doc);
-
-/** the deployment now (the read model GET /api/v1/deployments/{id} answers from), or as of an instant (the same fold as ?at=) */
-async function deploymentView(deps: AppDeps, id: string, asOf: AsOf | null): Promise<DeploymentView> {
+/**
+ * the deployment now (the read model GET /api/v1/deployments/{id} answers from), or as of an
+ * instant (the same fold as ?at=), with the page of its nodes shown
+ */
+async function deploymentView(deps: AppDeps, id: string, asOf: AsOf | null, shown: NodesShown): Promise<DeploymentView> {
+  const page = { limit: NODES_PER_PAGE, ...shown };
+  let view: DeploymentView | undefined;
   if (asOf) {
     const { state } = await loadDeployment(deps.log, id, asOf.iso, deps.readStore);
     if (!state.exists) throw notFound(`deployment ${id} as of ${asOf.iso}`);
-    return toDeploymentView(state);
+    view = findDeploymentViewOfState(state, page);
+  } else {
+    const doc = await deps.readStore.collection<DeploymentDoc>("deployments").get(id);
+    if (!doc) throw notFound(`deployment ${id}`);
+    view = findDeploymentView(doc, page);
   }
-  const doc = await deps.readStore.collection<DeploymentDoc>("deployments").get(id);
-  if (!doc) throw notFound(`deployment ${id}`);
-  return stripDoc(doc);
+  if (!view) throw badCursor();
+  return view;
 }
 
 async function detailPage(c: Context<AppEnv>, deps: AppDeps, id: string, message?: Html, status: ContentfulStatusCode = 200): Promise<Response> {
   const viewer = viewerOf(c);
   const asOf = asOfFrom(c, deps.clock.now());
-  const d = await deploymentView(deps, id, asOf);
-  const f = await fragments(deps, d, viewer, asOf);
+  const shown = nodesShownOf(c);
+  const d = await deploymentView(deps, id, asOf, shown);
+  const f = await fragments(deps, d, viewer, asOf, shown);
   const done = c.req.query("done");
   const doneNotice = done && Object.hasOwn(DONE, done) ? notice("ok", DONE[done as keyof typeof DONE]) : none;
   const body = html`<p class="crumbs"><a href="/ui/deployments">Deployments</a> ›</p>
@@ -192,7 +231,8 @@ async function detailPage(c: Context<AppEnv>, deps: AppDeps, id: string, message
     <section aria-labelledby="waves-h"><h2 id="waves-h">Waves</h2><div id="dep-waves" sse-swap="waves">${f.waves}</div></section>
     <section aria-labelledby="stages-h"><h2 id="stages-h">Stages</h2><div id="dep-stages" sse-swap="stages">${f.stages}</div></section>
     <section aria-labelledby="tt-h"><h2 id="tt-h">Time travel</h2>${asOfPicker(`/ui/deployments/${id}`, asOf)}</section>`;
-  return render(c, deps, { title: `${d.moduleName} ${d.version}`, section: "deployments", live: asOf ? null : `/ui/deployments/${id}/events`, body }, status);
+  // the live page keeps showing the nodes it was opened on
+  return render(c, deps, { title: `${d.moduleName} ${d.version}`, section: "deployments", live: asOf ? null : `/ui/deployments/${id}/events${shownQuery(shown, null)}`, body }, status);
 }
 
 export function registerDeploymentPages(app: OpenAPIHono<AppEnv>, deps: AppDeps, api: ApiApp): void {
@@ -201,14 +241,15 @@ export function registerDeploymentPages(app: OpenAPIHono<AppEnv>, deps: AppDeps,
   app.get(`/ui/deployments/:id{${UUID}}/events`, async (c) => {
     const viewer = viewerOf(c);
     const id = c.req.param("id").toLowerCase();
-    await deploymentView(deps, id, null);
+    const shown = nodesShownOf(c);
+    await deploymentView(deps, id, null, shown);
     const streamId = streams.deployment(id);
     const admin = isAdmin(viewer.principal);
     return liveFragments(c, deps, {
       // the approval count changes with any deployment; the page itself with this one
       relevant: (e) => e.streamId === streamId || (admin && e.streamId.startsWith(streamPrefixes.deployment)),
       render: async () => {
-        const f = await fragments(deps, await deploymentView(deps, id, null), viewer, null);
+        const f = await fragments(deps, await deploymentView(deps, id, null, shown), viewer, null, shown);
         return { ...f, ...(await navCountFragment(deps, viewer)) };
       },
     });

@@ -1,0 +1,99 @@
+// A deployment over many nodes as plain events (no fleet, no runner): planned in waves, some nodes
+// installing, updated or failed. For the tests and measurements of the detail route's node pages.
+import type { NodePhase } from "../../src/commands/deployment.js";
+import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
+import type { EventLog } from "../../src/events/event-log.js";
+import { streams } from "../../src/events/streams.js";
+import { resolveSettings } from "../../src/strategies/settings.js";
+
+export const T0 = Date.parse("2026-03-01T10:00:00.000Z");
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** what becomes of a node after the plan: left pending, asked to install, then updated or failed */
+export type Outcome = "pending" | "installing" | "updated" | "failed";
+export const OUTCOME_PHASE: Record<Outcome, NodePhase> = { pending: "pending", installing: "installing", updated: "updated", failed: "failed" };
+
+export interface BigDeployment {
+  executionId: string;
+  /** node ids in plan order */
+  nodeIds: string[];
+  /** each node's wave (index into the plan's waves) */
+  waveOf: number[];
+  outcomes: Outcome[];
+  /** DeploymentRequested, DeploymentPlanned, WaveStarted, then each node's outcome; optionally a terminal DeploymentFailed */
+  events: DeploymentEvent[];
+}
+
+/**
+ * `n` nodes (ids "node-00001"...; `idOf` to name them otherwise) in `waveSizes` waves (the rest
+ * in the last), outcome i of node i (pending when absent). `ended`: a DeploymentFailed closes it,
+ * so no runner touches it.
+ */
+export function bigDeployment(executionId: string, outcomes: Outcome[], options: { waves?: number; ended?: boolean; idOf?: (i: number) => string } = {}): BigDeployment {
+  const n = outcomes.length;
+  const waveCount = Math.max(1, Math.min(options.waves ?? 4, n || 1));
+  const idOf = options.idOf ?? ((i: number) => `node-${String(i + 1).padStart(5, "0")}`);
+  const nodeIds = outcomes.map((_, i) => idOf(i));
+  // waves of a canary: 10 %, 30 %, ... the last takes the rest
+  const waveOf = nodeIds.map((_, i) => Math.min(waveCount - 1, Math.floor((i * waveCount) / Math.max(1, n))));
+  const at = (k: number) => iso(T0 + k * 1000);
+  const events: DeploymentEvent[] = [
+    {
+      type: "DeploymentRequested",
+      data: {
+        executionId,
+        moduleName: "netfilter-ext",
+        version: "2.0.0",
+        targetEnvironment: "Production",
+        strategy: "Canary",
+        requesterEmail: "dev@example.com",
+        requestedBy: "deployer",
+        description: null,
+        settings: resolveSettings("Production", {}),
+        requiresApproval: false,
+        approvalExpiresAt: null,
+        at: at(0),
+      },
+    } as DeploymentEvent,
+    {
+      type: "DeploymentPlanned",
+      data: {
+        strategy: "Canary",
+        waves: Array.from({ length: waveCount }, (_, w) => ({ index: w, label: `wave ${w + 1}`, nodeIds: nodeIds.filter((_, i) => waveOf[i] === w) })),
+        nodes: nodeIds.map((nodeId, i) => ({ nodeId, previousVersion: "1.0.0", wave: waveOf[i]! })),
+        skippedNodeIds: [],
+        deadlineAt: at(3600),
+        at: at(1),
+      },
+    } as DeploymentEvent,
+    { type: "WaveStarted", data: { wave: 0, nodeIds: nodeIds.filter((_, i) => waveOf[i] === 0), at: at(2) } } as DeploymentEvent,
+  ];
+  outcomes.forEach((outcome, i) => {
+    if (outcome === "pending") return;
+    const nodeId = nodeIds[i]!;
+    const assignmentId = `${executionId}:${nodeId}:1`;
+    events.push({
+      type: "NodeUpdateRequested",
+      data: { nodeId, assignmentId, moduleName: "netfilter-ext", fromVersion: "1.0.0", toVersion: "2.0.0", kind: "install", timeoutAt: at(3000), at: at(3) },
+    } as DeploymentEvent);
+    if (outcome === "updated") events.push({ type: "NodeUpdated", data: { nodeId, assignmentId, version: "2.0.0", at: at(4) } } as DeploymentEvent);
+    if (outcome === "failed") events.push({ type: "NodeUpdateFailed", data: { nodeId, assignmentId, error: `install of ${nodeId} failed`, at: at(4) } } as DeploymentEvent);
+  });
+  if (options.ended) {
+    const failed = nodeIds.filter((_, i) => outcomes[i] === "failed");
+    events.push({ type: "DeploymentFailed", data: { at: at(5), reason: "test: ended", failedNodeIds: failed } } as DeploymentEvent);
+  }
+  return { executionId, nodeIds, waveOf, outcomes, events };
+}
+
+/** Appends the deployment's events to a server's log (one append); returns the last position. */
+export async function appendBigDeployment(log: EventLog, d: BigDeployment): Promise<number> {
+  const metadata = (i: number) => ({
+    actor: { kind: "system" as const, id: "test" },
+    correlationId: d.executionId,
+    causationId: d.executionId,
+    occurredAt: iso(T0 + i),
+  });
+  const result = await log.append(streams.deployment(d.executionId), log.envelope(d.events, metadata), "no_stream");
+  return result.position;
+}
