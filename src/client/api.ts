@@ -186,8 +186,26 @@ export class OrchestratorClient {
     } while (cursor !== undefined);
   }
 
-  history(id: string): Promise<DeploymentHistory> {
-    return this.request("GET", `/api/v1/deployments/${encodeURIComponent(id)}/history`);
+  /** One page of the deployment's events (the server's default size unless `limit`), from `fromRevision` (default 0). */
+  historyPage(id: string, options: { fromRevision?: number; limit?: number } = {}): Promise<DeploymentHistory> {
+    const query = new URLSearchParams();
+    if (options.fromRevision !== undefined) query.set("fromRevision", String(options.fromRevision));
+    if (options.limit !== undefined) query.set("limit", String(options.limit));
+    const q = query.toString();
+    return this.request("GET", `/api/v1/deployments/${encodeURIComponent(id)}/history${q ? `?${q}` : ""}`);
+  }
+
+  /** Every event of the deployment, page after page (`pageSize`: the server's default unless given). */
+  async history(id: string, options: { pageSize?: number } = {}): Promise<DeploymentHistory> {
+    const limit = options.pageSize;
+    const first = await this.historyPage(id, { limit });
+    const events = [...first.events];
+    for (let next = first.nextRevision; next !== null; ) {
+      const page = await this.historyPage(id, { fromRevision: next, limit });
+      events.push(...page.events);
+      next = page.nextRevision;
+    }
+    return { executionId: first.executionId, events, nextRevision: null };
   }
 
   rollback(id: string, reason?: string): Promise<CommandAccepted> {

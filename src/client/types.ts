@@ -93,6 +93,8 @@ export type DeploymentAsOf = DeploymentView & { asOf: string; position: number }
 export interface DeploymentHistory {
   executionId: string;
   events: { type: string; revision: number; position: number; occurredAt: string; actor: Actor; data: unknown }[];
+  /** the next page's fromRevision; null on the last page */
+  nextRevision: number | null;
 }
 
 /** The approval routes show the deployment's identity beside its approval record. */

@@ -61,6 +61,10 @@ test("the per-deployment feed delivers the stream, ends after the terminal event
     history.events.map((e) => [e.position, e.type, e.revision]),
   );
   assert.equal(received.map((e) => e.data.streamId), received.map(() => `deployment-${executionId}`));
+  // the history comes in pages; the client walks them
+  assert.ok(history.events.length > 2);
+  assert.equal((await admin.history(executionId, { pageSize: 2 })).events, history.events);
+  assert.equal((await admin.historyPage(executionId, { limit: 2 })).nextRevision, 2);
 });
 
 test("a finished deployment's feed replays and ends; resuming mid-way gives the rest only", async () => {
