@@ -243,9 +243,11 @@ export function coordinationContract(name: string, factory: () => Promise<Coordi
   });
 
   s("lockout: failures leave the window, and the doubling is forgotten maxLockMs after the last lock", async () => {
-    const short = { maxFailures: 2, windowMs: 150, lockMs: 100, maxLockMs: 200 };
+    // a wide window: the two failures that must share it are back-to-back round trips, which a
+    // loaded machine can stall past a short one (150 ms did once, load average 6 on 2 cores)
+    const short = { maxFailures: 2, windowMs: 1_000, lockMs: 100, maxLockMs: 200 };
     await f.coordination.lockoutFailure("w", short);
-    await elapse(200);
+    await elapse(1_050);
     const again = await f.coordination.lockoutFailure("w", short);
     assert.is(again.failures, 1, "the first failure has left the window");
     const locked = await peer().lockoutFailure("w", short);
