@@ -23,3 +23,5 @@ export class DomainError extends Error {
 export const notFound = (what: string) => new DomainError("not_found", `${what} not found`);
 export const conflict = (message: string, details?: Record<string, unknown>) => new DomainError("conflict", message, details);
 export const invalid = (message: string, details?: Record<string, unknown>) => new DomainError("validation", message, details);
+/** 400: a page's cursor that no page of this list gave out (a cluster's nodes, a deployment's). */
+export const badCursor = () => invalid("cursor is not one this server issued", { errors: [{ path: "query.cursor", message: "not a cursor from a page of this list" }] });

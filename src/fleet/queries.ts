@@ -1,4 +1,4 @@
-import { DomainError } from "../commands/errors.js";
+import { badCursor } from "../commands/errors.js";
 import type { EventLog } from "../events/event-log.js";
 import { loadStream, projectionFold } from "../events/snapshots.js";
 import { streamPrefixes, streams } from "../events/streams.js";
@@ -250,7 +250,7 @@ function decodeCursor(cursor: string): Entry {
   } catch {
     // refused below
   }
-  throw new DomainError("validation", "cursor is not one this server issued", { errors: [{ path: "query.cursor", message: "not a cursor from a page of this list" }] });
+  throw badCursor();
 }
 
 /** The page of `sorted` after the cursor, and the cursor of the page after it (null on the last). */

@@ -10,11 +10,11 @@ import {
 import type { DeploymentEventOf } from "../../events/catalog/deployment.js";
 import type { RecordedEvent } from "../../events/envelope.js";
 import { deploymentCommand, loadDeployment } from "../../commands/deployments.js";
-import { conflict, DomainError, notFound } from "../../commands/errors.js";
+import { badCursor, conflict, DomainError, notFound } from "../../commands/errors.js";
 import { streamPrefixes, streams } from "../../events/streams.js";
 import { deterministicUuid } from "../../platform/ids.js";
 import { findDeploymentView, findDeploymentViewOfState, NODE_PHASES, type DeploymentDoc, type NodePageOptions } from "../../projections/deployments.js";
-import { badCursor, NodePageQuery } from "../node-page.js";
+import { NodePageQuery } from "../node-page.js";
 import { EnvironmentSchema, resolveSettings } from "../../strategies/settings.js";
 import { ANY_USER, requireRoles } from "../auth.js";
 import { ConsistencyQuery } from "../consistency.js";
