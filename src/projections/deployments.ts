@@ -90,6 +90,12 @@ function waveView(w: DeploymentHead["waves"][number], updated: number) {
   return { index, label, nodeCount: nodeIds.length, updated, ...after };
 }
 
+/** A rollback as the detail view shows it: how many nodes it returns, not their ids (a page away: `?phase=rollingBack`, `rolledBack`, `rollbackFailed`). */
+function rollbackView(r: NonNullable<DeploymentHead["rollback"]>) {
+  const { nodeIds, startedAt, completedAt, ...rest } = r;
+  return { ...rest, nodeCount: nodeIds.length, startedAt, completedAt };
+}
+
 /** The head with `nodes` (one page of them, its cursor and the counts) in place, after waves, as the API has always ordered the fields. */
 // (frozen arrays typed as mutable, as the deeply frozen stored documents always were)
 function withNodes(head: Partial<DeploymentHead>, stateWaves: readonly { updated: number }[], page: NodePage) {
@@ -102,7 +108,7 @@ function withNodes(head: Partial<DeploymentHead>, stateWaves: readonly { updated
     nodeCounts: page.counts,
     servingColor,
     artifact,
-    rollback,
+    rollback: rollback && rollbackView(rollback),
     failureReason,
     failedNodeIds,
     approval,

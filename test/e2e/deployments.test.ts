@@ -166,6 +166,10 @@ t("manual rollback of a succeeded deployment restores the previous version; paus
   const d = await waitForStatus(s, deployer, v2.executionId, ["RolledBack", "Failed"]);
   assert.is(d.status, "RolledBack");
   assert.equal(Object.values(await clusterVersions(s, deployer, "development", "manual")), ["1.0.0", "1.0.0"]);
+  // the rollback says how many nodes it returned, not which (those are a page away, by phase)
+  assert.is(d.rollback!.nodeCount, 2);
+  assert.not.ok("nodeIds" in d.rollback!);
+  assert.is(d.nodeCounts.rolledBack, 2);
 });
 
 t("Idempotency-Key: a retried request gives the same deployment and one DeploymentRequested", async ({ s, deployer }) => {

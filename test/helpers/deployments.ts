@@ -35,7 +35,7 @@ export interface DeploymentBody {
   nodesNextCursor: string | null;
   nodeCounts: { total: number; pending: number; installing: number; updated: number; failed: number; rollingBack: number; rolledBack: number; rollbackFailed: number };
   servingColor: string | null;
-  rollback: { reason: string; cause: unknown; nodeIds: string[] } | null;
+  rollback: { reason: string; cause: unknown; nodeCount: number } | null;
   failureReason: string | null;
   approval: { status: string; decidedBy: string | null };
 }

@@ -162,7 +162,7 @@ function outcome(d: DeploymentView): Html {
   if (d.rollback) {
     parts.push(html`<section class="card warn" aria-labelledby="rb-h"><h2 id="rb-h">Rollback</h2>
       <p><strong>Reason:</strong> ${d.rollback.reason}</p>
-      <p class="muted">Triggered by ${d.rollback.trigger}; ${d.rollback.nodeIds.length} node(s) returned to their previous version; started ${time(d.rollback.startedAt)}${d.rollback.completedAt ? html`, completed ${time(d.rollback.completedAt)}` : none}.</p>
+      <p class="muted">Triggered by ${d.rollback.trigger}; ${d.rollback.nodeCount} node(s) returned to their previous version; started ${time(d.rollback.startedAt)}${d.rollback.completedAt ? html`, completed ${time(d.rollback.completedAt)}` : none}.</p>
     </section>`);
   }
   if (d.failureReason && d.failureReason !== d.rollback?.reason) parts.push(notice("error", `Failed: ${d.failureReason}`));
