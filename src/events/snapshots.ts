@@ -10,6 +10,11 @@ import type { Collection, Doc, ReadStore } from "../projections/store/port.js";
 
 export const SNAPSHOTS = "snapshots";
 export const DEFAULT_SNAPSHOT_EVERY = 500;
+/**
+ * What snapshots of a weighted fold may hold per event of the stream, in all: about four entries
+ * (a deployment's node entries are smaller than its events, so about as much as the log itself).
+ */
+export const SNAPSHOT_ENTRIES_PER_EVENT = 4;
 
 /** A left fold over one stream. `name` must change whenever `evolve` changes meaning. */
 export interface StreamFold<S> {
@@ -22,11 +27,11 @@ export interface StreamFold<S> {
    */
   foldAll?(state: S, events: readonly RecordedEvent[]): S;
   /**
-   * Optional: about how many events' worth a snapshot of `state` is to store (a deployment: its
-   * nodes). Snapshots are then at least that many events apart, so what they hold stays in
-   * proportion to the stream rather than to its length times its state (quadratic in nodes for a
-   * deployment: 60 snapshots of 10,000 nodes for a 10,000-node canary at one per 500 events), and a
-   * read folds at most about as many events as the state it answers with is large.
+   * Optional: how large `state` is, in entries (a deployment: its nodes). Snapshots are then at
+   * least weight / SNAPSHOT_ENTRIES_PER_EVENT events apart, so what they hold stays in proportion
+   * to the stream rather than to its length times its state (quadratic in nodes for a deployment:
+   * 60 snapshots of 10,000 nodes for a 10,000-node canary at one per 500 events), and a read folds
+   * at most a quarter as many events as the state it answers with has entries.
    */
   weight?(state: S): number;
 }
@@ -82,8 +87,9 @@ const asJson = <S>(state: S): S => JSON.parse(JSON.stringify(state)) as S;
 export function foldFrom<S>(fold: StreamFold<S>, streamId: string, start: FoldStart<S>, events: RecordedEvent[], every: number): FoldResult<S> {
   let { state, revision, position, occurredAtMs } = start;
   let unbroken = true;
-  // the next snapshot is at least `every` events (or the state's weight, when larger) after the last
-  let spacing = Math.max(every, fold.weight?.(state) ?? 0);
+  // the next snapshot is at least `every` events after the last, or more for a heavy state
+  const spacingAfter = (s: S) => Math.max(every, (fold.weight?.(s) ?? 0) / SNAPSHOT_ENTRIES_PER_EVENT);
+  let spacing = spacingAfter(state);
   let since = start.revision;
   const due: FoldResult<S>["due"] = [];
   const foldAll = fold.foldAll?.bind(fold) ?? ((s: S, run: readonly RecordedEvent[]) => run.reduce(fold.evolve.bind(fold), s));
@@ -100,7 +106,7 @@ export function foldFrom<S>(fold: StreamFold<S>, streamId: string, start: FoldSt
       from = i + 1;
       due.push({ fold: fold.name, streamId, revision, position, occurredAt: canonical(occurredAtMs), state: asJson(state) });
       since = revision;
-      spacing = Math.max(every, fold.weight?.(state) ?? 0);
+      spacing = spacingAfter(state);
     }
   }
   if (from < events.length) state = foldAll(state, from === 0 ? events : events.slice(from));

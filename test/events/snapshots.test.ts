@@ -11,7 +11,7 @@ import { buildCatalog, catalog } from "../../src/events/catalog/index.js";
 import { defineEvent } from "../../src/events/catalog/define.js";
 import type { NewEvent, RecordedEvent } from "../../src/events/envelope.js";
 import { EventLog } from "../../src/events/event-log.js";
-import { loadStream, SNAPSHOTS, snapshotId, type SnapshotDoc, type StreamFold } from "../../src/events/snapshots.js";
+import { loadStream, SNAPSHOT_ENTRIES_PER_EVENT, SNAPSHOTS, snapshotId, type SnapshotDoc, type StreamFold } from "../../src/events/snapshots.js";
 import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 import { clusterDetailAt } from "../../src/fleet/queries.js";
 import { CLUSTERS, clustersProjection, type ClusterDoc } from "../../src/projections/clusters.js";
@@ -94,7 +94,7 @@ test("reads that fold past `every` events store snapshots, and later reads fold 
 test("a large state is snapshotted as far apart as it weighs: what snapshots hold stays in proportion to the stream", async () => {
   const streamId = "s-weighted";
   await store.append(streamId, Array.from({ length: 60 }, (_, i) => ({ type: "Added", data: { n: i }, metadata: meta(T0 + i * 1000) })), "no_stream");
-  // a state that grows with every event (a deployment's nodes), weighing as many events as it holds
+  // a state that grows with every event (a deployment's nodes), weighing as many entries as it holds
   const growing: StreamFold<{ items: number[] }> = {
     name: "growing@1",
     initial: { items: [] },
@@ -104,9 +104,10 @@ test("a large state is snapshotted as far apart as it weighs: what snapshots hol
   const readStore = new MemoryReadStore({ ttlIntervalMs: 0 });
   const first = await loadStream(testLog, streamId, growing, { readStore, every: 5 });
   const stored = await readStore.collection<SnapshotDoc>(SNAPSHOTS).find({ streamId }, { sort: { _id: 1 } });
-  assert.equal(stored.map((s) => s.revision), [4, 9, 19, 39]);
+  // at least 5 apart, or a quarter of the state's entries: 4, 9, 14, 19, then 25/4 -> 24+7=31, ...
+  assert.equal(stored.map((s) => s.revision), [4, 9, 14, 19, 24, 31, 39, 49]);
   const held = stored.reduce((n, s) => n + (s.state as { items: number[] }).items.length, 0);
-  assert.ok(held <= 2 * 60, `snapshots hold ${held} items for a stream of 60 events`);
+  assert.ok(held <= SNAPSHOT_ENTRIES_PER_EVENT * 60, `snapshots hold ${held} items for a stream of 60 events`);
   // and they still answer every instant as a full fold does
   for (const sec of [3, 12, 25, 47, 59]) {
     const untilTime = new Date(T0 + sec * 1000).toISOString();
