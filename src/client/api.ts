@@ -176,9 +176,9 @@ export class OrchestratorClient {
     return this.request("GET", `/api/v1/deployments/${encodeURIComponent(id)}`, { query: { ...options } });
   }
 
-  /** Every node of the deployment (of a phase or wave, if asked), page after page, in plan order. */
-  async *deploymentNodes(id: string, options: Omit<DeploymentQuery, "cursor"> = {}): AsyncGenerator<DeploymentView["nodes"][number]> {
-    let cursor: string | undefined;
+  /** Every node of the deployment (of a phase or wave, if asked; after `cursor`, if given), page after page, in plan order. */
+  async *deploymentNodes(id: string, options: DeploymentQuery = {}): AsyncGenerator<DeploymentView["nodes"][number]> {
+    let cursor = options.cursor;
     do {
       const page: DeploymentView = await this.getDeployment(id, { ...options, ...(cursor !== undefined && { cursor }) });
       yield* page.nodes;

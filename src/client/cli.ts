@@ -370,11 +370,7 @@ async function main(): Promise<number> {
       const view: DeploymentView = await client.getDeployment(id(), query);
       if (opts.json) {
         const nodes = [...view.nodes];
-        for (let cursor = view.nodesNextCursor; cursor; ) {
-          const page: DeploymentView = await client.getDeployment(id(), { ...query, cursor });
-          nodes.push(...page.nodes);
-          cursor = page.nodesNextCursor;
-        }
+        if (view.nodesNextCursor) for await (const n of client.deploymentNodes(id(), { ...query, cursor: view.nodesNextCursor })) nodes.push(n);
         console.log(JSON.stringify({ ...view, nodes, nodesNextCursor: null }));
       } else console.log(deploymentText(view));
       return 0;

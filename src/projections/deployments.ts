@@ -124,10 +124,12 @@ function withNodes(head: Partial<DeploymentHead>, stateWaves: readonly { updated
  * The deployment as the API shows it (GET /api/v1/deployments/{id}), from a folded state (time
  * travel); one page of its nodes as the stored document's would be (every node without a limit).
  */
-export function toDeploymentView(state: DeploymentState, options: NodePageOptions = {}) {
-  return withNodes(headOf(state), state.waves, nodePageOf(pagesOfList(Object.values(state.nodes)), options));
+export function toDeploymentView(state: DeploymentState, options: NodePageOptions = {}): DeploymentView {
+  const view = findDeploymentViewOfState(state, options);
+  if (!view) throw new RangeError("the cursor names no node of this deployment");
+  return view;
 }
-export type DeploymentView = ReturnType<typeof toDeploymentView>;
+export type DeploymentView = ReturnType<typeof withNodes>;
 
 /** state.nodes in map order, NODES_PER_PAGE to a page (the last one shorter), each page frozen. */
 export type NodePages = readonly (readonly NodeState[])[];
@@ -256,16 +258,10 @@ function locate(pages: NodePages, starts: readonly number[], i: number): { p: nu
 /**
  * One page of the view's nodes of stored pages, in the view's order: after the cursor, up to
  * `limit` of those the filter keeps; `next` names the last one served when more are left. The
- * counts are of every planned node. Undefined when the cursor names no node of these pages.
+ * counts are of every planned node. Undefined when the cursor names no node of these pages (a
+ * request's 400).
  */
-export function nodePageOf(pages: NodePages, options: NodePageOptions = {}): NodePage {
-  const page = findNodePage(pages, options);
-  if (!page) throw new RangeError("the cursor names no node of this deployment");
-  return page;
-}
-
-/** nodePageOf, or undefined when the cursor names no node of these pages (a request's 400). */
-export function findNodePage(pages: NodePages, options: NodePageOptions = {}): NodePage | undefined {
+function findNodePage(pages: NodePages, options: NodePageOptions = {}): NodePage | undefined {
   const { starts, counts } = indexOf(pages);
   let p = 0;
   let k = 0;

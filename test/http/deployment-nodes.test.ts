@@ -161,6 +161,11 @@ t("the typed client walks every node, of a phase too; its progress line counts a
   const all = [];
   for await (const n of client.deploymentNodes(big.executionId, { limit: 33 })) all.push(n.nodeId);
   assert.equal(all, big.nodeIds);
+  // from a page's cursor on: the rest (what `korch status --json` appends to the first page)
+  const first = await client.getDeployment(big.executionId, { limit: 40 });
+  const rest = [];
+  for await (const n of client.deploymentNodes(big.executionId, { limit: 33, cursor: first.nodesNextCursor! })) rest.push(n.nodeId);
+  assert.equal([...first.nodes.map((n) => n.nodeId), ...rest], big.nodeIds);
   const failed = [];
   for await (const n of client.deploymentNodes(big.executionId, { phase: "failed" })) failed.push(n.nodeId);
   assert.equal(failed, big.nodeIds.filter((_, i) => OUTCOMES[i] === "failed"));

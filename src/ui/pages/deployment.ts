@@ -113,7 +113,7 @@ function waves(d: DeploymentView, now: number): Html {
 }
 
 /** nodes drawn per page: a 10,000-node deployment is counted whole but drawn a page at a time (as a cluster's nodes are) */
-const NODES_PER_PAGE = 200;
+const NODES_DRAWN = 200;
 
 /** Which page of the nodes the page shows: ?cursor= (the API's nodesNextCursor) and ?phase= */
 interface NodesShown {
@@ -154,7 +154,7 @@ function nodeGrid(d: DeploymentView, names: Hostnames, shown: NodesShown, asOf: 
       <span class="muted">wave ${n.wave + 1}${n.color ? ` · ${n.color}` : ""}${n.previousVersion ? ` · was ${n.previousVersion}` : ""}</span>
       ${n.error ? html`<span class="error">${n.error}</span>` : none}
     </li>`,
-  )}</ul>${more ? html`<p><a href="${more}">Next ${NODES_PER_PAGE} nodes ›</a></p>` : none}`;
+  )}</ul>${more ? html`<p><a href="${more}">Next ${NODES_DRAWN} nodes ›</a></p>` : none}`;
 }
 
 function outcome(d: DeploymentView): Html {
@@ -195,7 +195,7 @@ async function fragments(deps: AppDeps, d: DeploymentView, viewer: Viewer, asOf:
  * instant (the same fold as ?at=), with the page of its nodes shown
  */
 async function deploymentView(deps: AppDeps, id: string, asOf: AsOf | null, shown: NodesShown): Promise<DeploymentView> {
-  const page = { limit: NODES_PER_PAGE, ...shown };
+  const page = { limit: NODES_DRAWN, ...shown };
   let view: DeploymentView | undefined;
   if (asOf) {
     const { state } = await loadDeployment(deps.log, id, asOf.iso, deps.readStore);
