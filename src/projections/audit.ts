@@ -3,6 +3,7 @@ import { environmentIn, summarize, traceIdOf } from "../audit/summaries.js";
 import type { Actor } from "../events/envelope.js";
 import { streamPrefixes } from "../events/streams.js";
 import type { ProjectedDoc, Projection } from "./projection.js";
+import { fixedDate } from "./store/kept-as-is.js";
 import type { IndexSpec } from "./store/port.js";
 
 export const AUDIT_COLLECTION = "audit_log";
@@ -77,7 +78,10 @@ export function createAuditProjection(options: AuditProjectionOptions = {}): Pro
       // entries never change once written
       if (doc) return doc;
       const m = event.metadata;
-      return {
+      // Built frozen, with its lastPosition, from frozen parts (the event's own actor when it is
+      // frozen and bare, a Date noted as never changing): the runner and a memory store keep it as
+      // it is. A copy of it on each side cost more than making it, a sixth of the projection's time.
+      const entry: AuditEntryDoc = {
         _id: auditEntryId(event.position),
         kind: "entry",
         position: event.position,
@@ -85,9 +89,9 @@ export function createAuditProjection(options: AuditProjectionOptions = {}): Pro
         revision: event.revision,
         type: event.type,
         summary: summarize(event),
-        actor: { kind: m.actor.kind, id: m.actor.id },
+        actor: frozenActor(m.actor),
         occurredAt: m.occurredAt,
-        occurredAtDate: new Date(m.occurredAt),
+        occurredAtDate: fixedDate(m.occurredAt),
         environment: environmentIn(event),
         eventId: m.eventId,
         correlationId: m.correlationId,
@@ -97,9 +101,25 @@ export function createAuditProjection(options: AuditProjectionOptions = {}): Pro
         userAgent: m.userAgent ?? null,
         tenantId: m.tenantId,
         hash: eventDigest(event),
+        lastPosition: event.position,
       };
+      return Object.freeze(entry);
     },
   };
+}
+
+/**
+ * An entry's actor: the event's own when it is a frozen plain object of kind and id alone (as the
+ * log's events are), else a frozen copy of those two. Either way what is stored is {kind, id}.
+ */
+function frozenActor(actor: Actor): Actor {
+  if (Object.isFrozen(actor) && Object.getPrototypeOf(actor) === Object.prototype) {
+    let n = 0;
+    let bare = true;
+    for (const k in actor) if (k !== (n++ === 0 ? "kind" : "id")) bare = false;
+    if (bare && n === 2) return actor;
+  }
+  return Object.freeze({ kind: actor.kind, id: actor.id });
 }
 
 /**

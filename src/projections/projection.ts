@@ -21,7 +21,8 @@ export interface Projection<D extends ProjectedDoc = ProjectedDoc> {
   /** ids of the documents this event touches */
   keys(event: RecordedEvent): string[];
   /**
-   * the new document, or null to delete it; must set nothing but its own fields (runner sets lastPosition).
+   * the new document, or null to delete it; must set nothing but its own fields (runner sets lastPosition,
+   * on a copy, unless the document already holds the event's position there).
    * `key` is the id (one of keys(event)) being applied: with several keys, a document that does not
    * exist yet cannot tell from (null, event) alone which one it is. The runner and folds always pass
    * it; single-key projections may ignore it.

@@ -133,8 +133,10 @@ export class BatchApplier {
       if (doc && doc.lastPosition >= event.position) continue;
       const next = own(projection, () => projection.apply(doc, event, key));
       if (next && next._id !== key) throw new ProjectionCodeError(projection.name, new Error(`returned _id ${String(next._id)} for key ${key}`));
-      // Omit<> over an index-signature type forgets _id; it was checked just above.
-      batch.docs.set(key, next ? ({ ...next, lastPosition: event.position } as ProjectedDoc) : null);
+      // Omit<> over an index-signature type forgets _id; it was checked just above. A document that
+      // carries this position already (an audit entry, built frozen to be stored as it is) is kept as it is.
+      const done = next && (next as Partial<ProjectedDoc>).lastPosition === event.position;
+      batch.docs.set(key, next ? (done ? (next as ProjectedDoc) : ({ ...next, lastPosition: event.position } as ProjectedDoc)) : null);
       batch.dirty.add(key);
     }
   }

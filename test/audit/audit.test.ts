@@ -118,6 +118,24 @@ test("canonicalJson gives the bytes of its plain definition, undefined members a
   // objects of more keys than the insertion sort takes
   fc.assert(fc.property(fc.dictionary(text, fc.jsonValue({ maxDepth: 1 }), { minKeys: 10, maxKeys: 60 }), (v) => canonicalJson(v) === plainCanonicalJson(v)));
   assert.is(canonicalJson({ "\u2028": [undefined, 1], __proto__x: "a\"b", z: { y: undefined } }), plainCanonicalJson({ "\u2028": [undefined, 1], __proto__x: "a\"b", z: { y: undefined } }));
+  // what a sorted copy written by JSON.stringify could get wrong: array-index keys (enumerated first,
+  // whatever their insertion order), an own __proto__, objects with a toJSON, and which refusal comes first
+  class WithToJson {
+    a = 1;
+    toJSON() {
+      return "replaced";
+    }
+  }
+  for (const v of [
+    { "10": 1, "9": 2, a: 3 },
+    { z: [{ "1": "x", b: 2 }], a: 1 },
+    JSON.parse('{"__proto__": {"b": 1, "a": 2}, "x": 1}'),
+    { when: new Date(0), t: new WithToJson(), o: Object.assign(Object.create(null), { b: 1, a: 2 }) },
+    { b: Number.NaN, a: { "2": Infinity } },
+    { b: { "0": 1 }, c: () => 1, a: [Symbol("s")] },
+    { a: 1n },
+  ])
+    assert.is(outcome(canonicalJson, v), outcome(plainCanonicalJson, v));
 });
 
 test("trace ids are taken from well-formed traceparents only", () => {

@@ -1,6 +1,7 @@
 import { aggregate as mingoAggregate, find as mingoFind, Query } from "mingo";
 import { systemClock, type Clock } from "../../platform/clock.js";
 import { simpleInclusion, simpleSort, type Picker } from "./simple-projection.js";
+import { isKeptAsIs, noteKeptAsIs } from "./kept-as-is.js";
 import { forgetOrder, keepOrder, newOrder, orderedDocs, orderRange, type SortedOrder } from "./memory-order.js";
 import {
   DuplicateKeyError,
@@ -133,14 +134,12 @@ function setField(o: Record<string, unknown>, key: string, v: unknown): void {
   else o[key] = v;
 }
 
-/**
- * Containers this module froze together with everything inside them: shared freely between writes.
- * Only Dates and containers that hold objects are noted: a frozen container holding only scalars
- * is seen to be immutable by a look at its values, as cheap as the lookup, and such leaves (an
- * audit entry's actor, a node's labels) were half of the ~180,000 entries (8 MiB of table) at ten
- * thousand nodes. (A Date cannot be told apart that way: its setters work on a frozen one.)
- */
-const deepFrozen = new WeakSet<object>();
+// Containers this module froze together with everything inside them are shared freely between
+// writes: noted in kept-as-is.ts (with the Dates their makers promise never to change). Only Dates
+// and containers that hold objects are noted: a frozen container holding only scalars is seen to
+// be immutable by a look at its values, as cheap as the lookup, and such leaves (an audit entry's
+// actor, a node's labels) were half of the ~180,000 entries (8 MiB of table) at ten thousand
+// nodes. (A Date cannot be told apart that way: its setters work on a frozen one.)
 /** Stored documents holding a value that freezing cannot protect: copied on every read. */
 const copiedOnRead = new WeakSet<Doc>();
 
@@ -163,7 +162,7 @@ function frozenCopy(value: unknown, found: { unfreezable: number }): unknown {
     if (typeof value === "string" && value.length > 1) value.charCodeAt(0);
     return value;
   }
-  if (deepFrozen.has(value)) return value;
+  if (isKeptAsIs(value)) return value;
   const unfreezableBefore = found.unfreezable;
   let noted = false;
   let out: object;
@@ -203,7 +202,7 @@ function frozenCopy(value: unknown, found: { unfreezable: number }): unknown {
     return copy(value);
   }
   Object.freeze(out);
-  if (noted && found.unfreezable === unfreezableBefore) deepFrozen.add(out);
+  if (noted && found.unfreezable === unfreezableBefore) noteKeptAsIs(out);
   return out;
 }
 
