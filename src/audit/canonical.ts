@@ -135,17 +135,27 @@ function sortKeys(keys: string[]): string[] {
 }
 
 /**
- * Canonical bytes of frozen events, by the event: the audit projection (each entry's digest) and
- * the anchor (the chain) serialise the same event, and the store's commit tail hands both the same
- * deep-frozen object. Only frozen events are remembered: one that can change must be read again.
+ * Canonical bytes of recent frozen events: the audit projection (each entry's digest) and the
+ * anchor (the chain) serialise the same event, and the store's commit tail hands both the same
+ * deep-frozen object, the anchor a few hundred to a few thousand positions later. Kept by position
+ * in a ring of the commit tail's size (4,096 events, DEFAULT_TAIL_LIMITS), each slot checked to
+ * hold that very object: a WeakMap did the same at ~1 us an event (a set, and an ephemeron for
+ * every GC to trace), a third of what it saved. Only frozen events are remembered: one that can
+ * change must be read again. An event whose slot was taken since is simply serialised again.
  */
-const canonicalOfFrozen = new WeakMap<object, string>();
+const RECENT = 4096;
+const recentEvents: (object | undefined)[] = new Array<object | undefined>(RECENT).fill(undefined);
+const recentBytes: string[] = new Array<string>(RECENT).fill("");
 
 /** The bytes the hash chain covers: everything that makes an event what it is, and where it landed. */
 export function canonicalEvent(event: Pick<RecordedEvent, "type" | "streamId" | "revision" | "position" | "data" | "metadata">): string {
   if (!frozenEvent(event)) return serialiseEvent(event);
-  let bytes = canonicalOfFrozen.get(event);
-  if (bytes === undefined) canonicalOfFrozen.set(event, (bytes = serialiseEvent(event)));
+  // a position that is not an integer lands in slot 0, where the identity check still guards
+  const slot = event.position & (RECENT - 1);
+  if (recentEvents[slot] === event) return recentBytes[slot]!;
+  const bytes = serialiseEvent(event);
+  recentEvents[slot] = event;
+  recentBytes[slot] = bytes;
   return bytes;
 }
 

@@ -16,7 +16,7 @@ import { deepFreeze } from "../../src/platform/deep-freeze.js";
 function plainEntry(event: RecordedEvent): AuditEntryDoc {
   const m = event.metadata;
   return {
-    _id: auditEntryId(event.position),
+    _id: `e:${String(event.position).padStart(16, "0")}`,
     kind: "entry",
     position: event.position,
     streamId: event.streamId,
@@ -103,6 +103,10 @@ test("property: the stored entries are the plain definition's, frozen events or 
     }),
     { numRuns: 80 },
   );
+});
+
+test("entry ids are the position padded to 16 digits behind e:", () => {
+  for (const p of [0, 7, 20_148, 123_456_789_012_345, 1_234_567_890_123_456, 12_345_678_901_234_567, -5, 1.5]) assert.is(auditEntryId(p), `e:${String(p).padStart(16, "0")}`);
 });
 
 test("an entry is stored as the projection made it (no copy), sharing a frozen event's actor", async () => {

@@ -153,8 +153,13 @@ const isPlainObject = (v: object): boolean => {
  * counts the parts that cannot be frozen (each a plain copy, left as it is). A container whose
  * contents all come back as they were is copied with one spread (or shared, when its maker froze
  * it): a ten-thousand-entry map of frozen nodes costs a look at each entry and a native copy.
+ *
+ * `top`: `value` is a whole document, which is not noted as kept as it is: a note is for a part a
+ * later write shares, and a later write of a document is a new object (the runner's, a route's),
+ * so the note was a WeakSet entry per stored document (~0.4 us, and one more ephemeron for every
+ * GC to trace) that was never asked for. Its parts are noted as before.
  */
-function frozenCopy(value: unknown, found: { unfreezable: number }): unknown {
+function frozenCopy(value: unknown, found: { unfreezable: number }, top = false): unknown {
   if (value === null || typeof value !== "object") {
     // a string built by concatenation (an audit summary, a response head) is a tree of pieces,
     // ~3x its flat size; reading a character flattens it in place (and a young one's pieces go
@@ -202,14 +207,14 @@ function frozenCopy(value: unknown, found: { unfreezable: number }): unknown {
     return copy(value);
   }
   Object.freeze(out);
-  if (noted && found.unfreezable === unfreezableBefore) noteKeptAsIs(out);
+  if (noted && !top && found.unfreezable === unfreezableBefore) noteKeptAsIs(out);
   return out;
 }
 
 /** What a write stores: a frozen copy of `doc` (see above). */
 function toStored(doc: Doc, store: MemoryReadStore): Doc {
   const found = { unfreezable: 0 };
-  const stored = frozenCopy(doc, found) as Doc;
+  const stored = frozenCopy(doc, found, true) as Doc;
   if (found.unfreezable) {
     copiedOnRead.add(stored);
     store.holdsUnprotected = true;
