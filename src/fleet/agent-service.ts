@@ -280,8 +280,32 @@ export async function acceptHeartbeat(
 }
 
 export async function desiredStateOf(readStore: ReadStore, nodeId: string) {
-  const doc = await readStore.collection<DesiredStateDoc>(DESIRED_STATE).get(nodeId);
-  return desiredStateView(nodeId, doc);
+  return desiredStateView(nodeId, await desiredStateDoc(readStore, nodeId));
+}
+
+export function desiredStateDoc(readStore: ReadStore, nodeId: string): Promise<DesiredStateDoc | null> {
+  return readStore.collection<DesiredStateDoc>(DESIRED_STATE).get(nodeId);
+}
+
+/** the version token of a node's desired state (desiredStateView's version, as a number) */
+export const desiredStateVersion = (doc: DesiredStateDoc | null): number => doc?.lastPosition ?? 0;
+
+/**
+ * The JSON of `{ ...desiredStateView(nodeId, doc), changed }`, made once per stored document: the
+ * memory store hands out the stored document itself, frozen, until a write replaces it, and a node
+ * asks for its desired state many times between two of its assignments (every poll of every
+ * agent, and the rollout's own fetch), so viewing, sorting and serializing it each time was a tenth
+ * of the route. A document that is not frozen (MongoDB's, or a copy) may change under us and is
+ * serialized every time.
+ */
+const desiredJsons = new WeakMap<DesiredStateDoc, { nodeId: string; changed?: string; unchanged?: string }>();
+export function desiredStateJson(nodeId: string, doc: DesiredStateDoc | null, changed: boolean): string {
+  if (!doc || !Object.isFrozen(doc)) return JSON.stringify({ ...desiredStateView(nodeId, doc), changed });
+  let kept = desiredJsons.get(doc);
+  // (the store keys these documents by node id, so another node never finds this one's answer)
+  if (kept?.nodeId !== nodeId) desiredJsons.set(doc, (kept = { nodeId }));
+  if (changed) return (kept.changed ??= JSON.stringify({ ...desiredStateView(nodeId, doc), changed }));
+  return (kept.unchanged ??= JSON.stringify({ ...desiredStateView(nodeId, doc), changed }));
 }
 
 export function desiredStateView(nodeId: string, doc: DesiredStateDoc | null) {

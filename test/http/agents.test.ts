@@ -250,10 +250,17 @@ t("deregister: the node is refused until it registers again", async ({ s }) => {
   const a = await registerAgent(s, "qa-leaving");
   const admin = await s.login(...DEMO.admin);
   const viewer = await s.login(...DEMO.viewer);
+  const update = await requestUpdate(s, { nodeId: a.nodeId, moduleName: "net-filter", toVersion: "2.0.0" });
+  // the routes have read the node (and keep what they read of it); a heartbeat now would pace the one below
+  assert.is((await desired(s, a.nodeId, a.token)).assignments[0]!.assignmentId, update.assignmentId);
+  await expectProblem(await report(s, a.nodeId, a.token, { assignmentId: "nope", outcome: "succeeded", durationMs: 1 }), 404, /unknown/);
   await expectProblem(await s.call(`/api/v1/agents/${a.nodeId}`, { method: "DELETE", token: viewer }), 403);
   const res = await s.call(`/api/v1/agents/${a.nodeId}`, { method: "DELETE", token: admin });
   assert.is(res.status, 200);
+  await s.deps.projections.waitFor(((await res.json()) as { position: number }).position, 5_000);
   await expectProblem(await heartbeat(s, a.nodeId, a.token, { metrics: goodMetrics }), 409, /deregistered/);
+  await expectProblem(await s.call(`/api/v1/agents/${a.nodeId}/desired-state`, { token: a.token }), 409, /deregistered/);
+  await expectProblem(await report(s, a.nodeId, a.token, { assignmentId: update.assignmentId, outcome: "succeeded", durationMs: 1 }), 409, /deregistered/);
   const back = await registerAgent(s, "qa-leaving");
   assert.is(back.status, 201);
   assert.is(back.nodeId, a.nodeId);

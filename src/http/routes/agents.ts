@@ -5,7 +5,10 @@ import { DomainError } from "../../commands/errors.js";
 import {
   acceptHeartbeat,
   deregisterNode,
+  desiredStateDoc,
+  desiredStateJson,
   desiredStateOf,
+  desiredStateVersion,
   desiredStateView,
   environmentOrThrow,
   heartbeatIntervalMs as intervalFor,
@@ -240,13 +243,16 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   app.openapi(desiredRoute, async (c) => {
     const { nodeId } = c.req.valid("param");
     assertSelf(c, nodeId);
-    await knownNode(deps, nodeId);
+    await knownNode(fleet, nodeId);
     const { after, waitSeconds } = c.req.valid("query");
-    const current = await desiredStateOf(deps.readStore, nodeId);
+    const currentDoc = await desiredStateDoc(deps.readStore, nodeId);
     const held = after === undefined ? undefined : Number(after);
-    if (held === undefined || Number(current.version) > held || !waitSeconds) {
-      return c.json({ ...current, changed: held === undefined || Number(current.version) > held }, 200);
+    const moved = held === undefined || desiredStateVersion(currentDoc) > held;
+    if (moved || !waitSeconds) {
+      // what c.json made of the view, serialized once per stored document (desiredStateJson)
+      return c.body(desiredStateJson(nodeId, currentDoc, moved), 200, { "Content-Type": "application/json" }) as never;
     }
+    const current = desiredStateView(nodeId, currentDoc);
     const release = holdWatcher(nodeId);
     // the client leaving, or a shutdown, which answers "no change" at once: the agent asks again,
     // of another instance or the restarted one
@@ -314,7 +320,7 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
   app.openapi(reportRoute, async (c) => {
     const { nodeId } = c.req.valid("param");
     assertSelf(c, nodeId);
-    const r = await reportOutcome(deps, nodeId, c.req.valid("json"), commandContext(c, deps));
+    const r = await reportOutcome(fleet, nodeId, c.req.valid("json"), commandContext(c, deps));
     return c.json(
       { accepted: true as const, recorded: r.recorded, assignmentId: r.assignment.assignmentId, moduleName: r.assignment.moduleName, modules: r.modules, position: r.position },
       200,
