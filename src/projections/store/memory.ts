@@ -2,6 +2,7 @@ import { aggregate as mingoAggregate, find as mingoFind, Query } from "mingo";
 import { systemClock, type Clock } from "../../platform/clock.js";
 import { simpleInclusion, simpleSort, type Picker } from "./simple-projection.js";
 import { isKeptAsIs, noteKeptAsIs } from "./kept-as-is.js";
+import { bucketAdd, bucketDelete, bucketSize, type Bucket } from "./memory-buckets.js";
 import { forgetOrder, keepOrder, newOrder, orderedDocs, orderRange, type SortedOrder } from "./memory-order.js";
 import {
   DuplicateKeyError,
@@ -41,49 +42,6 @@ interface FieldIndex {
   byValue: Map<unknown, Bucket>;
   undecided: Set<string>;
 }
-
-/**
- * The ids holding one value at an index's path, in the order they came (a Set's order): the id
- * itself while there is one, a small array up to SMALL_BUCKET, a Set beyond. Most values of a
- * per-stream or per-node field (an audit entry's stream, its actor) are held by one to a few
- * documents, and a Set cost ~200 bytes each: ~20,000 of them, ~4 MiB, at ten thousand nodes.
- */
-type Bucket = string | string[] | Set<string>;
-const SMALL_BUCKET = 8;
-
-function bucketAdd(byValue: Map<unknown, Bucket>, v: unknown, id: string): void {
-  const ids = byValue.get(v);
-  if (ids === undefined) byValue.set(v, id);
-  else if (typeof ids === "string") {
-    if (ids !== id) byValue.set(v, [ids, id]);
-  } else if (Array.isArray(ids)) {
-    if (ids.includes(id)) return;
-    if (ids.length < SMALL_BUCKET) ids.push(id);
-    else byValue.set(v, new Set([...ids, id]));
-  } else ids.add(id);
-}
-
-function bucketDelete(byValue: Map<unknown, Bucket>, v: unknown, id: string): void {
-  const ids = byValue.get(v);
-  if (ids === undefined) return;
-  if (typeof ids === "string") {
-    if (ids === id) byValue.delete(v);
-    return;
-  }
-  if (Array.isArray(ids)) {
-    const at = ids.indexOf(id);
-    if (at >= 0) ids.splice(at, 1);
-  } else ids.delete(id);
-  // back to the bare id once one is left, so churn does not leave containers of one behind
-  const size = bucketSize(ids);
-  if (size <= 1) {
-    const [left] = ids;
-    if (left === undefined) byValue.delete(v);
-    else byValue.set(v, left);
-  }
-}
-
-const bucketSize = (ids: Bucket): number => (typeof ids === "string" ? 1 : Array.isArray(ids) ? ids.length : ids.size);
 
 interface CollectionState {
   docs: Map<string, Doc>;
