@@ -92,9 +92,10 @@ function deploymentOfAssignment(assignmentId: string): string | null {
 
 /** Collects the updates one event makes; several updates of one document compose in order. */
 class Plan {
-  readonly updates = new Map<string, Update>();
-  /** the ids of `updates`, in the order first planned: what keys() hands out */
+  /** the ids of the documents planned, in the order first planned: what keys() hands out */
   readonly ids: string[] = [];
+  /** the update of ids[i] (a handful per event: a list beats a map's table and hashing) */
+  private readonly updates: Update[] = [];
   /** documents this event makes whatever was stored under their ids (its own edges); most events have none */
   ownDocs: Set<string> | undefined;
   readonly position: number;
@@ -106,9 +107,20 @@ class Plan {
   }
 
   private add(id: string, update: Update): void {
-    const before = this.updates.get(id);
-    if (!before) this.ids.push(id);
-    this.updates.set(id, before ? (doc) => update(before(doc) as GraphDoc | null) : update);
+    const at = this.ids.indexOf(id);
+    if (at < 0) {
+      this.ids.push(id);
+      this.updates.push(update);
+      return;
+    }
+    const before = this.updates[at]!;
+    this.updates[at] = (doc) => update(before(doc) as GraphDoc | null);
+  }
+
+  /** the update planned for document `id` */
+  updateOf(id: string): Update | undefined {
+    const at = this.ids.indexOf(id);
+    return at < 0 ? undefined : this.updates[at];
   }
 
   /**
@@ -510,11 +522,14 @@ const byStream: [string, (p: Plan, e: RecordedEvent, d: Data) => void][] = [
   ["trust-", moduleEvent],
 ];
 
+function handlerOf(streamId: string): (p: Plan, e: RecordedEvent, d: Data) => void {
+  for (const [prefix, handler] of byStream) if (streamId.startsWith(prefix)) return handler;
+  return otherEvent;
+}
+
 function planFor(event: RecordedEvent): Plan {
   const p = new Plan(event);
-  const data = event.data as Data;
-  const handler = byStream.find(([prefix]) => event.streamId.startsWith(prefix))?.[1] ?? otherEvent;
-  handler(p, event, data);
+  handlerOf(event.streamId)(p, event, event.data as Data);
   return p;
 }
 
@@ -546,7 +561,7 @@ export const graphProjection: Projection<GraphDoc> & { indexes: IndexSpec[] } = 
   madeByEventAlone: (key, event) => planOf(event).ownDocs?.has(key) === true,
   apply(doc, event, key) {
     if (key === undefined) throw new Error("the graph projection touches several documents per event: apply needs the key");
-    const update = planOf(event).updates.get(key);
+    const update = planOf(event).updateOf(key);
     return update ? update(doc) : doc;
   },
 };
