@@ -9,8 +9,16 @@ import { deepFreeze } from "../platform/deep-freeze.js";
 import type { Decider, DomainEvent } from "./decider.js";
 import type { EventLog } from "../events/event-log.js";
 
-/** Streams kept per log. A kept state is small (a user, a node, a module's versions); the bound is for a fleet's worth of streams. */
-export const MAX_KEPT_STATES = 1024;
+/**
+ * What the states kept per log may weigh (weighOf's estimate). Bounded by weight rather than by
+ * count: states differ a lot in size (a node's is a few hundred bytes; a user's or a module's
+ * grows with its history), and a count large enough for a fleet's node streams (a 10,000-node
+ * rollout reports once per node: with 1,024 kept, nearly every report read and folded its node's
+ * whole stream) would let the few big ones take what it pleases. About 20,000 node states fit.
+ */
+export const MAX_KEPT_BYTES = 16 << 20;
+/** What keeping one more stream costs besides its state: the map entry and the kept objects. */
+const ENTRY_BYTES = 160;
 
 export interface Loaded<S> {
   state: S;
@@ -23,12 +31,42 @@ export interface Loaded<S> {
 interface Kept {
   decider: object;
   loaded: Loaded<unknown>;
+  /** weighOf(loaded.state) + ENTRY_BYTES */
+  bytes: number;
 }
 
-const keptByLog = new WeakMap<EventLog, Map<string, Kept>>();
+/** A log's kept states, least recently used first, and their total weight. */
+interface KeptStates {
+  states: Map<string, Kept>;
+  bytes: number;
+}
 
-/** How many states `log`'s handler keeps now (for tests). */
-export const keptStates = (log: EventLog): number => keptByLog.get(log)?.size ?? 0;
+const keptByLog = new WeakMap<EventLog, KeptStates>();
+
+/** How many states `log`'s handler keeps now, and what they weigh (for tests). */
+export const keptStates = (log: EventLog): number => keptByLog.get(log)?.states.size ?? 0;
+export const keptBytes = (log: EventLog): number => keptByLog.get(log)?.bytes ?? 0;
+
+/**
+ * An estimate of what a state takes on the heap, in bytes: enough to bound the cache by, not a
+ * measurement. A walk over the whole state, which is small (that is what cacheable promises).
+ */
+export function weighOf(value: unknown): number {
+  switch (typeof value) {
+    case "string":
+      return 16 + 2 * value.length;
+    case "object": {
+      if (value === null) return 8;
+      let bytes = 32;
+      if (value instanceof Map) for (const [k, v] of value) bytes += 16 + weighOf(k) + weighOf(v);
+      else if (value instanceof Set) for (const v of value) bytes += 16 + weighOf(v);
+      else for (const k in value) if (Object.hasOwn(value, k)) bytes += 16 + 2 * k.length + weighOf((value as Record<string, unknown>)[k]);
+      return bytes;
+    }
+    default:
+      return 8;
+  }
+}
 
 /**
  * The stream folded by `decider`: the kept state with what the stream gained since folded on, or
@@ -60,27 +98,36 @@ function foldRead<S, E extends DomainEvent>(decider: Decider<S, never, E>, event
 }
 
 function recall<S>(log: EventLog, streamId: string, decider: object): Loaded<S> | undefined {
-  const kept = keptByLog.get(log);
-  const entry = kept?.get(streamId);
+  const states = keptByLog.get(log)?.states;
+  const entry = states?.get(streamId);
   if (!entry || entry.decider !== decider) return undefined;
   // most recently used last: the first in the map is the first to go
-  kept!.delete(streamId);
-  kept!.set(streamId, entry);
+  states!.delete(streamId);
+  states!.set(streamId, entry);
   return entry.loaded as Loaded<S>;
 }
 
 function keep(log: EventLog, streamId: string, decider: object, loaded: Loaded<unknown>): void {
   let kept = keptByLog.get(log);
-  if (!kept) keptByLog.set(log, (kept = new Map()));
-  const current = kept.get(streamId);
+  if (!kept) keptByLog.set(log, (kept = { states: new Map(), bytes: 0 }));
+  const { states } = kept;
+  const current = states.get(streamId);
   // a slower load that read less must not replace a newer one
   if (current && current.decider === decider && (current.loaded.revision ?? -1) > (loaded.revision ?? -1)) return;
   // handed to every later command and to callers that answer with it: none may change it
   deepFreeze(loaded.state);
-  kept.delete(streamId);
-  kept.set(streamId, { decider, loaded: Object.freeze(loaded) });
-  for (const oldest of kept.keys()) {
-    if (kept.size <= MAX_KEPT_STATES) break;
-    kept.delete(oldest);
+  const bytes = weighOf(loaded.state) + ENTRY_BYTES;
+  if (current) {
+    states.delete(streamId);
+    kept.bytes -= current.bytes;
+  }
+  // one state heavier than the whole bound is not kept at all (nor does it push the others out)
+  if (bytes > MAX_KEPT_BYTES) return;
+  states.set(streamId, { decider, loaded: Object.freeze(loaded), bytes });
+  kept.bytes += bytes;
+  for (const [oldest, entry] of states) {
+    if (kept.bytes <= MAX_KEPT_BYTES) break;
+    states.delete(oldest);
+    kept.bytes -= entry.bytes;
   }
 }

@@ -10,7 +10,7 @@ import * as assert from "uvu/assert";
 import { z } from "zod";
 import { fold, type Decider, type DomainEvent } from "../../src/commands/decider.js";
 import { DomainError } from "../../src/commands/errors.js";
-import { keptStates, loadAggregate, MAX_KEPT_STATES } from "../../src/commands/aggregate-cache.js";
+import { keptBytes, keptStates, loadAggregate, MAX_KEPT_BYTES, weighOf } from "../../src/commands/aggregate-cache.js";
 import { handleCommand, type CommandContext } from "../../src/commands/handler.js";
 import { defineEvent } from "../../src/events/catalog/define.js";
 import { buildCatalog } from "../../src/events/catalog/index.js";
@@ -137,12 +137,55 @@ test("a kept state cannot be changed by whoever was handed it", async ({ open })
   assert.is((await loadAggregate(log, "tally-1", cached)).state.total, 1);
 });
 
-test("the states kept are bounded", async ({ open }) => {
+test("the states kept are bounded by weight: a fleet's worth of small ones all stay", async ({ open }) => {
   const log = new EventLog(open(), catalog);
-  for (let i = 0; i < MAX_KEPT_STATES + 50; i++) await handleCommand(log, `tally-${i}`, cached, { type: "Add", n: 1 }, ctx());
-  assert.is(keptStates(log), MAX_KEPT_STATES);
-  // the oldest were let go, and still load right from the log
-  assert.is((await loadAggregate(log, "tally-0", cached)).state.total, 1);
+  for (let i = 0; i < 2000; i++) await handleCommand(log, `tally-${i}`, cached, { type: "Add", n: 1 }, ctx());
+  // the state kept is the one before the command: load once more to keep each after it
+  for (let i = 0; i < 2000; i++) await loadAggregate(log, `tally-${i}`, cached);
+  assert.is(keptStates(log), 2000);
+  assert.ok(keptBytes(log) <= MAX_KEPT_BYTES);
+});
+
+/** A state as heavy as its pad: a few of them reach the bound. */
+const heavy = (padChars: number): Decider<{ n: number; pad: string }, Add, Added> => ({
+  initialState: { n: 0, pad: "" },
+  evolve: (s, e) => (e.type === "Added" ? { n: s.n + e.data.n, pad: "x".repeat(padChars) } : s),
+  decide: (c) => [{ type: "Added", data: { n: c.n } }],
+  cacheable: true,
+});
+
+test("heavy states push the oldest out, and those still load right from the log", async ({ open }) => {
+  const log = new EventLog(open(), catalog);
+  const decider = heavy(1 << 20);
+  assert.ok(weighOf(fold(decider, [{ type: "Added", data: { n: 1 } }])) >= 2 << 20);
+  for (let i = 0; i < 12; i++) {
+    await handleCommand(log, `heavy-${i}`, decider, { type: "Add", n: i }, ctx());
+    await loadAggregate(log, `heavy-${i}`, decider);
+  }
+  assert.ok(keptBytes(log) <= MAX_KEPT_BYTES, `${keptBytes(log)} bytes kept`);
+  assert.ok(keptStates(log) < 12 && keptStates(log) >= 6, `${keptStates(log)} kept`);
+  assert.is((await loadAggregate(log, "heavy-0", decider)).state.n, 0);
+  assert.is((await loadAggregate(log, "heavy-11", decider)).state.n, 11);
+  assert.ok(keptBytes(log) <= MAX_KEPT_BYTES);
+});
+
+test("a state heavier than the whole bound is not kept, and pushes nothing out", async ({ open }) => {
+  const log = new EventLog(open(), catalog);
+  await handleCommand(log, "tally-1", cached, { type: "Add", n: 1 }, ctx());
+  await loadAggregate(log, "tally-1", cached);
+  const before = keptBytes(log);
+  const huge = heavy(MAX_KEPT_BYTES);
+  await handleCommand(log, "huge", huge, { type: "Add", n: 1 }, ctx());
+  assert.is((await loadAggregate(log, "huge", huge)).state.n, 1);
+  assert.is(keptStates(log), 1);
+  assert.is(keptBytes(log), before);
+});
+
+test("weighOf: grows with what a state holds", () => {
+  assert.ok(weighOf({ a: "x".repeat(100) }) > weighOf({ a: "x" }));
+  assert.ok(weighOf({ a: { b: 1, c: 2 } }) > weighOf({ a: {} }));
+  assert.ok(weighOf(new Map([["k", "v".repeat(50)]])) > weighOf(new Map()));
+  assert.ok(weighOf([1, 2, 3]) > weighOf([]));
 });
 
 test("property: two processes' commands, interleaved at random, decide as a fresh fold of the stream would", async ({ open }) => {
