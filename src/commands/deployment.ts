@@ -233,7 +233,7 @@ function setNode(state: DeploymentState, nodeId: string, patch: Partial<NodeStat
 // without one). A step then looks at the requests in flight, a hundred, not at ten thousand nodes.
 const inFlightIndex = new WeakMap<Record<string, NodeState>, Set<string>>();
 /** Each node's place in its map's order (the order a walk over the map sees), for the same maps. */
-const mapOrder = new WeakMap<Record<string, NodeState>, Map<string, number>>();
+const mapOrder = new WeakMap<Record<string, NodeState>, { place: Map<string, number>; ids: string[] }>();
 
 // The ids of the nodes a fold changed in place, per nodes map, for a reader that asked
 // (trackNodeChanges): the deployments read model stores the nodes in pages and brings its stored
@@ -293,27 +293,34 @@ export function inFlightNodes(state: DeploymentState): NodeState[] {
   }
   let order = mapOrder.get(nodes);
   if (!order) {
-    order = new Map(Object.keys(nodes).map((id, i) => [id, i]));
+    const ids = Object.keys(nodes);
+    order = { place: new Map(ids.map((id, i) => [id, i])), ids };
     mapOrder.set(nodes, order);
   }
-  const place = order;
-  return [...index]
-    .sort((a, b) => place.get(a)! - place.get(b)!)
-    .map((id) => own(nodes, id)!)
-    .filter((n) => n !== undefined);
+  // sorted as numbers (each node's place, unique) rather than by a comparator looking both up
+  const places = new Float64Array(index.size);
+  let i = 0;
+  for (const id of index) places[i++] = order.place.get(id)!;
+  places.sort();
+  const out: NodeState[] = [];
+  for (const p of places) {
+    const n = own(nodes, order.ids[p]!);
+    if (n !== undefined) out.push(n);
+  }
+  return out;
 }
 
 /** The counters after one node's phase changed (see NodeCounts and WaveState.updated). */
 function recount(state: DeploymentState, before: NodeState, after: NodeState): DeploymentState {
   const c = state.nodeCounts;
-  const was = (p: NodePhase) => Number(before.phase === p);
-  const is = (p: NodePhase) => Number(after.phase === p);
-  const updated = is("updated") - was("updated");
+  // no helper closures here: this runs for every node event of every fold, and under tsx (how the
+  // server runs) each named closure made costs a defineProperty of its name (esbuild's keepNames)
+  const updated = Number(after.phase === "updated") - Number(before.phase === "updated");
   const nodeCounts: NodeCounts = {
     planned: c.planned,
     updated: c.updated + (before.wave >= 0 ? updated : 0),
     inFlight: c.inFlight + Number(isInFlight(after.phase)) - Number(isInFlight(before.phase)),
-    failed: c.failed + is("failed") - was("failed"),
+    failed: c.failed + Number(after.phase === "failed") - Number(before.phase === "failed"),
   };
   const wave = before.wave >= 0 && updated !== 0 ? state.waves[before.wave] : undefined;
   return wave ? { ...setWave(state, wave.index, { updated: wave.updated + updated }), nodeCounts } : { ...state, nodeCounts };
@@ -350,23 +357,57 @@ export function foldDeployment(
  * changes rather than a copy of every node. For a step that folds its own decisions to look
  * further (the process step) on a state its caller keeps. A frozen map is copied once instead.
  */
-export function borrowNodes<T>(state: DeploymentState, work: (fold: (s: DeploymentState, events: readonly DeploymentEvent[]) => DeploymentState) => T): T {
+export function borrowNodes<T>(
+  state: DeploymentState,
+  work: (fold: (s: DeploymentState, events: readonly DeploymentEvent[]) => DeploymentState, borrowed: Borrowed) => T,
+): T {
   const outer = lent;
   const cursors = pendingFrom.get(state.nodes);
   const mine = { nodes: state.nodes, before: new Map<string, NodeState>(), cursors: cursors && new Map(cursors) };
+  const borrowed: Borrowed = { nodes: state.nodes, after: new Map() };
   lent = mine;
   try {
-    return work((s, events) => foldDeployment(s, events, { ownsNodes: true }));
+    return work((s, events) => foldDeployment(s, events, { ownsNodes: true }), borrowed);
   } finally {
     lent = outer;
     if (mine.cursors) pendingFrom.set(mine.nodes, mine.cursors);
     else pendingFrom.delete(mine.nodes);
     for (const [id, node] of mine.before) {
+      borrowed.after.set(id, own(mine.nodes, id)!);
       putOwn(mine.nodes, id, node);
       noteInFlight(mine.nodes, node);
       changeLogs.get(mine.nodes)?.add(id);
     }
   }
+}
+
+/** What a borrowed fold did to the lent nodes map: each node it changed, as the fold left it (filled in as the loan ends). */
+export interface Borrowed {
+  readonly nodes: Record<string, NodeState>;
+  readonly after: Map<string, NodeState>;
+}
+
+/**
+ * The state a borrowed fold reached (`folded`, from `state`), made real on `state`'s own nodes map:
+ * the nodes it changed are put back as the fold left them, in place. For the caller that owns
+ * `state` and keeps what the borrowed fold decided (the runner, once its append went through): it
+ * gets foldDeployment(state, those events, { ownsNodes: true }) without folding them a second time.
+ * `state`'s map must be as it was when lent; `state` itself is left behind (its map now `folded`'s).
+ */
+export function keepBorrowed(state: DeploymentState, folded: DeploymentState, borrowed: Borrowed): DeploymentState {
+  if (borrowed.nodes !== state.nodes) throw new Error("keepBorrowed: not the nodes map that was lent");
+  // a fold that replaced the map (a plan) or copied it (frozen) holds its own: the lent one was put back
+  if (folded.nodes !== state.nodes) return folded;
+  const nodes = state.nodes;
+  for (const [id, node] of borrowed.after) {
+    const was = own(nodes, id);
+    putOwn(nodes, id, node);
+    changeLogs.get(nodes)?.add(id);
+    // as setNode does for each change (the last one per node is what counts)
+    if (node.phase === "pending" && was?.phase !== "pending") pendingFrom.delete(nodes);
+    noteInFlight(nodes, node);
+  }
+  return folded;
 }
 
 /**

@@ -1,5 +1,6 @@
 import {
   borrowNodes,
+  type Borrowed,
   closeStage,
   deploymentDecider,
   firstPendingIndex,
@@ -76,6 +77,12 @@ export interface Advance {
    * same state and time and `waveDependencies` read for this wave, before acting on `events`.
    */
   needsDependencies?: { wave: number; nodeIds: string[] };
+  /**
+   * The state after `events`, as the step folded them on the state it was given (lent: see
+   * borrowNodes). A caller that owns that state and keeps the events may take it with keepBorrowed
+   * rather than fold them again.
+   */
+  folded?: { from: DeploymentState; state: DeploymentState; borrowed: Borrowed };
 }
 
 interface Ctx {
@@ -113,7 +120,7 @@ export function advance(state: DeploymentState, obs: Observation, now: number): 
   const cheap = bound(state.nodeCounts.planned);
   // each step's events are folded in, in place on the caller's state, which gets back every node
   // it changed on the way out (borrowNodes): no copy of every node per call
-  return borrowNodes(state, (fold) => {
+  return borrowNodes(state, (fold, borrowed) => {
     let s = state;
     for (let i = 0; ; i++) {
       const step = nextStep(s, ctx);
@@ -124,7 +131,7 @@ export function advance(state: DeploymentState, obs: Observation, now: number): 
     }
     if (ctx.needsFleet) return { events, wakeAt: now, needsFleet: true };
     if (ctx.needsDependencies) return { events, wakeAt: now, needsDependencies: ctx.needsDependencies };
-    return { events, wakeAt: wakeAt(s, now, obs.resumedAt) };
+    return { events, wakeAt: wakeAt(s, now, obs.resumedAt), ...(events.length > 0 && { folded: { from: state, state: s, borrowed } }) };
   });
 }
 
@@ -349,13 +356,30 @@ function waveStart(s: DeploymentState, index: number, nodeIds: string[], ctx: Ct
   return startRollback(s, "failure", cause, describeWaveVerdict(s.moduleName, s.version, index, verdict), ctx.at);
 }
 
-/** Samples taken inside the window, per node, for the nodes asked for. */
-function samplesFor(ctx: Ctx, samples: readonly MetricSample[], nodeIds: readonly string[], after: number): Map<string, MetricSample[]> {
-  const out = new Map(nodeIds.map((id) => [id, [] as MetricSample[]]));
-  for (const sample of samples) {
-    if (sample.at > after && sample.at <= ctx.now) out.get(sample.nodeId)?.push(sample);
+/**
+ * The canary side (every node on the new version) and the baseline (planned nodes not yet touched),
+ * each node with its samples inside its window, in the nodes' order: one walk over the nodes and
+ * one over the samples for both sides (this is the fleet's every node and sample at each check).
+ */
+function samplesOfSides(
+  s: DeploymentState,
+  ctx: Ctx,
+  samples: readonly MetricSample[],
+  subjectAfter: number,
+  baselineAfter: number,
+): { subject: Map<string, MetricSample[]>; baseline: Map<string, MetricSample[]> } {
+  const subject = new Map<string, MetricSample[]>();
+  const baseline = new Map<string, MetricSample[]>();
+  for (const n of nodesOf(s)) {
+    if (n.phase === "updated") subject.set(n.nodeId, []);
+    else if (n.phase === "pending") baseline.set(n.nodeId, []);
   }
-  return out;
+  for (const sample of samples) {
+    if (!(sample.at <= ctx.now)) continue;
+    if (sample.at > subjectAfter) subject.get(sample.nodeId)?.push(sample);
+    if (sample.at > baselineAfter) baseline.get(sample.nodeId)?.push(sample);
+  }
+  return { subject, baseline };
 }
 
 function analysisStep(s: DeploymentState, index: number, ctx: Ctx): DeploymentEvent[] {
@@ -388,13 +412,10 @@ function analysisStep(s: DeploymentState, index: number, ctx: Ctx): DeploymentEv
 
   const fleet = fleetOf(ctx);
   if (!fleet) return [];
-  // The canary side: every node on the new version. The baseline: planned nodes not yet touched.
-  const subject = nodesOf(s).filter((n) => n.phase === "updated").map((n) => n.nodeId);
-  const baselineIds = nodesOf(s).filter((n) => n.phase === "pending").map((n) => n.nodeId);
   const windowStart = ctx.now - settings.analysisWindowMs;
-  const bySubject = samplesFor(ctx, fleet.samples, subject, Math.max(start, windowStart));
-  const baseline = [...samplesFor(ctx, fleet.samples, baselineIds, windowStart).values()].flat();
-  const verdict = analyzeNodeSet(bySubject, baseline, settings.thresholds);
+  const sides = samplesOfSides(s, ctx, fleet.samples, Math.max(start, windowStart), windowStart);
+  const baseline = [...sides.baseline.values()].flat();
+  const verdict = analyzeNodeSet(sides.subject, baseline, settings.thresholds);
   const consecutive = verdict.kind === "stable" ? wave.consecutiveStable + 1 : 0;
   const done = consecutive >= settings.requiredStableChecks && enoughTime;
   const giveUp = !done && waited >= settings.maxWaitMs;
@@ -479,9 +500,22 @@ function rollbackStep(s: DeploymentState, ctx: Ctx): DeploymentEvent[] {
 }
 
 function effectiveTimeout(s: DeploymentState, timeoutAt: string, resumedAt: number | undefined): number {
-  const at = Date.parse(timeoutAt);
+  const at = parseTime(timeoutAt);
   return resumedAt === undefined ? at : Math.max(at, resumedAt + settingsOf(s).settings.installTimeoutMs);
 }
+
+/**
+ * Date.parse, for the timeouts of the requests in flight, looked at for each of them in every step
+ * (up to three walks a step): requested together, they share one time, parsed once.
+ */
+function parseTime(iso: string): number {
+  if (iso !== lastParsed.iso) {
+    lastParsed.iso = iso;
+    lastParsed.ms = Date.parse(iso);
+  }
+  return lastParsed.ms;
+}
+const lastParsed: { iso: string | undefined; ms: number } = { iso: undefined, ms: Number.NaN };
 
 function wakeAt(s: DeploymentState, now: number, resumedAt?: number): number | null {
   const times: number[] = [];

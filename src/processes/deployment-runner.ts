@@ -1,4 +1,4 @@
-import { closeStage, foldDeployment, inFlightNodes, initialDeploymentState, isoAt, isTerminal, touchedNodeIds, type DeploymentState } from "../commands/deployment.js";
+import { closeStage, foldDeployment, inFlightNodes, initialDeploymentState, isoAt, isTerminal, keepBorrowed, touchedNodeIds, type DeploymentState } from "../commands/deployment.js";
 import { metadataFor, type CommandContext } from "../commands/handler.js";
 import type { DeploymentEvent } from "../events/catalog/deployment.js";
 import type { RecordedEvent } from "../events/envelope.js";
@@ -455,13 +455,16 @@ export class DeploymentRunner {
       now,
     };
     try {
-      const envelopes = log.envelope(events, (i) => metadataFor(ctx, streamId, i));
+      // one metadata for the step's every event (a hundred, in a big rollout): without an
+      // idempotency key, metadataFor gives each index the same, and envelope gives each its own id
+      const metadata = metadataFor(ctx, streamId, 0);
+      const envelopes = log.envelope(events, () => metadata);
       const appended = await withSpan("deployment.step", { traceparent: trigger.traceparent, "deployment.id": id, "deployment.events": events.length }, () =>
         log.append(streamId, envelopes, last.revision),
       );
       // The events follow `last` in the stream (the append expected it): folded into the cached
       // state here, the next step reads only what others appended since, rather than these back.
-      const after = this.foldAppended(t, state, events, { ...envelopes.at(-1)!, streamId, revision: appended.nextRevision, position: appended.position });
+      const after = this.foldAppended(t, state, decided, { ...envelopes.at(-1)!, streamId, revision: appended.nextRevision, position: appended.position });
       recordDeploymentMetrics(this.deps.metrics, after ?? state, events);
       // decide again on what changed meanwhile; not after only saying it is queued (the queue wakes it)
       if (!(inLine && events.every((e) => e.type === "DeploymentQueued"))) t.again = true;
@@ -476,10 +479,11 @@ export class DeploymentRunner {
    * The cached fold moved past events this step appended, in place (the cache is the runner's own);
    * undefined, with the cache dropped, when that fold throws: the next step folds the stream afresh.
    */
-  private foldAppended(t: Tracked, state: DeploymentState, events: DeploymentEvent[], last: RecordedEvent): DeploymentState | undefined {
+  private foldAppended(t: Tracked, state: DeploymentState, decided: Advance, last: RecordedEvent): DeploymentState | undefined {
     if (t.folded?.state !== state) return undefined;
     try {
-      const after = foldDeployment(state, events, { ownsNodes: true });
+      // the step folded these events already, on this very state lent to it: kept rather than folded again
+      const after = decided.folded?.from === state ? keepBorrowed(state, decided.folded.state, decided.folded.borrowed) : foldDeployment(state, decided.events, { ownsNodes: true });
       t.folded = { state: after, last };
       return after;
     } catch {

@@ -53,8 +53,21 @@ interface Means {
 function means(samples: readonly MetricSample[]): Means {
   // a running mean: samples that all sit exactly at a threshold average to exactly that value (a
   // plain sum / n can land a hair above it, 0.05 * 3 / 3 = 0.05000000000000001, and fail the wave)
-  const mean = (pick: (s: MetricSample) => number) => samples.reduce((m, s, i) => m + (pick(s) - m) / (i + 1), 0);
-  return { cpu: mean((s) => s.cpu), memory: mean((s) => s.memory), latencyP95Ms: mean((s) => s.latencyP95Ms), errorRate: mean((s) => s.errorRate) };
+  // One walk for the four (each mean's steps exactly as a walk of its own would take them): this
+  // runs for every node of a wave at each check, and a helper closure per call costs a
+  // defineProperty of its name under tsx, how the server runs.
+  let cpu = 0;
+  let memory = 0;
+  let latencyP95Ms = 0;
+  let errorRate = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i]!;
+    cpu += (s.cpu - cpu) / (i + 1);
+    memory += (s.memory - memory) / (i + 1);
+    latencyP95Ms += (s.latencyP95Ms - latencyP95Ms) / (i + 1);
+    errorRate += (s.errorRate - errorRate) / (i + 1);
+  }
+  return { cpu, memory, latencyP95Ms, errorRate };
 }
 
 const round = (x: number) => Math.round(x * 10_000) / 10_000;

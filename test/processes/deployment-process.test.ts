@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { fold } from "../../src/commands/decider.js";
-import { borrowNodes, deploymentDecider, deploymentProgress, evolveDeployment, firstPendingIndex, foldDeployment, inFlightNodes, isTerminal, type DeploymentState } from "../../src/commands/deployment.js";
+import { borrowNodes, deploymentDecider, deploymentProgress, evolveDeployment, firstPendingIndex, keepBorrowed, foldDeployment, inFlightNodes, isTerminal, type DeploymentState } from "../../src/commands/deployment.js";
 import { deploymentFold } from "../../src/commands/deployments.js";
 import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
 import type { RecordedEvent } from "../../src/events/envelope.js";
@@ -166,16 +166,26 @@ function drive(strategy: StrategyName, settings: StrategySettings, fleet: SimFle
     // now and then a step whose events are dropped (the runner's append lost a race): the state is as it was
     if (i % 4 === 1) advance(state, obs, now);
     const r = advance(state, obs, now);
+    // now and then, as the runner does once its append went through: the step's own fold kept
+    // (keepBorrowed) rather than its events folded again; it must be what folding them gives
+    const adopt = i % 3 === 0 && r.folded !== undefined;
+    const expected = adopt ? JSON.stringify(foldDeployment(state, r.events)) : "";
+    // event by event, for the checks below (a copy when the step's fold is kept)
+    let view = adopt ? foldDeployment(state, []) : state;
     for (const e of r.events) {
-      if (e.type === "TrafficSwitched" && state.blueGreen && e.data.to === state.blueGreen.idleColor) {
-        const wave = state.waves[0];
+      if (e.type === "TrafficSwitched" && view.blueGreen && e.data.to === view.blueGreen.idleColor) {
+        const wave = view.waves[0];
         if (wave?.status !== "completed" || wave.lastVerdict?.kind !== "stable") violations.push(`switched to ${e.data.to} before it passed its check`);
       }
       // the driver's own state, folded on in place (the plain definition is checked at the end)
-      state = foldDeployment(state, [e], { ownsNodes: true });
+      view = foldDeployment(view, [e], { ownsNodes: true });
       events.push(e);
       fleet.apply(e, now);
     }
+    if (adopt) {
+      state = keepBorrowed(state, r.folded!.state, r.folded!.borrowed);
+      if (JSON.stringify(state) !== expected) violations.push(`the step's fold, kept, differs from folding its events at ${now - T0} ms`);
+    } else state = view;
     // the running counts the fold keeps agree with a walk over the nodes
     const all = Object.values(state.nodes);
     const planned = all.filter((n) => n.wave >= 0);

@@ -153,4 +153,30 @@ test("property: a set's verdict (the baseline's means worked out once) equals ju
   );
 });
 
+
+test("property: the means judged are the running means of each metric, exactly (one walk for all four)", () => {
+  const sample = fc.record({
+    at: fc.integer({ min: 0, max: 1000 }),
+    cpu: fc.double({ min: 0, max: 100, noNaN: true }),
+    memory: fc.double({ min: 0, max: 100, noNaN: true }),
+    latencyP95Ms: fc.double({ min: 0, max: 5000, noNaN: true }),
+    errorRate: fc.double({ min: 0, max: 1, noNaN: true }),
+    requestRate: fc.constant(1),
+  }).map((s): MetricSample => ({ nodeId: "n1", ...s }));
+  const running = (xs: MetricSample[], pick: (s: MetricSample) => number) => xs.reduce((m, s, i) => m + (pick(s) - m) / (i + 1), 0);
+  // each limit below every value in turn, the others out of reach: the verdict names that mean
+  const never = { ...thresholds, maxCpu: 1e9, maxMemory: 1e9, maxLatencyP95Ms: 1e9, maxErrorRate: 2, minSamplesPerNode: 1 };
+  fc.assert(
+    fc.property(fc.array(sample, { minLength: 1, maxLength: 40 }), (samples) => {
+      const value = (t: Thresholds) => {
+        const v = analyzeNode(samples, [], t);
+        return v.kind === "degraded" ? v.value : NaN;
+      };
+      assert.is(value({ ...never, maxErrorRate: -1 }), running(samples, (s) => s.errorRate));
+      assert.is(value({ ...never, maxLatencyP95Ms: -1 }), running(samples, (s) => s.latencyP95Ms));
+      assert.is(value({ ...never, maxCpu: -1 }), running(samples, (s) => s.cpu));
+      assert.is(value({ ...never, maxMemory: -1 }), running(samples, (s) => s.memory));
+    }),
+  );
+});
 test.run();
