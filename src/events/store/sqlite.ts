@@ -147,10 +147,16 @@ function chmodPrivate(path: string): void {
 
 /** ISO times are compared as text, so both sides are normalised to one exact format first. */
 function canonicalTime(iso: string): string {
+  // the events of one append (a step's hundred, a batch) mostly share one time: worked out once
+  if (iso === lastTime.iso) return lastTime.canonical;
   const t = Date.parse(iso);
   if (Number.isNaN(t)) throw new Error(`not an ISO time: ${iso}`);
-  return new Date(t).toISOString();
+  const canonical = new Date(t).toISOString();
+  lastTime.iso = iso;
+  lastTime.canonical = canonical;
+  return canonical;
 }
+const lastTime: { iso: string | undefined; canonical: string } = { iso: undefined, canonical: "" };
 
 /** The WHERE clause of a filter, so SQLite rather than JS skips the events nobody asked for. */
 function filterSql(filter: EventFilter | undefined, params: unknown[]): string {
@@ -525,13 +531,16 @@ export class SqliteEventStore implements EventStore {
   /** Resolves true when woken (an append here, or a stop), false when the poll interval passed. */
   private waitForAppend(ms: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const done = (woken: boolean) => {
+      // one closure per wait, unnamed: every subscription waits after every commit, and under tsx
+      // each named closure costs a defineProperty of its name (esbuild's keepNames)
+      let timer: NodeJS.Timeout | undefined;
+      const done = function (this: SqliteEventStore, woken: boolean): void {
         clearTimeout(timer);
         this.waiters.delete(wake);
         resolve(woken);
-      };
-      const wake = () => done(true);
-      const timer = setTimeout(() => done(false), Math.min(ms, this.pollIntervalMs));
+      }.bind(this);
+      const wake = done.bind(undefined, true);
+      timer = setTimeout(done, Math.min(ms, this.pollIntervalMs), false);
       this.waiters.add(wake);
     });
   }
