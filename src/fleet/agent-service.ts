@@ -107,6 +107,13 @@ interface KnownNode {
 }
 
 const NODE_STREAM = streamPrefixes.node;
+/**
+ * Node events after which the nodes read model still says what it said of the node's cluster,
+ * status, credential generation and existence (src/projections/nodes.ts): what a module install
+ * or a relabelling changes is not what NodeCache keeps, so the entry stays. Any other type, one
+ * this code does not know included, drops it.
+ */
+const KEEPS_CACHED_NODE: ReadonlySet<string> = new Set(["ModuleInstalled", "ModuleInstallFailed", "ModuleRemoved", "NodeDetailsChanged"]);
 
 /** What the agent routes need of a node on every request, as the nodes read model says. */
 interface CachedNode extends KnownNode {
@@ -115,9 +122,9 @@ interface CachedNode extends KnownNode {
 
 /**
  * The nodes read model's answer for each node the agent routes asked about, kept while it stays
- * right, so a heartbeat reads no document. It follows the log through the live feed: any event of
- * a node's stream drops that node's entry, and a document older than the newest such event is
- * not kept. An entry is used only while the feed has delivered everything the read models have
+ * right, so a heartbeat reads no document. It follows the log through the live feed: an event of
+ * a node's stream that may change what is kept (all but KEEPS_CACHED_NODE) drops that node's
+ * entry, and a document older than the newest such event is not kept. An entry is used only while the feed has delivered everything the read models have
  * applied (else an event they applied, say a credential reset, might not have dropped it yet);
  * otherwise, and for nodes it does not hold, the read model answers, as without the cache.
  */
@@ -134,7 +141,7 @@ export class NodeCache {
   ) {
     const attachment = deps.feed.attach((event) => {
       this.feedPosition = event.position;
-      if (!event.streamId.startsWith(NODE_STREAM)) return;
+      if (!event.streamId.startsWith(NODE_STREAM) || KEEPS_CACHED_NODE.has(event.type)) return;
       const nodeId = event.streamId.slice(NODE_STREAM.length);
       this.entries.delete(nodeId);
       this.moved.set(nodeId, event.position);

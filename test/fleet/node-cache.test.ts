@@ -40,7 +40,7 @@ function harness() {
       applied = Math.max(applied, d.lastPosition);
     },
     // the feed delivers one
-    deliver: (position: number, streamId = streams.node("qa-1")) => listener({ position, streamId, type: "X", revision: 0, data: {}, metadata: {} } as unknown as RecordedEvent),
+    deliver: (position: number, streamId = streams.node("qa-1"), type = "X") => listener({ position, streamId, type, revision: 0, data: {}, metadata: {} } as unknown as RecordedEvent),
     doc,
     // the node's stream is left out: where the read model and a token disagree, it decides
     deps: { log: { readStream: async () => [] } as unknown as EventLog, readStore, nodes: cache },
@@ -74,6 +74,39 @@ test("a document older than an event the feed delivered for its node is not kept
   assert.is(h.cache.get("qa-1")?.credentialGeneration, 2);
   h.deliver(13, streams.node("qa-2"));
   assert.is(h.cache.get("qa-1")?.credentialGeneration, 2, "another node's event leaves it alone");
+});
+
+test("a module install or a relabelling leaves the entry; every other node event drops it", async () => {
+  for (const type of ["ModuleInstalled", "ModuleInstallFailed", "ModuleRemoved", "NodeDetailsChanged"]) {
+    const h = harness();
+    await h.apply(h.doc(1, 5));
+    await h.cache.read("qa-1");
+    await h.apply(h.doc(1, 11));
+    h.deliver(11, streams.node("qa-1"), type);
+    assert.is(h.cache.get("qa-1")?.credentialGeneration, 1, type);
+  }
+  const changing = ["NodeRegistered", "NodeCredentialIssued", "NodeCredentialReset", "NodeDeregistered", "NodeBecameUnhealthy", "NodeWentOffline", "NodeRecovered", "SomethingNewer"];
+  for (const type of changing) {
+    const h = harness();
+    await h.apply(h.doc(1, 5));
+    await h.cache.read("qa-1");
+    h.deliver(11, streams.node("qa-1"), type);
+    assert.is(h.cache.get("qa-1"), undefined, type);
+    // and a document from before that event is not kept (the read model has not applied it yet)
+    await h.cache.read("qa-1");
+    assert.is(h.cache.get("qa-1"), undefined, type);
+  }
+  // an install after a reset the read model has not applied does not make the old document good
+  const h = harness();
+  await h.apply(h.doc(1, 5));
+  h.deliver(11, streams.node("qa-1"), "NodeCredentialReset");
+  h.deliver(12, streams.node("qa-1"), "ModuleInstalled");
+  await h.apply(h.doc(1, 10)); // the read model is at 10: the reset (11) is not in it
+  await h.cache.read("qa-1");
+  assert.is(h.cache.get("qa-1"), undefined);
+  await h.apply(h.doc(2, 12));
+  await h.cache.read("qa-1");
+  assert.is(h.cache.get("qa-1")?.credentialGeneration, 2);
 });
 
 test.run();
