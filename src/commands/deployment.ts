@@ -212,20 +212,26 @@ let lent: { nodes: Record<string, NodeState>; before: Map<string, NodeState>; cu
 
 const isInFlight = (phase: NodePhase) => phase === "installing" || phase === "rollingBack";
 
+/**
+ * `state` is the copy evolveDeployment just made of the state it was given (nobody else holds it
+ * yet): the node's counters, waves and map are set on it, rather than copying all of it once more
+ * for each (a node event made up to three copies of the whole state object, in every fold).
+ */
 function setNode(state: DeploymentState, nodeId: string, patch: Partial<NodeState>): DeploymentState {
   const node = own(state.nodes, nodeId);
   if (!node) return state;
   const next = Object.freeze({ ...node, ...patch });
-  const counted = next.phase === node.phase ? state : recount(state, node, next);
+  if (next.phase !== node.phase) recount(state, node, next);
   if (state.nodes === ownedNodes) {
     if (lent?.nodes === ownedNodes && !lent.before.has(nodeId)) lent.before.set(nodeId, node);
     putOwn(ownedNodes, nodeId, next);
     changeLogs.get(ownedNodes)?.add(nodeId);
     if (next.phase === "pending" && node.phase !== "pending") pendingFrom.delete(ownedNodes);
     if (next.phase !== node.phase) noteInFlight(ownedNodes, next);
-    return counted;
+    return state;
   }
-  return { ...counted, nodes: { ...state.nodes, [nodeId]: next } };
+  state.nodes = { ...state.nodes, [nodeId]: next };
+  return state;
 }
 
 // Which nodes have a request out, per nodes map: built by a walk the first time a step asks, then
@@ -310,8 +316,8 @@ export function inFlightNodes(state: DeploymentState): NodeState[] {
   return out;
 }
 
-/** The counters after one node's phase changed (see NodeCounts and WaveState.updated). */
-function recount(state: DeploymentState, before: NodeState, after: NodeState): DeploymentState {
+/** Sets the counters after one node's phase changed (see NodeCounts and WaveState.updated) on `state`, setNode's own copy. */
+function recount(state: DeploymentState, before: NodeState, after: NodeState): void {
   const c = state.nodeCounts;
   // no helper closures here: this runs for every node event of every fold, and under tsx (how the
   // server runs) each named closure made costs a defineProperty of its name (esbuild's keepNames)
@@ -323,7 +329,8 @@ function recount(state: DeploymentState, before: NodeState, after: NodeState): D
     failed: c.failed + Number(after.phase === "failed") - Number(before.phase === "failed"),
   };
   const wave = before.wave >= 0 && updated !== 0 ? state.waves[before.wave] : undefined;
-  return wave ? { ...setWave(state, wave.index, { updated: wave.updated + updated }), nodeCounts } : { ...state, nodeCounts };
+  if (wave) state.waves = patchedWaves(state.waves, wave.index, { updated: wave.updated + updated });
+  state.nodeCounts = nodeCounts;
 }
 
 /**
@@ -422,8 +429,10 @@ export function deploymentProgress(state: Pick<DeploymentState, "nodeCounts" | "
 
 function setWave(state: DeploymentState, index: number, patch: Partial<WaveState>): DeploymentState {
   if (!state.waves[index]) return state;
-  return { ...state, waves: state.waves.map((w) => (w.index === index ? { ...w, ...patch } : w)) };
+  return { ...state, waves: patchedWaves(state.waves, index, patch) };
 }
+
+const patchedWaves = (waves: WaveState[], index: number, patch: Partial<WaveState>): WaveState[] => waves.map((w) => (w.index === index ? { ...w, ...patch } : w));
 
 /** When the last node of the running wave reports success, the evidence wait begins. */
 function maybeStartAnalysis(state: DeploymentState, wave: number, at: string): DeploymentState {
