@@ -371,7 +371,7 @@ export function borrowNodes<T>(
   const outer = lent;
   const cursors = pendingFrom.get(state.nodes);
   const mine = { nodes: state.nodes, before: new Map<string, NodeState>(), cursors: cursors && new Map(cursors) };
-  const borrowed: Borrowed = { nodes: state.nodes, after: new Map() };
+  const borrowed: Borrowed = { nodes: state.nodes, before: mine.before, after: new Map() };
   lent = mine;
   try {
     return work((s, events) => foldDeployment(s, events, { ownsNodes: true }), borrowed);
@@ -391,6 +391,8 @@ export function borrowNodes<T>(
 /** What a borrowed fold did to the lent nodes map: each node it changed, as the fold left it (filled in as the loan ends). */
 export interface Borrowed {
   readonly nodes: Record<string, NodeState>;
+  /** each node it changed, as it was lent (as it is again once the loan ends) */
+  readonly before: ReadonlyMap<string, NodeState>;
   readonly after: Map<string, NodeState>;
 }
 
@@ -407,7 +409,8 @@ export function keepBorrowed(state: DeploymentState, folded: DeploymentState, bo
   if (folded.nodes !== state.nodes) return folded;
   const nodes = state.nodes;
   for (const [id, node] of borrowed.after) {
-    const was = own(nodes, id);
+    // not looked up in the map (own() on a map of ten thousand entries costs more than the rest)
+    const was = borrowed.before.get(id);
     putOwn(nodes, id, node);
     changeLogs.get(nodes)?.add(id);
     // as setNode does for each change (the last one per node is what counts)
