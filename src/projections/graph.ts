@@ -199,10 +199,11 @@ class Plan {
 
   /** what node `nodeId` runs now: `change` edits a copy of its document (if it exists, unless `create`) */
   nodeModules(nodeId: string, change: (m: NodeModulesFields) => void, create = false): void {
-    this.add(nodeModulesDocId(nodeId), (doc) => {
+    const id = nodeModulesDocId(nodeId);
+    this.add(id, (doc) => {
       const before = doc as NodeModulesDoc | null;
       if (!before && !create) return null;
-      const m: NodeModulesDoc = { _id: nodeModulesDocId(nodeId), kind: "modules", node: nodeId, registeredIn: before?.registeredIn ?? null, modules: before?.modules ?? [], lastPosition: this.position };
+      const m: NodeModulesDoc = { _id: id, kind: "modules", node: nodeId, registeredIn: before?.registeredIn ?? null, modules: before?.modules ?? [], lastPosition: this.position };
       change(m);
       // `change` sets a new list (or keeps the old, frozen by its store or by us): nothing else holds it
       Object.freeze(m.modules);
@@ -212,7 +213,8 @@ class Plan {
 
   /** what node `nodeId` runs of `module` from here on: `next` (null: nothing) */
   runs(nodeId: string, module: string, next: Omit<RunsInterval, "open" | "openedAt" | "close" | "closedAt"> | null): void {
-    this.add(runsDocId(nodeId, module), (doc) => {
+    const id = runsDocId(nodeId, module);
+    this.add(id, (doc) => {
       const slot = doc as RunsDoc | null;
       if (!slot && !next) return null;
       // a spread, not slice(): slicing a frozen array (the stored list) takes V8's slow path
@@ -221,7 +223,6 @@ class Plan {
       if (last && last.close === null) intervals[intervals.length - 1] = runsInterval(last, last.open, last.openedAt, this.position, this.at);
       if (next) intervals.push(runsInterval(next, this.position, this.at, null, null));
       Object.freeze(intervals);
-      const id = runsDocId(nodeId, module);
       return Object.freeze<RunsDoc>({ _id: id, kind: "runs", from: vertexKey("Node", nodeId), node: nodeId, module, current: next?.version ?? null, intervals, lastPosition: this.position });
     });
   }
@@ -319,7 +320,8 @@ type Data = Record<string, unknown>;
 const str = (d: Data, k: string): string => String(d[k]);
 
 function nodeEvent(p: Plan, e: RecordedEvent, d: Data): void {
-  const nodeId = str(d, "nodeId");
+  // named loads, not str(): one keyed load shared by every field of every event went megamorphic
+  const nodeId = String(d.nodeId);
   switch (e.type) {
     case "NodeRegistered": {
       const environment = str(d, "environment");
@@ -356,8 +358,8 @@ function nodeEvent(p: Plan, e: RecordedEvent, d: Data): void {
       p.vertex("Node", nodeId, (v) => void (v.props.labels = d.labels), false);
       return;
     case "ModuleInstalled": {
-      const module = str(d, "moduleName");
-      const version = str(d, "version");
+      const module = String(d.moduleName);
+      const version = String(d.version);
       p.nodeModules(nodeId, (m) => {
         if (m.registeredIn === null) return;
         const modules = [...m.modules];
@@ -368,7 +370,7 @@ function nodeEvent(p: Plan, e: RecordedEvent, d: Data): void {
       });
       p.moduleVersion(module, version);
       const digest = typeof d.digest === "string" ? d.digest : null;
-      p.runs(nodeId, module, { version, via: deploymentOfAssignment(str(d, "assignmentId")), digest });
+      p.runs(nodeId, module, { version, via: deploymentOfAssignment(String(d.assignmentId)), digest });
       return;
     }
     case "ModuleRemoved": {
@@ -424,7 +426,7 @@ function deploymentEvent(p: Plan, e: RecordedEvent, d: Data): void {
     const props: Record<string, unknown> = { kind: change.kind, outcome: change.outcome, assignmentId: d.assignmentId };
     if (d.version !== undefined) props.version = d.version;
     if (typeof d.error === "string") props.error = d.error;
-    p.eventEdge("UPDATED", vertexKey("Deployment", executionId), vertexKey("Node", str(d, "nodeId")), props);
+    p.eventEdge("UPDATED", vertexKey("Deployment", executionId), vertexKey("Node", String(d.nodeId)), props);
     return;
   }
   if (e.type === "ApprovalGranted" || e.type === "ApprovalRejected" || (e.type === "DeploymentRejected" && typeof d.by === "string")) {
