@@ -120,11 +120,16 @@ export function summarize(event: RecordedEvent): string {
 export const summarizedTypes: readonly string[] = Object.keys(byType);
 
 const ENVIRONMENTS = new Set(["Development", "QA", "Staging", "Production"]);
+const isEnvironment = (v: unknown): v is string => typeof v === "string" && ENVIRONMENTS.has(v);
 
 /** The environment an event names itself (deployment request, node registration, cluster settings), if any. */
 export function environmentIn(event: RecordedEvent): string | null {
-  const d = event.data && typeof event.data === "object" ? (event.data as Data) : {};
-  for (const v of [d.targetEnvironment, d.environment]) if (typeof v === "string" && ENVIRONMENTS.has(v)) return v;
+  // asked up to three times an event (the audit entry, the audit-streams keys and apply): no array, no {}
+  const d = event.data && typeof event.data === "object" ? (event.data as Data) : undefined;
+  if (d) {
+    if (isEnvironment(d.targetEnvironment)) return d.targetEnvironment;
+    if (isEnvironment(d.environment)) return d.environment;
+  }
   if (event.streamId.startsWith("cluster-")) {
     const env = streamKey(event.streamId);
     if (ENVIRONMENTS.has(env)) return env;
