@@ -3,7 +3,7 @@
 // still copied, frozen or not, since a frozen Date's setters still work.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { fixedDate, isKeptAsIs } from "../../src/projections/store/kept-as-is.js";
+import { fixedDate, isFixedDate } from "../../src/projections/store/kept-as-is.js";
 import { MemoryReadStore } from "../../src/projections/store/memory.js";
 
 type Item = {
@@ -14,11 +14,15 @@ type Item = {
 
 test("fixedDate is a frozen Date of the same time, of Date's own prototype", () => {
   const d = fixedDate("2026-03-01T00:00:01.234Z");
-  assert.ok(Object.isFrozen(d) && isKeptAsIs(d));
+  assert.ok(Object.isFrozen(d) && isFixedDate(d));
+  // the brand is no property: nothing that reads or copies the Date sees it
+  assert.equal(Reflect.ownKeys(d), []);
+  assert.is(JSON.stringify({ d }), JSON.stringify({ d: new Date("2026-03-01T00:00:01.234Z") }));
+  assert.not.ok(isFixedDate(structuredClone(d)));
   assert.is(Object.getPrototypeOf(d), Date.prototype);
   assert.is(d.getTime(), new Date("2026-03-01T00:00:01.234Z").getTime());
   assert.is(fixedDate(5).getTime(), 5);
-  assert.not.ok(isKeptAsIs(Object.freeze(new Date(5))), "freezing alone does not make a Date kept as it is");
+  assert.not.ok(isFixedDate(Object.freeze(new Date(5))), "freezing alone does not make a Date fixed");
 });
 
 test("a fixed Date is stored as it is; any other Date, frozen or not, is copied", async () => {

@@ -1,7 +1,7 @@
 import { aggregate as mingoAggregate, find as mingoFind, Query } from "mingo";
 import { systemClock, type Clock } from "../../platform/clock.js";
 import { simpleInclusion, simpleSort, type Picker } from "./simple-projection.js";
-import { isKeptAsIs, noteKeptAsIs } from "./kept-as-is.js";
+import { isFixedDate, isKeptAsIs, noteKeptAsIs } from "./kept-as-is.js";
 import { bucketAdd, bucketDelete, bucketSize, type Bucket } from "./memory-buckets.js";
 import { forgetOrder, keepOrder, newOrder, orderedDocs, orderRange, type SortedOrder } from "./memory-order.js";
 import {
@@ -140,6 +140,7 @@ function frozenCopy(value: unknown, found: { unfreezable: number }, top = false)
     }
     out = items ?? (Object.isFrozen(value) ? value : value.slice());
   } else if (value instanceof Date) {
+    if (isFixedDate(value)) return value;
     out = new Date(value.getTime());
     noted = true;
   } else if (isPlainObject(value)) {
