@@ -35,6 +35,7 @@ export interface ReadStreamOptions {
   untilPosition?: number;
 }
 
+/** What a subscription or projection takes; a constant once handed over (see hasType). */
 export interface EventFilter {
   streamPrefixes?: string[];
   eventTypes?: string[];
@@ -103,9 +104,21 @@ export interface EventStore {
   close(): Promise<void>;
 }
 
+/**
+ * A long list of event types as a Set, made once per list: scanning a projection's ~36 types for
+ * every event it is offered showed in profiles. A filter is a constant: its list is read once.
+ */
+const typeSets = new WeakMap<readonly string[], Set<string>>();
+function hasType(types: readonly string[], type: string): boolean {
+  if (types.length <= 8) return types.includes(type);
+  let set = typeSets.get(types);
+  if (!set) typeSets.set(types, (set = new Set(types)));
+  return set.has(type);
+}
+
 export function matchesFilter(event: { streamId: string; type: string }, filter?: EventFilter): boolean {
   if (!filter) return true;
   if (filter.streamPrefixes && !filter.streamPrefixes.some((p) => event.streamId.startsWith(p))) return false;
-  if (filter.eventTypes && !filter.eventTypes.includes(event.type)) return false;
+  if (filter.eventTypes && !hasType(filter.eventTypes, event.type)) return false;
   return true;
 }
