@@ -11,12 +11,14 @@ import type { EventLog } from "../events/event-log.js";
 
 /**
  * What the states kept per log may weigh (weighOf's estimate). Bounded by weight rather than by
- * count: states differ a lot in size (a node's is a few hundred bytes; a user's or a module's
- * grows with its history), and a count large enough for a fleet's node streams (a 10,000-node
- * rollout reports once per node: with 1,024 kept, nearly every report read and folded its node's
- * whole stream) would let the few big ones take what it pleases. About 20,000 node states fit.
+ * count: states differ a lot in size and grow with their history (a node's by an entry per
+ * assignment, a user's, a module's versions), and a count large enough for a fleet's node streams
+ * (a 10,000-node rollout reports once per node: with 1,024 kept, nearly every report read and
+ * folded its node's stream again) would let a few big ones take what they please. A node after
+ * one rollout weighs ~1.3 KB by the estimate (which overstates V8's heap: two bytes a character),
+ * so some 22,000 of them fit.
  */
-export const MAX_KEPT_BYTES = 16 << 20;
+export const MAX_KEPT_BYTES = 32 << 20;
 /** What keeping one more stream costs besides its state: the map entry and the kept objects. */
 const ENTRY_BYTES = 160;
 
