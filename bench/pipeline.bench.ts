@@ -3,19 +3,25 @@
 // and ~50 s for the canary). Nodes register through the agent protocol; a light in-bench agent
 // answers instantly: it hears NodeUpdateRequested on the server's live feed, fetches the node's
 // desired state, reports success, and once a wave is installed sends one heartbeat per node of it
-// (the one sample the analysis needs). Agent requests go to the app in process (no sockets), so the
-// time is the server's work: commands, projections, the runner and its folds. One watcher follows
-// the deployment's SSE feed over a real socket throughout, as a user running `korch watch` would.
+// (the one sample the analysis needs): bench/canary-agent.ts. At each size the canary runs twice
+// (BENCH_PIPELINE_AGENTS): with the agent's requests going to the app in process (no sockets), so
+// the time is the server's work: commands, projections, the runner and its folds; and with the agent
+// in a process of its own over sockets (`pipeline.canary.remote_agent.*`), as agents on other
+// machines are. One watcher follows the deployment's SSE feed over a real socket throughout, as a
+// user running `korch watch` would.
 // A size whose predecessor projects past BENCH_PIPELINE_BUDGET_S (default 300) is skipped.
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { Session } from "node:inspector/promises";
 import { createParser } from "eventsource-parser";
-import type { RecordedEvent } from "../src/events/envelope.js";
 import { buildApp } from "../src/http/routes/index.js";
 import { benchConfig } from "./config.js";
 import { startServer } from "../src/server.js";
 import { emit } from "./emit.js";
+import { CanaryAgent, DeploymentFollower } from "./canary-agent.js";
+import type { RemoteAgentJob, RemoteAgentMessage } from "./canary-agent-process.js";
 
 /** BENCH_QUICK=1 (`npm run bench -- --quick`): one canary over 2,000 nodes (~40 s), the sizes said in each figure's conditions */
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -32,7 +38,6 @@ const CONCURRENCY = 32;
 const WATCHERS = Number(process.env.BENCH_PIPELINE_WATCHERS ?? (QUICK ? 0 : 50));
 const MODULE = "netfilter-ext";
 const VERSION = "2.0.0";
-const TERMINAL = new Set(["DeploymentSucceeded", "DeploymentFailed", "DeploymentRolledBack", "DeploymentCancelled", "DeploymentRejected"]);
 
 // The analysis polls every checkIntervalMs; 200 ms (BENCH_PIPELINE_CHECK_MS overrides it) leaves the
 // in-bench agent room to send the samples between checks, and costs the four waves ~1 s in all.
@@ -94,6 +99,30 @@ async function pool<T>(items: T[], worker: (item: T) => Promise<void>): Promise<
   );
 }
 
+/**
+ * The agent in a process of its own (canary-agent-process.ts), its deployment feed open once this
+ * resolves. `done` is its figures at the terminal event; `failed` rejects if it fails first.
+ */
+async function remoteAgent(job: RemoteAgentJob): Promise<{ done: Promise<{ cpuS: number }>; failed: Promise<never> }> {
+  const child = fork(fileURLToPath(new URL("./canary-agent-process.ts", import.meta.url)), [], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const messages: RemoteAgentMessage[] = [];
+  const waiting: ((m: RemoteAgentMessage) => void)[] = [];
+  child.on("message", (m: RemoteAgentMessage) => (waiting.length ? waiting.shift()!(m) : messages.push(m)));
+  child.on("exit", (code) => {
+    for (const w of waiting.splice(0)) w({ error: `the agent process exited with ${code}` });
+  });
+  const next = () => new Promise<RemoteAgentMessage>((resolve) => (messages.length ? resolve(messages.shift()!) : waiting.push(resolve)));
+  child.send(job);
+  const ready = await next();
+  if (!("ready" in ready)) throw new Error(`the agent process: ${"error" in ready ? ready.error : "no ready"}`);
+  const done = next().then((m) => {
+    if ("error" in m) throw new Error(`the agent process: ${m.error}`);
+    if (!("cpuS" in m)) throw new Error("the agent process answered out of turn");
+    return m;
+  });
+  return { done, failed: done.then(() => new Promise<never>(() => {})) };
+}
+
 /** Reads a deployment's SSE feed to its final `end` message; counts event messages. */
 async function watch(url: string, token: string): Promise<{ messages: number; endedAt: number }> {
   const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
@@ -116,6 +145,8 @@ interface Result {
   approveToSucceededS: number;
   /** CPU time of this process (server, in-bench agent and watcher) over the same span: steadier than wall time on a shared machine */
   cpuS: number;
+  /** remote: the agent process's CPU time over the same span */
+  agentCpuS?: number;
   requestToSucceededS: number;
   events: number;
   status: string;
@@ -144,7 +175,7 @@ async function afterwards(call: (method: string, path: string, body: unknown, to
   };
 }
 
-async function run(nodes: number, watchers = 1): Promise<Result> {
+async function run(nodes: number, watchers = 1, remote = false): Promise<Result> {
   const { config, dataDir } = benchConfig("pipeline", {
     ALLOW_SELF_APPROVAL: "true",
     STRATEGY_SETTINGS: JSON.stringify(ZERO_WAITS),
@@ -187,76 +218,17 @@ async function run(nodes: number, watchers = 1): Promise<Result> {
 
     const admin = (await call("POST", "/api/v1/authentication/login", { username: "admin", password: "Admin123!" }, undefined, 200)).token as string;
 
-    // the light agent, driven by the live feed
-    let executionId = "";
-    let events = 0;
-    let lastType = "";
-    let status = "";
-    const waveOf = new Map<number, { nodeIds: string[]; updated: number }>();
-    const nodeWave = new Map<string, number>();
-    const work: (() => Promise<void>)[] = [];
-    const idle: (() => void)[] = [];
-    let done!: () => void;
-    const finished = new Promise<void>((resolve) => (done = resolve));
-    const enqueue = (job: () => Promise<void>) => {
-      work.push(job);
-      idle.shift()?.();
-    };
-    const onEvent = (e: RecordedEvent) => {
-      if (!executionId || e.streamId !== `deployment-${executionId}`) return;
-      events++;
-      lastType = e.type;
-      if (process.env.BENCH_DEBUG) console.error(e.type, JSON.stringify(e.data).slice(0, 200));
-      const d = e.data as { wave?: number; nodeIds?: string[]; nodeId?: string };
-      if (e.type === "WaveStarted") waveOf.set(d.wave!, { nodeIds: d.nodeIds!, updated: 0 });
-      if (e.type === "WaveStarted") for (const id of d.nodeIds!) nodeWave.set(id, d.wave!);
-      if (e.type === "NodeUpdateRequested") {
-        const nodeId = d.nodeId!;
-        const position = e.position;
-        enqueue(async () => {
-          // as a long poll would: answer once the desired-state read model has the assignment
-          await server.deps.projections.waitFor(position, 60_000);
-          const token = tokens.get(nodeId)!;
-          const state = (await call("GET", `/api/v1/agents/${nodeId}/desired-state`, undefined, token, 200)) as { assignments: { assignmentId: string }[] };
-          for (const a of state.assignments) await call("POST", `/api/v1/agents/${nodeId}/reports`, { assignmentId: a.assignmentId, outcome: "succeeded", durationMs: 0 }, token, 200);
-        });
-      }
-      if (e.type === "NodeUpdated") {
-        const w = waveOf.get(nodeWave.get(d.nodeId!)!);
-        if (w && ++w.updated === w.nodeIds.length) {
-          // the wave is installed: one fresh sample from every updated node (this wave's and the
-          // earlier ones': the analysis judges them all), strictly after the install instant
-          const installedAt = Date.parse((e.data as { at: string }).at);
-          const updated = [...waveOf.values()].filter((x) => x.updated === x.nodeIds.length).flatMap((x) => x.nodeIds);
-          for (const nodeId of updated) {
-            enqueue(async () => {
-              while (Date.now() <= installedAt) await new Promise((r) => setTimeout(r, 1));
-              await call("POST", `/api/v1/agents/${nodeId}/heartbeat`, { metrics, modules: { [MODULE]: VERSION } }, tokens.get(nodeId)!, 202);
-            });
-          }
-        }
-      }
-      if (TERMINAL.has(e.type)) {
-        status = e.type;
-        done();
-      }
-    };
-    const attachment = server.deps.feed.attach(onEvent);
-    let stopped = false;
-    const workers = Array.from({ length: CONCURRENCY }, async () => {
-      while (!stopped) {
-        const job = work.shift();
-        if (!job) {
-          await new Promise<void>((resolve) => idle.push(resolve));
-          continue;
-        }
-        await job().catch((err) => console.error("agent:", String(err)));
-      }
-    });
-
     const requestStarted = performance.now();
     const requested = await call("POST", "/api/v1/deployments", { moduleName: MODULE, version: VERSION, targetEnvironment: "Production", requesterEmail: "bench@example.com" }, admin, 202);
-    executionId = requested.executionId as string;
+    const executionId = requested.executionId as string;
+    const streamId = `deployment-${executionId}`;
+    // in process the agent hears the live feed and waits on the projections as a long poll would;
+    // remote, it follows the deployment's SSE feed in a process of its own, and here the feed is only followed
+    const agent = remote
+      ? new DeploymentFollower(`deployment-${executionId}`)
+      : new CanaryAgent({ streamId: `deployment-${executionId}`, tokens, call, waitFor: (position) => server.deps.projections.waitFor(position, 60_000), concurrency: CONCURRENCY, moduleName: MODULE, version: VERSION, metrics });
+    const attachment = server.deps.feed.attach((e) => agent.onEvent(e));
+    const child = remote ? await remoteAgent({ url: server.url, executionId, watchToken: admin, tokens: [...tokens], concurrency: CONCURRENCY, moduleName: MODULE, version: VERSION, metrics }) : undefined;
     // a user watching over a real socket, as `korch watch` does: its messages carry status and progress.
     // Its failure (the server closing the connection) is reported with the figures, not left unheard.
     const watchingAll = Array.from({ length: watchers }, () => watch(`${server.url}/api/v1/deployments/${executionId}/events`, admin).catch((err: unknown) => ({ error: String(err) })));
@@ -269,20 +241,21 @@ async function run(nodes: number, watchers = 1): Promise<Result> {
     // a canary that never ends is a failure to report, not a bench that hangs
     let deadline: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      deadline = setTimeout(() => reject(new Error(`no terminal event within ${TIMEOUT_S} s (last of ${events} events: ${lastType})`)), TIMEOUT_S * 1000);
+      deadline = setTimeout(() => reject(new Error(`no terminal event within ${TIMEOUT_S} s (last of ${agent.events} events: ${agent.lastType})`)), TIMEOUT_S * 1000);
     });
+    let agentCpuS: number | undefined;
     try {
-      await Promise.race([finished, timedOut]);
+      await Promise.race([agent.finished, timedOut, ...(child ? [child.failed] : [])]);
     } finally {
       clearTimeout(deadline);
-      stopped = true;
-      for (const wake of idle.splice(0)) wake();
     }
     const end = performance.now();
     const cpu = process.cpuUsage(cpuStarted);
     await profiler?.stop(nodes);
+    const { events, status } = agent;
     const after = status === "DeploymentSucceeded" ? await afterwards(call, admin, executionId, new Date(Date.now() - ((end - approveStarted) / 2)).toISOString()) : {};
-    await Promise.all(workers);
+    if (agent instanceof CanaryAgent) await agent.stop();
+    if (child) agentCpuS = (await child.done).cpuS;
     attachment.detach();
     // the first watcher's figures, or the first failure among them all
     const all = await Promise.all(watchingAll);
@@ -290,7 +263,7 @@ async function run(nodes: number, watchers = 1): Promise<Result> {
     const watcherError =
       "error" in watched ? `the watcher failed: ${watched.error}` : watched.messages < events ? `the watcher got ${watched.messages} of ${events} events` : undefined;
     const watchedS = "error" in watched ? null : (watched.endedAt - approveStarted) / 1000;
-    return { registerS, approveToSucceededS: (end - approveStarted) / 1000, requestToSucceededS: (end - requestStarted) / 1000, cpuS: (cpu.user + cpu.system) / 1e6, events, status, watchedS, watcherError, afterwards: after };
+    return { registerS, approveToSucceededS: (end - approveStarted) / 1000, requestToSucceededS: (end - requestStarted) / 1000, cpuS: (cpu.user + cpu.system) / 1e6, agentCpuS, events, status, watchedS, watcherError, afterwards: after };
   } finally {
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
@@ -304,24 +277,24 @@ function failed(name: string, unit: string, conditions: Record<string, unknown>,
   process.exitCode = 1;
 }
 
+/** BENCH_PIPELINE_AGENTS: which runs at each size, "in-process,remote" by default */
+const AGENTS = (process.env.BENCH_PIPELINE_AGENTS ?? "in-process,remote").split(",");
+/** the slowest run's wall time per node at the last size, for the budget */
 let lastPerNodeS = 0;
-for (const nodes of SIZES) {
-  // a canary costs at least linearly: skip a size that the last one says cannot fit the budget
-  if (lastPerNodeS && lastPerNodeS * nodes > BUDGET_S) {
-    console.error(`pipeline bench: ${nodes} nodes skipped, projected over ${BUDGET_S} s at ${(lastPerNodeS * 1000).toFixed(1)} ms/node`);
-    continue;
-  }
+
+/** The canary with the agent in process (calls without sockets): the figures compared across stops since the issue was filed. */
+async function inProcess(nodes: number): Promise<void> {
   let r: Result;
   try {
     r = await run(nodes);
   } catch (err) {
     failed(`pipeline.canary.per_node`, "ms/node", { nodes }, `the run failed: ${String(err)}`);
-    continue;
+    return;
   }
   const conditions = { nodes, ...(QUICK && { quick: true }), checkIntervalMs: ZERO_WAITS["*"].checkIntervalMs, maxInFlight: ZERO_WAITS["*"].maxInFlight ?? 100, strategy: "Canary 10/30/50/100", waits: "zero", agent: "in-bench, in-process fetch, instant", eventStore: "sqlite NORMAL", readStore: "memory", deploymentEvents: r.events };
   if (r.status !== "DeploymentSucceeded") {
     failed("pipeline.canary.per_node", "ms/node", conditions, `the canary ended with ${r.status}`);
-    continue;
+    return;
   }
   emit("pipeline.canary.total", r.approveToSucceededS, "s", { ...conditions, from: "approve", to: "DeploymentSucceeded" });
   emit("pipeline.canary.per_node", (r.approveToSucceededS * 1000) / nodes, "ms/node", conditions);
@@ -330,7 +303,7 @@ for (const nodes of SIZES) {
   else emit("pipeline.canary.watcher_end", r.watchedS, "s", { ...conditions, from: "approve", to: "the watcher's final SSE message" });
   emit("pipeline.register", nodes / r.registerS, "nodes/s", { nodes, ...(QUICK && { quick: true }), note: "register + first heartbeat, in process" });
   for (const [what, ms] of Object.entries(r.afterwards)) emit(`pipeline.finished.${what}`, ms, "ms", { nodes, ...(QUICK && { quick: true }), deploymentEvents: r.events, note: "one request on the finished deployment, in process (see afterwards())" });
-  lastPerNodeS = r.approveToSucceededS / nodes;
+  lastPerNodeS = Math.max(lastPerNodeS, r.approveToSucceededS / nodes);
   if (nodes === SIZES[0] && WATCHERS > 1) {
     try {
       const w = await run(nodes, WATCHERS);
@@ -344,4 +317,38 @@ for (const nodes of SIZES) {
       failed("pipeline.canary.watchers.cpu_per_node", "ms/node", { nodes, watchers: WATCHERS }, `the run failed: ${String(err)}`);
     }
   }
+}
+
+/**
+ * The canary with the agent in a process of its own over keep-alive sockets, as agents on other
+ * machines are: the bench process's CPU is then the server's (and the one watcher's client), with
+ * HTTP parsing and socket writes that the in-process calls skip, and without the agent's work
+ * (undici Request and Response objects, about 15 % of the in-process profile).
+ */
+async function remoteAgents(nodes: number): Promise<void> {
+  let r: Result;
+  try {
+    r = await run(nodes, 1, true);
+  } catch (err) {
+    failed("pipeline.canary.remote_agent.per_node", "ms/node", { nodes }, `the run failed: ${String(err)}`);
+    return;
+  }
+  const conditions = { nodes, ...(QUICK && { quick: true }), checkIntervalMs: ZERO_WAITS["*"].checkIntervalMs, maxInFlight: ZERO_WAITS["*"].maxInFlight ?? 100, strategy: "Canary 10/30/50/100", waits: "zero", agent: `separate process, ${CONCURRENCY} keep-alive sockets, following the deployment's SSE feed, instant`, eventStore: "sqlite NORMAL", readStore: "memory", deploymentEvents: r.events };
+  if (r.status !== "DeploymentSucceeded") return failed("pipeline.canary.remote_agent.per_node", "ms/node", conditions, `the canary ended with ${r.status}`);
+  emit("pipeline.canary.remote_agent.per_node", (r.approveToSucceededS * 1000) / nodes, "ms/node", conditions);
+  emit("pipeline.canary.remote_agent.cpu_per_node", (r.cpuS * 1000) / nodes, "ms/node", { ...conditions, note: "CPU time of the server's process (server and one watcher's client), approve to DeploymentSucceeded" });
+  if (r.agentCpuS !== undefined) emit("pipeline.canary.remote_agent.agent_cpu_per_node", (r.agentCpuS * 1000) / nodes, "ms/node", { ...conditions, note: "CPU time of the agent's process over the same span" });
+  if (r.watchedS === null || r.watcherError) failed("pipeline.canary.remote_agent.watcher_end", "s", conditions, r.watcherError ?? "the watcher failed");
+  lastPerNodeS = Math.max(lastPerNodeS, r.approveToSucceededS / nodes);
+}
+
+for (const nodes of SIZES) {
+  // a canary costs at least linearly: skip a size that the last one says cannot fit the budget
+  if (lastPerNodeS && lastPerNodeS * nodes > BUDGET_S) {
+    console.error(`pipeline bench: ${nodes} nodes skipped, projected over ${BUDGET_S} s at ${(lastPerNodeS * 1000).toFixed(1)} ms/node`);
+    continue;
+  }
+  lastPerNodeS = 0;
+  if (AGENTS.includes("in-process")) await inProcess(nodes);
+  if (AGENTS.includes("remote")) await remoteAgents(nodes);
 }
