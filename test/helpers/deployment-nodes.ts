@@ -2,12 +2,32 @@
 // installing, updated or failed. For the tests and measurements of the detail route's node pages.
 import type { NodePhase } from "../../src/commands/deployment.js";
 import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
+import type { Actor, RecordedEvent } from "../../src/events/envelope.js";
 import type { EventLog } from "../../src/events/event-log.js";
 import { streams } from "../../src/events/streams.js";
 import { resolveSettings } from "../../src/strategies/settings.js";
 
 export const T0 = Date.parse("2026-03-01T10:00:00.000Z");
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A deployment's events as its stream records them (positions from 100, all at T0), for projection tests. */
+export function recordedDeployment(events: readonly DeploymentEvent[], streamId = "deployment-ex1", actor: Actor = { kind: "system", id: "test" }): RecordedEvent[] {
+  return events.map((e, i) => ({
+    ...e,
+    streamId,
+    revision: i,
+    position: 100 + i,
+    metadata: {
+      eventId: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+      occurredAt: iso(T0),
+      actor,
+      correlationId: "c",
+      causationId: "c",
+      schemaVersion: 1,
+      tenantId: "default",
+    },
+  }));
+}
 
 /** what becomes of a node after the plan: left pending, asked to install, then updated or failed */
 export type Outcome = "pending" | "installing" | "updated" | "failed";

@@ -19,26 +19,7 @@ import {
   type DeploymentView,
   type NodePageOptions,
 } from "../../src/projections/deployments.js";
-import { bigDeployment, T0, type Outcome } from "../helpers/deployment-nodes.js";
-
-function recorded(events: BigDeploymentEvents): RecordedEvent[] {
-  return events.map((e, i) => ({
-    ...e,
-    streamId: "deployment-ex1",
-    revision: i,
-    position: 100 + i,
-    metadata: {
-      eventId: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
-      occurredAt: new Date(T0).toISOString(),
-      actor: { kind: "system", id: "test" },
-      correlationId: "c",
-      causationId: "c",
-      schemaVersion: 1,
-      tenantId: "default",
-    },
-  }));
-}
-type BigDeploymentEvents = ReturnType<typeof bigDeployment>["events"];
+import { bigDeployment, recordedDeployment as recorded, T0, type Outcome } from "../helpers/deployment-nodes.js";
 
 /** the projection runner's way: skip what the document has, finish once per batch, store frozen (as the memory store does) */
 function run(events: RecordedEvent[], start: DeploymentDoc | null = null): DeploymentDoc | null {

@@ -6,26 +6,9 @@ import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
 import type { RecordedEvent } from "../../src/events/envelope.js";
 import { deploymentViewOf, deploymentsProjection, toDeploymentView, type DeploymentDoc } from "../../src/projections/deployments.js";
 import { resolveSettings } from "../../src/strategies/settings.js";
+import { recordedDeployment, T0 } from "../helpers/deployment-nodes.js";
 
-const T0 = Date.parse("2026-03-01T10:00:00.000Z");
-
-function recorded(events: DeploymentEvent[], streamId = "deployment-ex1"): RecordedEvent[] {
-  return events.map((e, i) => ({
-    ...e,
-    streamId,
-    revision: i,
-    position: 100 + i,
-    metadata: {
-      eventId: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
-      occurredAt: new Date(T0).toISOString(),
-      actor: { kind: "user", id: "deployer" },
-      correlationId: "c",
-      causationId: "c",
-      schemaVersion: 1,
-      tenantId: "default",
-    },
-  }));
-}
+const recorded = (events: DeploymentEvent[]): RecordedEvent[] => recordedDeployment(events, "deployment-ex1", { kind: "user", id: "deployer" });
 
 const history = (): DeploymentEvent[] => {
   const requested = deploymentDecider.decide(
