@@ -3,6 +3,7 @@
 import type { NodePhase } from "../../src/commands/deployment.js";
 import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
 import type { Actor, RecordedEvent } from "../../src/events/envelope.js";
+import { deploymentsProjection, type DeploymentDoc } from "../../src/projections/deployments.js";
 import type { EventLog } from "../../src/events/event-log.js";
 import { streams } from "../../src/events/streams.js";
 import { resolveSettings } from "../../src/strategies/settings.js";
@@ -27,6 +28,17 @@ export function recordedDeployment(events: readonly DeploymentEvent[], streamId 
       tenantId: "default",
     },
   }));
+}
+
+/** What the projection runner does with a deployment's events: skip those applied, stamp lastPosition, finish before storing. */
+export function projectDeployment(events: readonly RecordedEvent[], start: DeploymentDoc | null = null): DeploymentDoc | null {
+  let doc = start;
+  for (const e of events) {
+    if (doc && doc.lastPosition >= e.position) continue;
+    const next = deploymentsProjection.apply(doc, e);
+    doc = next ? ({ ...next, lastPosition: e.position } as DeploymentDoc) : null;
+  }
+  return doc && deploymentsProjection.finish!(doc);
 }
 
 /** what becomes of a node after the plan: left pending, asked to install, then updated or failed */

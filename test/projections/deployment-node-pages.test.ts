@@ -11,7 +11,6 @@ import { foldDeployment, initialDeploymentState, type DeploymentState } from "..
 import type { RecordedEvent } from "../../src/events/envelope.js";
 import {
   deploymentViewOf,
-  deploymentsProjection,
   findDeploymentView,
   findDeploymentViewOfState,
   NODE_PHASES,
@@ -19,18 +18,13 @@ import {
   type DeploymentView,
   type NodePageOptions,
 } from "../../src/projections/deployments.js";
-import { bigDeployment, recordedDeployment as recorded, T0, type Outcome } from "../helpers/deployment-nodes.js";
+import { bigDeployment, projectDeployment, recordedDeployment as recorded, T0, type Outcome } from "../helpers/deployment-nodes.js";
 
-/** the projection runner's way: skip what the document has, finish once per batch, store frozen (as the memory store does) */
-function run(events: RecordedEvent[], start: DeploymentDoc | null = null): DeploymentDoc | null {
-  let doc = start;
-  for (const e of events) {
-    if (doc && doc.lastPosition >= e.position) continue;
-    const next = deploymentsProjection.apply(doc, e);
-    doc = next ? ({ ...next, lastPosition: e.position } as DeploymentDoc) : null;
-  }
-  return doc && Object.freeze(deploymentsProjection.finish!(doc));
-}
+/** as the projection runner stores it: frozen (as the memory store does) */
+const run = (events: RecordedEvent[], start: DeploymentDoc | null = null): DeploymentDoc | null => {
+  const doc = projectDeployment(events, start);
+  return doc && Object.freeze(doc);
+};
 
 /** every page by cursor; each page's view besides */
 function walk(page: (cursor: string | undefined) => DeploymentView | undefined): DeploymentView[] {

@@ -4,9 +4,9 @@ import { fold } from "../../src/commands/decider.js";
 import { deploymentDecider } from "../../src/commands/deployment.js";
 import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
 import type { RecordedEvent } from "../../src/events/envelope.js";
-import { deploymentViewOf, deploymentsProjection, toDeploymentView, type DeploymentDoc } from "../../src/projections/deployments.js";
+import { deploymentViewOf, deploymentsProjection, toDeploymentView } from "../../src/projections/deployments.js";
 import { resolveSettings } from "../../src/strategies/settings.js";
-import { recordedDeployment, T0 } from "../helpers/deployment-nodes.js";
+import { projectDeployment, recordedDeployment, T0 } from "../helpers/deployment-nodes.js";
 
 const recorded = (events: DeploymentEvent[]): RecordedEvent[] => recordedDeployment(events, "deployment-ex1", { kind: "user", id: "deployer" });
 
@@ -29,16 +29,7 @@ const history = (): DeploymentEvent[] => {
   return [...requested, ...approved];
 };
 
-/** What the runner does: skip events already applied, stamp lastPosition, finish before storing. */
-function run(events: RecordedEvent[], start: DeploymentDoc | null = null): DeploymentDoc | null {
-  let doc = start;
-  for (const e of events) {
-    if (doc && doc.lastPosition >= e.position) continue;
-    const next = deploymentsProjection.apply(doc, e);
-    doc = next ? ({ ...next, lastPosition: e.position } as DeploymentDoc) : null;
-  }
-  return doc && deploymentsProjection.finish!(doc);
-}
+const run = projectDeployment;
 
 test("builds the API view from the deployment stream", () => {
   const events = recorded(history());
