@@ -337,20 +337,26 @@ function recount(state: DeploymentState, before: NodeState, after: NodeState): v
  * Applies events to a state, like reducing with evolveDeployment, in time linear in the events.
  * The given state is never changed unless `ownsNodes` says the caller owns it (nobody else holds
  * it: a read model's batch, the runner's cache, a connection's own fold) and its map is not frozen;
- * otherwise the nodes map is copied once.
+ * otherwise the nodes map is copied once. With `readOnly` (the caller only reads the result: a
+ * command's answer), it is copied only when an event first changes a node, so a pause of a
+ * 10,000-node deployment copies none; the result may then share its map with `state`, and must
+ * never be folded on in place.
  */
 export function foldDeployment(
   state: DeploymentState,
   events: readonly DeploymentEvent[],
-  options: { ownsNodes?: boolean } = {},
+  options: { ownsNodes?: boolean; readOnly?: boolean } = {},
 ): DeploymentState {
   const outer = ownedNodes;
-  let s = options.ownsNodes && !Object.isFrozen(state.nodes) ? state : { ...state, nodes: { ...state.nodes } };
-  ownedNodes = s.nodes;
+  const owns = options.ownsNodes === true && !Object.isFrozen(state.nodes);
+  // the caller's map, while no event has changed a node (setNode copies it then, and the fold owns the copy)
+  const theirs = !owns && options.readOnly ? state.nodes : null;
+  let s = owns || theirs ? state : { ...state, nodes: { ...state.nodes } };
+  ownedNodes = theirs ? null : s.nodes;
   try {
     for (const e of events) {
       s = evolveDeployment(s, e);
-      ownedNodes = s.nodes;
+      if (s.nodes !== theirs) ownedNodes = s.nodes;
     }
     return s;
   } finally {
@@ -861,6 +867,7 @@ function decide(command: DeploymentCommand, state: DeploymentState): DeploymentE
 export const deploymentDecider: Decider<DeploymentState, DeploymentCommand, DeploymentEvent> = {
   initialState: initialDeploymentState,
   evolve: evolveDeployment,
-  foldAll: (state, events) => foldDeployment(state, events),
+  // the handler folds for its answer and loads of uncached streams: read only
+  foldAll: (state, events) => foldDeployment(state, events, { readOnly: true }),
   decide,
 };

@@ -378,6 +378,16 @@ test("property: the one fold equals the plain definition in every reader's way o
       }
       assert.equal(frozen, plain, "folding on from frozen states");
 
+      // a command's answer (readOnly): the map copied only once a node changes, the given state left as it was
+      let answer = foldDeployment(deploymentDecider.initialState, chunks(events, cuts)[0] ?? []);
+      for (const piece of chunks(events, cuts).slice(1)) {
+        const before = JSON.stringify(answer);
+        const next = foldDeployment(answer, piece, { readOnly: true });
+        assert.is(JSON.stringify(answer), before, "a read-only fold leaves the state it was given as it was");
+        answer = next;
+      }
+      assert.equal(answer, plain, "folding read-only");
+
       // the process step: folding onto a borrowed state gives the plain answer (while it is lent)
       // and puts every node back
       const [head = [], tail = []] = chunks(events, cuts.slice(0, 1));
