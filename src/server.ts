@@ -212,6 +212,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const runner = new DeploymentRunner({ log, readStore, feed, projections, coordination, clock, logger, metrics, instanceId, leaseTtlMs: config.leaseTtlMs });
     opened.add(() => runner.stop(0));
     await runner.start();
+    deps.deploymentFolds = runner;
     // revocation after the fact: in-flight deployments of a revoked module version stop
     const revocation = new ModuleRevocation({ log, readStore, feed, projections, modules, clock, logger, metrics, dev: config.dev });
     opened.add(() => revocation.stop());

@@ -20,6 +20,12 @@ export interface CommandContext {
    * this one request. Scoped to the actor: the same key from another user is a different command.
    */
   idempotencyKey?: string;
+  /**
+   * Set with idempotencyKey when the key was never used before (the helper's first claim of it):
+   * no earlier attempt can have appended anything, so the stream is not searched for one. That
+   * search reads and folds the whole stream: some 20,000 events on a 10,000-node deployment.
+   */
+  firstUseOfKey?: boolean;
   /** epoch ms; the only clock a command sees */
   now: number;
 }
@@ -75,7 +81,7 @@ export async function handleCommand<S, C extends { type: string }, E extends Dom
   const { maxAttempts = 5, load = () => loadAggregate(log, streamId, decider) } = options;
   for (let attempt = 1; ; attempt++) {
     let loaded: Loaded<S>;
-    if (ctx.idempotencyKey) {
+    if (ctx.idempotencyKey && !ctx.firstUseOfKey) {
       // an earlier attempt's events may be anywhere in the stream: this read is of all of it
       const history = await log.readStream(streamId);
       const replay = earlierAttempt(history, (i) => metadataFor(ctx, streamId, i, command.type).eventId);

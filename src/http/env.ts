@@ -1,5 +1,6 @@
 import type { HttpBindings } from "@hono/node-server";
 import type { EventLog } from "../events/event-log.js";
+import type { DeploymentFolds } from "../commands/deployments.js";
 import type { ReadModelProgress } from "../projections/progress.js";
 import type { ReadStore } from "../projections/store/port.js";
 import type { Clock } from "../platform/clock.js";
@@ -53,6 +54,8 @@ export interface AppDeps {
   modules: ModuleService;
   /** this process among several serving the same stores (lease owner, telemetry origin) */
   instanceId: string;
+  /** deployments the runner keeps folded: a command on one starts from there (absent in tests without a runner) */
+  deploymentFolds?: DeploymentFolds;
   /**
    * Aborted when the server begins to shut down: event streams and long-polls end cleanly on it
    * (clients reconnect elsewhere with Last-Event-ID). Absent where nothing shuts down (tests).

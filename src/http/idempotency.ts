@@ -119,7 +119,6 @@ async function keyedCommand(c: Context<AppEnv>, deps: AppDeps, body: unknown, ru
   const ctx = commandContext(c, deps);
   if (key === undefined) return respond(c, await run(ctx));
 
-  const keyed: CommandContext = { ...ctx, idempotencyKey: key };
   // the key's own records get ordinary ids: they are not part of the command's replay
   const recordCtx: CommandContext = { ...ctx, idempotencyKey: undefined };
   const streamId = idempotencyStream(ctx.actor, key);
@@ -158,7 +157,8 @@ async function keyedCommand(c: Context<AppEnv>, deps: AppDeps, body: unknown, ru
 
   let answer: CommandAnswer;
   try {
-    answer = await run(keyed);
+    // the key's first claim: nothing ran with it before, so nothing needs to be looked for
+    answer = await run({ ...ctx, idempotencyKey: key, firstUseOfKey: claimedAt === 0 });
   } catch (err) {
     // a refused or failed request does not use the key up: the same request may be tried again
     const status = err instanceof DomainError ? STATUS_BY_CODE[err.code] : 500;

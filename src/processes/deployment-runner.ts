@@ -1,5 +1,7 @@
 import { closeStage, foldDeployment, inFlightNodes, initialDeploymentState, isoAt, isTerminal, keepBorrowed, touchedNodeIds, type DeploymentState } from "../commands/deployment.js";
 import { metadataFor, type CommandContext } from "../commands/handler.js";
+import type { DeploymentFolds } from "../commands/deployments.js";
+import type { Loaded } from "../commands/aggregate-cache.js";
 import type { DeploymentEvent } from "../events/catalog/deployment.js";
 import type { RecordedEvent } from "../events/envelope.js";
 import { EventValidationError, type EventLog } from "../events/event-log.js";
@@ -104,7 +106,7 @@ const ACTIVE = new Set(["Running", "Paused", "RollingBack"]);
  * lives in the deployment streams: a restart, or another instance taking over, simply folds the
  * stream again. Leases keep two instances from racing; optimistic concurrency is the final guard.
  */
-export class DeploymentRunner {
+export class DeploymentRunner implements DeploymentFolds {
   private readonly tracked = new Map<string, Tracked>();
   /** the tracked deployments with a wakeAt: a tick looks at these only, not at every one queued */
   private readonly timed = new Set<string>();
@@ -219,6 +221,18 @@ export class DeploymentRunner {
           else this.leases.delete(id);
         }),
     );
+  }
+
+  /**
+   * A copy of what this runner last folded of a deployment (one it drives, or one it finished
+   * lately), for a user's command to start from. Node entries are never changed, only replaced,
+   * and each event's fold makes a new state object: the nodes map is all a later step changes in
+   * place, so copying it makes the copy the caller's own.
+   */
+  folded(executionId: string): Loaded<DeploymentState> | undefined {
+    const f = this.tracked.get(executionId)?.folded ?? this.finished.get(executionId);
+    if (!f) return undefined;
+    return { state: { ...f.state, nodes: { ...f.state.nodes } }, revision: f.last.revision, position: f.last.position };
   }
 
   /** Steps every deployment that is due (its timer passed) or was marked by an event. */

@@ -23,6 +23,9 @@ import { deploymentsProjection, type DeploymentDoc } from "../../src/projections
 import { MemoryReadStore } from "../../src/projections/store/memory.js";
 import type { ReadStore } from "../../src/projections/store/port.js";
 import { resolveSettings } from "../../src/strategies/settings.js";
+import { foldDeployment, initialDeploymentState } from "../../src/commands/deployment.js";
+import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
+import { appendBigDeployment, bigDeployment, type Outcome } from "../helpers/deployment-nodes.js";
 
 const T0 = Date.parse("2026-03-01T10:00:00.000Z");
 
@@ -83,6 +86,7 @@ async function harness(overrides: Partial<RunnerDeps> = {}, beforeRequest = () =
   const failed = async () => (await events()).some((e) => e.type === "DeploymentFailed");
   return {
     runner,
+    log,
     events,
     runUntil,
     failed,
@@ -185,6 +189,33 @@ test("stop() lets a step in flight finish before it returns and lets go of the l
     assert.is(outcome, "returned");
   } finally {
     await hung.stop();
+  }
+});
+
+test("folded(): the state the runner keeps of a deployment, as a copy a command may fold on in place", async () => {
+  const h = await harness();
+  try {
+    const outcomes: Outcome[] = Array.from({ length: 40 }, (_, i) => (i < 10 ? "updated" : i < 20 ? "installing" : "pending"));
+    const big = bigDeployment("6f1c1d7e-0000-4000-8000-00000000f01e", outcomes);
+    await appendBigDeployment(h.log, big);
+    const streamId = streams.deployment(big.executionId);
+    assert.ok(await h.runUntil(async () => h.runner.folded(big.executionId) !== undefined, 10), "the runner folded it");
+    const plain = (x: unknown) => JSON.parse(JSON.stringify(x)) as unknown;
+    const foldedUpTo = async (revision: number) =>
+      foldDeployment(initialDeploymentState, (await h.log.readStream(streamId, { maxCount: revision + 1 })) as unknown as DeploymentEvent[]);
+    const copy = h.runner.folded(big.executionId)!;
+    assert.equal(plain(copy.state), plain(await foldedUpTo(copy.revision!)));
+    const last = (await h.log.readStream(streamId, { fromRevision: copy.revision!, maxCount: 1 }))[0]!;
+    assert.is(copy.position, last.position);
+    // a command's fold changes the copy's nodes in place: the runner's own stay as the stream has them
+    const nodeId = big.nodeIds[15]!;
+    const installed = { type: "NodeUpdated", data: { nodeId, assignmentId: `${big.executionId}:${nodeId}:1`, version: "2.0.0", at: new Date(T0).toISOString() } } as DeploymentEvent;
+    const changed = foldDeployment(copy.state, [installed], { ownsNodes: true });
+    assert.is(changed.nodes[nodeId]?.phase, "updated");
+    const again = h.runner.folded(big.executionId)!;
+    assert.equal(plain(again.state), plain(await foldedUpTo(again.revision!)));
+  } finally {
+    await h.stop();
   }
 });
 

@@ -458,9 +458,11 @@ async function send(sys: System, key: string, executionId: string, command: Depl
   const streamId = streams.deployment(executionId);
   for (let attempt = 1; attempt <= attempts; attempt++) {
     const by = command.type === "RequestDeployment" ? command.requestedBy : "by" in command ? command.by : "system";
-    const ctx: CommandContext = { actor: { kind: "user", id: by }, correlationId: `${key}#${attempt}`, idempotencyKey: key, now: sys.clock.now() };
+    // as the HTTP helper says it: a key's first attempt is its first use (each send has its own key)
+    const ctx: CommandContext = { actor: { kind: "user", id: by }, correlationId: `${key}#${attempt}`, idempotencyKey: key, firstUseOfKey: attempt === 1, now: sys.clock.now() };
     try {
-      const result = await deploymentCommand(sys.instance.log, sys.metrics, executionId, { ...command, now: ctx.now } as DeploymentCommand, ctx);
+      // started from the runner's fold, as the routes do
+      const result = await deploymentCommand(sys.instance.log, sys.metrics, executionId, { ...command, now: ctx.now } as DeploymentCommand, ctx, undefined, sys.instance.runner);
       return { streamId, commandType: command.type, ctx, result };
     } catch (err) {
       if (err instanceof DomainError) return undefined; // 4xx: answered, nothing appended

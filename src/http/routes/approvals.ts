@@ -114,7 +114,7 @@ export function registerApprovalRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) 
       return idempotentCommand(c, deps, body, async (ctx) => {
         const command =
           verb === "approve" ? { type: "Approve" as const, by, reason: body.reason, now: ctx.now } : { type: "Reject" as const, by, reason: body.reason ?? "", now: ctx.now };
-        const result = await deploymentCommand(deps.log, deps.metrics, id, command, ctx, deps.readStore);
+        const result = await deploymentCommand(deps.log, deps.metrics, id, command, ctx, deps.readStore, deps.deploymentFolds);
         return { status: 200, body: { executionId: id, status: result.state.status, approval: result.state.approval.status, position: result.position } };
       });
     });

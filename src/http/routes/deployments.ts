@@ -528,7 +528,7 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
       if (verdict && !verdict.ok) return dependencyRefusal(c, verdict.refusal) as never;
       const override = verdict?.ok && verdict.override ? { dependencyOverride: verdict.override } : {};
       return idempotentCommand(c, deps, { reason }, async (ctx) => {
-        const result = await deploymentCommand(deps.log, deps.metrics, id, { ...commands[name](c.get("principal")!.sub, reason, ctx.now), ...override }, ctx, deps.readStore);
+        const result = await deploymentCommand(deps.log, deps.metrics, id, { ...commands[name](c.get("principal")!.sub, reason, ctx.now), ...override }, ctx, deps.readStore, deps.deploymentFolds);
         return { status: 202, body: { executionId: id, status: result.state.status, position: result.position } };
       });
     });
