@@ -8,7 +8,8 @@
 // the time is the server's work: commands, projections, the runner and its folds; and with the agent
 // in a process of its own over sockets (`pipeline.canary.remote_agent.*`), as agents on other
 // machines are. One watcher follows the deployment's SSE feed over a real socket throughout, as a
-// user running `korch watch` would.
+// user running `korch watch` would. In the remote run a user pauses the rollout as its third wave
+// starts and resumes it at once (`pipeline.running.pause`/`.resume`, one request each).
 // A size whose predecessor projects past BENCH_PIPELINE_BUDGET_S (default 300) is skipped.
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
@@ -152,6 +153,20 @@ interface Result {
   status: string;
   /** ms of one request each on the finished deployment, in this order (see `afterwards`) */
   afterwards: Record<string, number>;
+  /** remote: ms of a pause and a resume as the third wave starts, or why they failed */
+  during: Midway | Record<string, never>;
+}
+
+type Midway = { pause: number; resume: number } | { error: string };
+
+/** A pause, then a resume, one request each, timed (the deployment is in flight: 202 both). */
+async function pauseAndResume(call: (method: string, path: string, body: unknown, token: string, want: number) => Promise<unknown>, token: string, id: string): Promise<Midway> {
+  const timed = async (action: string) => {
+    const started = performance.now();
+    await call("POST", `/api/v1/deployments/${id}/${action}`, {}, token, 202);
+    return performance.now() - started;
+  };
+  return { pause: await timed("pause"), resume: await timed("resume") };
 }
 
 /**
@@ -227,7 +242,13 @@ async function run(nodes: number, watchers = 1, remote = false): Promise<Result>
     const agent = remote
       ? new DeploymentFollower(`deployment-${executionId}`)
       : new CanaryAgent({ streamId: `deployment-${executionId}`, tokens, call, waitFor: (position) => server.deps.projections.waitFor(position, 60_000), concurrency: CONCURRENCY, moduleName: MODULE, version: VERSION, metrics });
-    const attachment = server.deps.feed.attach((e) => agent.onEvent(e));
+    // remote: a user pauses the rollout as its third wave starts, and resumes it at once (timed in
+    // process, one request each): a command on a deployment of this size in flight
+    let midway: Promise<Midway> | undefined;
+    const attachment = server.deps.feed.attach((e) => {
+      agent.onEvent(e);
+      if (remote && !midway && e.streamId === streamId && e.type === "WaveStarted" && (e.data as { wave: number }).wave === 2) midway = pauseAndResume(call, admin, executionId).catch((err: unknown) => ({ error: String(err) }));
+    });
     const child = remote ? await remoteAgent({ url: server.url, executionId, watchToken: admin, tokens: [...tokens], concurrency: CONCURRENCY, moduleName: MODULE, version: VERSION, metrics }) : undefined;
     // a user watching over a real socket, as `korch watch` does: its messages carry status and progress.
     // Its failure (the server closing the connection) is reported with the figures, not left unheard.
@@ -254,6 +275,7 @@ async function run(nodes: number, watchers = 1, remote = false): Promise<Result>
     await profiler?.stop(nodes);
     const { events, status } = agent;
     const after = status === "DeploymentSucceeded" ? await afterwards(call, admin, executionId, new Date(Date.now() - ((end - approveStarted) / 2)).toISOString()) : {};
+    const during = (await midway) ?? {};
     if (agent instanceof CanaryAgent) await agent.stop();
     if (child) agentCpuS = (await child.done).cpuS;
     attachment.detach();
@@ -263,7 +285,7 @@ async function run(nodes: number, watchers = 1, remote = false): Promise<Result>
     const watcherError =
       "error" in watched ? `the watcher failed: ${watched.error}` : watched.messages < events ? `the watcher got ${watched.messages} of ${events} events` : undefined;
     const watchedS = "error" in watched ? null : (watched.endedAt - approveStarted) / 1000;
-    return { registerS, approveToSucceededS: (end - approveStarted) / 1000, requestToSucceededS: (end - requestStarted) / 1000, cpuS: (cpu.user + cpu.system) / 1e6, agentCpuS, events, status, watchedS, watcherError, afterwards: after };
+    return { registerS, approveToSucceededS: (end - approveStarted) / 1000, requestToSucceededS: (end - requestStarted) / 1000, cpuS: (cpu.user + cpu.system) / 1e6, agentCpuS, events, status, watchedS, watcherError, afterwards: after, during };
   } finally {
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
@@ -337,6 +359,13 @@ async function remoteAgents(nodes: number): Promise<void> {
   if (r.status !== "DeploymentSucceeded") return failed("pipeline.canary.remote_agent.per_node", "ms/node", conditions, `the canary ended with ${r.status}`);
   emit("pipeline.canary.remote_agent.per_node", (r.approveToSucceededS * 1000) / nodes, "ms/node", conditions);
   emit("pipeline.canary.remote_agent.cpu_per_node", (r.cpuS * 1000) / nodes, "ms/node", { ...conditions, note: "CPU time of the server's process (server and one watcher's client), approve to DeploymentSucceeded" });
+  const during = r.during;
+  if ("error" in during) failed("pipeline.running.pause", "ms", conditions, during.error);
+  else if ("pause" in during) {
+    const note = "one request in process, as the third wave starts (a pause, then a resume at once)";
+    emit("pipeline.running.pause", during.pause, "ms", { ...conditions, note });
+    emit("pipeline.running.resume", during.resume, "ms", { ...conditions, note });
+  }
   if (r.agentCpuS !== undefined) emit("pipeline.canary.remote_agent.agent_cpu_per_node", (r.agentCpuS * 1000) / nodes, "ms/node", { ...conditions, note: "CPU time of the agent's process over the same span" });
   if (r.watchedS === null || r.watcherError) failed("pipeline.canary.remote_agent.watcher_end", "s", conditions, r.watcherError ?? "the watcher failed");
   lastPerNodeS = Math.max(lastPerNodeS, r.approveToSucceededS / nodes);
