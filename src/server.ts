@@ -214,7 +214,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await runner.start();
     deps.deploymentFolds = runner;
     // revocation after the fact: in-flight deployments of a revoked module version stop
-    const revocation = new ModuleRevocation({ log, readStore, feed, projections, modules, clock, logger, metrics, dev: config.dev });
+    const revocation = new ModuleRevocation({ log, readStore, feed, projections, modules, clock, logger, metrics, dev: config.dev, folds: runner });
     opened.add(() => revocation.stop());
     await revocation.start();
     if (config.dev) await trustDemoPki(modules, config.dataDir, clock, logger);

@@ -48,6 +48,23 @@ export interface DeploymentFolds {
 }
 
 /**
+ * The deployment as it stands: from where a process keeps it folded (`folds`) and what the stream
+ * gained since, else from its newest snapshot in `readStore`, else folded from the start.
+ */
+export async function loadCurrentDeployment(log: EventLog, executionId: string, readStore?: ReadStore, folds?: DeploymentFolds): Promise<Loaded<DeploymentState>> {
+  const streamId = streams.deployment(executionId);
+  const start = folds?.folded(executionId);
+  if (!start || start.revision === null) {
+    const { state, revision, position } = await loadStream(log, streamId, deploymentFold, { readStore });
+    return { state, revision: revision < 0 ? null : revision, position };
+  }
+  const gained = await log.readStream(streamId, { fromRevision: start.revision + 1 });
+  const last = gained.at(-1);
+  if (!last) return start;
+  return { state: foldDeployment(start.state, gained as unknown as DeploymentEvent[], { ownsNodes: true }), revision: last.revision, position: last.position };
+}
+
+/**
  * Runs a user command against an existing deployment and counts what it appended. The deployment
  * is folded from where a process already folded it (`folds`), reading only what the stream gained
  * since; else, given a read store, from its newest snapshot (a 10,000-node deployment's stream
@@ -65,17 +82,7 @@ export async function deploymentCommand(
   const streamId = streams.deployment(executionId);
   if (command.type !== "RequestDeployment" && (await log.readStream(streamId, { maxCount: 1 })).length === 0) throw notFound(`deployment ${executionId}`);
   // asked on every attempt: after a concurrent write, the process's fold may have moved on
-  const load = async (): Promise<Loaded<DeploymentState>> => {
-    const start = folds?.folded(executionId);
-    if (!start || start.revision === null) {
-      const { state, revision, position } = await loadStream(log, streamId, deploymentFold, { readStore });
-      return { state, revision: revision < 0 ? null : revision, position };
-    }
-    const gained = await log.readStream(streamId, { fromRevision: start.revision + 1 });
-    const last = gained.at(-1);
-    if (!last) return start;
-    return { state: foldDeployment(start.state, gained as unknown as DeploymentEvent[], { ownsNodes: true }), revision: last.revision, position: last.position };
-  };
+  const load = () => loadCurrentDeployment(log, executionId, readStore, folds);
   const result = await handleCommand(log, streamId, deploymentDecider, command, ctx, readStore || folds ? { load } : {});
   if (!result.replayed) recordDeploymentMetrics(metrics, result.state, result.events);
   return result;

@@ -11,7 +11,7 @@ import type { DeploymentEventOf } from "../events/catalog/deployment.js";
 import { streams } from "../events/streams.js";
 import { DomainError, invalid, conflict } from "../commands/errors.js";
 import { DeploymentRequestSchema, touchedNodeIds } from "../commands/deployment.js";
-import { loadDeployment } from "../commands/deployments.js";
+import { loadCurrentDeployment, type DeploymentFolds } from "../commands/deployments.js";
 import type { EventLog } from "../events/event-log.js";
 import type { Role } from "../events/catalog/user.js";
 import { own } from "../platform/own-keys.js";
@@ -205,8 +205,9 @@ export async function judgeRollbackOf(
   executionId: string,
   force: boolean | undefined,
   principal: { sub: string; roles: readonly Role[] },
+  folds?: DeploymentFolds,
 ): Promise<Verdict> {
-  const { state } = await loadDeployment(log, executionId, undefined, store);
+  const { state } = await loadCurrentDeployment(log, executionId, store, folds);
   if (!state.exists || !["Succeeded", "Running", "Paused"].includes(state.status) || !state.targetEnvironment) return { ok: true };
   const previous = new Map(touchedNodeIds(state).map((id) => [id, own(state.nodes, id)?.previousVersion ?? null]));
   if (previous.size === 0) return { ok: true };

@@ -7,7 +7,7 @@
 // which is the outcome it wanted.
 import { randomUUID } from "node:crypto";
 import { isTerminal, touchedNodeIds, type DeploymentCommand } from "../commands/deployment.js";
-import { deploymentCommand, loadDeployment } from "../commands/deployments.js";
+import { deploymentCommand, loadCurrentDeployment, type DeploymentFolds } from "../commands/deployments.js";
 import { DomainError } from "../commands/errors.js";
 import type { CommandContext } from "../commands/handler.js";
 import type { ModuleEventOf } from "../events/catalog/module.js";
@@ -40,6 +40,8 @@ export interface ModuleRevocationDeps {
   logger: Logger;
   metrics: Metrics;
   dev: boolean;
+  /** the runner's folds, so stopping a big deployment reads only what its stream gained since */
+  folds?: DeploymentFolds;
 }
 
 type Verified = ModuleEventOf<"ModuleVersionVerified">["data"];
@@ -113,7 +115,7 @@ export class ModuleRevocation {
 
   private async stopDeployment(executionId: string): Promise<void> {
     const now = this.deps.clock.now();
-    const { state } = await loadDeployment(this.deps.log, executionId);
+    const { state } = await loadCurrentDeployment(this.deps.log, executionId, this.deps.readStore, this.deps.folds);
     if (!state.exists || isTerminal(state.status) || state.status === "RollingBack") return;
     const touched = (state.status === "Running" || state.status === "Paused") && touchedNodeIds(state).length > 0;
     const command: DeploymentCommand = touched
@@ -121,7 +123,7 @@ export class ModuleRevocation {
       : { type: "Abort", by: ACTOR.id, reason: SIGNER_REVOKED, now };
     const ctx: CommandContext = { actor: ACTOR, correlationId: randomUUID(), now };
     try {
-      await deploymentCommand(this.deps.log, this.deps.metrics, executionId, command, ctx, this.deps.readStore);
+      await deploymentCommand(this.deps.log, this.deps.metrics, executionId, command, ctx, this.deps.readStore, this.deps.folds);
       this.deps.logger.info({ executionId, action: command.type }, "deployment of a revoked module stopped");
     } catch (err) {
       // another instance (or the runner) moved it on first: stopped either way

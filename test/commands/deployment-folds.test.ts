@@ -17,6 +17,7 @@ import { SqliteEventStore } from "../../src/events/store/sqlite.js";
 import { streams } from "../../src/events/streams.js";
 import { createMetrics } from "../../src/platform/metrics.js";
 import { MemoryReadStore } from "../../src/projections/store/memory.js";
+import { judgeRollbackOf } from "../../src/graph/dependencies.js";
 import { appendBigDeployment, bigDeployment, T0, type Outcome } from "../helpers/deployment-nodes.js";
 
 const NODES = 300;
@@ -116,6 +117,25 @@ test("a keyed command on its key's first use does not read the whole stream for 
       first.events.map((e) => [e.type, e.data]),
     );
     assert.is(retry.position, first.position);
+  } finally {
+    await s.close();
+  }
+});
+
+test("a rollback's dependency check starts from the process's fold too, and reads only the tail", async () => {
+  const s = await setUp();
+  try {
+    const upTo = s.recorded.length - 11;
+    const folds: DeploymentFolds = {
+      folded: () => ({
+        state: foldDeployment(initialDeploymentState, s.recorded.slice(0, upTo + 1) as unknown as DeploymentEvent[]),
+        revision: s.recorded[upTo]!.revision,
+        position: s.recorded[upTo]!.position,
+      }),
+    };
+    const verdict = await judgeRollbackOf(new MemoryReadStore(), s.log, s.big.executionId, undefined, { sub: "admin", roles: ["Admin"] }, folds);
+    assert.ok(verdict.ok);
+    assert.equal(fetching(s.reads), [{ fromRevision: upTo + 1 }]);
   } finally {
     await s.close();
   }

@@ -524,7 +524,7 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
       const reason = c.req.header("content-length") && c.req.header("content-length") !== "0" ? (c.req.valid("json") as { reason?: string } | undefined)?.reason : undefined;
       // a rollback must not leave modules on its nodes without what they depend on, unless an Admin forces it
       const force = c.req.header("content-length") && c.req.header("content-length") !== "0" ? (c.req.valid("json") as { force?: boolean } | undefined)?.force : undefined;
-      const verdict = name === "rollback" ? await judgeRollbackOf(deps.readStore, deps.log, id, force, c.get("principal")!) : undefined;
+      const verdict = name === "rollback" ? await judgeRollbackOf(deps.readStore, deps.log, id, force, c.get("principal")!, deps.deploymentFolds) : undefined;
       if (verdict && !verdict.ok) return dependencyRefusal(c, verdict.refusal) as never;
       const override = verdict?.ok && verdict.override ? { dependencyOverride: verdict.override } : {};
       return idempotentCommand(c, deps, { reason }, async (ctx) => {
