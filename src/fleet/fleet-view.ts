@@ -54,7 +54,19 @@ export async function fleetView(
   }
   // grouped by node, in time order per node: all the analysis needs (it judges each node's own samples)
   const all = await telemetryOf(readStore).samplesSince(environment as Environment, samplesSince);
-  const samples: MetricSample[] = [];
-  for (const s of all) if (known.has(s.nodeId)) samples.push(s);
-  return { nodes, outcomes, samples };
+  // a node's samples come together: one lookup a run of them, not one a sample (24 a node at the
+  // defaults, 240,000 at 10,000 nodes), and the store's own list when every node is known
+  let samples: MetricSample[] | undefined;
+  let run: string | undefined;
+  let keep = true;
+  for (let i = 0; i < all.length; i++) {
+    const s = all[i]!;
+    if (s.nodeId !== run) {
+      run = s.nodeId;
+      keep = known.has(run);
+    }
+    if (!keep) samples ??= all.slice(0, i);
+    else samples?.push(s);
+  }
+  return { nodes, outcomes, samples: samples ?? all };
 }

@@ -75,7 +75,7 @@ export interface TelemetryOptions {
   retentionMs: number;
   /** what agents are told to keep to; the fleet's pacing refuses heartbeats sooner than half of it */
   heartbeatIntervalMs?: number;
-  /** the longest health-analysis window of any environment: the runner reads twice that far back */
+  /** the longest health-analysis window of any environment: the runner reads that far back, the rings keep twice that raw */
   analysisWindowMs?: number;
   /** MONGODB_URL: samples in a time-series collection there; unset, the ring buffers in memory */
   mongodbUrl?: string;

@@ -374,12 +374,31 @@ function samplesOfSides(
     if (n.phase === "updated") subject.set(n.nodeId, []);
     else if (n.phase === "pending") baseline.set(n.nodeId, []);
   }
+  // a node's samples come together (the fleet view's order): its lists are looked up once a run
+  let run: string | undefined;
+  let mine: MetricSample[] | undefined;
+  let base: MetricSample[] | undefined;
   for (const sample of samples) {
+    if (sample.nodeId !== run) {
+      run = sample.nodeId;
+      mine = subject.get(run);
+      base = baseline.get(run);
+    }
     if (!(sample.at <= ctx.now)) continue;
-    if (sample.at > subjectAfter) subject.get(sample.nodeId)?.push(sample);
-    if (sample.at > baselineAfter) baseline.get(sample.nodeId)?.push(sample);
+    if (sample.at > subjectAfter) mine?.push(sample);
+    if (sample.at > baselineAfter) base?.push(sample);
   }
   return { subject, baseline };
+}
+
+/**
+ * The oldest sample a step of this deployment looks at, for the caller's fleet read: one analysis
+ * window back, which is all analysisStep judges (it read two, and dropped half: at 10,000 nodes
+ * heartbeating every 10 s, 120,000 samples a check for nothing).
+ */
+export function samplesWantedSince(s: Pick<DeploymentState, "settings">, now: number): number {
+  // without settings no step analyses anything: the default window, as a read of its own would take
+  return now - (s.settings?.analysisWindowMs ?? 120_000);
 }
 
 function analysisStep(s: DeploymentState, index: number, ctx: Ctx): DeploymentEvent[] {

@@ -18,7 +18,7 @@ import type { Logger } from "../platform/logger.js";
 import type { Metrics } from "../platform/metrics.js";
 import { withSpan } from "../platform/telemetry.js";
 import type { Color } from "../strategies/plan-types.js";
-import { advance, type Advance, type AssignmentOutcome, type Observation } from "./deployment-process.js";
+import { advance, samplesWantedSince, type Advance, type AssignmentOutcome, type Observation } from "./deployment-process.js";
 import { recordDeploymentMetrics } from "./deployment-metrics.js";
 import { waveDependencyFacts } from "../graph/dependencies.js";
 import { ClusterQueue, queueFactsOf } from "./cluster-queue.js";
@@ -564,8 +564,7 @@ export class DeploymentRunner implements DeploymentFolds {
   /** `whole`: the fleet view (every node, outcomes, samples); otherwise the outcomes of the requests in flight only. */
   private async observe(state: DeploymentState, now: number, watchingSince: number, whole: boolean): Promise<Observation> {
     const env = state.targetEnvironment!;
-    const since = now - 2 * (state.settings?.analysisWindowMs ?? 120_000);
-    const view = whole ? await fleetView(this.deps.readStore, env, state.moduleName, since) : { outcomes: await this.inFlightOutcomes(state, env) };
+    const view = whole ? await fleetView(this.deps.readStore, env, state.moduleName, samplesWantedSince(state, now)) : { outcomes: await this.inFlightOutcomes(state, env) };
     const activeColor = state.strategy === "BlueGreen" ? await this.activeColor(env, state.executionId) : undefined;
     return {
       ...view,

@@ -4,17 +4,18 @@ import * as assert from "uvu/assert";
 import { fold } from "../../src/commands/decider.js";
 import { borrowNodes, deploymentDecider, deploymentProgress, evolveDeployment, firstPendingIndex, keepBorrowed, foldDeployment, inFlightNodes, isTerminal, type DeploymentState } from "../../src/commands/deployment.js";
 import { deploymentFold } from "../../src/commands/deployments.js";
-import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
+import type { DeploymentEvent, DeploymentEventOf } from "../../src/events/catalog/deployment.js";
 import type { RecordedEvent } from "../../src/events/envelope.js";
 import { foldFrom, projectionFold } from "../../src/events/snapshots.js";
 import { deploymentStateOf, deploymentViewOf, deploymentsProjection, toDeploymentView, type DeploymentDoc } from "../../src/projections/deployments.js";
 import { BatchApplier } from "../../src/projections/runner.js";
 import { MemoryReadStore } from "../../src/projections/store/memory.js";
-import { advance, type AssignmentOutcome, type FleetNode, type Observation } from "../../src/processes/deployment-process.js";
+import { advance, samplesWantedSince, type AssignmentOutcome, type FleetNode, type Observation } from "../../src/processes/deployment-process.js";
 import type { MetricSample } from "../../src/strategies/health-analysis.js";
 import { canaryTargets } from "../../src/strategies/index.js";
 import { resolveSettings, type StrategyName, type StrategySettings } from "../../src/strategies/settings.js";
 import { deepFreeze } from "../../src/platform/deep-freeze.js";
+import { bigDeployment, T0 as BIG_T0, type Outcome } from "../helpers/deployment-nodes.js";
 
 const T0 = Date.parse("2026-03-01T10:00:00.000Z");
 const NEW = "2.0.0";
@@ -572,6 +573,32 @@ test("no reachable node: the plan fails and so does the deployment", () => {
   const { state } = started("Canary");
   const r = advance(state, obsOf([{ nodeId: "x", status: "Offline", version: null }]), T0);
   assert.equal(r.events.map((e) => e.type), ["StageStarted", "StageCompleted", "DeploymentFailed"]);
+});
+
+test("a health check judges only the samples samplesWantedSince asks the fleet for: older ones change nothing", () => {
+  // a canary's first wave installed and under analysis, its check due
+  const outcomes: Outcome[] = Array.from({ length: 40 }, (_, i) => (i < 10 ? "updated" : "pending"));
+  const big = bigDeployment("6f1c1d7e-0000-4000-8000-00000000a1a1", outcomes);
+  const deploy: DeploymentEvent = { type: "StageStarted", data: { stage: "Deploy", at: new Date(BIG_T0 + 1_500).toISOString(), message: "" } };
+  const state = foldDeployment(deploymentDecider.initialState, [...big.events.slice(0, 2), deploy, ...big.events.slice(2)]);
+  assert.is(state.waves[0]?.status, "analyzing");
+  const now = BIG_T0 + 60_000;
+  const since = samplesWantedSince(state, now);
+  const healthy = { cpu: 30, memory: 40, latencyP95Ms: 60, errorRate: 0.001, requestRate: 100 };
+  const failing = { cpu: 99, memory: 99, latencyP95Ms: 9_000, errorRate: 0.9, requestRate: 100 };
+  // every node every 10 s over two windows: the older window's readings would fail any node
+  const samples: MetricSample[] = big.nodeIds.flatMap((nodeId) =>
+    Array.from({ length: 24 }, (_, k) => {
+      const at = now - (23 - k) * 10_000;
+      return { nodeId, at, ...(at < since ? failing : healthy) };
+    }),
+  );
+  const nodes: FleetNode[] = big.nodeIds.map((nodeId, i) => ({ nodeId, status: "Healthy", version: i < 10 ? "2.0.0" : "1.0.0" }));
+  const check = (from: MetricSample[]) => advance(state, { nodes, outcomes: [], samples: from, mayStart: true }, now).events;
+  const all = check(samples);
+  assert.equal(all, check(samples.filter((x) => x.at >= since)));
+  assert.is(all[0]?.type, "HealthCheckRecorded");
+  assert.is((all[0] as DeploymentEventOf<"HealthCheckRecorded">).data.verdict.kind, "stable", "the older readings were not judged");
 });
 
 test.run();
