@@ -54,8 +54,8 @@ export async function fleetView(
   }
   // grouped by node, in time order per node: all the analysis needs (it judges each node's own samples)
   const all = await telemetryOf(readStore).samplesSince(environment as Environment, samplesSince);
-  // a node's samples come together: one lookup a run of them, not one a sample (24 a node at the
-  // defaults, 240,000 at 10,000 nodes), and the store's own list when every node is known
+  // a node's samples come together: one lookup a run of them, not one a sample (a dozen a node at
+  // the defaults, 120,000 at 10,000 nodes), and the store's answer itself when every node is known
   let samples: MetricSample[] | undefined;
   let run: string | undefined;
   let keep = true;
