@@ -8,7 +8,6 @@
 import { foldDeployment, initialDeploymentState } from "../src/commands/deployment.js";
 import { openTelemetry, recordHeartbeat } from "../src/fleet/telemetry.js";
 import { fleetView } from "../src/fleet/fleet-view.js";
-import type { DeploymentEvent } from "../src/events/catalog/deployment.js";
 import { advance, samplesWantedSince } from "../src/processes/deployment-process.js";
 import { NODES } from "../src/projections/nodes.js";
 import { MemoryReadStore } from "../src/projections/store/memory.js";
@@ -29,10 +28,8 @@ const MODULE = "netfilter-ext";
 
 // the first of four waves installed and under analysis; the rest still on the old version (the baseline)
 const outcomes: Outcome[] = Array.from({ length: NODE_COUNT }, (_, i) => (i < NODE_COUNT / 4 ? "updated" : "pending"));
-const big = bigDeployment("6f1c1d7e-0000-4000-8000-0000000a1a15", outcomes);
-// its plan, then the Deploy stage (the test helper's events leave the stages out), then the nodes
-const deployStage: DeploymentEvent = { type: "StageStarted", data: { stage: "Deploy", at: new Date(T0 + 1_500).toISOString(), message: "" } };
-const state = foldDeployment(initialDeploymentState, [...big.events.slice(0, 2), deployStage, ...big.events.slice(2)]);
+const big = bigDeployment("6f1c1d7e-0000-4000-8000-0000000a1a15", outcomes, { deployStage: true });
+const state = foldDeployment(initialDeploymentState, big.events);
 if (state.waves[0]?.status !== "analyzing") throw new Error(`analysis bench: the first wave is ${state.waves[0]?.status}, not analyzing`);
 // a minute after the wave was installed: its first check is due, well before any deadline
 const now = T0 + 60_000;

@@ -59,9 +59,14 @@ export interface BigDeployment {
 /**
  * `n` nodes (ids "node-00001"...; `idOf` to name them otherwise) in `waveSizes` waves (the rest
  * in the last), outcome i of node i (pending when absent). `ended`: a DeploymentFailed closes it,
- * so no runner touches it.
+ * so no runner touches it. `deployStage`: a StageStarted Deploy after the plan, so the process
+ * step (advance) acts on it.
  */
-export function bigDeployment(executionId: string, outcomes: Outcome[], options: { waves?: number; ended?: boolean; idOf?: (i: number) => string } = {}): BigDeployment {
+export function bigDeployment(
+  executionId: string,
+  outcomes: Outcome[],
+  options: { waves?: number; ended?: boolean; idOf?: (i: number) => string; deployStage?: boolean } = {},
+): BigDeployment {
   const n = outcomes.length;
   const waveCount = Math.max(1, Math.min(options.waves ?? 4, n || 1));
   const idOf = options.idOf ?? ((i: number) => `node-${String(i + 1).padStart(5, "0")}`);
@@ -98,6 +103,8 @@ export function bigDeployment(executionId: string, outcomes: Outcome[], options:
         at: at(1),
       },
     } as DeploymentEvent,
+    // the Deploy stage, where the process steps a running deployment (left out unless asked for)
+    ...(options.deployStage ? [{ type: "StageStarted", data: { stage: "Deploy", at: at(1), message: "" } } as DeploymentEvent] : []),
     { type: "WaveStarted", data: { wave: 0, nodeIds: nodeIds.filter((_, i) => waveOf[i] === 0), at: at(2) } } as DeploymentEvent,
   ];
   outcomes.forEach((outcome, i) => {
