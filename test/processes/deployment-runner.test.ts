@@ -26,6 +26,8 @@ import { resolveSettings } from "../../src/strategies/settings.js";
 import { foldDeployment, initialDeploymentState } from "../../src/commands/deployment.js";
 import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
 import { appendBigDeployment, bigDeployment, type Outcome } from "../helpers/deployment-nodes.js";
+import { telemetryOf } from "../../src/fleet/telemetry.js";
+import { NODES } from "../../src/projections/nodes.js";
 
 const T0 = Date.parse("2026-03-01T10:00:00.000Z");
 
@@ -87,6 +89,7 @@ async function harness(overrides: Partial<RunnerDeps> = {}, beforeRequest = () =
   return {
     runner,
     log,
+    clock,
     events,
     runUntil,
     failed,
@@ -214,6 +217,32 @@ test("folded(): the state the runner keeps of a deployment, as a copy a command 
     assert.is(changed.nodes[nodeId]?.phase, "updated");
     const again = h.runner.folded(big.executionId)!;
     assert.equal(plain(again.state), plain(await foldedUpTo(again.revision!)));
+  } finally {
+    await h.stop();
+  }
+});
+
+test("a wave's health check reads the fleet's samples one analysis window back, all the step judges", async () => {
+  const memory = new MemoryReadStore();
+  const asked: number[] = [];
+  const telemetry = telemetryOf(memory);
+  const samplesSince = telemetry.samplesSince.bind(telemetry);
+  telemetry.samplesSince = (environment, since) => {
+    asked.push(since);
+    return samplesSince(environment, since);
+  };
+  const h = await harness({ readStore: memory });
+  try {
+    const outcomes: Outcome[] = Array.from({ length: 8 }, (_, i) => (i < 2 ? "updated" : "pending"));
+    const big = bigDeployment("6f1c1d7e-0000-4000-8000-00000000f020", outcomes, { deployStage: true });
+    for (const nodeId of big.nodeIds) {
+      await memory.collection(NODES).put({ _id: nodeId, nodeId, environment: "Production", status: "Healthy", modules: {}, lastPosition: 1 });
+    }
+    await appendBigDeployment(h.log, big);
+    // the first wave is under analysis: its first check is due checkIntervalMs after the install
+    assert.ok(await h.runUntil(async () => asked.length > 0, 60), "a check read the samples");
+    const window = resolveSettings("Production", {}).analysisWindowMs;
+    assert.is(asked[0], h.clock.now() - window);
   } finally {
     await h.stop();
   }
