@@ -3,6 +3,7 @@ import { NODE_OUTCOMES, NODES, type NodeDoc, type OutcomeDoc } from "../projecti
 import type { ReadStore } from "../projections/store/port.js";
 import { own } from "../platform/own-keys.js";
 import type { MetricSample } from "../strategies/health-analysis.js";
+import type { SampleRuns } from "../strategies/sample-runs.js";
 import type { Environment } from "../strategies/settings.js";
 import { telemetryOf } from "./telemetry.js";
 
@@ -33,7 +34,7 @@ export async function fleetView(
   environment: string,
   moduleName: string,
   samplesSince: number,
-): Promise<{ nodes: FleetNode[]; outcomes: AssignmentOutcome[]; samples: MetricSample[] }> {
+): Promise<{ nodes: FleetNode[]; outcomes: AssignmentOutcome[]; samples: SampleRuns }> {
   const docs = await readStore.collection<NodeDoc>(NODES).find({ environment }, { sort: BY_NODE_ID });
   const nodes: FleetNode[] = new Array(docs.length);
   const known = new Set<string>();
@@ -52,21 +53,9 @@ export async function fleetView(
       outcomes.push(outcome);
     }
   }
-  // grouped by node, in time order per node: all the analysis needs (it judges each node's own samples)
+  // a run of rows per node: all the analysis needs (it judges each node's own samples); the store's
+  // answer itself when every node is known
   const all = await telemetryOf(readStore).samplesSince(environment as Environment, samplesSince);
-  // a node's samples come together: one lookup a run of them, not one a sample (a dozen a node at
-  // the defaults, 120,000 at 10,000 nodes), and the store's answer itself when every node is known
-  let samples: MetricSample[] | undefined;
-  let run: string | undefined;
-  let keep = true;
-  for (let i = 0; i < all.length; i++) {
-    const s = all[i]!;
-    if (s.nodeId !== run) {
-      run = s.nodeId;
-      keep = known.has(run);
-    }
-    if (!keep) samples ??= all.slice(0, i);
-    else samples?.push(s);
-  }
-  return { nodes, outcomes, samples: samples ?? all };
+  const samples = all.runs.every((r) => known.has(r.nodeId)) ? all : { rows: all.rows, runs: all.runs.filter((r) => known.has(r.nodeId)) };
+  return { nodes, outcomes, samples };
 }

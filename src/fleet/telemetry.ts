@@ -3,6 +3,7 @@ import type { Clock } from "../platform/clock.js";
 import type { ReadStore } from "../projections/store/port.js";
 import type { Environment } from "../strategies/settings.js";
 import type { MetricSample } from "../strategies/health-analysis.js";
+import type { SampleRuns } from "../strategies/sample-runs.js";
 import type { MetricPoint } from "./telemetry/aggregate.js";
 import { RingTelemetry } from "./telemetry/ring.js";
 
@@ -61,8 +62,8 @@ export interface TelemetryStore {
   liveness(nodeIds: readonly string[]): Promise<Map<string, NodeLiveness>>;
   /** nodes seen (heartbeat or registration) after `cutoff` */
   seenSince(cutoff: number): Promise<Set<string>>;
-  /** samples of the environment's nodes taken at or after `since`: grouped by node, in time order per node */
-  samplesSince(environment: Environment, since: number): Promise<MetricSample[]>;
+  /** samples of the environment's nodes taken at or after `since`: a run of rows per node, in time order within it */
+  samplesSince(environment: Environment, since: number): Promise<SampleRuns>;
   /** the metrics series over [from, to) in steps of stepMs (the plain definition: aggregateSamples) */
   series(environment: Environment, from: number, to: number, stepMs: number): Promise<MetricPoint[]>;
   /** samples held, of one node or of all */

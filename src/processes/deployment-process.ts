@@ -13,7 +13,8 @@ import {
 } from "../commands/deployment.js";
 import type { DeploymentEvent } from "../events/catalog/deployment.js";
 import { own } from "../platform/own-keys.js";
-import { analyzeNodeSet, type MetricSample } from "../strategies/health-analysis.js";
+import { analyzeRunSet } from "../strategies/health-analysis.js";
+import { rowsBetween, type RowRange, type SampleRuns } from "../strategies/sample-runs.js";
 import { maxConcurrentUpdates, plan } from "../strategies/index.js";
 import type { Color } from "../strategies/plan-types.js";
 import { describeWaveVerdict, judgeWave, type WaveDependencies } from "../graph/wave-check.js";
@@ -42,8 +43,8 @@ export interface Observation {
   nodes?: FleetNode[];
   /** outcomes of assignments: at least those of every request in flight */
   outcomes: AssignmentOutcome[];
-  /** recent samples of the cluster's nodes; may be left out with `nodes` */
-  samples?: MetricSample[];
+  /** recent samples of the cluster's nodes (sampleRunsOf makes them of objects); may be left out with `nodes` */
+  samples?: SampleRuns;
   /** the runner's answer to "is the cluster free for this deployment?" */
   mayStart: boolean;
   /**
@@ -96,7 +97,7 @@ interface Ctx {
 }
 
 /** The fleet's nodes and samples, or undefined (and the step marked as needing them) when the observation left them out. */
-function fleetOf(ctx: Ctx): { nodes: FleetNode[]; samples: MetricSample[] } | undefined {
+function fleetOf(ctx: Ctx): { nodes: FleetNode[]; samples: SampleRuns } | undefined {
   const { nodes, samples } = ctx.obs;
   if (nodes && samples) return { nodes, samples };
   ctx.needsFleet = true;
@@ -358,35 +359,26 @@ function waveStart(s: DeploymentState, index: number, nodeIds: string[], ctx: Ct
 
 /**
  * The canary side (every node on the new version) and the baseline (planned nodes not yet touched),
- * each node with its samples inside its window, in the nodes' order: one walk over the nodes and
- * one over the samples for both sides (this is the fleet's every node and sample at each check).
+ * each node with its rows of samples inside its window, both in the nodes' order: one walk over the
+ * nodes and one over the fleet's runs (this is every node of the cluster at each check).
  */
 function samplesOfSides(
   s: DeploymentState,
   ctx: Ctx,
-  samples: readonly MetricSample[],
+  samples: SampleRuns,
   subjectAfter: number,
   baselineAfter: number,
-): { subject: Map<string, MetricSample[]>; baseline: Map<string, MetricSample[]> } {
-  const subject = new Map<string, MetricSample[]>();
-  const baseline = new Map<string, MetricSample[]>();
+): { subject: Map<string, RowRange>; baseline: Map<string, RowRange> } {
+  const none: RowRange = { from: 0, to: 0 };
+  const subject = new Map<string, RowRange>();
+  const baseline = new Map<string, RowRange>();
   for (const n of nodesOf(s)) {
-    if (n.phase === "updated") subject.set(n.nodeId, []);
-    else if (n.phase === "pending") baseline.set(n.nodeId, []);
+    if (n.phase === "updated") subject.set(n.nodeId, none);
+    else if (n.phase === "pending") baseline.set(n.nodeId, none);
   }
-  // a node's samples come together (the fleet view's order): its lists are looked up once a run
-  let run: string | undefined;
-  let mine: MetricSample[] | undefined;
-  let base: MetricSample[] | undefined;
-  for (const sample of samples) {
-    if (sample.nodeId !== run) {
-      run = sample.nodeId;
-      mine = subject.get(run);
-      base = baseline.get(run);
-    }
-    if (!(sample.at <= ctx.now)) continue;
-    if (sample.at > subjectAfter) mine?.push(sample);
-    if (sample.at > baselineAfter) base?.push(sample);
+  for (const run of samples.runs) {
+    if (subject.has(run.nodeId)) subject.set(run.nodeId, rowsBetween(samples.rows, run, subjectAfter, ctx.now));
+    else if (baseline.has(run.nodeId)) baseline.set(run.nodeId, rowsBetween(samples.rows, run, baselineAfter, ctx.now));
   }
   return { subject, baseline };
 }
@@ -433,8 +425,7 @@ function analysisStep(s: DeploymentState, index: number, ctx: Ctx): DeploymentEv
   if (!fleet) return [];
   const windowStart = ctx.now - settings.analysisWindowMs;
   const sides = samplesOfSides(s, ctx, fleet.samples, Math.max(start, windowStart), windowStart);
-  const baseline = [...sides.baseline.values()].flat();
-  const verdict = analyzeNodeSet(sides.subject, baseline, settings.thresholds);
+  const verdict = analyzeRunSet(fleet.samples.rows, sides.subject, [...sides.baseline.values()], settings.thresholds);
   const consecutive = verdict.kind === "stable" ? wave.consecutiveStable + 1 : 0;
   const done = consecutive >= settings.requiredStableChecks && enoughTime;
   const giveUp = !done && waited >= settings.maxWaitMs;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CPU, ERROR_RATE, LATENCY_P95_MS, MEMORY, SAMPLE_FIELDS, SampleRunsWriter, type RowRange } from "./sample-runs.js";
 
 /** One metrics reading of one node, as agents report it. */
 export const MetricSampleSchema = z.object({
@@ -70,6 +71,26 @@ function means(samples: readonly MetricSample[]): Means {
   return { cpu, memory, latencyP95Ms, errorRate };
 }
 
+/** means() of the rows of `ranges`, taken in order as one list: the same steps, the same result bit for bit. */
+function meansOfRows(rows: Float64Array, ranges: readonly RowRange[]): Means {
+  let cpu = 0;
+  let memory = 0;
+  let latencyP95Ms = 0;
+  let errorRate = 0;
+  let n = 0;
+  for (const { from, to } of ranges) {
+    for (let i = from; i < to; i++) {
+      const o = i * SAMPLE_FIELDS;
+      n++;
+      cpu += (rows[o + CPU]! - cpu) / n;
+      memory += (rows[o + MEMORY]! - memory) / n;
+      latencyP95Ms += (rows[o + LATENCY_P95_MS]! - latencyP95Ms) / n;
+      errorRate += (rows[o + ERROR_RATE]! - errorRate) / n;
+    }
+  }
+  return { cpu, memory, latencyP95Ms, errorRate };
+}
+
 const round = (x: number) => Math.round(x * 10_000) / 10_000;
 
 function degraded(nodeId: string, metric: MetricName, value: number, threshold: number, what: string): Verdict {
@@ -95,13 +116,17 @@ export function analyzeNode(samples: readonly MetricSample[], baseline: readonly
 /** analyzeNode with the baseline's means worked out once (a set of nodes shares one baseline). */
 function judge(samples: readonly MetricSample[], b: Means | null, thresholds: Thresholds): Verdict {
   const nodeId = samples[0]?.nodeId ?? "unknown";
-  if (samples.length < thresholds.minSamplesPerNode) {
+  return judgeMeans(nodeId, samples.length, samples.length < thresholds.minSamplesPerNode ? null : means(samples), b, thresholds);
+}
+
+/** A node's verdict from its sample count and means (null: too few samples to take them). */
+function judgeMeans(nodeId: string, count: number, m: Means | null, b: Means | null, thresholds: Thresholds): Verdict {
+  if (m === null) {
     return {
       kind: "insufficient_data",
-      reason: `node ${nodeId}: ${samples.length} sample(s), need at least ${thresholds.minSamplesPerNode}`,
+      reason: `node ${nodeId}: ${count} sample(s), need at least ${thresholds.minSamplesPerNode}`,
     };
   }
-  const m = means(samples);
   // Most telling first: errors hurt users, then latency, then resource pressure.
   if (m.errorRate > thresholds.maxErrorRate) return degraded(nodeId, "errorRate", m.errorRate, thresholds.maxErrorRate, "error rate");
   if (m.latencyP95Ms > thresholds.maxLatencyP95Ms) return degraded(nodeId, "latencyP95Ms", m.latencyP95Ms, thresholds.maxLatencyP95Ms, "p95 latency (ms)");
@@ -119,12 +144,12 @@ function judge(samples: readonly MetricSample[], b: Means | null, thresholds: Th
   }
   if (m.cpu > thresholds.maxCpu) return degraded(nodeId, "cpu", m.cpu, thresholds.maxCpu, "CPU %");
   if (m.memory > thresholds.maxMemory) return degraded(nodeId, "memory", m.memory, thresholds.maxMemory, "memory %");
-  return { kind: "stable", reason: `node ${nodeId}: ${samples.length} samples within thresholds` };
+  return { kind: "stable", reason: `node ${nodeId}: ${count} samples within thresholds` };
 }
 
 /**
  * Judges a set of nodes: the first degraded node (by id) decides; otherwise any node without
- * enough data makes the whole set inconclusive; otherwise stable.
+ * enough data makes the whole set inconclusive; otherwise stable. The plain form of analyzeRunSet.
  */
 export function analyzeNodeSet(
   samplesByNode: ReadonlyMap<string, readonly MetricSample[]> | Readonly<Record<string, readonly MetricSample[]>>,
@@ -133,13 +158,32 @@ export function analyzeNodeSet(
 ): Verdict {
   // node ids are names from the fleet: walked as entries, never looked up on a plain object
   const entries = samplesByNode instanceof Map ? [...samplesByNode.entries()] : Object.entries(samplesByNode);
-  const byNode = entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const w = new SampleRunsWriter(entries.reduce((n, [, samples]) => n + samples.length, baselineSamples.length));
+  const add = (nodeId: string, samples: readonly MetricSample[]): RowRange => {
+    const from = w.rowCount;
+    for (const s of samples) w.add(nodeId, s.at, s.cpu, s.memory, s.latencyP95Ms, s.errorRate, s.requestRate);
+    return { from, to: w.rowCount };
+  };
+  const subject = new Map(entries.map(([nodeId, samples]) => [nodeId, add(nodeId, samples)]));
+  const baseline = add("baseline", baselineSamples);
+  return analyzeRunSet(w.finish().rows, subject, [baseline], thresholds);
+}
+
+/**
+ * analyzeNodeSet over rows of samples (sample-runs.ts): each subject node's rows, and the baseline's
+ * rows as ranges taken in order (their means as of one list of them all). What a wave's health check
+ * runs on the fleet's samples, with no object per sample.
+ */
+export function analyzeRunSet(rows: Float64Array, subject: ReadonlyMap<string, RowRange>, baseline: readonly RowRange[], thresholds: Thresholds): Verdict {
+  const byNode = [...subject.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   if (byNode.length === 0) return { kind: "insufficient_data", reason: "no nodes to analyze" };
   const missing: string[] = [];
+  const baselineCount = baseline.reduce((n, r) => n + r.to - r.from, 0);
   // the baseline is the same for every node: its means once, not once per node (thousands of each)
-  const baseline = baselineSamples.length > 0 ? means(baselineSamples) : null;
-  for (const [nodeId, samples] of byNode) {
-    const verdict = judge(samples, baseline, thresholds);
+  const b = baselineCount > 0 ? meansOfRows(rows, baseline) : null;
+  for (const [nodeId, range] of byNode) {
+    const count = range.to - range.from;
+    const verdict = judgeMeans(nodeId, count, count < thresholds.minSamplesPerNode ? null : meansOfRows(rows, [range]), b, thresholds);
     if (verdict.kind === "degraded") return verdict;
     if (verdict.kind === "insufficient_data") missing.push(nodeId);
   }
@@ -147,6 +191,6 @@ export function analyzeNodeSet(
     const shown = missing.slice(0, 5).join(", ") + (missing.length > 5 ? ` and ${missing.length - 5} more` : "");
     return { kind: "insufficient_data", reason: `not enough samples (need ${thresholds.minSamplesPerNode} per node) from ${shown}` };
   }
-  const baselineNote = baselineSamples.length ? ` compared with ${baselineSamples.length} baseline samples` : " (no baseline: absolute limits only)";
+  const baselineNote = baselineCount ? ` compared with ${baselineCount} baseline samples` : " (no baseline: absolute limits only)";
   return { kind: "stable", reason: `${byNode.length} node(s) within thresholds${baselineNote}` };
 }

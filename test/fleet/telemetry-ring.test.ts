@@ -16,6 +16,7 @@ import { RingTelemetry } from "../../src/fleet/telemetry/ring.js";
 import { analyzeNodeSet, type MetricSample } from "../../src/strategies/health-analysis.js";
 import type { Environment } from "../../src/strategies/settings.js";
 import { defaultSettings } from "../../src/strategies/settings.js";
+import { samplesOf } from "../../src/strategies/sample-runs.js";
 
 const test = suite("ring-buffer telemetry = the plain definition");
 const T0 = Date.parse("2026-06-01T12:00:00.000Z");
@@ -122,7 +123,7 @@ test("paced, in order: nothing inside the raw window is let go of; samplesSince 
         assert.ok(store.evictedUpTo(env) < newest - store.settings.rawWindowMs, "a sample inside the raw window was let go of");
         // what the deployment runner reads: twice the analysis window back
         const since = newest - 2 * windowMs;
-        const got = await store.samplesSince(env, since);
+        const got = samplesOf(await store.samplesSince(env, since));
         const want = samples.filter((s) => s.at >= since);
         assert.equal([...got].sort(bySampleOrder), want.sort(bySampleOrder));
         const perNode = (list: MetricSample[]) => {

@@ -16,6 +16,7 @@ import { canaryTargets } from "../../src/strategies/index.js";
 import { resolveSettings, type StrategyName, type StrategySettings } from "../../src/strategies/settings.js";
 import { deepFreeze } from "../../src/platform/deep-freeze.js";
 import { bigDeployment, T0 as BIG_T0, type Outcome } from "../helpers/deployment-nodes.js";
+import { NO_SAMPLES, sampleRunsOf } from "../../src/strategies/sample-runs.js";
 
 const T0 = Date.parse("2026-03-01T10:00:00.000Z");
 const NEW = "2.0.0";
@@ -115,7 +116,7 @@ class SimFleet {
     this.samples = this.samples.filter((s) => s.at > now - windowMs - SAMPLE_EVERY_MS);
   }
   observe(): Observation {
-    return { nodes: [...this.nodes.values()].map((n) => ({ ...n })), outcomes: this.outcomes, samples: this.samples, mayStart: true };
+    return { nodes: [...this.nodes.values()].map((n) => ({ ...n })), outcomes: this.outcomes, samples: sampleRunsOf(this.samples), mayStart: true };
   }
 }
 
@@ -462,7 +463,7 @@ function started(strategy: StrategyName, extra: Record<string, unknown> = {}, n 
 }
 
 const healthy = (ids: string[], version: string | null = "1.0.0"): FleetNode[] => ids.map((nodeId) => ({ nodeId, status: "Healthy", version }));
-const obsOf = (nodes: FleetNode[], extra: Partial<Observation> = {}): Observation => ({ nodes, outcomes: [], samples: [], mayStart: true, ...extra });
+const obsOf = (nodes: FleetNode[], extra: Partial<Observation> = {}): Observation => ({ nodes, outcomes: [], samples: NO_SAMPLES, mayStart: true, ...extra });
 const apply = (state: DeploymentState, events: DeploymentEvent[]) => events.reduce(evolveDeployment, state);
 
 test("a Pending deployment waits for the cluster and says so once", () => {
@@ -544,7 +545,7 @@ test("a degraded verdict rolls back with the node, metric, value and threshold",
   assert.is(s.waves[0]?.status, "analyzing");
   const bad = (nodeId: string, at: number): MetricSample => ({ nodeId, at, cpu: 10, memory: 10, latencyP95Ms: 50, errorRate: nodeId === "n1" ? 0.3 : 0.001, requestRate: 5 });
   const samples = ids.flatMap((id) => [bad(id, T0 + 500), bad(id, T0 + 900)]);
-  const r = advance(s, obsOf(healthy(ids, NEW), { outcomes, samples }), T0 + 1100);
+  const r = advance(s, obsOf(healthy(ids, NEW), { outcomes, samples: sampleRunsOf(samples) }), T0 + 1100);
   s = apply(s, r.events);
   assert.is(s.status, "RollingBack");
   assert.equal(s.rollback?.cause, { kind: "degraded", wave: 0, nodeId: "n1", metric: "errorRate", value: 0.3, threshold: 0.05 });
@@ -593,7 +594,7 @@ test("a health check judges only the samples samplesWantedSince asks the fleet f
     }),
   );
   const nodes: FleetNode[] = big.nodeIds.map((nodeId, i) => ({ nodeId, status: "Healthy", version: i < 10 ? "2.0.0" : "1.0.0" }));
-  const check = (from: MetricSample[]) => advance(state, { nodes, outcomes: [], samples: from, mayStart: true }, now).events;
+  const check = (from: MetricSample[]) => advance(state, { nodes, outcomes: [], samples: sampleRunsOf(from), mayStart: true }, now).events;
   const all = check(samples);
   assert.equal(all, check(samples.filter((x) => x.at >= since)));
   assert.is(all[0]?.type, "HealthCheckRecorded");

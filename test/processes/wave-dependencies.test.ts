@@ -7,6 +7,7 @@ import type { DeploymentEvent } from "../../src/events/catalog/deployment.js";
 import type { WaveDependencies } from "../../src/graph/wave-check.js";
 import { advance, type Observation } from "../../src/processes/deployment-process.js";
 import { resolveSettings } from "../../src/strategies/settings.js";
+import { NO_SAMPLES } from "../../src/strategies/sample-runs.js";
 
 const T0 = Date.parse("2026-03-01T10:00:00.000Z");
 const NODES = ["qa-1", "qa-2"];
@@ -23,7 +24,7 @@ function requested(): DeploymentState {
 const obs = (extra: Partial<Observation> = {}): Observation => ({
   nodes: NODES.map((nodeId) => ({ nodeId, status: "Healthy" as const, version: null })),
   outcomes: [],
-  samples: [],
+  samples: NO_SAMPLES,
   mayStart: true,
   judgeDependencies: true,
   ...extra,

@@ -18,6 +18,7 @@ import { nodeOutcomesProjection, nodesProjection, type NodeDoc, type OutcomeDoc 
 import type { ProjectedDoc, Projection } from "../../src/projections/projection.js";
 import type { MetricSample } from "../../src/strategies/health-analysis.js";
 import { resolveSettings, type StrategyName } from "../../src/strategies/settings.js";
+import { sampleRunsOf } from "../../src/strategies/sample-runs.js";
 
 const PROTO_NAMES = [
   "__proto__",
@@ -146,7 +147,7 @@ test("prototype property names as module names, node ids and labels: every deplo
           .all<OutcomeDoc>("fleet_outcomes")
           .filter((o) => o.moduleName === c.moduleName)
           .map((o) => ({ assignmentId: o.assignmentId, nodeId: o.nodeId, outcome: o.outcome, durationMs: o.durationMs }));
-        const step = advance(state, { nodes, outcomes, samples: samples.filter((s) => s.at > now - 10_000), mayStart: true }, now);
+        const step = advance(state, { nodes, outcomes, samples: sampleRunsOf(samples.filter((s) => s.at > now - 10_000)), mayStart: true }, now);
         events = step.events;
         state = foldDeployment(state, events);
         read.apply("deployment-ex", events);

@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { analyzeNode, analyzeNodeSet, type MetricSample, type Thresholds } from "../../src/strategies/health-analysis.js";
+import { analyzeNode, analyzeNodeSet, analyzeRunSet, type MetricSample, type Thresholds } from "../../src/strategies/health-analysis.js";
+import { sampleRunsOf, type RowRange } from "../../src/strategies/sample-runs.js";
 import { defaultSettings } from "../../src/strategies/settings.js";
 
 // production defaults: maxErrorRate 0.05, maxLatencyP95Ms 500, minSamplesPerNode 3, ...
@@ -153,6 +154,32 @@ test("property: a set's verdict (the baseline's means worked out once) equals ju
   );
 });
 
+
+test("property: over rows (a run per node, the baseline as several nodes' ranges) the verdict is the plain one of the same samples as objects", () => {
+  const sample = (nodeId: string) =>
+    fc.record({
+      at: fc.integer({ min: 0, max: 50 }),
+      cpu: fc.double({ min: 0, max: 100, noNaN: true }),
+      memory: fc.double({ min: 0, max: 100, noNaN: true }),
+      latencyP95Ms: fc.double({ min: 0, max: 800, noNaN: true }),
+      errorRate: fc.double({ min: 0, max: 0.1, noNaN: true }),
+      requestRate: fc.double({ min: 0, max: 1000, noNaN: true }),
+    }).map((x): MetricSample => ({ nodeId, ...x }));
+  const node = (prefix: string) => fc.integer({ min: 0, max: 6 }).chain((i) => fc.tuple(fc.constant(`${prefix}${i}`), fc.array(sample(`${prefix}${i}`), { maxLength: 4 })));
+  fc.assert(
+    fc.property(fc.uniqueArray(node("n"), { selector: ([id]) => id, maxLength: 6 }), fc.uniqueArray(node("b"), { selector: ([id]) => id, maxLength: 5 }), fc.integer({ min: 1, max: 3 }), (subjects, bases, minSamples) => {
+      const t = { ...thresholds, minSamplesPerNode: minSamples };
+      // the stores' order: the nodes interleaved, each node's samples in time order
+      const input = [...subjects, ...bases].flatMap(([, samples]) => samples).reverse();
+      const runs = sampleRunsOf(input);
+      const rangeOf = (nodeId: string): RowRange => runs.runs.find((r) => r.nodeId === nodeId) ?? { from: 0, to: 0 };
+      const got = analyzeRunSet(runs.rows, new Map(subjects.map(([id]) => [id, rangeOf(id)])), bases.map(([id]) => rangeOf(id)), t);
+      const ofNode = (id: string) => input.filter((x) => x.nodeId === id).sort((a, b) => a.at - b.at);
+      assert.equal(got, plainSet(new Map(subjects.map(([id]) => [id, ofNode(id)])), bases.flatMap(([id]) => ofNode(id)), t));
+    }),
+    { numRuns: 500 },
+  );
+});
 
 test("property: the means judged are the running means of each metric, exactly (one walk for all four)", () => {
   const sample = fc.record({

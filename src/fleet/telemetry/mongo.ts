@@ -1,6 +1,6 @@
 import { MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db } from "mongodb";
 import type { Environment } from "../../strategies/settings.js";
-import type { MetricSample } from "../../strategies/health-analysis.js";
+import { SampleRunsWriter, type SampleRuns } from "../../strategies/sample-runs.js";
 import type { Heartbeat, HeartbeatMetrics, NodeLiveness, TelemetryOptions, TelemetryStore } from "../telemetry.js";
 import { BucketSums, bucketCount, pointOf, type MetricPoint } from "./aggregate.js";
 
@@ -160,21 +160,15 @@ export class MongoTelemetry implements TelemetryStore {
     return new Set(docs.map((d) => d._id));
   }
 
-  async samplesSince(environment: Environment, since: number): Promise<MetricSample[]> {
+  async samplesSince(environment: Environment, since: number): Promise<SampleRuns> {
     await this.settled();
     const docs = await this.samples
       .find({ "meta.environment": environment, at: { $gte: new Date(since) } })
       .sort({ "meta.nodeId": 1, at: 1 })
       .toArray();
-    return docs.map((d) => ({
-      nodeId: d.meta.nodeId,
-      at: d.at.getTime(),
-      cpu: d.cpu,
-      memory: d.memory,
-      latencyP95Ms: d.latencyP95Ms,
-      errorRate: d.errorRate,
-      requestRate: d.requestRate,
-    }));
+    const w = new SampleRunsWriter(docs.length);
+    for (const d of docs) w.add(d.meta.nodeId, d.at.getTime(), d.cpu, d.memory, d.latencyP95Ms, d.errorRate, d.requestRate);
+    return w.finish();
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Environment } from "../../strategies/settings.js";
-import type { MetricSample } from "../../strategies/health-analysis.js";
+import { SAMPLE_FIELDS, SampleRunsWriter, type SampleRuns } from "../../strategies/sample-runs.js";
 import type { Heartbeat, HeartbeatMetrics, NodeLiveness, TelemetryOptions, TelemetryStore } from "../telemetry.js";
 import { BucketSums, bucketCount, nearestRank, pointOf, type MetricPoint } from "./aggregate.js";
 
@@ -24,8 +24,8 @@ import { BucketSums, bucketCount, nearestRank, pointOf, type MetricPoint } from 
  * retention period, minute buckets past it, and nodes silent for that long.
  */
 
-/** at + cpu, memory, latencyP95Ms, errorRate, requestRate */
-const FIELDS = 6;
+/** at + cpu, memory, latencyP95Ms, errorRate, requestRate: a slot is a SampleRuns row */
+const FIELDS = SAMPLE_FIELDS;
 const MIN_RAW_WINDOW_MS = 5 * 60_000;
 const DEFAULT_RETENTION_MS = 3_600_000;
 const DEFAULT_INTERVAL_MS = 10_000;
@@ -458,17 +458,27 @@ export class RingTelemetry implements TelemetryStore {
     return out;
   }
 
-  async samplesSince(environment: Environment, since: number): Promise<MetricSample[]> {
-    const out: MetricSample[] = [];
-    for (const s of this.envs.get(environment)?.nodes ?? []) {
-      const d = s.data;
-      if (!d) continue;
-      for (let i = firstAtOrAfter(s, since); i < s.size; i++) {
-        const o = s.slot(i) * FIELDS;
-        out.push({ nodeId: s.nodeId, at: d[o]!, cpu: d[o + 1]!, memory: d[o + 2]!, latencyP95Ms: d[o + 3]!, errorRate: d[o + 4]!, requestRate: d[o + 5]! });
-      }
+  async samplesSince(environment: Environment, since: number): Promise<SampleRuns> {
+    const nodes = this.envs.get(environment)?.nodes ?? [];
+    const firsts = new Uint32Array(nodes.length);
+    let count = 0;
+    for (let n = 0; n < nodes.length; n++) {
+      const s = nodes[n]!;
+      firsts[n] = firstAtOrAfter(s, since);
+      count += s.size - firsts[n]!;
     }
-    return out;
+    // a ring's slots are SampleRuns rows (at and the five metrics): a node's samples are at most two stretches of it
+    const w = new SampleRunsWriter(count);
+    for (let n = 0; n < nodes.length; n++) {
+      const s = nodes[n]!;
+      const first = firsts[n]!;
+      if (first === s.size) continue;
+      const start = s.slot(first);
+      const straight = Math.min(s.size - first, s.capacity - start);
+      w.addRows(s.nodeId, s.data!, start, straight);
+      w.addRows(s.nodeId, s.data!, 0, s.size - first - straight);
+    }
+    return w.finish();
   }
 
   async series(environment: Environment, from: number, to: number, stepMs: number): Promise<MetricPoint[]> {
