@@ -59,12 +59,13 @@ const ZERO_WAITS = {
 const metrics = { cpu: 30, memory: 40, latencyP95Ms: 60, errorRate: 0.001, requestRate: 100 };
 
 /**
- * BENCH_CPU_PROF=<dir>: a CPU profile of the canary alone (approve to DeploymentSucceeded), registration left out.
+ * BENCH_CPU_PROF=<dir>: a CPU profile of the canary alone (approve to DeploymentSucceeded), registration left out,
+ * and one of the requests on the finished deployment (afterwards()).
  * BENCH_HEAP_PROF=<dir>: a sampling heap profile of the same span (what allocates, by call stack; GC is ~1/5 of the canary).
  */
 const PROFILE_DIR = process.env.BENCH_CPU_PROF;
 const HEAP_PROFILE_DIR = process.env.BENCH_HEAP_PROF;
-async function startProfile(): Promise<{ stop(nodes: number): Promise<void> } | undefined> {
+async function startProfile(): Promise<{ stop(name: string): Promise<void> } | undefined> {
   if (!PROFILE_DIR && !HEAP_PROFILE_DIR) return undefined;
   const session = new Session();
   session.connect();
@@ -82,9 +83,9 @@ async function startProfile(): Promise<{ stop(nodes: number): Promise<void> } | 
     writeFileSync(file, JSON.stringify(data));
   };
   return {
-    async stop(nodes) {
-      if (PROFILE_DIR) write(`${PROFILE_DIR}/pipeline-${nodes}.cpuprofile`, (await session.post("Profiler.stop")).profile);
-      if (HEAP_PROFILE_DIR) write(`${HEAP_PROFILE_DIR}/pipeline-${nodes}.heapprofile`, (await session.post("HeapProfiler.stopSampling")).profile);
+    async stop(name) {
+      if (PROFILE_DIR) write(`${PROFILE_DIR}/pipeline-${name}.cpuprofile`, (await session.post("Profiler.stop")).profile);
+      if (HEAP_PROFILE_DIR) write(`${HEAP_PROFILE_DIR}/pipeline-${name}.heapprofile`, (await session.post("HeapProfiler.stopSampling")).profile);
       session.disconnect();
     },
   };
@@ -272,9 +273,12 @@ async function run(nodes: number, watchers = 1, remote = false): Promise<Result>
     }
     const end = performance.now();
     const cpu = process.cpuUsage(cpuStarted);
-    await profiler?.stop(nodes);
+    await profiler?.stop(String(nodes));
     const { events, status } = agent;
+    // profiled on their own too: pipeline-<nodes>-afterwards
+    const afterProfiler = await startProfile();
     const after = status === "DeploymentSucceeded" ? await afterwards(call, admin, executionId, new Date(Date.now() - ((end - approveStarted) / 2)).toISOString()) : {};
+    await afterProfiler?.stop(`${nodes}-afterwards`);
     const during = (await midway) ?? {};
     if (agent instanceof CanaryAgent) await agent.stop();
     if (child) agentCpuS = (await child.done).cpuS;

@@ -39,6 +39,7 @@ import { requireRoles } from "../auth.js";
 import type { AppDeps, AppEnv } from "../env.js";
 import { problem, problemResponses } from "../problem.js";
 import { commandContext } from "../request-context.js";
+import { openapiSync } from "./sync-validation.js";
 
 const tags = ["Agents"];
 const nodeParams = z.object({ nodeId: NodeId });
@@ -47,7 +48,7 @@ const WATCHERS_PER_NODE = 2;
 const WATCHER_RETRY_AFTER_SECONDS = 5;
 const TOKEN_REVOKED = "this node's credential was reset or claimed again since the token was issued; register again";
 const nodeOnly = [requireRoles("Node")];
-const json = <T extends z.ZodType>(schema: T) => ({ required: true, content: { "application/json": { schema } } });
+const json = <T extends z.ZodType>(schema: T) => ({ required: true as const, content: { "application/json": { schema } } });
 
 const registerRoute = createRoute({
   method: "post",
@@ -227,7 +228,7 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     return r.created ? c.json(answer, 201) : c.json(answer, 200);
   });
 
-  app.openapi(heartbeatRoute, async (c) => {
+  openapiSync(app, heartbeatRoute, async (c) => {
     const { nodeId } = c.req.valid("param");
     assertSelf(c, nodeId);
     const r = await acceptHeartbeat(fleet, nodeId, c.req.valid("json"), deps.clock.now(), () => commandContext(c, deps), pace(nodeId));
@@ -240,7 +241,7 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     return c.json({ accepted: true as const, nodeId, status: r.status, ...(r.position !== undefined ? { position: r.position } : {}) }, 202);
   });
 
-  app.openapi(desiredRoute, async (c) => {
+  openapiSync(app, desiredRoute, async (c) => {
     const { nodeId } = c.req.valid("param");
     assertSelf(c, nodeId);
     await knownNode(fleet, nodeId);
@@ -317,7 +318,7 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     });
   });
 
-  app.openapi(reportRoute, async (c) => {
+  openapiSync(app, reportRoute, async (c) => {
     const { nodeId } = c.req.valid("param");
     assertSelf(c, nodeId);
     const r = await reportOutcome(fleet, nodeId, c.req.valid("json"), commandContext(c, deps));

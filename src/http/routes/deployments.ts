@@ -28,7 +28,7 @@ import { decoratedMessage, parseLastEventId, streamFeed } from "../sse.js";
 import { resolveInstant } from "./time-travel.js";
 import { DependencyRequestFields, judgeDeployment, judgeRollbackOf } from "../../graph/dependencies.js";
 import { dependencyRefusal } from "./graph.js";
-import { openapiSyncParams } from "./sync-params.js";
+import { openapiSync } from "./sync-validation.js";
 
 const ExecutionId = z.string().uuid().openapi({ param: { name: "id", in: "path" } });
 const IdParams = z.object({ id: ExecutionId });
@@ -437,7 +437,7 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
     }
   });
 
-  openapiSyncParams(app, listDeployments, async (c) => {
+  openapiSync(app, listDeployments, async (c) => {
     const q = c.req.valid("query");
     const filter: Record<string, unknown> = {};
     if (q.environment) filter.targetEnvironment = q.environment;
@@ -465,7 +465,7 @@ export function registerDeploymentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps
     return c.body(body, 200, { "Content-Type": "application/json", "Content-Length": String(bytes) }) as never;
   });
 
-  openapiSyncParams(app, getDeployment, async (c) => {
+  openapiSync(app, getDeployment, async (c) => {
     const { id } = c.req.valid("param");
     const { at, limit, cursor, phase, wave } = c.req.valid("query");
     const page: NodePageOptions = { limit, ...(cursor !== undefined && { cursor }), ...(phase !== undefined && { phase }), ...(wave !== undefined && { wave }) };
