@@ -199,7 +199,7 @@ export function registerAgentRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps) {
     return problem(c, 401, TOKEN_REVOKED);
   });
 
-  app.openapi(registerRoute, async (c) => {
+  openapiSync(app, registerRoute, async (c) => {
     const body = c.req.valid("json");
     // the managed agent-join-token: current, or previous within its overlap (constant time)
     if (!deps.joinTokens.accepts(body.joinToken, deps.clock.now())) throw new DomainError("unauthorized", "invalid join token");
