@@ -2,12 +2,11 @@ import type { AssignmentOutcome, FleetNode } from "../processes/deployment-proce
 import { NODE_OUTCOMES, NODES, type NodeDoc, type OutcomeDoc } from "../projections/nodes.js";
 import type { ReadStore } from "../projections/store/port.js";
 import { own } from "../platform/own-keys.js";
-import type { MetricSample } from "../strategies/health-analysis.js";
 import type { SampleRuns } from "../strategies/sample-runs.js";
 import type { Environment } from "../strategies/settings.js";
 import { telemetryOf } from "./telemetry.js";
 
-export type { AssignmentOutcome, FleetNode, MetricSample };
+export type { AssignmentOutcome, FleetNode };
 
 /** A node as the deployment process sees it: its version of this module only. */
 export function fleetNodeOf(d: Pick<NodeDoc, "nodeId" | "status" | "modules" | "color">, moduleName: string): FleetNode {
