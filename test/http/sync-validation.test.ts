@@ -28,16 +28,29 @@ const route = createRoute({
   responses: { 200: { description: "ok", content: { "application/json": { schema: z.object({}) } } } },
 });
 
-function app(sync: boolean) {
+/** an app with the route registered one way or the other, and its OpenAPI document at /doc */
+function appWith(register: (a: OpenAPIHono<AppEnv>) => void) {
   const a = new OpenAPIHono<AppEnv>({
     defaultHook: (result, c) => {
       if (!result.success) return problem(c, 400, `request ${result.target} is invalid`, { errors: fieldErrors(result.error.issues, result.target) });
     },
   });
-  if (sync) openapiSync(a, route, (c) => c.json({ param: c.req.valid("param"), query: c.req.valid("query") }, 200));
-  else a.openapi(route, (c) => c.json({ param: c.req.valid("param"), query: c.req.valid("query") }, 200));
+  register(a);
   a.doc31("/doc", { openapi: "3.1.0", info: { title: "t", version: "1" } });
   return a;
+}
+
+/** The same status, content type and body (but the problem's instance, a request id) from both apps, and the same document. */
+async function sameAnswers(plain: OpenAPIHono<AppEnv>, sync: OpenAPIHono<AppEnv>, requests: [string, RequestInit][]) {
+  const strip = (s: string) => s.replace(/"instance":"[^"]*",?/g, "");
+  for (const [path, init] of requests) {
+    const what = `${init.method ?? "GET"} ${path} ${JSON.stringify(init.headers ?? {})} ${String(init.body)}`;
+    const [a, b] = await Promise.all([plain.request(path, init), sync.request(path, init)]);
+    assert.is(b.status, a.status, what);
+    assert.is(b.headers.get("content-type"), a.headers.get("content-type"), what);
+    assert.is(strip(await b.text()), strip(await a.text()), what);
+  }
+  assert.is(await (await sync.request("/doc")).text(), await (await plain.request("/doc")).text());
 }
 
 const id = "8d7c2f59-7b8e-4f7a-9c55-0e6c1a2b3c4d";
@@ -56,16 +69,9 @@ const requests: [string, Record<string, string>?][] = [
 ];
 
 test("the same status, body and validated data as app.openapi, and the same document", async () => {
-  const plain = app(false);
-  const sync = app(true);
-  for (const [path, headers] of requests) {
-    const [a, b] = await Promise.all([plain.request(path, { headers }), sync.request(path, { headers })]);
-    assert.is(b.status, a.status, path);
-    assert.is(b.headers.get("content-type"), a.headers.get("content-type"), path);
-    const strip = (s: string) => s.replace(/"instance":"[^"]*",?/g, "");
-    assert.is(strip(await b.text()), strip(await a.text()), path);
-  }
-  assert.is(await (await sync.request("/doc")).text(), await (await plain.request("/doc")).text());
+  const plain = appWith((a) => a.openapi(route, (c) => c.json({ param: c.req.valid("param"), query: c.req.valid("query") }, 200)));
+  const sync = appWith((a) => openapiSync(a, route, (c) => c.json({ param: c.req.valid("param"), query: c.req.valid("query") }, 200)));
+  await sameAnswers(plain, sync, requests.map(([path, headers]) => [path, { headers }]));
 });
 
 const postRoute = createRoute({
@@ -84,18 +90,6 @@ const postRoute = createRoute({
   },
   responses: { 200: { description: "ok", content: { "application/json": { schema: z.object({}) } } } },
 });
-
-function postApp(sync: boolean) {
-  const a = new OpenAPIHono<AppEnv>({
-    defaultHook: (result, c) => {
-      if (!result.success) return problem(c, 400, `request ${result.target} is invalid`, { errors: fieldErrors(result.error.issues, result.target) });
-    },
-  });
-  if (sync) openapiSync(a, postRoute, (c) => c.json({ param: c.req.valid("param"), json: c.req.valid("json") }, 200));
-  else a.openapi(postRoute, (c) => c.json({ param: c.req.valid("param"), json: c.req.valid("json") }, 200));
-  a.doc31("/doc", { openapi: "3.1.0", info: { title: "t", version: "1" } });
-  return a;
-}
 
 const JSON_TYPE = { "content-type": "application/json" };
 const posts: [string, Record<string, string>, string | undefined][] = [
@@ -118,17 +112,9 @@ const posts: [string, Record<string, string>, string | undefined][] = [
 ];
 
 test("a JSON body: the same status, body and validated data as app.openapi for each media type and body, and the same document", async () => {
-  const plain = postApp(false);
-  const sync = postApp(true);
-  for (const [path, headers, body] of posts) {
-    const what = `${JSON.stringify(headers)} ${body}`;
-    const [a, b] = await Promise.all([plain.request(path, { method: "POST", headers, body }), sync.request(path, { method: "POST", headers, body })]);
-    assert.is(b.status, a.status, what);
-    assert.is(b.headers.get("content-type"), a.headers.get("content-type"), what);
-    const strip = (s: string) => s.replace(/"instance":"[^"]*",?/g, "");
-    assert.is(strip(await b.text()), strip(await a.text()), what);
-  }
-  assert.is(await (await sync.request("/doc")).text(), await (await plain.request("/doc")).text());
+  const plain = appWith((a) => a.openapi(postRoute, (c) => c.json({ param: c.req.valid("param"), json: c.req.valid("json") }, 200)));
+  const sync = appWith((a) => openapiSync(a, postRoute, (c) => c.json({ param: c.req.valid("param"), json: c.req.valid("json") }, 200)));
+  await sameAnswers(plain, sync, posts.map(([path, headers, body]) => [path, { method: "POST", headers, body }]));
 });
 
 test.run();

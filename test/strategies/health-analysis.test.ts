@@ -133,16 +133,21 @@ function plainSet(byNode: Map<string, MetricSample[]>, baseline: MetricSample[],
   return { kind: "stable", reason: `${entries.length} node(s) within thresholds${note}` };
 }
 
-test("property: a set's verdict (the baseline's means worked out once) equals judging every node on its own", () => {
-  const sample = (nodeId: string) =>
-    fc.record({
-      at: fc.nat(),
+/** one node's sample at a time from `at` */
+const sampleArb = (nodeId: string, at: fc.Arbitrary<number>) =>
+  fc
+    .record({
+      at,
       cpu: fc.double({ min: 0, max: 100, noNaN: true }),
       memory: fc.double({ min: 0, max: 100, noNaN: true }),
       latencyP95Ms: fc.double({ min: 0, max: 800, noNaN: true }),
       errorRate: fc.double({ min: 0, max: 0.1, noNaN: true }),
       requestRate: fc.double({ min: 0, max: 1000, noNaN: true }),
-    }).map((x): MetricSample => ({ nodeId, ...x }));
+    })
+    .map((x): MetricSample => ({ nodeId, ...x }));
+
+test("property: a set's verdict (the baseline's means worked out once) equals judging every node on its own", () => {
+  const sample = (nodeId: string) => sampleArb(nodeId, fc.nat());
   const nodeSamples = fc.integer({ min: 0, max: 9 }).chain((i) => fc.tuple(fc.constant(`n${i}`), fc.array(sample(`n${i}`), { maxLength: 4 })));
   fc.assert(
     fc.property(fc.array(nodeSamples, { maxLength: 12 }), fc.array(sample("base"), { maxLength: 6 }), fc.integer({ min: 1, max: 3 }), (nodes, baseline, minSamples) => {
@@ -154,17 +159,9 @@ test("property: a set's verdict (the baseline's means worked out once) equals ju
   );
 });
 
-
 test("property: over rows (a run per node, the baseline as several nodes' ranges) the verdict is the plain one of the same samples as objects", () => {
-  const sample = (nodeId: string) =>
-    fc.record({
-      at: fc.integer({ min: 0, max: 50 }),
-      cpu: fc.double({ min: 0, max: 100, noNaN: true }),
-      memory: fc.double({ min: 0, max: 100, noNaN: true }),
-      latencyP95Ms: fc.double({ min: 0, max: 800, noNaN: true }),
-      errorRate: fc.double({ min: 0, max: 0.1, noNaN: true }),
-      requestRate: fc.double({ min: 0, max: 1000, noNaN: true }),
-    }).map((x): MetricSample => ({ nodeId, ...x }));
+  // few instants: samples of one node often share one
+  const sample = (nodeId: string) => sampleArb(nodeId, fc.integer({ min: 0, max: 50 }));
   const node = (prefix: string) => fc.integer({ min: 0, max: 6 }).chain((i) => fc.tuple(fc.constant(`${prefix}${i}`), fc.array(sample(`${prefix}${i}`), { maxLength: 4 })));
   fc.assert(
     fc.property(fc.uniqueArray(node("n"), { selector: ([id]) => id, maxLength: 6 }), fc.uniqueArray(node("b"), { selector: ([id]) => id, maxLength: 5 }), fc.integer({ min: 1, max: 3 }), (subjects, bases, minSamples) => {
