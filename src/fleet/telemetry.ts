@@ -60,8 +60,8 @@ export interface TelemetryStore {
   forget(nodeId: string): Promise<void>;
   /** the liveness of those of `nodeIds` that have any */
   liveness(nodeIds: readonly string[]): Promise<Map<string, NodeLiveness>>;
-  /** nodes seen (heartbeat or registration) after `cutoff` */
-  seenSince(cutoff: number): Promise<Set<string>>;
+  /** those of `nodeIds` not seen (heartbeat or registration) after `cutoff`, in their order */
+  silentAmong(nodeIds: readonly string[], cutoff: number): Promise<string[]>;
   /** samples of the environment's nodes taken at or after `since`: a run of rows per node, in time order within it */
   samplesSince(environment: Environment, since: number): Promise<SampleRuns>;
   /** the metrics series over [from, to) in steps of stepMs (the plain definition: aggregateSamples) */

@@ -106,14 +106,14 @@ export class HeartbeatMonitor {
     while (this.blind.length > 1 && this.blind[0]!.to < now - offlineAfterMs) this.blind.shift();
     if (nodes.length === 0) return result;
     const telemetry = telemetryOf(this.deps.readStore);
-    const fresh = await telemetry.seenSince(now - unhealthyAfterMs);
     const ctx = (): CommandContext => ({
       actor: { kind: "system", id: "heartbeat-monitor" },
       correlationId: randomUUID(),
       now,
     });
-    const silent = nodes.filter((node) => !fresh.has(node._id));
-    if (silent.length === 0) return result;
+    const silentIds = new Set(await telemetry.silentAmong(nodes.map((node) => node._id), now - unhealthyAfterMs));
+    if (silentIds.size === 0) return result;
+    const silent = nodes.filter((node) => silentIds.has(node._id));
     // one read for all the silent nodes, not one each (a cluster gone quiet is thousands)
     const liveness = await telemetry.liveness(silent.map((node) => node._id));
     for (const node of silent) {

@@ -81,15 +81,17 @@ export function telemetryContract(name: string, factory: TelemetryFactory, optio
       assert.is(await store.count("n1"), 2, "the late heartbeat is still a sample");
     }));
 
-  test("seenSince: nodes seen after the cutoff; forget ends a node's liveness", () =>
+  test("silentAmong: the nodes asked about that were not seen after the cutoff, never seen ones too; forget ends a node's liveness", () =>
     withStore(async (store) => {
       await store.record(beat("old", T0));
       await store.record(beat("new", T0 + 60_000));
       await store.signOfLife("registered", "QA", T0 + 30_000);
-      assert.equal([...(await store.seenSince(T0 + 10_000))].sort(), ["new", "registered"]);
-      assert.equal([...(await store.seenSince(T0 + 60_000))], []);
+      const all = ["registered", "never", "new", "old"];
+      assert.equal(await store.silentAmong(all, T0 + 10_000), ["never", "old"]);
+      assert.equal(await store.silentAmong(all, T0 + 60_000), all);
+      assert.equal(await store.silentAmong(["new"], T0 + 10_000), []);
       await store.forget("new");
-      assert.equal([...(await store.seenSince(T0 + 10_000))], ["registered"]);
+      assert.equal(await store.silentAmong(all, T0 + 10_000), ["never", "new", "old"]);
       assert.is((await store.liveness(["new"])).size, 0);
     }));
 

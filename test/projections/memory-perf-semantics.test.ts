@@ -51,10 +51,17 @@ const filterArb: fc.Arbitrary<Filter> = fc
   .record(
     {
       kind: fc.option(
-        fc.oneof(kind, fc.record({ $eq: kind }), fc.record({ $in: fc.array(fc.oneof(kind, fc.constant(7)), { maxLength: 2 }) }), fc.record({ $in: fc.constant([null, "entry"]) })),
+        fc.oneof(
+          kind,
+          fc.record({ $eq: kind }),
+          fc.record({ $in: fc.array(fc.oneof(kind, fc.constant(7)), { maxLength: 2 }) }),
+          fc.record({ $in: fc.constant([null, "entry"]) }),
+          // $ne: true for a missing field and for arrays without the value (those are mingo's)
+          fc.record({ $ne: fc.oneof(kind, fc.constant(7), fc.constant(null)) }),
+        ),
         { nil: undefined },
       ),
-      "actor.id": fc.option(kind, { nil: undefined }),
+      "actor.id": fc.option(fc.oneof(kind, fc.record({ $ne: kind })), { nil: undefined }),
       n: fc.option(fc.oneof(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 5 }).map((v) => ({ $gte: v }))), { nil: undefined }),
       _id: fc.option(
         fc.oneof(

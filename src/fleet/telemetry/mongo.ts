@@ -155,9 +155,11 @@ export class MongoTelemetry implements TelemetryStore {
     );
   }
 
-  async seenSince(cutoff: number): Promise<Set<string>> {
+  async silentAmong(nodeIds: readonly string[], cutoff: number): Promise<string[]> {
+    // the stale and the never seen are what is asked, but only the seen can be queried for
     const docs = await this.live.find({ lastSeenAt: { $gt: cutoff } }, { projection: { _id: 1 } }).toArray();
-    return new Set(docs.map((d) => d._id));
+    const seen = new Set(docs.map((d) => d._id));
+    return nodeIds.filter((id) => !seen.has(id));
   }
 
   async samplesSince(environment: Environment, since: number): Promise<SampleRuns> {

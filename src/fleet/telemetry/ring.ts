@@ -452,9 +452,12 @@ export class RingTelemetry implements TelemetryStore {
     return out;
   }
 
-  async seenSince(cutoff: number): Promise<Set<string>> {
-    const out = new Set<string>();
-    for (const s of this.nodes.values()) if (s.live && s.lastSeenAt > cutoff) out.add(s.nodeId);
+  async silentAmong(nodeIds: readonly string[], cutoff: number): Promise<string[]> {
+    const out: string[] = [];
+    for (const id of nodeIds) {
+      const s = this.nodes.get(id);
+      if (!s?.live || !(s.lastSeenAt > cutoff)) out.push(id);
+    }
     return out;
   }
 

@@ -313,7 +313,7 @@ const isPlainScalar = (v: unknown): v is string | boolean | number =>
   typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && !Number.isNaN(v));
 
 /**
- * A cheap test of the filter's top-level equality and `$in` conditions on strings, numbers and
+ * A cheap test of the filter's top-level equality, `$in` and `$ne` conditions on strings, numbers and
  * booleans (mingo's Query.test costs microseconds per document; this costs a property read per
  * condition): false when a document certainly fails one, true when the filter has no other
  * condition and the document certainly passes them all, undefined (ask mingo) where it cannot be
@@ -326,11 +326,14 @@ function quickTest(filter: Filter): (doc: Doc) => boolean | undefined {
     if (path.startsWith("$")) complete = false; // $and, $or, $expr, ...: mingo's
     else if (isPlainScalar(cond)) checks.push([path.split("."), (v) => v !== cond]);
     else if (cond && typeof cond === "object" && !Array.isArray(cond) && Object.keys(cond).length === 1) {
-      const list = (cond as Record<string, unknown>).$in;
+      const { $in: list, $ne: not } = cond as Record<string, unknown>;
       // null in $in also matches missing fields: such lists are left to mingo
       if (Array.isArray(list) && list.every(isPlainScalar)) {
         const set = new Set<unknown>(list);
         checks.push([path.split("."), (v) => !set.has(v)]);
+      } else if (isPlainScalar(not)) {
+        // a missing field is not equal to it: only the value itself fails (null is mingo's: it also means missing)
+        checks.push([path.split("."), (v) => v === not]);
       } else complete = false;
     } else complete = false;
   }
