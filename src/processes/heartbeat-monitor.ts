@@ -39,7 +39,7 @@ export function watchedSilence(seen: number, now: number, blind: readonly Blind[
 }
 
 /** A timer callback this much later than its interval: the event loop could not run meanwhile. */
-export const BLOCKED_LOOP_MS = 1000;
+const BLOCKED_LOOP_MS = 1000;
 
 /**
  * Whether the event loop was blocked between two of the timer's callbacks (a long synchronous step,
